@@ -1,0 +1,26 @@
+"""The ``shanshui`` command line: one Typer app, one sub-app or command per concern."""
+
+from __future__ import annotations
+
+import typer
+
+from shanshui.cli import aqi as _aqi
+from shanshui.cli import assess as _assess
+from shanshui.cli import demo as _demo
+from shanshui.cli import hj212 as _hj212
+
+app = typer.Typer(
+    name="shanshui",
+    help="山水 shanshui — real-time eco-environmental monitoring and governance.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(_hj212.app, name="hj212", help="Decode, encode and check HJ 212 frames.")
+app.add_typer(_aqi.app, name="aqi", help="Air quality index (HJ 633-2012) from concentrations.")
+_assess.register(app)
+_demo.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

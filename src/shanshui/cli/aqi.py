@@ -1,0 +1,5 @@
+"""``shanshui aqi …`` (placeholder until the standards engine lands)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,34 @@
+"""The exception tree of shanshui, written down in one place.
+
+Every error the package raises on purpose derives from :class:`ShanshuiError`. Each error
+says whose fault it is: :class:`PeerError` (the remote party — a device, a file, an API
+client — sent something wrong) or :class:`CallerError` (the calling code used the API
+wrongly). Layers define their concrete errors in their own modules, deriving from these::
+
+    ShanshuiError
+    ├── PeerError                      bad input from outside
+    │   ├── shanshui.hj212.FrameError       a malformed HJ 212 frame (reason code + raw bytes)
+    │   └── shanshui.formats.FormatError    a bad row or file in an importer (file + line)
+    ├── CallerError                    the programmer's mistake
+    │   ├── shanshui.hj212.EncodeError      a message that cannot be encoded
+    │   └── shanshui.standards.StandardsError  arguments a standard does not define
+    └── StoreError                     the store could not do what was asked
+"""
+
+from __future__ import annotations
+
+
+class ShanshuiError(Exception):
+    """Root of every error shanshui raises on purpose."""
+
+
+class PeerError(ShanshuiError):
+    """The remote party (device, file, client) sent something wrong."""
+
+
+class CallerError(ShanshuiError):
+    """The calling code used an API wrongly."""
+
+
+class StoreError(ShanshuiError):
+    """The store could not complete an operation."""
