@@ -1,0 +1,270 @@
+"""The gateway's write-ahead journal: a reading is acknowledged only once it is on disk.
+
+DESIGN §5 promises that a frame the gateway acknowledged is never lost — not on ``kill -9``,
+not while the database is down. The gateway therefore appends each accepted reading to this
+journal and answers the device (9014) only after the journal has been ``fsync``-ed. A separate
+writer moves journal records into the store and then advances a checkpoint; after a crash,
+everything after the checkpoint is replayed. Replaying a record twice is harmless because the
+store's writes are idempotent (DESIGN §4).
+
+Layout of a journal directory::
+
+    seg-00000000000000000001.log   segments, appended in order
+    seg-00000000000000000002.log
+    checkpoint                     "<segment number> <byte offset>" of the first unapplied record
+
+Each record is ``length (u32, little-endian) | crc32 of payload (u32) | payload``. A record
+whose header or payload is incomplete or whose CRC does not match can only be the torn tail
+of a write that was never synced, hence never acknowledged: recovery stops there and the
+next append truncates it away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from shanshui.errors import StoreError
+
+_HEADER = struct.Struct("<II")
+SEGMENT_BYTES = 64 * 1024 * 1024  # rotate segments at 64 MiB
+MAX_RECORD = 16 * 1024 * 1024  # a record larger than this is a caller bug
+
+
+class JournalError(StoreError):
+    """The journal cannot be read or written."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in the journal: segment number and byte offset within it."""
+
+    segment: int
+    offset: int
+
+
+def _segment_name(number: int) -> str:
+    return f"seg-{number:020d}.log"
+
+
+class Journal:
+    """An append-only, fsync-ed, segmented log of opaque records. Thread-safe."""
+
+    def __init__(self, directory: str | os.PathLike[str], segment_bytes: int = SEGMENT_BYTES):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        segments = self.segments()
+        self._segment = segments[-1] if segments else 1
+        path = self.directory / _segment_name(self._segment)
+        # Cut away a torn tail left by a crash before appending after it.
+        end = self._valid_end(path) if path.exists() else 0
+        self._file = open(path, "ab")  # noqa: SIM115 - kept open for the journal's life
+        if self._file.tell() != end:
+            self._file.truncate(end)
+            self._file.seek(end)
+            os.fsync(self._file.fileno())
+        self._dirty = False
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(self, payload: bytes) -> Position:
+        """Append one record (not yet durable: call :meth:`sync`). Returns where it starts."""
+        if len(payload) > MAX_RECORD:
+            raise JournalError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
+        record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        with self._lock:
+            if self._file.tell() + len(record) > self.segment_bytes and self._file.tell() > 0:
+                self._rotate()
+            position = Position(self._segment, self._file.tell())
+            self._file.write(record)
+            self._dirty = True
+            return position
+
+    def append_many(self, payloads: list[bytes]) -> Position:
+        """Append several records; returns the position just after the last one."""
+        for payload in payloads:
+            self.append(payload)
+        return self.end()
+
+    def sync(self) -> None:
+        """Make every appended record durable (flush and fsync)."""
+        with self._lock:
+            if not self._dirty:
+                return
+            self._file.flush()
+            fd = self._file.fileno()
+            self._dirty = False
+        os.fsync(fd)
+
+    def end(self) -> Position:
+        """The position after the last appended record."""
+        with self._lock:
+            return Position(self._segment, self._file.tell())
+
+    def _rotate(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._segment += 1
+        self._file = open(self.directory / _segment_name(self._segment), "ab")  # noqa: SIM115
+        self._fsync_directory()
+
+    def _fsync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Sync and close the current segment."""
+        if self._file.closed:
+            return
+        self.sync()
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- reading and checkpoints ---------------------------------------------------------
+
+    def segments(self) -> list[int]:
+        """Segment numbers present, in order."""
+        numbers = []
+        for path in self.directory.glob("seg-*.log"):
+            with contextlib.suppress(ValueError):
+                numbers.append(int(path.stem[4:]))
+        return sorted(numbers)
+
+    def checkpoint(self) -> Position:
+        """The first record not yet applied to the store."""
+        path = self.directory / "checkpoint"
+        if not path.exists():
+            segments = self.segments()
+            return Position(segments[0] if segments else 1, 0)
+        try:
+            segment, offset = path.read_text().split()
+            return Position(int(segment), int(offset))
+        except ValueError as exc:
+            raise JournalError(f"corrupt checkpoint file {path}") from exc
+
+    def set_checkpoint(self, position: Position) -> None:
+        """Record that everything before ``position`` is in the store; drop old segments."""
+        path = self.directory / "checkpoint"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as handle:
+            handle.write(f"{position.segment} {position.offset}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        self._fsync_directory()
+        for number in self.segments():
+            if number < position.segment:
+                (self.directory / _segment_name(number)).unlink(missing_ok=True)
+
+    def read_from(self, start: Position) -> Iterator[tuple[bytes, Position]]:
+        """Yield ``(payload, position after it)`` for every intact record from ``start``."""
+        for number in self.segments():
+            if number < start.segment:
+                continue
+            path = self.directory / _segment_name(number)
+            offset = start.offset if number == start.segment else 0
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                while True:
+                    header = handle.read(_HEADER.size)
+                    if len(header) < _HEADER.size:
+                        break
+                    length, crc = _HEADER.unpack(header)
+                    payload = handle.read(length)
+                    if len(payload) < length or zlib.crc32(payload) != crc:
+                        break  # torn tail: never synced, never acknowledged
+                    offset += _HEADER.size + length
+                    yield payload, Position(number, offset)
+
+    def pending(self) -> Iterator[tuple[bytes, Position]]:
+        """Records after the checkpoint (to be applied after a restart)."""
+        return self.read_from(self.checkpoint())
+
+    @staticmethod
+    def _valid_end(path: Path) -> int:
+        end = 0
+        with open(path, "rb") as handle:
+            while True:
+                header = handle.read(_HEADER.size)
+                if len(header) < _HEADER.size:
+                    return end
+                length, crc = _HEADER.unpack(header)
+                payload = handle.read(length)
+                if len(payload) < length or zlib.crc32(payload) != crc:
+                    return end
+                end += _HEADER.size + length
+
+
+class GroupCommitter:
+    """Batches appends from many connections into one fsync (group commit).
+
+    ``await committer.commit(payloads)`` returns once those records are durable. While one
+    fsync runs in a worker thread, new records gather for the next one, so throughput grows
+    with the number of concurrent writers rather than being bounded by fsync latency.
+    """
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the background flusher on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def commit(self, payloads: list[bytes]) -> None:
+        """Append ``payloads`` and wait until they are durable."""
+        if self._closed:
+            raise JournalError("journal is closed")
+        for payload in payloads:
+            self.journal.append(payload)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while not self._closed or self._waiters:
+            await self._wake.wait()
+            self._wake.clear()
+            waiters, self._waiters = self._waiters, []
+            if not waiters:
+                continue
+            try:
+                await asyncio.to_thread(self.journal.sync)
+            except OSError as exc:
+                for future in waiters:
+                    if not future.done():
+                        future.set_exception(JournalError(f"journal sync failed: {exc}"))
+                continue
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+
+    async def close(self) -> None:
+        """Flush what is pending and stop."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
