@@ -1,0 +1,174 @@
+"""The canonical long table every reader returns, its units, and the reader errors.
+
+See the package docstring (:mod:`shanshui.formats`) for the conventions in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shanshui.errors import PeerError
+
+#: Time zone of every timestamp the readers return (DESIGN §4: sites default to UTC+8; China
+#: has kept UTC+8 without daylight saving since 1991, so local time = UTC + 8 h exactly).
+TZ = "Asia/Shanghai"
+
+#: Fixed offset of :data:`TZ` [µs]; used to localise naive local times without ambiguity.
+UTC_OFFSET_US = 8 * 3600 * 1_000_000
+
+#: One hour [µs].
+HOUR_US = 3600 * 1_000_000
+
+#: Columns of the canonical long table, in order.
+COLUMNS: tuple[str, ...] = ("site", "time", "parameter", "value", "flag")
+
+#: dtype of the ``time`` column: tz-aware, microsecond resolution (the pandas 3 default).
+TIME_DTYPE = pd.DatetimeTZDtype("us", TZ)
+
+#: The six pollutants of GB 3095-2012 table 1 / HJ 633-2012 that are measured hourly.
+POLLUTANTS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "O3", "CO")
+
+#: Unit of every parameter the readers produce. Concentrations are mass concentrations as
+#: GB 3095-2012 states its limits: µg/m³, except CO in mg/m³. The derived CNEMC columns keep
+#: the unit of their pollutant; AQI is dimensionless (HJ 633-2012).
+UNITS: dict[str, str] = {
+    "PM2.5": "µg/m³",
+    "PM10": "µg/m³",
+    "SO2": "µg/m³",
+    "NO2": "µg/m³",
+    "O3": "µg/m³",
+    "CO": "mg/m³",
+    # CNEMC derived ("rolling") types, only with read_cnemc(..., derived=True)
+    "PM2.5_24h": "µg/m³",
+    "PM10_24h": "µg/m³",
+    "SO2_24h": "µg/m³",
+    "NO2_24h": "µg/m³",
+    "O3_24h": "µg/m³",
+    "O3_8h": "µg/m³",
+    "O3_8h_24h": "µg/m³",
+    "CO_24h": "mg/m³",
+    "AQI": "1",
+    # meteorology (PRSA files)
+    "TEMP": "°C",
+    "PRES": "hPa",
+    "DEWP": "°C",
+    "RAIN": "mm",
+    "WSPM": "m/s",
+    "WD": "°",
+}
+
+#: Flag of a value the source published as a normal, valid measurement (HJ 212-2017 table
+#: "数据标记": N = 在线监控（监测）仪器仪表工作正常).
+FLAG_NORMAL = "N"
+
+
+def unit_of(parameter: str) -> str:
+    """Unit of a canonical parameter name, e.g. ``unit_of("CO") == "mg/m³"``.
+
+    Raises ``KeyError`` for a parameter no reader produces.
+    """
+    return UNITS[parameter]
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """One row of a source file that was not imported, and why."""
+
+    file: str
+    """Path of the file, as given to the reader."""
+    line: int
+    """1-based physical line number in the (decompressed) file; the header is line 1."""
+    reason: str
+
+
+class FormatError(PeerError):
+    """A file (or a row of it) that is not in the format its reader expects.
+
+    ``file`` and ``line`` (1-based; 0 when the whole file is meant) say where.
+    """
+
+    def __init__(self, file: str | Path, line: int, reason: str) -> None:
+        self.file = str(file)
+        self.line = line
+        self.reason = reason
+        where = f"{self.file}:{line}" if line else self.file
+        super().__init__(f"{where}: {reason}")
+
+    @classmethod
+    def from_bad_row(cls, bad: BadRow) -> FormatError:
+        """The error that a bad row raises when the caller asked for ``errors="raise"``."""
+        return cls(bad.file, bad.line, bad.reason)
+
+
+@dataclass
+class Chunk:
+    """A piece of a file read by :func:`shanshui.formats.iter_chunks`.
+
+    ``frame`` holds the good rows as a canonical long table; ``bad`` the rows left out.
+    ``position`` and ``size`` are bytes of the file on disk (compressed size for ``.gz``):
+    how far reading has got, for a progress bar.
+    """
+
+    file: str
+    frame: pd.DataFrame
+    bad: list[BadRow] = field(default_factory=list)
+    position: int = 0
+    size: int = 0
+    lines: int = 0
+    """Source lines covered by this chunk (good and bad, excluding the header)."""
+
+
+def _str_array(values: np.ndarray | list[str]) -> pd.api.extensions.ExtensionArray:
+    return pd.array(values, dtype="str")
+
+
+def take_strings(names: list[str], index: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``names[index]`` as a pandas ``str`` array, built in Arrow (fast for long columns)."""
+    taken = pc.take(pa.array(names, pa.large_string()), pa.array(index, pa.int32()))
+    return pd.array(taken, dtype="str")
+
+
+def empty_frame() -> pd.DataFrame:
+    """A canonical long table without rows (right columns and dtypes)."""
+    return pd.DataFrame(
+        {
+            "site": _str_array([]),
+            "time": pd.Series([], dtype=TIME_DTYPE),
+            "parameter": _str_array([]),
+            "value": np.array([], dtype=np.float64),
+            "flag": _str_array([]),
+        }
+    )
+
+
+def local_to_time(local_us: np.ndarray) -> pd.DatetimeIndex:
+    """Naive Beijing local times (int64 µs since 1970-01-01 00:00 local) → tz-aware times."""
+    utc = np.asarray(local_us, dtype=np.int64) - UTC_OFFSET_US
+    return pd.DatetimeIndex(utc.astype("datetime64[us]")).tz_localize("UTC").tz_convert(TZ)
+
+
+def build_frame(
+    site: np.ndarray | pd.api.extensions.ExtensionArray,
+    time: pd.DatetimeIndex | pd.Series,
+    parameter: np.ndarray | pd.api.extensions.ExtensionArray,
+    value: np.ndarray,
+    flag: np.ndarray | pd.api.extensions.ExtensionArray | str = FLAG_NORMAL,
+) -> pd.DataFrame:
+    """Assemble a canonical long table with the canonical dtypes from column arrays."""
+    n = len(value)
+    flag_arr = np.full(n, flag, dtype=object) if isinstance(flag, str) else flag
+    return pd.DataFrame(
+        {
+            "site": pd.array(site, dtype="str"),
+            "time": pd.Series(time, dtype=TIME_DTYPE).array,
+            "parameter": pd.array(parameter, dtype="str"),
+            "value": np.asarray(value, dtype=np.float64),
+            "flag": pd.array(flag_arr, dtype="str"),
+        }
+    )

@@ -1,0 +1,295 @@
+"""Streaming of CSV files in blocks of whole lines, with exact line numbers.
+
+The readers hand each block to pandas' C parser. Before that, the block is scanned with
+numpy (positions of newlines and separators) so that rows with the wrong number of fields
+are reported with their line number instead of failing the whole file or being padded
+silently, and so that every row pandas returns maps back to its physical line.
+
+Limits (documented, checked where cheap): fields must not contain newlines; a quoted field
+that contains the separator is only handled on lines whose raw field count is wrong (those
+are re-split with the :mod:`csv` module).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from shanshui.formats.canonical import BadRow, Chunk, FormatError, empty_frame
+
+_NL = 10
+_CR = 13
+_BOM = b"\xef\xbb\xbf"
+_READ_BYTES = 1 << 22
+
+#: A path, or several paths, as the readers accept them.
+PathArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+@dataclass
+class Source:
+    """An open CSV file: its header fields and a binary stream positioned after the header."""
+
+    path: str
+    header: list[str]
+    stream: BinaryIO
+    raw: BinaryIO
+    size: int
+
+    def position(self) -> int:
+        """Bytes of the file on disk consumed so far (compressed bytes for ``.gz``)."""
+        return self.raw.tell()
+
+    def close(self) -> None:
+        """Close the streams."""
+        self.stream.close()
+        self.raw.close()
+
+
+def open_source(path: str | os.PathLike[str]) -> Source:
+    """Open a CSV file (``.gz`` decompressed on the fly) and read its header line.
+
+    Raises :class:`FormatError` if the file is missing, empty or not text.
+    """
+    name = str(path)
+    try:
+        raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by Source.close
+    except OSError as exc:
+        raise FormatError(name, 0, f"cannot open: {exc.strerror or exc}") from exc
+    size = os.fstat(raw.fileno()).st_size
+    magic = raw.read(2)
+    raw.seek(0)
+    stream: BinaryIO = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw  # type: ignore[assignment]
+    try:
+        first = stream.readline()
+    except (OSError, EOFError) as exc:
+        raw.close()
+        raise FormatError(name, 0, f"cannot read: {exc}") from exc
+    if first.startswith(_BOM):
+        first = first[len(_BOM) :]
+    if not first.strip():
+        raw.close()
+        raise FormatError(name, 1, "empty file or empty header line")
+    try:
+        text = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raw.close()
+        raise FormatError(name, 1, "header is not UTF-8 text") from exc
+    header = [h.strip() for h in next(csv.reader([text]))]
+    return Source(name, header, stream, raw, size)
+
+
+def peek_header(path: str | os.PathLike[str]) -> list[str]:
+    """The header fields of a CSV file (``.gz`` allowed)."""
+    src = open_source(path)
+    src.close()
+    return src.header
+
+
+def iter_blocks(src: Source, chunk_rows: int) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(first_line, block)``: blocks of at most ``chunk_rows`` whole lines.
+
+    ``first_line`` is the 1-based line number of the block's first line (the header is
+    line 1). The last block gets a final newline if the file lacks one.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    line = 2
+    buf = b""
+    eof = False
+    while not eof:
+        try:
+            data = src.stream.read(_READ_BYTES)
+        except (OSError, EOFError) as exc:
+            raise FormatError(src.path, line, f"cannot read (corrupt file?): {exc}") from exc
+        eof = not data
+        buf += data
+        if eof and buf and not buf.endswith(b"\n"):
+            buf += b"\n"
+        nl = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == _NL)
+        start_idx = 0
+        while len(nl) - start_idx >= chunk_rows or (eof and len(nl) > start_idx):
+            take = min(chunk_rows, len(nl) - start_idx)
+            cut = int(nl[start_idx + take - 1]) + 1
+            begin = 0 if start_idx == 0 else int(nl[start_idx - 1]) + 1
+            yield line, buf[begin:cut]
+            line += take
+            start_idx += take
+        if start_idx:
+            buf = buf[int(nl[start_idx - 1]) + 1 :]
+
+
+@dataclass
+class Lines:
+    """The good lines of a block, ready for pandas, and the bad ones."""
+
+    data: bytes
+    """The good, non-blank lines, newline-terminated."""
+    line_numbers: np.ndarray
+    """Line number of each good line, in order (row i of the parse is this line)."""
+    bad: list[BadRow]
+    total: int
+    """All lines in the block, blank and bad included."""
+
+
+def split_lines(path: str, first_line: int, block: bytes, n_fields: int) -> Lines:
+    """Check the field count of every line of ``block``; drop blank lines.
+
+    Lines with another field count become :class:`BadRow` (with their line number).
+    Blank lines are skipped silently (a trailing empty line is common and harmless).
+    """
+    arr = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(arr == _NL)
+    starts = np.empty_like(ends)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    commas = np.flatnonzero(arr == ord(","))
+    fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (arr[np.maximum(ends - 1, 0)] == _CR))
+    wrong = (fields != n_fields) & ~blank
+    numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
+    bad: list[BadRow] = []
+    if wrong.any():
+        for i in np.flatnonzero(wrong):
+            text = block[starts[i] : ends[i]]
+            count = int(fields[i])
+            if b'"' in text:  # a quoted separator: count fields the csv way
+                try:
+                    count = len(next(csv.reader([text.decode("utf-8", "replace")])))
+                except csv.Error:
+                    count = -1
+                if count == n_fields:
+                    wrong[i] = False
+                    continue
+            bad.append(BadRow(path, int(numbers[i]), f"expected {n_fields} fields, found {count}"))
+    keep = ~(wrong | blank)
+    if keep.all():
+        data = block
+    else:
+        idx = np.flatnonzero(keep)
+        data = b"".join(block[starts[i] : ends[i] + 1] for i in idx)
+    return Lines(data, numbers[keep], bad, len(ends))
+
+
+#: Cell texts read as "no value" (the literal ``NA`` is what the PRSA files use).
+NA_VALUES = ["", "NA", "NaN", "nan"]
+
+
+@dataclass
+class Parsed:
+    """Cells of the good lines: text columns as object arrays, numbers as one 2-D array."""
+
+    text: dict[str, np.ndarray]
+    numbers: np.ndarray
+    """float64, shape (rows, len(numeric)); NaN = no value (or a cell reported as bad)."""
+    bad: list[BadRow]
+
+
+def parse_lines(path: str, lines: Lines, names: list[str], numeric: list[str]) -> Parsed:
+    """Parse the good lines with pandas' C parser: ``numeric`` columns as float64, others str.
+
+    A cell that is not a number (or is infinite) becomes NaN and is reported as a
+    :class:`BadRow` naming its column; the rest of its line is kept. Row ``i`` of the result
+    is line ``lines.line_numbers[i]``.
+    """
+    num = set(numeric)
+    text_cols = [c for c in names if c not in num]
+    bad: list[BadRow] = []
+    if not lines.data:
+        text = {c: np.array([], dtype=object) for c in text_cols}
+        return Parsed(text, np.empty((0, len(numeric))), bad)
+    # numeric columns are inferred by the C parser (cheaper than a dtype per column); a
+    # column that does not come out numeric holds a cell that is not a number.
+    frame = pd.read_csv(
+        io.BytesIO(lines.data),
+        header=None,
+        names=names,
+        dtype=dict.fromkeys(text_cols, str),
+        keep_default_na=False,
+        na_values=NA_VALUES,
+        engine="c",
+        skip_blank_lines=False,
+    )
+    if len(frame) != len(lines.line_numbers):
+        raise FormatError(path, int(lines.line_numbers[0]), "a field contains a line break")
+    kinds = frame.dtypes
+    for c in numeric:
+        if kinds[c].kind in "fiub":
+            continue
+        cells = frame[c]
+        values = pd.to_numeric(cells, errors="coerce").astype(np.float64)
+        broken = values.isna().to_numpy() & cells.notna().to_numpy()
+        for i in np.flatnonzero(broken):
+            reason = f"column {c}: {cells.iloc[i]!r} is not a number"
+            bad.append(BadRow(path, int(lines.line_numbers[i]), reason))
+        frame[c] = values
+    positions = [frame.columns.get_loc(c) for c in numeric]
+    numbers = frame.iloc[:, positions].to_numpy(dtype=np.float64)
+    inf = np.isinf(numbers)
+    if inf.any():
+        for i, j in zip(*np.nonzero(inf), strict=True):
+            bad.append(BadRow(path, int(lines.line_numbers[i]), f"column {numeric[j]}: infinite"))
+        numbers[inf] = np.nan
+    text = {c: frame[c].to_numpy(dtype=object, na_value=None) for c in text_cols}
+    bad.sort(key=lambda b: b.line)
+    return Parsed(text, numbers, bad)
+
+
+#: Turns the good lines of one block into (canonical frame, bad rows).
+BlockParser = Callable[[Lines], tuple[pd.DataFrame, list[BadRow]]]
+
+
+def iter_source(
+    path: str | os.PathLike[str], chunk_rows: int, make_parser: Callable[[Source], BlockParser]
+) -> Iterator[Chunk]:
+    """Drive a reader: open ``path``, let ``make_parser`` check the header, parse each block."""
+    src = open_source(path)
+    try:
+        parse = make_parser(src)
+        for first, block in iter_blocks(src, chunk_rows):
+            lines = split_lines(src.path, first, block, len(src.header))
+            frame, bad = parse(lines)
+            bad_rows = sorted(lines.bad + bad, key=lambda b: b.line)
+            yield Chunk(src.path, frame, bad_rows, src.position(), src.size, lines.total)
+    finally:
+        src.close()
+
+
+def collect(chunks: Iterable[Chunk], errors: str) -> pd.DataFrame:
+    """Concatenate chunks; ``errors="raise"`` raises :class:`FormatError` at the first bad row,
+    ``errors="skip"`` leaves bad rows out."""
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+    frames = []
+    units: dict[str, str] = {}
+    for chunk in chunks:
+        if chunk.bad and errors == "raise":
+            raise FormatError.from_bad_row(chunk.bad[0])
+        units.update(chunk.frame.attrs.get("units", {}))
+        if len(chunk.frame):
+            frames.append(chunk.frame)
+    if not frames:
+        out = empty_frame()
+    elif len(frames) == 1:
+        out = frames[0]
+    else:
+        out = pd.concat(frames, ignore_index=True)
+    out.attrs = {"units": units} if units else {}
+    return out
+
+
+def as_paths(path: PathArg) -> list[str | os.PathLike[str]]:
+    """One path, or several (any iterable of paths), as a list."""
+    if isinstance(path, str | os.PathLike):
+        return [path]
+    return list(path)

@@ -1,0 +1,197 @@
+"""Generic long CSV: ``site,time,parameter,value[,flag][,unit]`` — one value per line.
+
+Validation, per line (a failing line is a :class:`~shanshui.formats.canonical.BadRow`):
+
+- ``site``: non-empty.
+- ``time``: ISO 8601 (``2025-01-04T05:00:00+08:00``, ``2025-01-04 05:00``, ``…Z``). A time
+  without offset is Beijing local time (Asia/Shanghai). The file must already label hourly
+  values by the START of their hour (the canonical convention); nothing is shifted.
+- ``parameter``: non-empty; a name not in :data:`~shanshui.formats.canonical.UNITS` needs a
+  ``unit`` column (its unit is then returned in ``frame.attrs["units"]``).
+- ``value``: a finite number (an empty value is a bad line: the long form has no use for it).
+- ``flag``: optional column; empty → ``N``; else 1–2 letters (HJ 212 data flags N F M S D C
+  T B …).
+- ``unit``: optional column; for a known parameter it must be its canonical unit or a mass
+  concentration that converts exactly (µg/m³ ↔ mg/m³, factor 1000); spellings ``ug/m3``,
+  ``μg/m³``, ``mg/m3`` … are accepted.
+
+Other columns are ignored. Values of known parameters come back in canonical units.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from shanshui.formats.canonical import (
+    UNITS,
+    BadRow,
+    Chunk,
+    FormatError,
+    build_frame,
+    local_to_time,
+)
+from shanshui.formats.lines import (
+    BlockParser,
+    Lines,
+    PathArg,
+    Source,
+    as_paths,
+    collect,
+    iter_source,
+    parse_lines,
+)
+
+#: Columns every long CSV must have.
+REQUIRED: tuple[str, ...] = ("site", "time", "parameter", "value")
+
+#: Optional columns.
+OPTIONAL: tuple[str, ...] = ("flag", "unit")
+
+_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_FLAG = re.compile(r"^[A-Za-z]{1,2}$")
+
+# mass concentration units by their factor to µg/m³
+_MASS_UNITS = {"µg/m³": 1.0, "mg/m³": 1000.0}
+
+
+def normalise_unit(unit: str) -> str:
+    """Spelling variants → canonical spelling: ``ug/m3``, ``μg/m3`` → ``µg/m³``."""
+    u = unit.strip().replace("μ", "µ").replace("m3", "m³").replace("m^3", "m³")
+    if u.startswith("ug/"):
+        u = "µ" + u[1:]
+    return {"degC": "°C", "deg": "°", "m s-1": "m/s"}.get(u, u)
+
+
+def unit_factor(parameter: str, unit: str) -> float | None:
+    """Factor from ``unit`` to the canonical unit of ``parameter``; None if not convertible."""
+    target = UNITS.get(parameter)
+    u = normalise_unit(unit)
+    if target is None or u == target:
+        return 1.0
+    if u in _MASS_UNITS and target in _MASS_UNITS:
+        return _MASS_UNITS[u] / _MASS_UNITS[target]
+    return None
+
+
+def is_long_header(header: list[str]) -> bool:
+    """Whether a header has the columns of a generic long CSV."""
+    return all(c in header for c in REQUIRED)
+
+
+def parse_times(text: pd.Series) -> np.ndarray:
+    """ISO 8601 strings → int64 µs of Beijing local time (as if UTC); int64 min where invalid."""
+    text = text.fillna("").str.strip()
+    aware = text.str.contains(_OFFSET, regex=True).to_numpy()
+    out = np.full(len(text), np.iinfo(np.int64).min, dtype=np.int64)
+    if aware.any():
+        t = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        us = t.to_numpy(dtype="datetime64[us]").astype(np.int64)
+        good = t.notna().to_numpy()
+        out[np.flatnonzero(aware)[good]] = us[good] + 8 * 3600 * 1_000_000
+    if (~aware).any():
+        t = pd.to_datetime(text[~aware], format="ISO8601", errors="coerce")
+        us = t.to_numpy(dtype="datetime64[us]").astype(np.int64)
+        good = t.notna().to_numpy()
+        out[np.flatnonzero(~aware)[good]] = us[good]
+    return out
+
+
+def _block_parser(src: Source) -> BlockParser:
+    header = src.header
+    if not is_long_header(header):
+        missing = [c for c in REQUIRED if c not in header]
+        raise FormatError(src.path, 1, f"not a long CSV: missing column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise FormatError(src.path, 1, "duplicate column names")
+    has_flag = "flag" in header
+    has_unit = "unit" in header
+
+    def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:
+        cells = parse_lines(src.path, lines, header, numeric=["value"])
+        bad = cells.bad
+        n = len(lines.line_numbers)
+        site = pd.Series(cells.text["site"], dtype=object).fillna("").str.strip()
+        param = pd.Series(cells.text["parameter"], dtype=object).fillna("").str.strip()
+        value = cells.numbers[:, 0].copy()
+        time_us = parse_times(pd.Series(cells.text["time"], dtype=object))
+        if has_flag:
+            flag = pd.Series(cells.text["flag"], dtype=object).fillna("").str.strip()
+            flag = flag.where(flag != "", "N")
+            flag_ok = flag.str.match(_FLAG).to_numpy(dtype=bool)
+        else:
+            flag = pd.Series(np.full(n, "N", dtype=object))
+            flag_ok = np.ones(n, dtype=bool)
+        factor = np.ones(n)
+        unit_ok = np.ones(n, dtype=bool)
+        known = np.array(param.isin(list(UNITS)), dtype=bool)
+        units: dict[str, str] = {}
+        if has_unit:
+            unit = pd.Series(cells.text["unit"], dtype=object).fillna("")
+            pairs = pd.DataFrame({"p": param, "u": unit})
+            for (p, u), idx in pairs.groupby(["p", "u"], sort=False).indices.items():
+                if p in UNITS:
+                    f = unit_factor(p, u) if u.strip() else 1.0
+                    if f is None:
+                        unit_ok[idx] = False
+                    else:
+                        factor[idx] = f
+                elif u.strip():
+                    units.setdefault(p, normalise_unit(u))
+                    known[idx] = True
+        ok = ~np.isin(lines.line_numbers, [b.line for b in bad])  # not-a-number cells
+        checks = (
+            (site.eq("").to_numpy(), "empty site"),
+            (time_us == np.iinfo(np.int64).min, "time is not ISO 8601"),
+            (param.eq("").to_numpy(), "empty parameter"),
+            (~known & param.ne("").to_numpy(), "unknown parameter without a unit"),
+            (np.isnan(value), "empty value"),
+            (~flag_ok, "flag must be 1-2 letters"),
+            (~unit_ok, "unit does not convert to the parameter's unit"),
+        )
+        for failed, reason in checks:
+            for i in np.flatnonzero(failed & ok):
+                if reason == "unknown parameter without a unit":
+                    reason_i = f"unknown parameter {param.iloc[i]!r} without a unit"
+                elif reason == "unit does not convert to the parameter's unit":
+                    reason_i = (
+                        f"unit {cells.text['unit'][i]!r} does not convert to "
+                        f"{UNITS[param.iloc[i]]!r} ({param.iloc[i]})"
+                    )
+                else:
+                    reason_i = reason
+                bad.append(BadRow(src.path, int(lines.line_numbers[i]), reason_i))
+            ok &= ~failed
+        rows = np.flatnonzero(ok)
+        out = build_frame(
+            site=site.to_numpy(dtype=object)[rows],
+            time=local_to_time(time_us[rows]),
+            parameter=param.to_numpy(dtype=object)[rows],
+            value=value[rows] * factor[rows],
+            flag=flag.to_numpy(dtype=object)[rows],
+        )
+        if units:
+            out.attrs["units"] = units
+        return out, bad
+
+    return parse
+
+
+def iter_long_csv(path: str | os.PathLike[str], chunk_rows: int = 500_000) -> Iterator[Chunk]:
+    """Stream a long CSV in chunks of ``chunk_rows`` lines (see :func:`read_long_csv`)."""
+    return iter_source(path, chunk_rows, _block_parser)
+
+
+def read_long_csv(path: PathArg, *, errors: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+    """Read generic long CSV file(s) ``site,time,parameter,value[,flag][,unit]``.
+
+    See the module docstring for the validation rules. Returns the canonical long table;
+    ``frame.attrs["units"]`` holds the units of parameters that are not in
+    :data:`~shanshui.formats.canonical.UNITS`.
+    """
+    return collect((chunk for p in as_paths(path) for chunk in iter_long_csv(p, 1 << 20)), errors)

@@ -1,0 +1,215 @@
+"""Beijing multi-site air-quality files (UCI dataset 501, "PRSA"): ``PRSA_Data_<Station>_….csv``.
+
+Columns: ``No,year,month,day,hour,PM2.5,PM10,SO2,NO2,CO,O3,TEMP,PRES,DEWP,RAIN,wd,WSPM,station``.
+Pollutants in µg/m³ — **CO too** (e.g. ``300`` = 0.3 mg/m³); missing values are ``NA``.
+Meteorology from the nearest CMA station: TEMP °C, PRES hPa, DEWP (dew point) °C, RAIN mm,
+WSPM m/s, ``wd`` 16-point wind direction (``N``, ``NNE``, …).
+
+What the reader does:
+
+- ``station`` (pinyin) → national station code through the table shipped in the package
+  (:func:`shanshui.formats.reference.prsa_stations`; e.g. ``Dongsi`` → ``1003A``).
+- CO µg/m³ → mg/m³ (÷ 1000), the unit of GB 3095-2012 table 1 for CO.
+- ``NA`` → no row (the long table holds only values that exist).
+- ``wd`` → parameter ``WD`` [°]: the central bearing of the 16-point compass sector, clockwise
+  from north, the direction the wind blows *from* (meteorological convention): N 0, NNE 22.5,
+  …, NNW 337.5. A calm has no sector in these files (it is ``NA`` there too).
+- Hour label: see :func:`read_prsa` (default: the CNEMC convention, h = mean over (h−1, h]).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from shanshui.formats.canonical import (
+    HOUR_US,
+    BadRow,
+    Chunk,
+    FormatError,
+    build_frame,
+    local_to_time,
+    take_strings,
+)
+from shanshui.formats.lines import (
+    BlockParser,
+    Lines,
+    PathArg,
+    Source,
+    as_paths,
+    collect,
+    iter_source,
+    parse_lines,
+)
+from shanshui.formats.reference import prsa_stations
+
+#: The header of every PRSA file.
+HEADER: tuple[str, ...] = (
+    "No",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "PM2.5",
+    "PM10",
+    "SO2",
+    "NO2",
+    "CO",
+    "O3",
+    "TEMP",
+    "PRES",
+    "DEWP",
+    "RAIN",
+    "wd",
+    "WSPM",
+    "station",
+)
+
+#: Pollutant columns, in file order; canonical names are the same.
+POLLUTANT_COLUMNS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
+
+#: Numeric meteorology columns; canonical names are the same.
+METEO_COLUMNS: tuple[str, ...] = ("TEMP", "PRES", "DEWP", "RAIN", "WSPM")
+
+#: 16-point compass → bearing [°] clockwise from north (where the wind comes from).
+WIND_BEARINGS: dict[str, float] = {
+    name: 22.5 * i
+    for i, name in enumerate(
+        "N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW".split()  # noqa: SIM905
+    )
+}
+
+HourLabel = Literal["end", "start"]
+
+_NUMERIC = [c for c in HEADER if c not in ("wd", "station")]
+_YMDH = ("year", "month", "day", "hour")
+
+
+def is_prsa_header(header: list[str]) -> bool:
+    """Whether a header is that of a PRSA file."""
+    return tuple(header) == HEADER
+
+
+def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> BlockParser:
+    if not is_prsa_header(src.header):
+        raise FormatError(src.path, 1, "not a PRSA file: header must be " + ",".join(HEADER))
+    if hour_label not in ("end", "start"):
+        raise ValueError("hour_label must be 'end' or 'start'")
+    codes = prsa_stations().set_index("station")["code"].to_dict()
+    site_names = sorted(set(codes.values()))
+    site_index = {code: i for i, code in enumerate(site_names)}
+    params = [*POLLUTANT_COLUMNS, *((*METEO_COLUMNS, "WD") if meteorology else ())]
+    take_cols = [_NUMERIC.index(c) for c in params if c != "WD"]
+    co = params.index("CO")
+    # The PRSA files do not say whether hour h starts or ends at h. The air-quality data come
+    # from the Beijing Municipal Environmental Monitoring Center, which publishes hourly
+    # values labelled by the END of the hour like CNEMC (h = mean over (h-1, h]); we read
+    # them that way by default (canonical time = h - 1 h), and let the caller choose "start".
+    shift_us = -HOUR_US if hour_label == "end" else 0
+    seen: set[tuple[int, int]] = set()
+
+    def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:
+        cells = parse_lines(src.path, lines, list(HEADER), numeric=_NUMERIC)
+        bad = cells.bad
+        num = cells.numbers
+        year, month, day, hour = (num[:, _NUMERIC.index(c)] for c in _YMDH)
+        date = pd.to_datetime(
+            pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce"
+        )
+        day_us = date.to_numpy(dtype="datetime64[us]").astype(np.int64)
+        station = cells.text["station"]
+        site = pd.Series(station, dtype=object).map(codes).to_numpy(dtype=object)
+        valid_hour = (hour >= 0) & (hour <= 23) & (hour == np.floor(hour))
+        ok = date.notna().to_numpy() & valid_hour & pd.notna(site)
+        ok &= (year == np.floor(year)) & (month == np.floor(month)) & (day == np.floor(day))
+        time_us = np.where(ok, day_us + np.nan_to_num(hour).astype(np.int64) * HOUR_US, 0)
+        time_us += shift_us
+        for i in np.flatnonzero(ok):
+            key = (site_index[site[i]], int(time_us[i]))
+            if key in seen:
+                bad.append(BadRow(src.path, int(lines.line_numbers[i]), "duplicate hour"))
+                ok[i] = False
+            else:
+                seen.add(key)
+        for i in np.flatnonzero(~ok):
+            line = int(lines.line_numbers[i])
+            if pd.isna(site[i]) and (date.notna().iloc[i] and valid_hour[i]):
+                reason = f"unknown station {station[i]!r}"
+            elif not valid_hour[i] or pd.isna(date.iloc[i]):
+                ymdh = " ".join(f"{c}={num[i, _NUMERIC.index(c)]:g}" for c in _YMDH)
+                reason = f"not a valid date and hour: {ymdh}"
+            else:
+                continue  # a duplicate, already reported
+            bad.append(BadRow(src.path, line, reason))
+        rows = np.flatnonzero(ok)
+        values = num[rows][:, take_cols]
+        values[:, co] /= 1000.0  # CO: file µg/m³ -> mg/m³ (GB 3095-2012 table 1 unit)
+        if meteorology:
+            wd = pd.Series(cells.text["wd"][rows], dtype=object)
+            bearing = wd.map(WIND_BEARINGS).to_numpy(dtype=np.float64)
+            unknown = np.flatnonzero(np.isnan(bearing) & wd.notna().to_numpy())
+            for i in unknown:
+                reason = f"column wd: {wd.iloc[i]!r} is not a 16-point direction"
+                bad.append(BadRow(src.path, int(lines.line_numbers[rows[i]]), reason))
+            values = np.column_stack([values, bearing])
+        r, c = np.nonzero(~np.isnan(values))
+        row_site = np.array([site_index[s] for s in site[rows]], dtype=np.int32)
+        out = build_frame(
+            site=take_strings(site_names, row_site[r]),
+            time=local_to_time(time_us[rows][r]),
+            parameter=take_strings(params, c),
+            value=values[r, c],
+        )
+        return out, bad
+
+    return parse
+
+
+def iter_prsa(
+    path: str | os.PathLike[str],
+    chunk_rows: int = 100_000,
+    *,
+    meteorology: bool = True,
+    hour_label: HourLabel = "end",
+) -> Iterator[Chunk]:
+    """Stream a PRSA file in chunks of ``chunk_rows`` source lines (see :func:`read_prsa`)."""
+    return iter_source(path, chunk_rows, lambda src: _block_parser(src, meteorology, hour_label))
+
+
+def read_prsa(
+    path: PathArg,
+    *,
+    meteorology: bool = True,
+    hour_label: HourLabel = "end",
+    errors: Literal["raise", "skip"] = "raise",
+) -> pd.DataFrame:
+    """Read PRSA file(s) into the canonical long table.
+
+    Parameters
+    ----------
+    path : one ``PRSA_Data_<Station>_20130301-20170228.csv`` file (``.gz`` allowed) or an
+        iterable of them.
+    meteorology : also return TEMP [°C], PRES [hPa], DEWP [°C], RAIN [mm], WSPM [m/s] and
+        WD [°] (from ``wd``); otherwise only the six pollutants.
+    hour_label : ``"end"`` (default; hour h = mean over (h−1, h] as CNEMC and the Beijing
+        centre publish, so canonical time = h − 1 h) or ``"start"`` (no shift). The source
+        does not document its convention.
+    errors : ``"raise"`` a :class:`FormatError` at the first bad row, or ``"skip"``.
+
+    Returns
+    -------
+    Canonical long table: site = national code (``1003A``), pollutants in µg/m³ except CO
+    in mg/m³ (converted from the file's µg/m³), ``NA`` cells left out, flag ``N``.
+    """
+    return collect(
+        (
+            chunk
+            for p in as_paths(path)
+            for chunk in iter_prsa(p, 1 << 20, meteorology=meteorology, hour_label=hour_label)
+        ),
+        errors,
+    )
