@@ -1,0 +1,530 @@
+"""The HJ 212 data segment as a typed, immutable :class:`Message`.
+
+Data segment (HJ 212-2017 §6.3.3, Table 4; HJ/T 212-2005 §6.3.3)::
+
+    QN=…;ST=…;CN=…;PW=…;MN=…;Flag=…;[PNUM=…;PNO=…;]CP=&&…&&
+
+``key=value`` pairs separated by ``;``, read by name (devices vary the order). Inside CP
+(HJ 212-2017 §6.3.3.2): groups separated by ``;``, entries of a group by ``,``, each
+``key=value``; ``code-Suffix`` names a measurement (split at the first ``-``).
+
+A :class:`Message` holds both the *meaning* (``qn``, ``st``, …, ``items``, ``fields``) and
+the *layout* as sent (``header`` entries and ``cp`` groups of entries, exact text), so that
+encoding a decoded message reproduces its bytes: spaces, key order, ``0.0000``, a trailing
+``;`` and repeated keys survive. Build new messages with :meth:`Message.build`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Final, NamedTuple
+
+from shanshui.hj212.errors import EncodeError, FrameError
+
+#: Suffixes whose values are text, never numbers (HJ 212-2017 Table 5 / §6.6; the 2005
+#: edition's ``Flag``). Everything else that is a plain decimal is a number.
+TEXT_SUFFIXES: Final[frozenset[str]] = frozenset(("Flag", "EFlag", "SampleTime", "Info", "SN"))
+
+#: China Standard Time: HJ 212 frames carry Beijing local time without an offset.
+CST: Final = timezone(timedelta(hours=8), "CST")
+
+_CTRL: Final = re.compile(r"[\x00-\x1f\x7f]")
+# Header values are printable ASCII without the segment's separators.
+_MAX_HEADER_VALUE: Final = 64
+
+
+def _bad(detail: str) -> FrameError:
+    return FrameError("bad_field", detail)
+
+
+class _Fields(NamedTuple):
+    qn: str | None
+    st: str
+    cn: str
+    pw: str | None
+    mn: str | None
+    flag: int | None
+    pnum: int | None
+    pno: int | None
+    data_time_raw: str | None
+    data_time: datetime | None
+    items: Mapping[str, Mapping[str, float | str]]
+    fields: Mapping[str, str]
+    header: tuple[str, ...]
+    cp: tuple[tuple[str, ...], ...]
+    encoding: str
+    crc_lower: bool
+
+
+class Message(_Fields):
+    """One HJ 212 data segment, decoded. Immutable; build new ones with :meth:`build`.
+
+    Attributes
+    ----------
+    qn : str or None
+        Request id ``QN`` (``YYYYMMDDhhmmsszzz``); ``None`` when absent (2005 uploads).
+    st, cn : str
+        System code ``ST`` and command code ``CN`` as text.
+    pw, mn : str or None
+        Password ``PW`` and device id ``MN``; ``None`` when absent (2005 9014).
+    flag : int or None
+        ``Flag`` [0–255]; ``None`` when absent (2005 layout). See :attr:`version`,
+        :attr:`ack_required`, :attr:`has_subpackets`.
+    pnum, pno : int or None
+        Total packets and this packet's number (sub-packets, HJ 212-2017 §6.3.3).
+    data_time_raw : str or None
+        ``DataTime`` in CP as sent (14 digits, or 17 with milliseconds).
+    data_time : datetime or None
+        ``DataTime`` as a naive local (Beijing) time; for 2051/2061/2031 the *start* of
+        the interval (HJ 212-2017 Table C). Attach the site's zone (see :data:`CST`).
+    items : Mapping[str, Mapping[str, float | str]]
+        ``{code: {suffix: value}}`` with codes and suffixes exactly as sent; plain decimals
+        as ``float``, everything else (``Flag``, ``EFlag``, ``SampleTime``, ``Info``, ``SN``,
+        odd values) as text. The exact text of each value is in :attr:`cp` (and
+        :meth:`item_texts`).
+    fields : Mapping[str, str]
+        Other CP ``key=value`` pairs (``QnRtn``, ``ExeRtn``, ``RtdInterval``, 2005's
+        ``QN``/``CN`` inside CP, …), keys stripped, values as sent.
+    header : tuple[str, ...]
+        The header entries exactly as sent (``"QN=…"``, ``"ST=32"``, …), in order.
+    cp : tuple[tuple[str, ...], ...]
+        The CP groups (split on ``;``), each a tuple of entries (split on ``,``), exact text.
+    encoding : str
+        ``"utf-8"`` (the standard's, also for pure ASCII) or ``"gbk"`` (Windows devices).
+    crc_lower : bool
+        The frame's CRC was printed in lower case (re-encoding keeps it).
+    """
+
+    __slots__ = ()
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def version(self) -> str | None:
+        """Edition by the Flag's version bits 2–7 (HJ 212-2017 Table 4 note; HJ 212-2025).
+
+        No Flag or bits 0 → ``"2005"``; 1 → ``"2017"``; 2 → ``"2025"``; any other value →
+        ``None`` (unknown edition; the message is still accepted).
+        """
+        if self.flag is None:
+            return "2005"
+        return _VERSIONS.get(self.flag >> 2)
+
+    @property
+    def ack_required(self) -> bool:
+        """Flag bit 0 ``A``: the receiver must answer (HJ 212-2017 Table 4)."""
+        return self.flag is not None and bool(self.flag & 1)
+
+    @property
+    def has_subpackets(self) -> bool:
+        """Flag bit 1 ``D`` set, or ``PNUM``/``PNO`` present (HJ 212-2017 Table 4)."""
+        return (self.flag is not None and bool(self.flag & 2)) or self.pnum is not None
+
+    @property
+    def ref_qn(self) -> str | None:
+        """The QN this message refers to: a 2005 answer's ``QN`` inside CP, else ``qn``."""
+        return self.fields.get("QN", self.qn)
+
+    def item_texts(self) -> dict[str, dict[str, str]]:
+        """``{code: {suffix: exact text}}`` from the layout (later duplicates win)."""
+        out: dict[str, dict[str, str]] = {}
+        for group in self.cp:
+            for entry in group:
+                key, sep, value = entry.partition("=")
+                key = key.strip()
+                dash = key.find("-")
+                if sep and dash > 0:
+                    out.setdefault(key[:dash], {})[key[dash + 1 :]] = value
+        return out
+
+    def segment(self) -> str:
+        """The data segment as text, from the layout (no ``##``, length, CRC)."""
+        head = ";".join(self.header)
+        cp = ";".join([",".join(group) for group in self.cp])
+        return f"{head};CP=&&{cp}&&" if head else f"CP=&&{cp}&&"
+
+    def replace(self, **changes: Any) -> Message:
+        """A copy with some meanings changed, laid out canonically (see :meth:`build`).
+
+        Keyword names are those of :meth:`build`. Unchanged items keep their exact text.
+        """
+        args: dict[str, Any] = {
+            "st": self.st,
+            "cn": self.cn,
+            "qn": self.qn,
+            "pw": self.pw,
+            "mn": self.mn,
+            "flag": self.flag,
+            "pnum": self.pnum,
+            "pno": self.pno,
+            "data_time": self.data_time_raw,
+            "items": self.item_texts(),
+            "fields": dict(self.fields),
+            "encoding": self.encoding,
+        }
+        unknown = set(changes) - set(args)
+        if unknown:
+            raise EncodeError(f"unknown message attributes {sorted(unknown)}")
+        args.update(changes)
+        return Message.build(**args)
+
+    # The NamedTuple's own _replace would desynchronise meaning and layout.
+    def _replace(self, **changes: Any) -> Message:
+        return self.replace(**changes)
+
+    # ----------------------------------------------------------------- construction
+    @staticmethod
+    def build(
+        *,
+        st: str,
+        cn: str,
+        qn: str | None = None,
+        pw: str | None = None,
+        mn: str | None = None,
+        flag: int | None = None,
+        pnum: int | None = None,
+        pno: int | None = None,
+        data_time: datetime | str | None = None,
+        items: Mapping[str, Mapping[str, object]] | None = None,
+        fields: Mapping[str, object] | None = None,
+        encoding: str = "utf-8",
+    ) -> Message:
+        """A new message laid out canonically.
+
+        Header in the order of HJ 212-2017 Table 4 (``QN;ST;CN;PW;MN;Flag;PNUM;PNO;CP``,
+        absent ones left out). CP: ``DataTime`` first, then each of ``fields`` as its own
+        group, then one group per item code with its entries joined by ``,`` (HJ 212-2017
+        Table C examples). Values: ``str`` as given (exact text), ``int``, ``float``
+        (shortest round-trip decimal, never an exponent), ``Decimal``. ``data_time``: a
+        ``datetime`` (aware ones are converted to Beijing time, :data:`CST`) or the
+        14/17-digit text.
+
+        Raises
+        ------
+        EncodeError
+            A value that cannot be written (separators, control characters, NaN, …) or a
+            header value that the decoder would reject.
+        """
+        header = []
+        pairs: tuple[tuple[str, object], ...] = (
+            ("QN", qn),
+            ("ST", st),
+            ("CN", cn),
+            ("PW", pw),
+            ("MN", mn),
+            ("Flag", flag),
+            ("PNUM", pnum),
+            ("PNO", pno),
+        )
+        for key, value in pairs:
+            if value is not None:
+                header.append(f"{key}={_header_text(key, value)}")
+        groups: list[str] = []
+        if data_time is not None:
+            groups.append(f"DataTime={_time_text(data_time)}")
+        for key, value in (fields or {}).items():
+            groups.append(f"{_cp_key(key)}={format_value(value)}")
+        for code, entries in (items or {}).items():
+            parts = [
+                f"{_cp_key(f'{code}-{suffix}')}={format_value(value)}"
+                for suffix, value in entries.items()
+            ]
+            if not parts:
+                raise EncodeError(f"item {code!r} has no values")
+            groups.append(",".join(parts))
+        head = ";".join(header)
+        text = f"{head};CP=&&{';'.join(groups)}&&" if head else f"CP=&&{';'.join(groups)}&&"
+        try:
+            data = text.encode(encoding)
+        except (UnicodeEncodeError, LookupError) as exc:
+            raise EncodeError(f"text cannot be written as {encoding}: {exc}") from None
+        try:
+            message = parse_segment(data)
+        except FrameError as exc:
+            raise EncodeError(f"the message would not decode: {exc.detail}") from None
+        if message.encoding != encoding and not data.isascii():
+            return message._with_presentation(encoding, False)
+        return message
+
+    def _with_presentation(self, encoding: str, crc_lower: bool) -> Message:
+        values = list(self)
+        values[-2] = encoding
+        values[-1] = crc_lower
+        return tuple.__new__(Message, values)
+
+
+_VERSIONS: Final[dict[int, str]] = {0: "2005", 1: "2017", 2: "2025"}
+
+
+# --------------------------------------------------------------------------- formatting
+def format_value(value: object) -> str:
+    """Text of a CP value: ``str`` as is; ``int``; finite ``float`` as its shortest
+    round-trip decimal without exponent; ``Decimal`` in fixed notation.
+
+    Raises
+    ------
+    EncodeError
+        ``bool``, NaN/infinity, or another type.
+    """
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        raise EncodeError("a bool is not an HJ 212 value; write 1/0 or text")
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise EncodeError(f"{value!r} cannot be sent in HJ 212")
+        text = repr(value)
+        if "e" in text:
+            text = format(Decimal(text), "f")
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise EncodeError(f"{value!r} cannot be sent in HJ 212")
+        text = format(value, "f")
+    else:
+        raise EncodeError(f"cannot write {type(value).__name__} as an HJ 212 value")
+    if _CTRL.search(text) or "&&" in text:
+        raise EncodeError(f"value {text!r} contains control characters or '&&'")
+    if (";" in text or "," in text) and not (text.startswith("//") and text.endswith("//")):
+        raise EncodeError(f"value {text!r} contains a separator (';' or ',') outside //…//")
+    return text
+
+
+def _cp_key(key: str) -> str:
+    if not key or any(c in key for c in ";,=&") or _CTRL.search(key):
+        raise EncodeError(f"bad CP key {key!r}")
+    return key
+
+
+def _header_text(key: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise EncodeError(f"{key} must be text or an int, not {type(value).__name__}")
+    text = str(value)
+    if any(c in text for c in ";=&") or _CTRL.search(text):
+        raise EncodeError(f"{key}={text!r} contains a separator or control character")
+    return text
+
+
+def _time_text(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is not None:
+        value = value.astimezone(CST)
+    return value.strftime("%Y%m%d%H%M%S")
+
+
+# --------------------------------------------------------------------------- parsing
+def _split_cp_slow(cp: str) -> list[list[str]]:
+    """Split CP into groups/entries, keeping ``//…//`` values (``-Info`` logs) whole."""
+    groups: list[list[str]] = []
+    entries: list[str] = []
+    start = 0
+    i = 0
+    n = len(cp)
+    while i < n:
+        c = cp[i]
+        if c == "/" and cp.startswith("//", i) and i and cp[i - 1] == "=":
+            end = cp.find("//", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        if c == ",":
+            entries.append(cp[start:i])
+            start = i + 1
+        elif c == ";":
+            entries.append(cp[start:i])
+            groups.append(entries)
+            entries = []
+            start = i + 1
+        i += 1
+    entries.append(cp[start:])
+    groups.append(entries)
+    return groups
+
+
+def parse_time(raw: str) -> datetime:
+    """``YYYYMMDDhhmmss`` or ``YYYYMMDDhhmmsszzz`` (HJ 212-2017 Table 6) as naive local time.
+
+    Raises
+    ------
+    FrameError
+        ``bad_field`` for any other text or an impossible date.
+    """
+    n = len(raw)
+    if raw.isdigit() and raw.isascii() and n in (14, 17):
+        try:
+            if n == 14:
+                return datetime.fromisoformat(f"{raw[:8]}T{raw[8:]}")
+            return datetime.fromisoformat(f"{raw[:8]}T{raw[8:14]}.{raw[14:]}")
+        except ValueError:
+            pass
+    raise _bad(f"DataTime {raw!r} is not YYYYMMDDhhmmss[zzz]")
+
+
+def parse_segment(data: bytes, *, crc_lower: bool = False) -> Message:
+    """Decode one data segment (the bytes between the length field and the CRC).
+
+    Text is ASCII in practice; non-ASCII bytes (only in ``-Info`` text) are read as UTF-8
+    (HJ 212-2017 §6.3.1), falling back to GBK (Windows devices).
+
+    Raises
+    ------
+    FrameError
+        ``bad_field`` when the segment does not follow HJ 212-2017 §6.3.3; the rules
+        (lenient where devices are known to differ) are written at each check.
+    """
+    if data.isascii():
+        text = data.decode("ascii")
+        # Control characters (NUL as ST in vector v62) are never valid in a segment.
+        if not text.isprintable():
+            raise _bad("control characters in the data segment")
+        encoding = "utf-8"
+    else:
+        try:
+            text = data.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gbk")
+                encoding = "gbk"
+            except UnicodeDecodeError:
+                raise _bad("non-ASCII text is neither UTF-8 nor GBK") from None
+        if _CTRL.search(text):
+            raise _bad("control characters in the data segment")
+
+    # --- split header / CP (HJ 212-2017 §6.3.3: CP=&&…&& is the last field)
+    cpi = text.find("CP=&&")
+    if cpi < 0 or len(text) < cpi + 7 or not text.endswith("&&"):
+        raise _bad("no CP=&&…&& at the end of the data segment")
+    if cpi:
+        if text[cpi - 1] != ";":
+            raise _bad("CP is not preceded by ';'")
+        header = tuple(text[: cpi - 1].split(";"))
+    else:
+        header = ()
+    cp = text[cpi + 5 : -2]
+
+    # --- header fields, by name, any order (devices vary it: PNO before PNUM in v29)
+    qn = st = cn = pw = mn = None
+    flag = pnum = pno = None
+    for entry in header:
+        key, sep, value = entry.partition("=")
+        if not sep:
+            raise _bad(f"header entry {entry!r} has no '='")
+        if len(value) > _MAX_HEADER_VALUE:
+            raise _bad(f"header value {key}= longer than {_MAX_HEADER_VALUE}")
+        if key == "ST":
+            # System code: 2 characters in both editions; "101" and "80" occur (v41, v46).
+            # Choice: 1–4 ASCII letters/digits.
+            if st is not None or not (0 < len(value) <= 4 and value.isalnum() and value.isascii()):
+                raise _bad(f"ST={value!r}")
+            st = value
+        elif key == "CN":
+            # Command code: 4 digits in both editions. Choice: 1–6 ASCII digits.
+            if cn is not None or not (0 < len(value) <= 6 and value.isdigit() and value.isascii()):
+                raise _bad(f"CN={value!r}")
+            cn = value
+        elif key == "QN":
+            # 17 digits YYYYMMDDhhmmsszzz; a 13-digit epoch-ms QN occurs. Choice: 1–20 digits.
+            if qn is not None or not (0 < len(value) <= 20 and value.isdigit() and value.isascii()):
+                raise _bad(f"QN={value!r}")
+            qn = value
+        elif key == "PW":
+            if pw is not None:
+                raise _bad("PW twice")
+            pw = value
+        elif key == "MN":
+            # 24 hex (2017) / 14 chars (2005); empty, lower case, '_' and '-' occur (v37, v76).
+            if mn is not None:
+                raise _bad("MN twice")
+            mn = value
+        elif key == "Flag":
+            # 0–255 (bit 0 A, bit 1 D, bits 2–7 edition; HJ 212-2017 Table 4).
+            if (
+                flag is not None
+                or not (0 < len(value) <= 3 and value.isdigit() and value.isascii())
+                or int(value) > 255
+            ):
+                raise _bad(f"Flag={value!r}")
+            flag = int(value)
+        elif key == "PNUM":
+            if pnum is not None or not (
+                0 < len(value) <= 4 and value.isdigit() and value.isascii()
+            ):
+                raise _bad(f"PNUM={value!r}")
+            pnum = int(value)
+        elif key == "PNO":
+            if pno is not None or not (0 < len(value) <= 4 and value.isdigit() and value.isascii()):
+                raise _bad(f"PNO={value!r}")
+            pno = int(value)
+        elif not key.strip() or "&" in key:
+            raise _bad(f"bad header key {key!r}")
+        # Any other header key (vendor extensions) stays in the layout only.
+    if st is None or cn is None:
+        raise _bad("ST or CN missing")
+
+    # --- CP (HJ 212-2017 §6.3.3.2)
+    groups = _split_cp_slow(cp) if "//" in cp else [g.split(",") for g in cp.split(";")]
+    items: dict[str, dict[str, float | str]] = {}
+    fields: dict[str, str] = {}
+    data_time_raw: str | None = None
+    text_suffixes = TEXT_SUFFIXES
+    for group in groups:
+        for entry in group:
+            key, sep, value = entry.partition("=")
+            if not sep:
+                # A trailing ';' or ',' leaves an empty entry (v44): allowed, kept in layout.
+                if entry.strip():
+                    raise _bad(f"CP entry {entry!r} has no '='")
+                continue
+            key = key.strip()  # the standard's own example has '; LA-Rtd' (v09)
+            dash = key.find("-")
+            if dash > 0:
+                code = key[:dash]
+                suffix = key[dash + 1 :]
+                typed: float | str = value
+                if (
+                    suffix not in text_suffixes
+                    and value.isascii()
+                    and value.lstrip("-").replace(".", "", 1).isdigit()
+                ):
+                    try:  # noqa: SIM105 - contextlib.suppress is slower on this hot path
+                        typed = float(value)
+                    except ValueError:  # e.g. "--1": kept as text
+                        pass
+                per_code = items.get(code)
+                if per_code is None:
+                    items[code] = {suffix: typed}
+                else:
+                    per_code[suffix] = typed
+            elif key == "DataTime":
+                data_time_raw = value
+            elif key:
+                fields[key] = value
+            else:
+                raise _bad(f"CP entry {entry!r} has an empty key")
+    data_time = None if data_time_raw is None else parse_time(data_time_raw)
+    return tuple.__new__(
+        Message,
+        (
+            qn,
+            st,
+            cn,
+            pw,
+            mn,
+            flag,
+            pnum,
+            pno,
+            data_time_raw,
+            data_time,
+            items,
+            fields,
+            header,
+            tuple([tuple(g) for g in groups]),
+            encoding,
+            crc_lower,
+        ),
+    )
