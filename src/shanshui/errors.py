@@ -11,7 +11,8 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     │   └── shanshui.formats.FormatError    a bad row or file in an importer (file + line)
     ├── CallerError                    the programmer's mistake
     │   ├── shanshui.hj212.EncodeError      a message that cannot be encoded
-    │   └── shanshui.standards.StandardsError  arguments a standard does not define
+    │   ├── shanshui.standards.StandardsError  arguments a standard does not define
+    │   └── shanshui.store.StoreInputError  what a store cannot keep (unknown site, NaN, …)
     └── StoreError                     the store could not do what was asked
 """
 

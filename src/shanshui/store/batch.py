@@ -1,0 +1,168 @@
+"""Checking and normalising a batch of readings into the Arrow table the stores stage.
+
+Vectorised: the cost per row is a few array operations, not Python code, except for batches
+given as Python tuples (which already cost Python per row).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shanshui.store.api import PERIODS, STATISTICS, Observation, ObservationBatch, StoreInputError
+
+KEY = ["site", "parameter", "statistic", "period", "time"]
+FIELDS = list(Observation._fields)
+TIME = pa.timestamp("us", tz="UTC")
+#: The staged layout (``stage_obs``): the reading plus the site's local ``day`` for hourly means.
+STAGE_SCHEMA = pa.schema(
+    [
+        ("site", pa.string()),
+        ("parameter", pa.string()),
+        ("statistic", pa.string()),
+        ("period", pa.string()),
+        ("time", TIME),
+        ("value", pa.float64()),
+        ("flag", pa.string()),
+        ("received", TIME),
+        ("source", pa.string()),
+        ("day", pa.date32()),
+    ]
+)
+
+
+def _frame(batch: ObservationBatch) -> pd.DataFrame:
+    if isinstance(batch, pd.DataFrame):
+        return batch
+    if isinstance(batch, pa.Table):
+        return batch.to_pandas()
+    if isinstance(batch, (str, bytes)) or not hasattr(batch, "__len__"):
+        raise StoreInputError(
+            f"a batch is a DataFrame, an Arrow table or a sequence of tuples, not {type(batch)}"
+        )
+    rows = list(batch)
+    width = len(FIELDS)
+    padded = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, tuple) or not 6 <= len(row) <= width:
+            raise StoreInputError(f"row {i}: expected a tuple of 6 to {width} fields, got {row!r}")
+        padded.append(tuple(row) + (None,) * (width - len(row)))
+    return pd.DataFrame(padded, columns=FIELDS)
+
+
+def _strings(frame: pd.DataFrame, name: str, *, nullable: bool) -> pa.Array:
+    try:
+        arr = pa.array(frame[name], type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise StoreInputError(f"column {name!r} must hold strings: {exc}") from None
+    if not nullable and arr.null_count:
+        raise StoreInputError(f"column {name!r} has {arr.null_count} missing values")
+    return arr
+
+
+def _times(frame: pd.DataFrame, name: str, default: datetime | None) -> pa.Array:
+    if default is not None and (name not in frame.columns or frame[name].isna().all()):
+        return pa.array(np.full(len(frame), pd.Timestamp(default)), type=TIME)
+    col = frame[name]
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        utc = col.dt.tz_convert("UTC")
+    elif col.dtype == object and all(
+        isinstance(x, datetime) and x.tzinfo is not None and x.utcoffset() is not None for x in col
+    ):
+        utc = pd.to_datetime(col, utc=True)
+    else:
+        raise StoreInputError(
+            f"column {name!r} must hold timezone-aware datetimes (naive times are ambiguous, "
+            f"DESIGN §4), got dtype {col.dtype}"
+        )
+    if utc.isna().any():
+        raise StoreInputError(f"column {name!r} has missing times")
+    try:
+        return pa.array(utc, type=TIME)
+    except pa.ArrowInvalid as exc:  # finer than a microsecond
+        raise StoreInputError(f"column {name!r}: {exc}") from None
+
+
+def normalise(
+    batch: ObservationBatch, *, received: datetime, source: str | None
+) -> tuple[pa.Table, int]:
+    """Check a batch and return it as a table of :data:`STAGE_SCHEMA` (``day`` still null)
+    without repeated keys (the last row of a key wins), and the number of rows dropped."""
+    frame = _frame(batch)
+    missing = [c for c in FIELDS[:6] if c not in frame.columns]
+    if missing:
+        raise StoreInputError(f"batch lacks columns {missing}")
+    if len(frame) == 0:
+        return STAGE_SCHEMA.empty_table(), 0
+    cols: dict[str, Any] = {c: _strings(frame, c, nullable=False) for c in KEY[:4]}
+    for name, allowed in (("statistic", STATISTICS), ("period", PERIODS)):
+        bad = pc.invert(pc.is_in(cols[name], value_set=pa.array(sorted(allowed))))
+        if pc.any(bad).as_py():
+            wrong = sorted(set(pc.filter(cols[name], bad).to_pylist()))[:5]
+            raise StoreInputError(f"unknown {name} {wrong}; allowed: {sorted(allowed)}")
+    cols["time"] = _times(frame, "time", None)
+    value = frame["value"]
+    if value.dtype == bool or not (
+        pd.api.types.is_numeric_dtype(value.dtype)
+        or (
+            value.dtype == object
+            and all(
+                isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in value
+            )
+        )
+    ):
+        raise StoreInputError(f"column 'value' must be numeric, got dtype {value.dtype}")
+    try:
+        values = pa.array(value, type=pa.float64(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise StoreInputError(f"column 'value' must be numeric: {exc}") from None
+    finite = pc.is_finite(values)
+    if values.null_count or not pc.all(finite).as_py():
+        raise StoreInputError(
+            "column 'value' has missing, NaN or infinite values; a reading without a value "
+            "is not stored"
+        )
+    cols["value"] = values
+    n = len(frame)
+    cols["flag"] = (
+        _strings(frame, "flag", nullable=True)
+        if "flag" in frame.columns
+        else pa.nulls(n, pa.string())
+    )
+    cols["received"] = _times(frame, "received", received)
+    if "source" in frame.columns and not frame["source"].isna().all():
+        cols["source"] = _strings(frame, "source", nullable=True)
+    else:
+        cols["source"] = pa.array([source] * n, type=pa.string())
+    cols["day"] = pa.nulls(n, pa.date32())
+    table = pa.Table.from_pydict(cols, schema=STAGE_SCHEMA)
+    dup = table.select(KEY).to_pandas().duplicated(keep="last").to_numpy()
+    dropped = int(dup.sum())
+    if dropped:
+        table = table.filter(pa.array(~dup))
+    return table, dropped
+
+
+def with_days(table: pa.Table, tz_of: Mapping[str, str]) -> pa.Table:
+    """Fill ``day`` — the site's natural day (local date, DESIGN §4) — for hourly means."""
+    hourly = pc.and_(pc.equal(table["period"], "hour"), pc.equal(table["statistic"], "avg"))
+    if not pc.any(hourly).as_py():
+        return table
+    sites = table["site"].to_numpy(zero_copy_only=False)
+    times = pd.Series(table["time"].to_pandas())
+    days = np.full(len(table), np.datetime64("NaT"), dtype="datetime64[D]")
+    mask = hourly.to_numpy(zero_copy_only=False)
+    zones = pd.Series(sites).map(tz_of)
+    for tz in zones[mask].unique():
+        sel = mask & (zones == tz).to_numpy()
+        local = times[sel].dt.tz_convert(tz).dt.tz_localize(None)
+        days[sel] = local.to_numpy().astype("datetime64[D]")
+    col = pa.array(days, type=pa.date32(), from_pandas=True)
+    return table.set_column(table.schema.get_field_index("day"), "day", col)

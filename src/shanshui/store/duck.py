@@ -1,0 +1,96 @@
+"""The embedded store: one DuckDB file (or ``:memory:``), one process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from shanshui.store.sql import Dialect, Query
+from shanshui.store.sqlstore import SQLStore
+
+
+class DuckDBStore(SQLStore):
+    """:class:`~shanshui.store.Store` on a DuckDB database file.
+
+    DuckDB lets one process open a file for writing; share the store object between the
+    threads of that process (calls are serialised). A commit is durable (write-ahead log).
+    Bulk writes stage the Arrow table in place (``register``), without copying it.
+    """
+
+    dialect: Dialect = "duckdb"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        super().__init__(
+            f"duckdb:///{self.path}" if self.path != ":memory:" else "duckdb://:memory:"
+        )
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._staged: list[str] = []
+
+    def _ensure_connected(self) -> None:
+        if self._conn is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = duckdb.connect(self.path)
+            conn.execute("set TimeZone = 'UTC'")
+            self._conn = conn
+
+    @property
+    def _c(self) -> duckdb.DuckDBPyConnection:
+        assert self._conn is not None, "not connected"
+        return self._conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(duckdb.Error):
+                conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        conn = self._c
+        conn.begin()
+        try:
+            yield
+            conn.commit()
+        except BaseException:
+            with suppress(duckdb.Error):
+                conn.rollback()
+            raise
+        finally:
+            for name in self._staged:
+                with suppress(duckdb.Error):
+                    conn.unregister(name)
+            self._staged.clear()
+
+    def _execute(self, q: Query, params: dict[str, Any] | None = None) -> int:
+        cur = self._c.execute(q.text, params or None)
+        try:
+            row = cur.fetchone()
+        except duckdb.Error:  # a statement without a result (DDL)
+            return 0
+        return int(row[0]) if row and isinstance(row[0], int) else 0
+
+    def _script(self, text: str) -> None:
+        self._c.execute(text)
+
+    def _rows(self, q: Query, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._c.execute(q.text, params or None).fetchall()
+
+    def _stage(self, name: str, table: pa.Table) -> None:
+        self._c.register(name, table)
+        self._staged.append(name)
+
+    def _lock_schema(self) -> None:
+        """One process holds a DuckDB file: nothing to serialise."""
+
+    def _db_errors(self) -> tuple[type[BaseException], ...]:
+        return (duckdb.Error,)
+
+    def _connection_lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, duckdb.FatalException)

@@ -1,0 +1,26 @@
+-- Daily means of hourly means over each staged (site, natural day) window [start_utc, end_utc).
+-- Hourly values are labelled by the start of their hour (DESIGN §4), so the day's labels are
+-- 00:00 .. 23:00 local time. Valid hours: flag N or no flag (HJ 212-2017 data flags; F, M, S,
+-- D, C, T, B mark stopped, maintained, set, faulty, calibrating, over-range or link-failed
+-- values, which do not enter statistics). The mean is valid with at least :min_valid valid
+-- hourly values (GB 3095-2012 Table 4, 24-hour mean: at least 20 hourly means in the day).
+insert into daily (site, parameter, statistic, day, value, min, max, expected, observed,
+                   valid_count, valid, computed)
+select d.site, o.parameter, 'avg', d.day,
+       avg(o.value) filter (where o.flag is null or o.flag = 'N'),
+       min(o.value) filter (where o.flag is null or o.flag = 'N'),
+       max(o.value) filter (where o.flag is null or o.flag = 'N'),
+       d.expected,
+       count(*),
+       count(*) filter (where o.flag is null or o.flag = 'N'),
+       count(*) filter (where o.flag is null or o.flag = 'N') >= cast(:min_valid as integer),
+       cast(:computed as timestamptz)
+from stage_days d
+join observation o
+  on o.site = d.site and o.time >= d.start_utc and o.time < d.end_utc
+where o.statistic = 'avg' and o.period = 'hour'
+group by d.site, o.parameter, d.day, d.expected
+on conflict (site, parameter, statistic, day) do update
+set value = excluded.value, min = excluded.min, max = excluded.max,
+    expected = excluded.expected, observed = excluded.observed,
+    valid_count = excluded.valid_count, valid = excluded.valid, computed = excluded.computed

@@ -1,0 +1,3 @@
+insert into parameter (code, name, unit, hj212)
+select code, name, unit, hj212 from stage_params
+on conflict (code) do update set name = excluded.name, unit = excluded.unit, hj212 = excluded.hj212

@@ -1,0 +1,1 @@
+select code, name, unit, hj212 from parameter order by code

@@ -1,0 +1,1 @@
+select code from parameter where code in (select unnest(cast(:codes as text[])))

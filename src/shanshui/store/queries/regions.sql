@@ -1,0 +1,1 @@
+select code, name, level, parent, name_en from region order by code
