@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -151,8 +152,9 @@ def hourly_cube(
     t0 = pd.Timestamp(start).tz_localize(tz)
     delta = (time - t0).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
     hour = np.floor_divide(delta, _HOUR_NS)
-    site_code = pd.Categorical(frame["site"], categories=site_list).codes.astype(np.intp)
-    param_code = pd.Categorical(frame["parameter"], categories=params).codes.astype(np.intp)
+    # -1 for a site or parameter not asked for
+    site_code = pd.Index(site_list).get_indexer(frame["site"]).astype(np.intp)
+    param_code = pd.Index(params).get_indexer(frame["parameter"]).astype(np.intp)
     value = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
     keep = (
         (site_code >= 0) & (param_code >= 0) & (hour >= 0) & (hour < n_hours) & np.isfinite(value)
@@ -465,7 +467,7 @@ def assess_network(
     start: dt.date,
     end: dt.date,
     *,
-    with_aqi: bool = True,
+    with_aqi: bool | None = None,
 ) -> NetworkAssessment:
     """Assess every station and city of a network over ``start`` .. ``end``.
 
@@ -477,8 +479,9 @@ def assess_network(
         Station list with ``code``, ``city``, ``reference`` (see :func:`city_groups`).
     start, end : datetime.date
         First and last natural day (inclusive).
-    with_aqi : bool, default True
-        Count good and heavily polluted days (needs :mod:`shanshui.standards.aqi`).
+    with_aqi : bool, optional
+        Count good and heavily polluted days (needs :mod:`shanshui.standards.aqi`); default:
+        when that module is installed.
 
     Returns
     -------
@@ -489,9 +492,11 @@ def assess_network(
 
 
 def assess_cube(
-    cube: HourlyCube, stations: pd.DataFrame, end: dt.date, *, with_aqi: bool = True
+    cube: HourlyCube, stations: pd.DataFrame, end: dt.date, *, with_aqi: bool | None = None
 ) -> NetworkAssessment:
     """:func:`assess_network` from a ready :class:`HourlyCube` ending on ``end``."""
+    if with_aqi is None:
+        with_aqi = importlib.util.find_spec("shanshui.standards.aqi") is not None
     daily = daily_statistics(cube)
     groups, cities, members, reference = city_groups(cube.sites, stations)
     cdaily = city_daily(daily, groups, len(cities))
