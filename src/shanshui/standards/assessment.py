@@ -106,6 +106,18 @@ class HourlyCube:
         return out
 
 
+def _codes(column: pd.Series, wanted: Sequence[str]) -> NDArray[np.intp]:
+    """Position of each entry in ``wanted``; -1 for one not asked for (or missing)."""
+    index = pd.Index(list(wanted))
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # map the few categories, then index by code (fast for long tables)
+        table = np.append(index.get_indexer(pd.Index(column.cat.categories)), -1)
+        codes = column.cat.codes.to_numpy()
+        out: NDArray[np.intp] = table[np.where(codes < 0, table.size - 1, codes)].astype(np.intp)
+        return out
+    return index.get_indexer(pd.Index(column)).astype(np.intp)
+
+
 def hourly_cube(
     frame: pd.DataFrame,
     start: dt.date,
@@ -152,9 +164,8 @@ def hourly_cube(
     t0 = pd.Timestamp(start).tz_localize(tz)
     delta = (time - t0).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
     hour = np.floor_divide(delta, _HOUR_NS)
-    # -1 for a site or parameter not asked for
-    site_code = pd.Index(site_list).get_indexer(frame["site"]).astype(np.intp)
-    param_code = pd.Index(params).get_indexer(frame["parameter"]).astype(np.intp)
+    site_code = _codes(frame["site"], site_list)
+    param_code = _codes(frame["parameter"], params)
     value = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
     keep = (
         (site_code >= 0) & (param_code >= 0) & (hour >= 0) & (hour < n_hours) & np.isfinite(value)
