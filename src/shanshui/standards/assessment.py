@@ -58,6 +58,8 @@ TZ: Final = "Asia/Shanghai"
 #: HJ 212 data flags whose values enter statistics: ``N`` (normal). Every other flag (F, M, S,
 #: D, C, T, B) marks data that do not enter assessments; an empty/missing flag is taken as N.
 VALID_FLAGS: Final = frozenset({"N", ""})
+#: Ticks per hour of each datetime64 unit.
+_PER_HOUR: Final = {"s": 3600, "ms": 3_600_000, "us": 3_600_000_000, "ns": 3_600_000_000_000}
 #: Hourly parameters the assessment reads (µg/m³, CO mg/m³).
 HOURLY_PARAMETERS: Final = ("SO2", "NO2", "CO", "PM10", "PM2.5", "O3")
 #: Daily series, as HJ 633-2012's daily AQI names them.
@@ -71,7 +73,6 @@ SERIES_OF: Final = {
     "CO": "CO",
     "O3": "O3_8h",
 }
-_HOUR_NS: Final = 3_600_000_000_000
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,31 @@ def _codes(column: pd.Series, wanted: Sequence[str]) -> NDArray[np.intp]:
     index = pd.Index(list(wanted))
     if isinstance(column.dtype, pd.CategoricalDtype):
         # map the few categories, then index by code (fast for long tables)
-        table = np.append(index.get_indexer(pd.Index(column.cat.categories)), -1)
-        codes = column.cat.codes.to_numpy()
-        out: NDArray[np.intp] = table[np.where(codes < 0, table.size - 1, codes)].astype(np.intp)
+        # code -1 (missing) picks the appended -1
+        table = np.append(index.get_indexer(pd.Index(column.cat.categories)), -1).astype(np.intp)
+        out: NDArray[np.intp] = table[column.cat.codes.to_numpy()]
         return out
     return index.get_indexer(pd.Index(column)).astype(np.intp)
+
+
+def _present(column: pd.Series) -> tuple[str, ...]:
+    """The distinct values of a column, sorted (fast for categorical columns)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        cats = column.cat.categories
+        seen = np.bincount(codes[codes >= 0].astype(np.intp), minlength=len(cats)) > 0
+        return tuple(sorted(str(c) for c, used in zip(cats, seen, strict=True) if used))
+    return tuple(sorted(str(v) for v in pd.unique(column.dropna())))
+
+
+def _flag_ok(flag: pd.Series) -> NDArray[np.bool_]:
+    """Whether each row's HJ 212 flag lets its value enter statistics (:data:`VALID_FLAGS`)."""
+    if isinstance(flag.dtype, pd.CategoricalDtype):
+        # code -1 (no flag) picks the appended True
+        good = np.array([str(c) in VALID_FLAGS for c in flag.cat.categories] + [True])
+        out: NDArray[np.bool_] = good[flag.cat.codes.to_numpy()]
+        return out
+    return (flag.isna() | flag.isin(VALID_FLAGS)).to_numpy(dtype=bool)
 
 
 def hourly_cube(
@@ -157,13 +178,15 @@ def hourly_cube(
     time = frame["time"]
     if not isinstance(time.dtype, pd.DatetimeTZDtype):
         raise AssessmentError("the 'time' column must be timezone-aware")
-    site_list = tuple(sorted(frame["site"].astype(str).unique())) if sites is None else tuple(sites)
+    site_list = _present(frame["site"]) if sites is None else tuple(sites)
     params = tuple(parameters)
     n_days = (end - start).days + 1
     n_hours = 24 * n_days
-    t0 = pd.Timestamp(start).tz_localize(tz)
-    delta = (time - t0).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
-    hour = np.floor_divide(delta, _HOUR_NS)
+    t0 = pd.Timestamp(start).tz_localize(tz).tz_convert("UTC").tz_localize(None)
+    utc = time.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    per_hour = _PER_HOUR[np.datetime_data(utc.dtype)[0]]
+    base = t0.value // (_PER_HOUR["ns"] // per_hour)  # Timestamp.value is in ns
+    hour = (utc.view(np.int64) - base) // per_hour
     site_code = _codes(frame["site"], site_list)
     param_code = _codes(frame["parameter"], params)
     value = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -171,10 +194,14 @@ def hourly_cube(
         (site_code >= 0) & (param_code >= 0) & (hour >= 0) & (hour < n_hours) & np.isfinite(value)
     )
     if "flag" in frame.columns:
-        flag = frame["flag"]
-        keep &= (flag.isna() | flag.isin(VALID_FLAGS)).to_numpy(dtype=bool)
-    cube = np.full((len(params), len(site_list), n_hours), np.nan)
-    cube[param_code[keep], site_code[keep], hour[keep]] = value[keep]
+        keep &= _flag_ok(frame["flag"])
+    # One scatter into a flat buffer; rows left out go to a spare last element (no compaction).
+    size = len(params) * len(site_list) * n_hours
+    flat = (param_code * len(site_list) + site_code) * n_hours + hour
+    np.putmask(flat, ~keep, size)
+    buffer = np.full(size + 1, np.nan)
+    buffer[flat] = value
+    cube = buffer[:size].reshape(len(params), len(site_list), n_hours)
     return HourlyCube(cube, params, site_list, start)
 
 
