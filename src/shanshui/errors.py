@@ -12,6 +12,7 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     ├── CallerError                    the programmer's mistake
     │   ├── shanshui.hj212.EncodeError      a message that cannot be encoded
     │   ├── shanshui.standards.StandardsError  arguments a standard does not define
+    │   │   └── shanshui.standards.AssessmentError  a period or table GB 3095/HJ 663 cannot assess
     │   └── shanshui.store.StoreInputError  what a store cannot keep (unknown site, NaN, …)
     └── StoreError                     the store could not do what was asked
 """

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from shanshui.errors import CallerError
+from shanshui.standards.errors import StandardsError
 
 
-class AssessmentError(CallerError):
+class AssessmentError(StandardsError):
     """Arguments the assessment rules (GB 3095-2012, HJ 663-2013) do not define."""
 
 
