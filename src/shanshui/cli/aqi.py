@@ -25,6 +25,8 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 
 from shanshui.standards.aqi import (
@@ -80,22 +82,66 @@ def _read(path: str) -> pd.DataFrame:
         raise InputError(f"cannot read {path} as CSV: {exc}") from exc
 
 
+def _arrow_text(column: pd.Series) -> pa.Array:
+    """A text column as an Arrow string array (zero-copy for pandas' Arrow-backed strings)."""
+    array = column.array
+    if hasattr(array, "__arrow_array__"):
+        return pa.array(array)
+    return pa.array(column.to_numpy(dtype=object), type=pa.string())
+
+
 def _numeric(text: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The pollutant columns as floats; a non-numeric or negative cell is an error."""
+    tokens = pa.array(sorted(MISSING_TOKENS))
     out = {}
     for name in columns:
-        raw = text[name].str.strip()
-        missing = raw.isin(MISSING_TOKENS)
-        values = pd.to_numeric(raw.where(~missing), errors="coerce").astype(np.float64)
-        bad = ~missing & (values.isna() | ~np.isfinite(values) | (values < 0))
+        raw = pc.utf8_trim_whitespace(_arrow_text(text[name]))
+        missing = pc.is_in(raw, value_set=tokens).to_numpy(zero_copy_only=False)
+        try:
+            cast = pc.cast(pc.if_else(pc.is_in(raw, value_set=tokens), None, raw), pa.float64())
+            values = cast.to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # slow path, only to say where: every cell that is neither a number nor missing
+            parsed = pd.to_numeric(text[name].where(~missing), errors="coerce")
+            values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            bad = ~missing & (np.isnan(values) | ~np.isfinite(values) | (values < 0))
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
+            row = int(np.flatnonzero(bad)[0])
             raise InputError(
                 f"column {name!r}, data row {row + 1}: {text[name].iloc[row]!r} is not a "
                 f"non-negative number ({int(bad.sum())} such cells in the column)"
             )
         out[name] = values
     return pd.DataFrame(out, index=text.index)
+
+
+def _csv_field(values: pa.Array) -> pa.Array:
+    """CSV text of one column: minimal quoting (as pandas and the csv module do), '' for null."""
+    text = pc.cast(values, pa.large_string())
+    needs = pc.match_substring_regex(text, r'[",\r\n]')
+    quote, empty = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
+    quoted = pc.binary_join_element_wise(quote, pc.replace_substring(text, '"', '""'), quote, empty)
+    return pc.fill_null(pc.if_else(needs, quoted, text), "")
+
+
+def _write_csv(frame: pd.DataFrame, chunk: int = 262_144) -> None:
+    """Write ``frame`` as CSV to stdout, vectorized with Arrow (pandas' writer is ~10× slower)."""
+    header = _csv_field(pa.array([str(c) for c in frame.columns]))
+    sys.stdout.write(",".join(header.to_pylist()) + "\n")
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        fields = [_csv_field(pa.array(part[c].array)) for c in part.columns]
+        comma = pa.scalar(",", pa.large_string())
+        newline, empty = pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string())
+        lines = pc.binary_join_element_wise(*fields, comma)
+        lines = pc.binary_join_element_wise(lines, newline, empty)
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.combine_chunks()
+        # the lines lie back to back in the array's data buffer
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+        first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+        sys.stdout.write(bytes(memoryview(lines.buffers()[2])[first:last]).decode("utf-8"))
 
 
 def _run(
@@ -130,8 +176,7 @@ def _run(
         frame = pd.concat([text.assign(**numbers), result[ordered]], axis=1)
         frame.to_json(sys.stdout, orient="records", lines=True, force_ascii=False)
     else:
-        frame = pd.concat([text, result[ordered]], axis=1)
-        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+        _write_csv(pd.concat([text, result[ordered]], axis=1))
 
 
 PathArg = Annotated[str, typer.Argument(help="CSV file with a header row; '-' reads stdin.")]

@@ -14,10 +14,11 @@ Rules, all from HJ 633-2012 unless said otherwise:
 
 - IAQI by linear interpolation within the Table 1 segment that holds the concentration
   (§4.2, formula (1)); a concentration exactly at a breakpoint belongs to the lower segment.
-  The IAQI is rounded **up** to an integer (进位取整). Choice: the interpolated value is first
-  rounded to 6 decimals so that binary floating point (``50.000000000000007`` for 35 µg/m³
-  PM2.5) cannot push an exact breakpoint into the next integer; concentrations are
-  published to 0.1 µg/m³ (0.001 mg/m³ CO), so a true excess is never that small.
+  The IAQI is rounded **up** to an integer (进位取整). Choice: an interpolated value less
+  than 1e-7 above an integer counts as that integer, so that binary floating point
+  (``50.00000000000001`` for 35 µg/m³ PM2.5) cannot push an exact breakpoint to the next
+  integer; concentrations are published to 0.1 µg/m³ (0.001 mg/m³ CO), where the smallest
+  true excess is about 0.002.
 - AQI = the maximum of the IAQI (§4, formula (2)); a missing pollutant is left out, never
   taken as zero; no pollutant at all gives a missing AQI.
 - Above the highest breakpoint of Table 1 the IAQI is 500 (the platform publishes 500; the
@@ -90,13 +91,27 @@ CNEMC_SO2_ABOVE_800_IAQI: Final = 200.0
 
 Rule = Literal["hj633", "cnemc"]
 
-_TABLES: Final = {
-    key: (
-        np.asarray(conc, dtype=np.float64),
-        np.asarray(IAQI_LEVELS[: len(conc)], dtype=np.float64),
-    )
-    for key, conc in BREAKPOINTS.items()
-}
+
+class _Segments:
+    """One Table 1 column as segments: formula (1) as ``slope * C + intercept`` per segment."""
+
+    def __init__(self, key: str) -> None:
+        conc = np.asarray(BREAKPOINTS[key], dtype=np.float64)
+        levels = np.asarray(IAQI_LEVELS[: len(conc)], dtype=np.float64)
+        # formula (1): IAQI = (IAQI_Hi - IAQI_Lo) / (BP_Hi - BP_Lo) * (C - BP_Lo) + IAQI_Lo
+        self.slope = np.diff(levels) / np.diff(conc)
+        self.intercept = levels[:-1] - self.slope * conc[:-1]
+        self.inner = conc[1:-1]  # segment k holds inner[k-1] < C <= inner[k]
+        self.top = float(conc[-1])
+        # above the top breakpoint: 500 where Table 1 reaches IAQI 500; none (NaN) where the
+        # column stops early (SO2 1-hour, O3 8-hour: Table 1's notes say what replaces them)
+        self.above = np.nan if levels[-1] < IAQI_LEVELS[-1] else float(IAQI_LEVELS[-1])
+
+
+_SEGMENTS: Final = {key: _Segments(key) for key in BREAKPOINTS}
+#: Interpolated IAQI within this much above an integer count as that integer (binary floating
+#: point noise, see the module docstring).
+_EPSILON: Final = 1e-7
 _LEVEL_UPPER: Final = np.asarray(
     [c.aqi_max for c in CATEGORIES if c.aqi_max is not None], dtype=np.float64
 )
@@ -107,28 +122,32 @@ _COLOUR: Final = pd.Index([c.colour for c in CATEGORIES], dtype=str)
 
 def _iaqi_values(conc: FloatArray, key: str) -> FloatArray:
     """IAQI of ``conc`` on the Table 1 column ``key`` (HJ 633-2012 §4.2 formula (1))."""
-    bp, levels = _TABLES[key]
-    # segment k holds BP_Lo = bp[k-1] < C <= BP_Hi = bp[k] (a breakpoint closes its segment)
-    k = np.clip(np.searchsorted(bp, conc, side="left"), 1, len(bp) - 1)
-    bp_lo, bp_hi = bp[k - 1], bp[k]
-    i_lo, i_hi = levels[k - 1], levels[k]
+    seg = _SEGMENTS[key]
+    # the segment of each concentration; a breakpoint closes its segment (BP_Lo < C <= BP_Hi);
+    # NaN compares false everywhere and stays NaN below
+    k = np.zeros(conc.shape, dtype=np.intp)
+    for bp in seg.inner:
+        k += conc > bp
+    out = seg.slope.take(k)
+    out *= conc
+    out += seg.intercept.take(k)  # formula (1)
+    out -= _EPSILON
+    np.ceil(out, out=out)  # 进位取整 (rounded up)
     with np.errstate(invalid="ignore"):
-        raw = (i_hi - i_lo) / (bp_hi - bp_lo) * (conc - bp_lo) + i_lo  # formula (1)
-        out = np.ceil(np.round(raw, 6))  # 进位取整 (rounded up), see the module docstring
-        top = bp[-1]
-        # above the top breakpoint: 500 where Table 1 reaches IAQI 500; none (NaN) where the
-        # column stops early (SO2 1-hour, O3 8-hour: Table 1 notes say what replaces them)
-        above = np.nan if levels[-1] < IAQI_LEVELS[-1] else float(IAQI_LEVELS[-1])
-        out = np.where(conc > top, above, out)
-        # negative or non-finite concentrations lie in no Table 1 segment: no IAQI
-        out[~np.isfinite(conc) | (conc < 0)] = np.nan
+        above = conc > seg.top
+        if above.any():
+            out[above] = seg.above
+            out[np.isposinf(conc)] = np.nan
+        negative = conc < 0  # no Table 1 segment holds a negative concentration: no IAQI
+        if negative.any():
+            out[negative] = np.nan
     return out
 
 
 def _table_key(pollutant: str, period: str) -> str:
     key = f"{pollutant}_{period}"
-    if key not in _TABLES:
-        known = ", ".join(k.replace("_", " ") for k in _TABLES)
+    if key not in _SEGMENTS:
+        known = ", ".join(k.replace("_", " ") for k in _SEGMENTS)
         raise StandardsError(
             f"HJ 633-2012 Table 1 has no breakpoints for {pollutant!r} over {period!r}; "
             f"it has: {known}"
