@@ -38,7 +38,7 @@ from typing import Final, NamedTuple
 
 from shanshui.hj212.crc import crc16, modbus_crc_text
 from shanshui.hj212.errors import FrameError
-from shanshui.hj212.message import Message, parse_segment
+from shanshui.hj212.message import Message, _parse
 
 #: Longest piece of garbage reported in one event [bytes].
 GARBAGE_CHUNK: Final = 1024
@@ -49,6 +49,7 @@ STANDARD_MAX_SEGMENT: Final = 1024
 
 _BLANK: Final = b" \t\r\n"
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_new = tuple.__new__
 
 
 class Frame(NamedTuple):
@@ -111,12 +112,33 @@ class Decoder:
     # ------------------------------------------------------------------ public API
     def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Add received bytes; return the events they complete, in stream order."""
-        if not isinstance(data, bytes):
+        if type(data) is not bytes:
             data = bytes(data)
-        events: list[Event] = []
+        if not (self._buf or self._garbage or self._skipping):
+            # Fast path, the usual case: exactly one whole frame and its line end. The
+            # checks are those of the general path below.
+            n = len(data)
+            digits = data[2:6]
+            if data[:2] == b"##" and digits.isdigit():
+                e = 6 + int(digits)
+                end = data[e + 4 :]
+                if (
+                    e - 6 <= self._max
+                    and (end in {b"\r\n", b"\n"})
+                    and data[e - 2 : e] == b"&&"
+                    and data.find(b"\n", 6, e) < 0
+                    and data[e : e + 4].isalnum()
+                ):
+                    return [self._frame(data[: e + 4], data[6:e], data[e : e + 4])]
+            events: list[Event] = []
+            pos = self._run(data, events, final=False)
+            if pos < n:
+                self._buf = bytearray(data[pos:])
+            return events
+        events = []
         if self._buf:
             self._buf += data
-            buf: bytes = bytes(self._buf)
+            buf = bytes(self._buf)
         else:
             buf = data
         pos = self._run(buf, events, final=False)
@@ -219,10 +241,8 @@ class Decoder:
             if not digits.isdigit():
                 pos = i + 1  # "##" not followed by four digits: garbage, look further
                 continue
-            if i > gstart:
+            if i > gstart or self._garbage:
                 self._add_garbage(buf[gstart:i], events, flush=True)
-            else:
-                self._add_garbage(b"", events, flush=True)
             declared = int(digits)
             if declared > self._max:
                 events.append(
@@ -238,14 +258,16 @@ class Decoder:
             seg_start = i + 6
             e = seg_start + declared  # where the CRC should start
             lf = buf.find(b"\n", seg_start, e if e < n else n)
-            if lf < 0 and e + 4 <= n and buf[e - 2 : e] == b"&&" and _is_hex4(buf[e : e + 4]):
+            # Plausible end: segment ends with "&&" and 4 letters/digits follow (a non-hex
+            # letter then fails the CRC comparison: crc_mismatch).
+            if lf < 0 and e + 4 <= n and buf[e - 2 : e] == b"&&" and buf[e : e + 4].isalnum():
                 pos = e + 4
                 if buf[pos : pos + 2] == b"\r\n":
                     pos += 2
                 elif buf[pos : pos + 1] == b"\n":
                     pos += 1
                 gstart = pos
-                events.append(self._frame(buf[i : e + 4]))
+                events.append(self._frame(buf[i : e + 4], buf[seg_start:e], buf[e : e + 4]))
                 continue
             # The frame does not end where its length field says (or has not arrived yet):
             # it ends at the first LF or the next frame start, whichever comes first.
@@ -267,22 +289,21 @@ class Decoder:
                 pos = gstart = stop
             else:
                 return i  # wait for an LF within the largest possible frame
-        self._add_garbage(buf[gstart:pos], events, flush=False)
+        if gstart < pos:
+            self._add_garbage(buf[gstart:pos], events, flush=False)
         return pos
 
-    def _frame(self, raw: bytes) -> Event:
+    def _frame(self, raw: bytes, seg: bytes, crc: bytes) -> Event:
         """Check the CRC of a well-delimited frame and decode its segment."""
-        seg = raw[6:-4]
-        crc = raw[-4:]
         if crc.upper() == b"%04X" % crc16(seg):
             try:
-                return Frame(raw, parse_segment(seg, crc_lower=crc.islower()))
+                return _new(Frame, (raw, _parse(seg, crc.islower()), "hj212"))
             except FrameError as exc:
                 exc.raw = raw
                 return exc
         if self._modbus and crc.upper() == modbus_crc_text(seg):
             try:
-                message = parse_segment(seg, crc_lower=crc.islower())
+                message = _parse(seg, crc.islower())
             except FrameError as exc:
                 exc.raw = raw
                 return exc

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, Final, NamedTuple
 
 from shanshui.hj212.errors import EncodeError, FrameError
@@ -33,6 +34,17 @@ TEXT_SUFFIXES: Final[frozenset[str]] = frozenset(("Flag", "EFlag", "SampleTime",
 CST: Final = timezone(timedelta(hours=8), "CST")
 
 _CTRL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CTRL_BYTES: Final = bytes(range(32)) + b"\x7f"
+_EQ: Final = repeat("=")  # infinite, stateless: reusable as map() arguments
+_ONE: Final = repeat(1)
+_DASH: Final = repeat("-")
+_COMMA: Final = repeat(",")
+_HEADER_2017: Final = re.compile(
+    r"(?:QN=(\d{1,20});)?ST=([0-9A-Za-z]{1,4});CN=(\d{1,6});PW=([^;]{0,64});MN=([^;]{0,64});"
+    r"(?:Flag=(\d{1,3});)?",
+    re.ASCII,
+)
+_HEADER_KEYS: Final = frozenset(("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO"))
 # Header values are printable ASCII without the segment's separators.
 _MAX_HEADER_VALUE: Final = 64
 
@@ -52,10 +64,10 @@ class _Fields(NamedTuple):
     pno: int | None
     data_time_raw: str | None
     data_time: datetime | None
-    items: Mapping[str, Mapping[str, float | str]]
+    items: Mapping[str, Mapping[str, str]]
     fields: Mapping[str, str]
     header: tuple[str, ...]
-    cp: tuple[tuple[str, ...], ...]
+    cp: tuple[str, ...]
     encoding: str
     crc_lower: bool
 
@@ -81,18 +93,18 @@ class Message(_Fields):
     data_time : datetime or None
         ``DataTime`` as a naive local (Beijing) time; for 2051/2061/2031 the *start* of
         the interval (HJ 212-2017 Table C). Attach the site's zone (see :data:`CST`).
-    items : Mapping[str, Mapping[str, float | str]]
-        ``{code: {suffix: value}}`` with codes and suffixes exactly as sent; plain decimals
-        as ``float``, everything else (``Flag``, ``EFlag``, ``SampleTime``, ``Info``, ``SN``,
-        odd values) as text. The exact text of each value is in :attr:`cp` (and
-        :meth:`item_texts`).
+    items : Mapping[str, Mapping[str, str]]
+        ``{code: {suffix: text}}``, codes, suffixes and values exactly as sent (``0.0000``
+        stays ``0.0000``; a repeated key keeps its last value). :meth:`values` gives them
+        typed (plain decimals as ``float``), :meth:`number` one of them.
     fields : Mapping[str, str]
         Other CP ``key=value`` pairs (``QnRtn``, ``ExeRtn``, ``RtdInterval``, 2005's
         ``QN``/``CN`` inside CP, …), keys stripped, values as sent.
     header : tuple[str, ...]
         The header entries exactly as sent (``"QN=…"``, ``"ST=32"``, …), in order.
-    cp : tuple[tuple[str, ...], ...]
-        The CP groups (split on ``;``), each a tuple of entries (split on ``,``), exact text.
+    cp : tuple[str, ...]
+        The CP groups (split on ``;`` outside ``//…//``), exact text; :meth:`cp_entries`
+        splits them into entries.
     encoding : str
         ``"utf-8"`` (the standard's, also for pure ASCII) or ``"gbk"`` (Windows devices).
     crc_lower : bool
@@ -128,22 +140,26 @@ class Message(_Fields):
         """The QN this message refers to: a 2005 answer's ``QN`` inside CP, else ``qn``."""
         return self.fields.get("QN", self.qn)
 
-    def item_texts(self) -> dict[str, dict[str, str]]:
-        """``{code: {suffix: exact text}}`` from the layout (later duplicates win)."""
-        out: dict[str, dict[str, str]] = {}
-        for group in self.cp:
-            for entry in group:
-                key, sep, value = entry.partition("=")
-                key = key.strip()
-                dash = key.find("-")
-                if sep and dash > 0:
-                    out.setdefault(key[:dash], {})[key[dash + 1 :]] = value
-        return out
+    def values(self) -> dict[str, dict[str, float | str]]:
+        """:attr:`items` typed: plain decimals as ``float`` (see :func:`typed_value`)."""
+        return {
+            code: {suffix: typed_value(suffix, text) for suffix, text in entries.items()}
+            for code, entries in self.items.items()
+        }
+
+    def number(self, code: str, suffix: str) -> float | None:
+        """The value ``code-suffix`` as a number [unit of the code], or ``None`` when it is
+        absent or not a plain decimal."""
+        text = self.items.get(code, {}).get(suffix)
+        if text is None:
+            return None
+        value = typed_value("", text)
+        return value if isinstance(value, float) else None
 
     def segment(self) -> str:
         """The data segment as text, from the layout (no ``##``, length, CRC)."""
         head = ";".join(self.header)
-        cp = ";".join([",".join(group) for group in self.cp])
+        cp = ";".join(self.cp)
         return f"{head};CP=&&{cp}&&" if head else f"CP=&&{cp}&&"
 
     def replace(self, **changes: Any) -> Message:
@@ -161,7 +177,7 @@ class Message(_Fields):
             "pnum": self.pnum,
             "pno": self.pno,
             "data_time": self.data_time_raw,
-            "items": self.item_texts(),
+            "items": {code: dict(entries) for code, entries in self.items.items()},
             "fields": dict(self.fields),
             "encoding": self.encoding,
         }
@@ -170,6 +186,10 @@ class Message(_Fields):
             raise EncodeError(f"unknown message attributes {sorted(unknown)}")
         args.update(changes)
         return Message.build(**args)
+
+    def cp_entries(self) -> tuple[tuple[str, ...], ...]:
+        """The CP groups split into their ``key=value`` entries, exact text, in order."""
+        return tuple(map(tuple, _split_cp_slow(";".join(self.cp))))
 
     # The NamedTuple's own _replace would desynchronise meaning and layout.
     def _replace(self, **changes: Any) -> Message:
@@ -318,6 +338,16 @@ def _time_text(value: datetime | str) -> str:
 
 
 # --------------------------------------------------------------------------- parsing
+def typed_value(suffix: str, text: str) -> float | str:
+    """A CP value as a number when it is a plain decimal (``[-]digits[.digits]``, ASCII)
+    and its suffix is not a text suffix (:data:`TEXT_SUFFIXES`); otherwise the text."""
+    if suffix not in TEXT_SUFFIXES and text.isascii():
+        digits = text.replace(".", "", 1)
+        if digits.isdigit() or (digits[:1] == "-" and digits[1:].isdigit()):
+            return float(text)
+    return text
+
+
 def _split_cp_slow(cp: str) -> list[list[str]]:
     """Split CP into groups/entries, keeping ``//…//`` values (``-Info`` logs) whole."""
     groups: list[list[str]] = []
@@ -345,6 +375,15 @@ def _split_cp_slow(cp: str) -> list[list[str]]:
     return groups
 
 
+_SIG_MAP: Final = bytes.maketrans(b";", b",")
+_SIG_DELETE: Final = bytes(c for c in range(256) if c not in b";,=")
+
+
+def _one_pair_each(signature: bytes) -> bool:
+    """``signature`` is ``=`` (``,=``)* — i.e. each entry has exactly one ``=``."""
+    return signature.endswith(b"=") and signature.replace(b"=,", b"") == b"="
+
+
 def parse_time(raw: str) -> datetime:
     """``YYYYMMDDhhmmss`` or ``YYYYMMDDhhmmsszzz`` (HJ 212-2017 Table 6) as naive local time.
 
@@ -367,6 +406,14 @@ def parse_time(raw: str) -> datetime:
 def parse_segment(data: bytes, *, crc_lower: bool = False) -> Message:
     """Decode one data segment (the bytes between the length field and the CRC).
 
+    See :func:`_parse` (the same, with positional arguments for the decoder's hot path).
+    """
+    return _parse(data, crc_lower)
+
+
+def _parse(data: bytes, crc_lower: bool) -> Message:
+    """Decode one data segment (the bytes between the length field and the CRC).
+
     Text is ASCII in practice; non-ASCII bytes (only in ``-Info`` text) are read as UTF-8
     (HJ 212-2017 §6.3.1), falling back to GBK (Windows devices).
 
@@ -376,11 +423,12 @@ def parse_segment(data: bytes, *, crc_lower: bool = False) -> Message:
         ``bad_field`` when the segment does not follow HJ 212-2017 §6.3.3; the rules
         (lenient where devices are known to differ) are written at each check.
     """
-    if data.isascii():
-        text = data.decode("ascii")
+    ascii_only = data.isascii()
+    if ascii_only:
         # Control characters (NUL as ST in vector v62) are never valid in a segment.
-        if not text.isprintable():
+        if len(data.translate(None, _CTRL_BYTES)) != len(data):
             raise _bad("control characters in the data segment")
+        text = data.decode("ascii")
         encoding = "utf-8"
     else:
         try:
@@ -407,105 +455,136 @@ def parse_segment(data: bytes, *, crc_lower: bool = False) -> Message:
         header = ()
     cp = text[cpi + 5 : -2]
 
-    # --- header fields, by name, any order (devices vary it: PNO before PNUM in v29)
-    qn = st = cn = pw = mn = None
-    flag = pnum = pno = None
-    for entry in header:
-        key, sep, value = entry.partition("=")
-        if not sep:
-            raise _bad(f"header entry {entry!r} has no '='")
-        if len(value) > _MAX_HEADER_VALUE:
-            raise _bad(f"header value {key}= longer than {_MAX_HEADER_VALUE}")
-        if key == "ST":
-            # System code: 2 characters in both editions; "101" and "80" occur (v41, v46).
-            # Choice: 1–4 ASCII letters/digits.
-            if st is not None or not (0 < len(value) <= 4 and value.isalnum() and value.isascii()):
-                raise _bad(f"ST={value!r}")
-            st = value
-        elif key == "CN":
-            # Command code: 4 digits in both editions. Choice: 1–6 ASCII digits.
-            if cn is not None or not (0 < len(value) <= 6 and value.isdigit() and value.isascii()):
-                raise _bad(f"CN={value!r}")
-            cn = value
-        elif key == "QN":
-            # 17 digits YYYYMMDDhhmmsszzz; a 13-digit epoch-ms QN occurs. Choice: 1–20 digits.
-            if qn is not None or not (0 < len(value) <= 20 and value.isdigit() and value.isascii()):
-                raise _bad(f"QN={value!r}")
-            qn = value
-        elif key == "PW":
-            if pw is not None:
-                raise _bad("PW twice")
-            pw = value
-        elif key == "MN":
-            # 24 hex (2017) / 14 chars (2005); empty, lower case, '_' and '-' occur (v37, v76).
-            if mn is not None:
-                raise _bad("MN twice")
-            mn = value
-        elif key == "Flag":
-            # 0–255 (bit 0 A, bit 1 D, bits 2–7 edition; HJ 212-2017 Table 4).
-            if (
-                flag is not None
-                or not (0 < len(value) <= 3 and value.isdigit() and value.isascii())
-                or int(value) > 255
-            ):
-                raise _bad(f"Flag={value!r}")
-            flag = int(value)
-        elif key == "PNUM":
-            if pnum is not None or not (
-                0 < len(value) <= 4 and value.isdigit() and value.isascii()
-            ):
-                raise _bad(f"PNUM={value!r}")
-            pnum = int(value)
-        elif key == "PNO":
-            if pno is not None or not (0 < len(value) <= 4 and value.isdigit() and value.isascii()):
-                raise _bad(f"PNO={value!r}")
-            pno = int(value)
-        elif not key.strip() or "&" in key:
-            raise _bad(f"bad header key {key!r}")
-        # Any other header key (vendor extensions) stays in the layout only.
-    if st is None or cn is None:
-        raise _bad("ST or CN missing")
+    # --- header fields, by name, any order (devices vary it: PNO before PNUM in v29).
+    # Header values are ASCII (checked for the whole segment above, or here).
+    if not ascii_only and not text[:cpi].isascii():
+        raise _bad("non-ASCII characters in the header")
+    match = _HEADER_2017.match(text) if ascii_only else None
+    if match is not None and match.end() == cpi:
+        # Fast path, the usual layouts: [QN=;]ST=;CN=;PW=;MN=;[Flag=;] with the checks of
+        # the general path below written as a pattern.
+        qn, st, cn, pw, mn, text_flag = match.groups()
+        flag = None if text_flag is None else int(text_flag)
+        if flag is not None and flag > 255:
+            raise _bad(f"Flag={text_flag!r}")
+        pnum = pno = None
+    else:
+        try:
+            hdr = dict(map(str.split, header, _EQ, _ONE))
+        except ValueError:
+            raise _bad("a header entry has no '='") from None
+        if len(hdr) != len(header):
+            raise _bad("a header key appears twice")
+        if not hdr.keys() <= _HEADER_KEYS:
+            for key, value in hdr.items():
+                # Other header keys (vendor extensions) stay in the layout only.
+                if key not in _HEADER_KEYS and (
+                    not key.strip() or "&" in key or len(value) > _MAX_HEADER_VALUE
+                ):
+                    raise _bad(f"bad header entry {key}={value}")
+        st = hdr.get("ST")
+        cn = hdr.get("CN")
+        # ST: 2 characters in both editions; "101" and "80" occur (v41, v46). Choice: 1–4
+        # ASCII letters/digits. CN: 4 digits in both editions. Choice: 1–6 digits.
+        if st is None or cn is None:
+            raise _bad("ST or CN missing")
+        if not (st.isalnum() and len(st) <= 4):
+            raise _bad(f"ST={st!r}")
+        if not (cn.isdigit() and len(cn) <= 6):
+            raise _bad(f"CN={cn!r}")
+        qn = hdr.get("QN")
+        # QN: 17 digits YYYYMMDDhhmmsszzz; a 13-digit epoch-ms QN occurs. Choice: 1–20 digits.
+        if qn is not None and not (qn.isdigit() and len(qn) <= 20):
+            raise _bad(f"QN={qn!r}")
+        pw = hdr.get("PW")
+        mn = hdr.get("MN")
+        # PW: 6 characters in the standards, 24 occur (v23); MN: 24 hex (2017) / 14 (2005),
+        # empty, lower case, '_' and '-' occur (v37, v76). Choice: at most 64 characters.
+        if (pw is not None and len(pw) > _MAX_HEADER_VALUE) or (
+            mn is not None and len(mn) > _MAX_HEADER_VALUE
+        ):
+            raise _bad("PW or MN longer than 64 characters")
+        text_flag = hdr.get("Flag")
+        flag = None
+        if text_flag is not None:
+            # 0–255: bit 0 A, bit 1 D, bits 2–7 edition (HJ 212-2017 Table 4).
+            if not (text_flag.isdigit() and len(text_flag) <= 3 and int(text_flag) < 256):
+                raise _bad(f"Flag={text_flag!r}")
+            flag = int(text_flag)
+        pnum = pno = None
+        text_pnum = hdr.get("PNUM")
+        text_pno = hdr.get("PNO")
+        # PNUM/PNO: 4 digits (zero-padded in v29).
+        if text_pnum is not None:
+            if not (text_pnum.isdigit() and len(text_pnum) <= 4):
+                raise _bad(f"PNUM={text_pnum!r}")
+            pnum = int(text_pnum)
+        if text_pno is not None:
+            if not (text_pno.isdigit() and len(text_pno) <= 4):
+                raise _bad(f"PNO={text_pno!r}")
+            pno = int(text_pno)
 
     # --- CP (HJ 212-2017 §6.3.3.2)
-    groups = _split_cp_slow(cp) if "//" in cp else [g.split(",") for g in cp.split(";")]
-    items: dict[str, dict[str, float | str]] = {}
+    items: dict[str, dict[str, str]] = {}
     fields: dict[str, str] = {}
     data_time_raw: str | None = None
-    text_suffixes = TEXT_SUFFIXES
-    for group in groups:
-        for entry in group:
-            key, sep, value = entry.partition("=")
-            if not sep:
-                # A trailing ';' or ',' leaves an empty entry (v44): allowed, kept in layout.
-                if entry.strip():
-                    raise _bad(f"CP entry {entry!r} has no '='")
-                continue
-            key = key.strip()  # the standard's own example has '; LA-Rtd' (v09)
-            dash = key.find("-")
-            if dash > 0:
-                code = key[:dash]
-                suffix = key[dash + 1 :]
-                typed: float | str = value
-                if (
-                    suffix not in text_suffixes
-                    and value.isascii()
-                    and value.lstrip("-").replace(".", "", 1).isdigit()
-                ):
-                    try:  # noqa: SIM105 - contextlib.suppress is slower on this hot path
-                        typed = float(value)
-                    except ValueError:  # e.g. "--1": kept as text
-                        pass
-                per_code = items.get(code)
-                if per_code is None:
-                    items[code] = {suffix: typed}
-                else:
-                    per_code[suffix] = typed
-            elif key == "DataTime":
+    # Fast path (ASCII, no spaces, no //…// text): the separators and '=' signs of CP,
+    # with ';' read as ',', must read "=,=,…,=" — every entry exactly one key=value.
+    if (
+        ascii_only
+        and " " not in cp
+        and "//" not in cp
+        and _one_pair_each(data[cpi + 5 : -2].translate(_SIG_MAP, _SIG_DELETE))
+    ):
+        tokens = cp.replace(";", ",").replace("=", ",").split(",")
+        layout = tuple(cp.split(";"))
+        prev = None
+        per_code: dict[str, str] = {}
+        for (code, dash, suffix), value in zip(
+            map(str.partition, tokens[0::2], _DASH), tokens[1::2], strict=False
+        ):
+            if dash:
+                if code != prev:
+                    if not code:  # a key "-Rtd" names no code: a plain field
+                        fields[dash + suffix] = value
+                        continue
+                    found: dict[str, str] | None = items.get(code)
+                    if found is None:
+                        found = items[code] = {}
+                    per_code = found
+                    prev = code
+                per_code[suffix] = value
+            elif code == "DataTime":
                 data_time_raw = value
-            elif key:
-                fields[key] = value
+            elif code:
+                fields[code] = value
             else:
-                raise _bad(f"CP entry {entry!r} has an empty key")
+                raise _bad("CP entry with an empty key")
+    else:
+        groups = _split_cp_slow(cp) if "//" in cp else [g.split(",") for g in cp.split(";")]
+        layout = tuple(map(",".join, groups))
+        for group in groups:
+            for entry in group:
+                key, sep, value = entry.partition("=")
+                if not sep:
+                    # A trailing ';' or ',' leaves an empty entry (v44): allowed.
+                    if entry.strip():
+                        raise _bad(f"CP entry {entry!r} has no '='")
+                    continue
+                key = key.strip()  # the standard's own example has '; LA-Rtd' (v09)
+                code, dash, suffix = key.partition("-")
+                if dash and code:
+                    entries = items.get(code)
+                    if entries is None:
+                        items[code] = {suffix: value}
+                    else:
+                        entries[suffix] = value
+                elif key == "DataTime":
+                    data_time_raw = value
+                elif key:
+                    fields[key] = value
+                else:
+                    raise _bad(f"CP entry {entry!r} has an empty key")
     data_time = None if data_time_raw is None else parse_time(data_time_raw)
     return tuple.__new__(
         Message,
@@ -523,7 +602,7 @@ def parse_segment(data: bytes, *, crc_lower: bool = False) -> Message:
             items,
             fields,
             header,
-            tuple([tuple(g) for g in groups]),
+            layout,
             encoding,
             crc_lower,
         ),
