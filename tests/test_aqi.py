@@ -172,6 +172,16 @@ def test_hourly_so2_above_800_rules() -> None:
         hourly_aqi(frame, rule="other")  # type: ignore[arg-type]
 
 
+def test_cnemc_rule_withholds_the_aqi_without_particulate_matter() -> None:
+    frame = pd.DataFrame({"NO2": [130.0, 130.0], "PM10": [np.nan, 20.0], "PM2.5": [np.nan] * 2})
+    platform = hourly_aqi(frame, rule="cnemc")
+    assert pd.isna(platform["AQI"].iloc[0])
+    assert platform["primary_pollutant"].iloc[0] == ""
+    assert platform["IAQI_NO2"].iloc[0] == 65  # the IAQI is still reported
+    assert platform["AQI"].iloc[1] == 65
+    assert hourly_aqi(frame)["AQI"].tolist() == [65, 65]  # HJ 633: from what there is
+
+
 def test_daily_o3_8h_above_800_takes_the_1h_iaqi() -> None:
     frame = pd.DataFrame({"O3_1h": [1100.0, np.nan], "O3_8h": [850.0, 850.0]})
     out = daily_aqi(frame)

@@ -191,7 +191,8 @@ def hourly(
         Rule,
         typer.Option(
             help="hj633: a 1-hour SO2 above 800 µg/m³ takes the IAQI of SO2_24h (HJ 633-2012 "
-            "Table 1 note); cnemc: it takes IAQI 200, as CNEMC's real-time platform publishes."
+            "Table 1 note). cnemc: as CNEMC's real-time platform publishes, it takes IAQI 200, "
+            "and an hour without PM2.5 and PM10 gets no AQI."
         ),
     ] = Rule.hj633,
 ) -> None:

@@ -41,6 +41,9 @@ published AQI) this reproduces every published AQI but 7: 5 are not a function o
 published concentrations (see the doc), and 2 are SO2 1-hour values above 800 µg/m³, where
 the platform reports SO2 IAQI 200 (the IAQI of the top 1-hour breakpoint) instead of the
 24-hour IAQI that Table 1's note asks for; ``hourly_aqi(..., rule="cnemc")`` reproduces that.
+The platform also publishes no AQI for a station-hour that lacks both PM2.5 and PM10 (not
+once in the 30 days); ``rule="cnemc"`` withholds the AQI there too, ``hj633`` does not (the
+standard computes the AQI from the pollutants there are).
 """
 
 from __future__ import annotations
@@ -240,7 +243,12 @@ def _labels(names: Sequence[str]) -> list[str]:
     ]
 
 
-def summarise_iaqi(iaqis: Mapping[str, FloatArray], index: pd.Index | None = None) -> pd.DataFrame:
+def summarise_iaqi(
+    iaqis: Mapping[str, FloatArray],
+    index: pd.Index | None = None,
+    *,
+    reported: npt.NDArray[np.bool_] | None = None,
+) -> pd.DataFrame:
     """AQI, primary and non-attainment pollutants, level, category and colour.
 
     HJ 633-2012 §4 formula (2) (AQI = max IAQI), the primary pollutant and non-attainment
@@ -252,6 +260,8 @@ def summarise_iaqi(iaqis: Mapping[str, FloatArray], index: pd.Index | None = Non
         Pollutant name → IAQI [-] (NaN = missing), all the same length.
     index : pandas.Index, optional
         Index of the result (default: a RangeIndex).
+    reported : numpy.ndarray of bool, optional
+        Where false, no AQI is reported (the IAQI columns still are); default: everywhere.
 
     Returns
     -------
@@ -269,6 +279,8 @@ def summarise_iaqi(iaqis: Mapping[str, FloatArray], index: pd.Index | None = Non
     n = stack.shape[1]
     # formula (2): AQI = max(IAQI_1 … IAQI_n); np.fmax skips missing IAQI (never zero)
     aqi = np.fmax.reduce(stack, axis=0)
+    if reported is not None:
+        aqi[~reported] = np.nan
     with np.errstate(invalid="ignore"):
         bits = (1 << np.arange(len(names), dtype=np.int64))[:, None]
         # primary pollutant(s): AQI > 50 and IAQI == AQI, ties all listed
@@ -328,7 +340,8 @@ def hourly_aqi(frame: pd.DataFrame, *, rule: Rule = "hj633") -> pd.DataFrame:
         where 1-hour SO2 > 800. Missing values (NaN/NA) are left out of the AQI.
     rule : {"hj633", "cnemc"}
         ``hj633`` (default): 1-hour SO2 > 800 µg/m³ takes the IAQI of ``SO2_24h`` (Table 1
-        note). ``cnemc``: it takes IAQI 200, as CNEMC's real-time platform publishes.
+        note). ``cnemc``: CNEMC's real-time platform practice — it takes IAQI 200, and no
+        AQI is reported for a station-hour without PM2.5 and PM10 (the IAQI columns are).
 
     Returns
     -------
@@ -362,7 +375,11 @@ def hourly_aqi(frame: pd.DataFrame, *, rule: Rule = "hj633") -> pd.DataFrame:
                     np.full(n, np.nan) if so2_24h is None else _iaqi_values(so2_24h, "SO2_24h")
                 )
             iaqis["SO2"] = np.where(above, substitute, iaqis["SO2"])
-    return summarise_iaqi(iaqis, frame.index)
+    reported = None
+    if rule == "cnemc":
+        # the platform publishes no AQI for a station-hour without either PM value
+        reported = ~(np.isnan(iaqis["PM2.5"]) & np.isnan(iaqis["PM10"]))
+    return summarise_iaqi(iaqis, frame.index, reported=reported)
 
 
 def daily_aqi(frame: pd.DataFrame) -> pd.DataFrame:
