@@ -89,10 +89,19 @@ class Cluster:
     def start(self) -> None:
         # trust authentication is safe here: the server listens on 127.0.0.1 and a private
         # socket folder only, and lives for one test session.
-        self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-            "--locale=C", "--no-sync",
-        )  # fmt: skip
+        # A real locale (as Debian's clusters have) rather than C, so that collation
+        # mistakes show in tests; C where the system has no C.UTF-8.
+        for locale in ("C.UTF-8", "C"):
+            try:
+                self._run(
+                    "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                    "-E", "UTF8", f"--locale={locale}", "--no-sync",
+                )  # fmt: skip
+                break
+            except RuntimeError:
+                if locale == "C":
+                    raise
+                shutil.rmtree(self.data, ignore_errors=True)
         last: Exception | None = None
         for _ in range(3):  # the free port can be taken between probe and start: retry
             self.port = _free_port()

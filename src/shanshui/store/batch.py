@@ -69,7 +69,7 @@ def _strings(frame: pd.DataFrame, name: str, *, nullable: bool) -> pa.Array:
 
 def _times(frame: pd.DataFrame, name: str, default: datetime | None) -> pa.Array:
     if default is not None and (name not in frame.columns or frame[name].isna().all()):
-        return pa.array(np.full(len(frame), pd.Timestamp(default)), type=TIME)
+        return pa.repeat(pa.scalar(default, type=TIME), len(frame))
     col = frame[name]
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         utc = col.dt.tz_convert("UTC")
@@ -155,14 +155,16 @@ def with_days(table: pa.Table, tz_of: Mapping[str, str]) -> pa.Table:
     hourly = pc.and_(pc.equal(table["period"], "hour"), pc.equal(table["statistic"], "avg"))
     if not pc.any(hourly).as_py():
         return table
-    sites = table["site"].to_numpy(zero_copy_only=False)
-    times = pd.Series(table["time"].to_pandas())
-    days = np.full(len(table), np.datetime64("NaT"), dtype="datetime64[D]")
-    mask = hourly.to_numpy(zero_copy_only=False)
-    zones = pd.Series(sites).map(tz_of)
-    for tz in zones[mask].unique():
-        sel = mask & (zones == tz).to_numpy()
-        local = times[sel].dt.tz_convert(tz).dt.tz_localize(None)
-        days[sel] = local.to_numpy().astype("datetime64[D]")
-    col = pa.array(days, type=pa.date32(), from_pandas=True)
-    return table.set_column(table.schema.get_field_index("day"), "day", col)
+    zones = sorted(set(tz_of.values()))
+    if len(zones) == 1:
+        zone_of_row = None
+    else:
+        sites = sorted(tz_of)
+        lookup = pa.array([zones.index(tz_of[s]) for s in sites], type=pa.int32())
+        zone_of_row = pc.take(lookup, pc.index_in(table["site"], value_set=pa.array(sites)))
+    days = pa.nulls(table.num_rows, pa.date32())
+    for i, zone in enumerate(zones):
+        local = pc.local_timestamp(table["time"].cast(pa.timestamp("us", tz=zone)))
+        sel = hourly if zone_of_row is None else pc.and_(hourly, pc.equal(zone_of_row, i))
+        days = pc.if_else(sel, local.cast(pa.date32()), days)
+    return table.set_column(table.schema.get_field_index("day"), "day", days)

@@ -73,6 +73,11 @@ class PostgresStore(SQLStore):
         return self._c.execute(q.text, params or {}).fetchall()
 
     def _stage(self, name: str, table: pa.Table) -> None:
+        # Arrow formats zoned timestamps ~15 times slower than naive ones: send the UTC wall
+        # time, which the session (time zone UTC) reads back as the same instant.
+        for i, f in enumerate(table.schema):
+            if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+                table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, _CSV)
         stmt = sql.SQL("copy {} ({}) from stdin (format csv)").format(

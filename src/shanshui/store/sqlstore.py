@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shanshui.store import batch as _batch
 from shanshui.store.api import (
@@ -37,84 +38,12 @@ from shanshui.store.api import (
     WriteResult,
 )
 from shanshui.store.sql import Dialect, Query, migrations, query
+from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, STAGES
 
 #: GB 3095-2012 Table 4: a 24-hour mean needs at least 20 hourly means in the natural day.
 MIN_VALID_HOURS = 20
 #: How many marked (site, day) pairs one :meth:`recompute_daily` call takes from the queue.
 DIRTY_CHUNK = 5000
-
-_OBS_COLUMNS = {
-    "site": pa.string(),
-    "parameter": pa.string(),
-    "statistic": pa.string(),
-    "period": pa.string(),
-    "time": _batch.TIME,
-    "value": pa.float64(),
-    "flag": pa.string(),
-    "received": _batch.TIME,
-    "source": pa.string(),
-}
-_DAILY_COLUMNS = {
-    "site": pa.string(),
-    "parameter": pa.string(),
-    "statistic": pa.string(),
-    "day": pa.date32(),
-    "value": pa.float64(),
-    "min": pa.float64(),
-    "max": pa.float64(),
-    "expected": pa.int32(),
-    "observed": pa.int32(),
-    "valid_count": pa.int32(),
-    "valid": pa.bool_(),
-    "computed": _batch.TIME,
-}
-_STAGES: dict[str, pa.Schema] = {
-    "stage_obs": _batch.STAGE_SCHEMA,
-    "stage_days": pa.schema(
-        [
-            ("site", pa.string()),
-            ("day", pa.date32()),
-            ("start_utc", _batch.TIME),
-            ("end_utc", _batch.TIME),
-            ("expected", pa.int32()),
-            ("gen", pa.int64()),
-        ]
-    ),
-    "stage_regions": pa.schema(
-        [(c, pa.string()) for c in ("code", "name", "name_en", "level", "parent")]
-    ),
-    "stage_sites": pa.schema(
-        [
-            ("code", pa.string()),
-            ("name", pa.string()),
-            ("kind", pa.string()),
-            ("region", pa.string()),
-            ("lon", pa.float64()),
-            ("lat", pa.float64()),
-            ("role", pa.string()),
-            ("tz", pa.string()),
-            ("attributes", pa.string()),
-        ]
-    ),
-    "stage_params": pa.schema([(c, pa.string()) for c in ("code", "name", "unit", "hj212")]),
-    "stage_devices": pa.schema(
-        [(c, pa.string()) for c in ("mn", "status", "password_hash", "protocol", "site")]
-    ),
-    "stage_touch": pa.schema([("mn", pa.string()), ("seen", _batch.TIME), ("peer", pa.string())]),
-    "stage_audit": pa.schema(
-        [
-            ("changed", _batch.TIME),
-            ("actor", pa.string()),
-            ("action", pa.string()),
-            ("entity", pa.string()),
-            ("site", pa.string()),
-            ("key", pa.string()),
-            ("old_value", pa.string()),
-            ("new_value", pa.string()),
-            ("reason", pa.string()),
-        ]
-    ),
-}
 
 
 def _now() -> datetime:
@@ -200,6 +129,16 @@ class SQLStore(Store):
     def _q(self, name: str) -> Query:
         return query(name, self.dialect)
 
+    def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run query ``name`` with the parameters it takes from ``params``; rows changed."""
+        q = self._q(name)
+        return self._execute(q, q.bind(params or {}))
+
+    def _fetch(self, name: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of query ``name`` with the parameters it takes from ``params``."""
+        q = self._q(name)
+        return self._rows(q, q.bind(params or {}))
+
     @contextmanager
     def _session(self, *, write: bool = True) -> Iterator[None]:
         """Hold the lock and one transaction; translate database errors to StoreError."""
@@ -220,12 +159,12 @@ class SQLStore(Store):
         return f"{head.split('://')[0]}://…@{tail}" if sep else self.url
 
     def _load(self, name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> None:
-        schema = _STAGES[name]
+        schema = STAGES[name]
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema)
         self._stage(name, table.select(schema.names).cast(schema))
 
-    def _frame(self, q: Query, params: dict[str, Any], columns: dict[str, pa.DataType]) -> Any:
-        rows = self._rows(q, q.bind(params))
+    def _frame(self, name: str, params: dict[str, Any], columns: dict[str, pa.DataType]) -> Any:
+        rows = self._fetch(name, params)
         data = {name: [r[i] for r in rows] for i, name in enumerate(columns)}
         return pa.Table.from_pydict(data, pa.schema(list(columns.items())))
 
@@ -238,22 +177,24 @@ class SQLStore(Store):
 
     def schema_version(self) -> int:
         with self._session():
-            self._execute(self._q("schema_version_create"))
-            rows = self._rows(self._q("schema_versions"))
+            self._exec("schema_version_create")
+            rows = self._fetch("schema_versions")
         return max((int(r[0]) for r in rows), default=0)
 
     def migrate(self) -> list[int]:
         applied: list[int] = []
         with self._session():
             self._lock_schema()
-            self._execute(self._q("schema_version_create"))
-            done = {int(r[0]) for r in self._rows(self._q("schema_versions"))}
+            self._exec("schema_version_create")
+            done = {int(r[0]) for r in self._fetch("schema_versions")}
             for m in migrations(self.dialect):
                 if m.version in done:
                     continue
                 self._script(m.text)
-                insert = self._q("schema_version_insert")
-                self._execute(insert, {"version": m.version, "name": m.name, "applied": _now()})
+                self._exec(
+                    "schema_version_insert",
+                    {"version": m.version, "name": m.name, "applied": _now()},
+                )
                 applied.append(m.version)
         return applied
 
@@ -265,7 +206,7 @@ class SQLStore(Store):
             rows.append({k: getattr(r, k) for k in ("code", "name", "name_en", "level", "parent")})
         with self._session():
             self._load("stage_regions", rows)
-            self._execute(self._q("region_upsert"))
+            self._exec("region_upsert")
         return len(rows)
 
     def upsert_sites(self, sites: Iterable[Site]) -> int:
@@ -284,7 +225,7 @@ class SQLStore(Store):
             rows.append(row)
         with self._session():
             self._load("stage_sites", rows)
-            self._execute(self._q("site_upsert"), {"updated": _now()})
+            self._exec("site_upsert", {"updated": _now()})
         with self._lock:
             self._site_tz.update({r["code"]: r["tz"] for r in rows})
         return len(rows)
@@ -295,31 +236,29 @@ class SQLStore(Store):
         ]
         with self._session():
             self._load("stage_params", rows)
-            self._execute(self._q("parameter_upsert"))
+            self._exec("parameter_upsert")
         return len(rows)
 
     def regions(self) -> list[Region]:
         with self._session(write=False):
-            rows = self._rows(self._q("regions"))
+            rows = self._fetch("regions")
         return [Region(*r) for r in rows]
 
     def sites(self, *, kind: str | None = None, region: str | None = None) -> list[Site]:
-        q = self._q("sites")
         with self._session(write=False):
-            rows = self._rows(q, q.bind({"kind": kind, "region": region}))
+            rows = self._fetch("sites", {"kind": kind, "region": region})
         return [
             Site(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _unjson(r[8]) or {}) for r in rows
         ]
 
     def parameters(self) -> list[Parameter]:
         with self._session(write=False):
-            rows = self._rows(self._q("parameters"))
+            rows = self._fetch("parameters")
         return [Parameter(*r) for r in rows]
 
     # -- devices ------------------------------------------------------------------------------
     def _device_rows(self, *, status: str | None, mns: list[str] | None) -> list[Device]:
-        q = self._q("devices")
-        rows = self._rows(q, q.bind({"status": status, "mns": mns}))
+        rows = self._fetch("devices", {"status": status, "mns": mns})
         return [Device(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8])) for r in rows]
 
     @staticmethod
@@ -362,10 +301,10 @@ class SQLStore(Store):
                     )  # fmt: skip
             fields = ("mn", "status", "password_hash", "protocol", "site")
             self._load("stage_devices", [{k: getattr(d, k) for k in fields} for d in given])
-            self._execute(self._q("device_upsert"), {"updated": now})
+            self._exec("device_upsert", {"updated": now})
             if audit:
                 self._load("stage_audit", audit)
-                self._execute(self._q("audit_insert"))
+                self._exec("audit_insert")
         return len(given)
 
     def device(self, mn: str) -> Device | None:
@@ -383,14 +322,14 @@ class SQLStore(Store):
         self, mn: str, *, peer: str | None, seen: datetime, protocol: str | None = None
     ) -> None:
         _aware(seen, "seen")
-        q = self._q("device_pending")
         with self._session():
-            self._execute(q, q.bind({"mn": mn, "peer": peer, "seen": seen, "protocol": protocol}))
+            self._exec(
+                "device_pending", {"mn": mn, "peer": peer, "seen": seen, "protocol": protocol}
+            )
 
     def count_refused_login(self, mn: str, *, peer: str | None, n: int = 1) -> None:
-        q = self._q("device_refused")
         with self._session():
-            self._execute(q, q.bind({"mn": mn, "peer": peer, "n": int(n)}))
+            self._exec("device_refused", {"mn": mn, "peer": peer, "n": int(n)})
 
     def touch_devices(self, seen: Mapping[str, tuple[datetime, str | None]]) -> None:
         rows = [
@@ -400,17 +339,16 @@ class SQLStore(Store):
             return
         with self._session():
             self._load("stage_touch", rows)
-            self._execute(self._q("devices_touch"))
+            self._exec("devices_touch")
 
     def set_device_status(self, mn: str, status: str, *, actor: str, reason: str) -> None:
         _check(status, STATUSES, "device status")
         now = _now()
-        q = self._q("device_status")
         with self._session():
             found = self._device_rows(status=None, mns=[mn])
             if not found:
                 raise StoreInputError(f"no device with MN {mn!r}")
-            self._execute(q, q.bind({"mn": mn, "status": status, "updated": now}))
+            self._exec("device_status", {"mn": mn, "status": status, "updated": now})
             self._insert_audit(
                 changed=now, actor=actor, action="status", entity="device",
                 site=found[0].site, key=mn, old={"status": found[0].status},
@@ -422,8 +360,7 @@ class SQLStore(Store):
         """Time zones of ``sites``; unknown sites raise StoreInputError."""
         missing = [s for s in sites if s not in self._site_tz]
         if missing:
-            q = self._q("site_tz")
-            self._site_tz.update(dict(self._rows(q, q.bind({"codes": missing}))))
+            self._site_tz.update(dict(self._fetch("site_tz", {"codes": missing})))
             unknown = [s for s in missing if s not in self._site_tz]
             if unknown:
                 raise StoreInputError(
@@ -434,13 +371,31 @@ class SQLStore(Store):
     def _check_parameters(self, codes: list[str]) -> None:
         missing = [c for c in codes if c not in self._known_parameters]
         if missing:
-            q = self._q("parameters_known")
-            self._known_parameters.update(r[0] for r in self._rows(q, q.bind({"codes": missing})))
+            self._known_parameters.update(
+                r[0] for r in self._fetch("parameters_known", {"codes": missing})
+            )
             unknown = [c for c in missing if c not in self._known_parameters]
             if unknown:
                 raise StoreInputError(
                     f"unknown parameters {sorted(unknown)[:10]}; register them (with units) first"
                 )
+
+    def _audit_corrections(self, rows: list[tuple[Any, ...]], now: datetime, actor: str) -> None:
+        self._load(
+            "stage_audit",
+            [
+                {
+                    "changed": now, "actor": actor, "action": "correct",
+                    "entity": "observation", "site": site,
+                    "key": f"{par}/{stat}/{per}/{t.astimezone(UTC).isoformat()}",
+                    "old_value": _json({"value": ov, "flag": of}),
+                    "new_value": _json({"value": nv, "flag": nf}),
+                    "reason": "a later reading replaced the stored one",
+                }
+                for site, par, stat, per, t, ov, of, nv, nf in rows
+            ],
+        )  # fmt: skip
+        self._exec("audit_insert")
 
     def write_observations(
         self, batch: ObservationBatch, *, source: str | None = None, actor: str | None = None
@@ -456,29 +411,18 @@ class SQLStore(Store):
             self._check_parameters(parameters)
             table = _batch.with_days(table, zones)
             self._stage("stage_obs", table)
-            corrections = self._rows(self._q("obs_corrections"))
-            if corrections:
-                who = actor or source or "unknown"
-                self._load(
-                    "stage_audit",
-                    [
-                        {
-                            "changed": now, "actor": who, "action": "correct",
-                            "entity": "observation", "site": site,
-                            "key": f"{par}/{stat}/{per}/{t.astimezone(UTC).isoformat()}",
-                            "old_value": _json({"value": ov, "flag": of}),
-                            "new_value": _json({"value": nv, "flag": nf}),
-                            "reason": "a later reading replaced the stored one",
-                        }
-                        for site, par, stat, per, t, ov, of, nv, nf in corrections
-                    ],
-                )  # fmt: skip
-                self._execute(self._q("audit_insert"))
-            changed = self._execute(self._q("obs_upsert"))
-            self._execute(self._q("dirty_mark"))
-        corrected = len(corrections)
-        inserted = changed - corrected
-        return WriteResult(inserted, table.num_rows - changed, corrected, superseded)
+            span = pc.min_max(table["time"]).as_py()
+            window = {"tmin": span["min"], "tmax": span["max"]}
+            inserted = self._exec("obs_insert", window)
+            corrected = 0
+            if inserted < table.num_rows:  # some keys are stored: resends or corrections
+                corrections = self._fetch("obs_corrections", window)
+                if corrections:
+                    self._audit_corrections(corrections, now, actor or source or "unknown")
+                    corrected = self._exec("obs_update", window)
+            self._exec("dirty_mark")
+        unchanged = table.num_rows - inserted - corrected
+        return WriteResult(inserted, unchanged, corrected, superseded)
 
     def observations(
         self,
@@ -499,7 +443,7 @@ class SQLStore(Store):
             "period": period,
         }
         with self._session(write=False):
-            table = self._frame(self._q("observations"), params, _OBS_COLUMNS)
+            table = self._frame("observations", params, OBS_COLUMNS)
         return table.to_pandas()
 
     def latest(
@@ -517,7 +461,7 @@ class SQLStore(Store):
             "period": period,
         }
         with self._session(write=False):
-            table = self._frame(self._q("latest"), params, _OBS_COLUMNS)
+            table = self._frame("latest", params, OBS_COLUMNS)
         return table.to_pandas()
 
     # -- daily aggregates ---------------------------------------------------------------------
@@ -538,22 +482,23 @@ class SQLStore(Store):
         return rows
 
     def recompute_daily(self, days: Iterable[tuple[str, date]] | None = None) -> int:
-        params = {"min_valid": MIN_VALID_HOURS, "computed": _now()}
+        params: dict[str, Any] = {"min_valid": MIN_VALID_HOURS, "computed": _now()}
         with self._session():
             if days is None:
-                q = self._q("dirty_take")
                 pairs = [
-                    (s, d, int(g)) for s, d, g in self._rows(q, q.bind({"limit": DIRTY_CHUNK}))
+                    (s, d, int(g)) for s, d, g in self._fetch("dirty_take", {"limit": DIRTY_CHUNK})
                 ]
             else:
                 pairs = [(s, d, 0) for s, d in sorted(set(days))]
             if not pairs:
                 return 0
-            self._load("stage_days", self._day_windows(pairs))
-            q = self._q("daily_upsert")
-            self._execute(q, q.bind(params))
+            windows = self._day_windows(pairs)
+            params["tmin"] = min(w["start_utc"] for w in windows)
+            params["tmax"] = max(w["end_utc"] for w in windows)
+            self._load("stage_days", windows)
+            self._exec("daily_upsert", params)
             if days is None:
-                self._execute(self._q("dirty_clear"))
+                self._exec("dirty_clear")
         return len(pairs)
 
     def daily(
@@ -571,7 +516,7 @@ class SQLStore(Store):
             "end": end,
         }
         with self._session(write=False):
-            table = self._frame(self._q("daily_select"), params, _DAILY_COLUMNS)
+            table = self._frame("daily_select", params, DAILY_COLUMNS)
         return table.to_pandas()
 
     # -- audit --------------------------------------------------------------------------------
@@ -594,7 +539,7 @@ class SQLStore(Store):
             "reason": reason,
         }  # fmt: skip
         self._load("stage_audit", [row])
-        self._execute(self._q("audit_insert"))
+        self._exec("audit_insert")
 
     def record_audit(
         self,
@@ -626,10 +571,9 @@ class SQLStore(Store):
         since: datetime | None = None,
         limit: int = 1000,
     ) -> list[AuditEntry]:
-        q = self._q("audit")
         params = {"site": site, "entity": entity, "since": _aware(since, "since"), "limit": limit}
         with self._session(write=False):
-            rows = self._rows(q, q.bind(params))
+            rows = self._fetch("audit", params)
         return [
             AuditEntry(
                 int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], _unjson(r[7]), _unjson(r[8]), r[9]

@@ -1,22 +1,25 @@
 -- shanshui store schema, version 1 (PostgreSQL). Keep in step with ../duckdb/0001_initial.sql:
 -- the same tables, columns and keys; only the dialect differs (jsonb, identity column).
 -- Every large table carries the site in its primary key (DESIGN §6: distribution key = site).
+-- Codes compare byte-wise (collate "C", here and in the staging tables): they are ASCII, and
+-- in a database whose default collation is a locale, locale-aware comparison would slow
+-- every key probe and mixing the two collations in a join is an error.
 
 -- Administrative regions, GB/T 2260 six-digit codes.
 create table region (
-    code   text primary key,
+    code   text collate "C" primary key,
     name    text not null,
     name_en text,
     level   text not null check (level in ('municipality', 'province', 'prefecture', 'county')),
-    parent  text
+    parent  text collate "C"
 );
 
 -- Monitoring sites of every kind. tz: the site's local zone, which defines its natural day.
 create table site (
-    code       text primary key,
+    code       text collate "C" primary key,
     name       text not null,
     kind       text not null check (kind in ('air', 'outlet', 'water', 'groundwater')),
-    region     text,
+    region     text collate "C",
     lon        double precision,
     lat        double precision,
     role       text not null default 'assessment' check (role in ('assessment', 'reference')),
@@ -27,7 +30,7 @@ create table site (
 
 -- Measured quantities; the unit travels with the parameter (DESIGN §4).
 create table parameter (
-    code   text primary key,
+    code   text collate "C" primary key,
     name   text not null,
     unit   text not null,
     hj212  text
@@ -35,11 +38,11 @@ create table parameter (
 
 -- HJ 212 devices (data loggers) by MN. password_hash: "scrypt$n$r$p$salt$hash".
 create table device (
-    mn             text primary key,
+    mn             text collate "C" primary key,
     status         text not null check (status in ('active', 'pending', 'disabled')),
     password_hash  text,
     protocol       text,
-    site           text,
+    site           text collate "C",
     first_seen     timestamptz,
     last_seen      timestamptz,
     last_peer      text,
@@ -49,10 +52,10 @@ create table device (
 
 -- Every reading, once (DESIGN §4 idempotence; §6 key).
 create table observation (
-    site      text not null,
-    parameter text not null,
-    statistic text not null,
-    period    text not null,
+    site      text collate "C" not null,
+    parameter text collate "C" not null,
+    statistic text collate "C" not null,
+    period    text collate "C" not null,
     time      timestamptz not null,
     value     double precision not null,
     flag      text,
@@ -63,9 +66,9 @@ create table observation (
 
 -- Daily aggregates of hourly values over the site's natural day, with their counts.
 create table daily (
-    site        text not null,
-    parameter   text not null,
-    statistic   text not null,
+    site        text collate "C" not null,
+    parameter   text collate "C" not null,
+    statistic   text collate "C" not null,
     day         date not null,
     value       double precision,
     min         double precision,
@@ -80,7 +83,7 @@ create table daily (
 
 -- (site, day) whose daily aggregates must be recomputed; gen grows on every new mark.
 create table daily_dirty (
-    site text not null,
+    site text collate "C" not null,
     day  date not null,
     gen  bigint not null,
     primary key (site, day)
@@ -93,7 +96,7 @@ create table audit_log (
     actor     text not null,
     action    text not null,
     entity    text not null,
-    site      text,
+    site      text collate "C",
     key       text not null,
     old_value jsonb,
     new_value jsonb,

@@ -1,0 +1,9 @@
+-- Replace stored readings by staged ones with the same key and another value or flag (a
+-- correction); a resend of the same reading changes nothing (DESIGN §4).
+update observation
+set value = s.value, flag = s.flag, received = s.received, source = s.source
+from stage_obs s
+where observation.site = s.site and observation.parameter = s.parameter
+  and observation.statistic = s.statistic and observation.period = s.period
+  and observation.time = s.time
+  and (observation.value <> s.value or observation.flag is distinct from s.flag)
