@@ -25,7 +25,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -107,16 +107,21 @@ class HourlyCube:
         return out
 
 
-def _codes(column: pd.Series, wanted: Sequence[str]) -> NDArray[np.intp]:
-    """Position of each entry in ``wanted``; -1 for one not asked for (or missing)."""
+_Slicer = Callable[[int, int], NDArray[np.int64]]
+_CHUNK: Final = 1 << 22  # rows per step when scattering a long table (bounded memory)
+
+
+def _coder(column: pd.Series, wanted: Sequence[str]) -> _Slicer:
+    """Rows a..b → position of each entry in ``wanted`` (-1: not asked for, or missing)."""
     index = pd.Index(list(wanted))
     if isinstance(column.dtype, pd.CategoricalDtype):
-        # map the few categories, then index by code (fast for long tables)
-        # code -1 (missing) picks the appended -1
-        table = np.append(index.get_indexer(pd.Index(column.cat.categories)), -1).astype(np.intp)
-        out: NDArray[np.intp] = table[column.cat.codes.to_numpy()]
-        return out
-    return index.get_indexer(pd.Index(column)).astype(np.intp)
+        # map the few categories once, then index by code; code -1 picks the appended -1
+        table = np.append(index.get_indexer(pd.Index(column.cat.categories)), -1)
+        table = table.astype(np.int64)
+        codes = column.cat.codes.to_numpy()
+        return lambda a, b: table[codes[a:b]]
+    full = index.get_indexer(pd.Index(column)).astype(np.int64)
+    return lambda a, b: full[a:b]
 
 
 def _present(column: pd.Series) -> tuple[str, ...]:
@@ -124,19 +129,22 @@ def _present(column: pd.Series) -> tuple[str, ...]:
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         cats = column.cat.categories
-        seen = np.bincount(codes[codes >= 0].astype(np.intp), minlength=len(cats)) > 0
-        return tuple(sorted(str(c) for c, used in zip(cats, seen, strict=True) if used))
+        seen = np.zeros(len(cats) + 1, dtype=bool)  # the last slot takes code -1 (missing)
+        for a in range(0, codes.size, _CHUNK):
+            seen[codes[a : a + _CHUNK]] = True
+        return tuple(sorted(str(c) for c, used in zip(cats, seen[:-1], strict=True) if used))
     return tuple(sorted(str(v) for v in pd.unique(column.dropna())))
 
 
-def _flag_ok(flag: pd.Series) -> NDArray[np.bool_]:
-    """Whether each row's HJ 212 flag lets its value enter statistics (:data:`VALID_FLAGS`)."""
+def _flag_coder(flag: pd.Series) -> Callable[[int, int], NDArray[np.bool_]]:
+    """Rows a..b → whether the HJ 212 flag lets the value enter (:data:`VALID_FLAGS`)."""
     if isinstance(flag.dtype, pd.CategoricalDtype):
         # code -1 (no flag) picks the appended True
         good = np.array([str(c) in VALID_FLAGS for c in flag.cat.categories] + [True])
-        out: NDArray[np.bool_] = good[flag.cat.codes.to_numpy()]
-        return out
-    return (flag.isna() | flag.isin(VALID_FLAGS)).to_numpy(dtype=bool)
+        codes = flag.cat.codes.to_numpy()
+        return lambda a, b: good[codes[a:b]]
+    full = (flag.isna() | flag.isin(VALID_FLAGS)).to_numpy(dtype=bool)
+    return lambda a, b: full[a:b]
 
 
 def hourly_cube(
@@ -182,26 +190,31 @@ def hourly_cube(
     params = tuple(parameters)
     n_days = (end - start).days + 1
     n_hours = 24 * n_days
-    t0 = pd.Timestamp(start).tz_localize(tz).tz_convert("UTC").tz_localize(None)
-    utc = time.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    per_hour = _PER_HOUR[np.datetime_data(utc.dtype)[0]]
+    t0 = pd.Timestamp(start).tz_localize(tz)
+    per_hour = _PER_HOUR[str(time.dt.unit)]
     base = t0.value // (_PER_HOUR["ns"] // per_hour)  # Timestamp.value is in ns
-    hour = (utc.view(np.int64) - base) // per_hour
-    site_code = _codes(frame["site"], site_list)
-    param_code = _codes(frame["parameter"], params)
+    ticks: NDArray[np.int64] = cast(Any, time.array).asi8  # UTC ticks, no copy
+    site_of = _coder(frame["site"], site_list)
+    param_of = _coder(frame["parameter"], params)
+    flag_ok = _flag_coder(frame["flag"]) if "flag" in frame.columns else None
     value = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
-    keep = (
-        (site_code >= 0) & (param_code >= 0) & (hour >= 0) & (hour < n_hours) & np.isfinite(value)
-    )
-    if "flag" in frame.columns:
-        keep &= _flag_ok(frame["flag"])
-    # One scatter into a flat buffer; rows left out go to a spare last element (no compaction).
-    size = len(params) * len(site_list) * n_hours
-    flat = (param_code * len(site_list) + site_code) * n_hours + hour
-    np.putmask(flat, ~keep, size)
+    # Scatter into a flat buffer, in chunks of rows; rows left out go to a spare last element.
+    n_sites = len(site_list)
+    size = len(params) * n_sites * n_hours
     buffer = np.full(size + 1, np.nan)
-    buffer[flat] = value
-    cube = buffer[:size].reshape(len(params), len(site_list), n_hours)
+    for a in range(0, len(frame), _CHUNK):
+        b = a + _CHUNK
+        hour = (ticks[a:b] - base) // per_hour
+        site = site_of(a, b)
+        param = param_of(a, b)
+        v = value[a:b]
+        keep = (site >= 0) & (param >= 0) & (hour >= 0) & (hour < n_hours) & np.isfinite(v)
+        if flag_ok is not None:
+            keep &= flag_ok(a, b)
+        flat = (param * n_sites + site) * n_hours + hour
+        np.putmask(flat, ~keep, size)
+        buffer[flat] = v
+    cube = buffer[:size].reshape(len(params), n_sites, n_hours)
     return HourlyCube(cube, params, site_list, start)
 
 
@@ -253,15 +266,19 @@ def city_daily(
     dict of str to Aggregate, each (n_groups, n_days)
     """
     g = np.asarray(groups, dtype=np.intp)
-    member = np.zeros((n_groups, g.size), dtype=np.float64)
-    inside = g >= 0
-    member[g[inside], np.nonzero(inside)[0]] = 1.0
-    size = member.sum(axis=1).astype(np.int64)
+    inside = np.nonzero(g >= 0)[0]
+    order = inside[np.argsort(g[inside], kind="stable")]  # member sites, city by city
+    cities, starts = np.unique(g[order], return_index=True)
+    size = np.bincount(g[inside], minlength=n_groups).astype(np.int64)
     out: dict[str, Aggregate] = {}
     for key, agg in daily.items():
-        ok = agg.valid & ~np.isnan(agg.value)
-        total = member @ np.where(ok, agg.value, 0.0)
-        count = np.rint(member @ ok.astype(np.float64)).astype(np.int64)
+        n_days = agg.value.shape[-1]
+        total = np.zeros((n_groups, n_days))
+        count = np.zeros((n_groups, n_days), dtype=np.int64)
+        if order.size:
+            ok = (agg.valid & ~np.isnan(agg.value))[order]
+            total[cities] = np.add.reduceat(np.where(ok, agg.value[order], 0.0), starts, axis=0)
+            count[cities] = np.add.reduceat(ok.astype(np.int64), starts, axis=0)
         valid = count >= 1
         with np.errstate(invalid="ignore", divide="ignore"):
             value = np.where(valid, total / np.maximum(count, 1), np.nan)
