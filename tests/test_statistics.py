@@ -258,3 +258,31 @@ def test_cnemc_o3_8h_columns_reproduced(cnemc: dict[str, np.ndarray]) -> None:
     n, rate, n_full, rate_full = _rates(ours, cnemc["O3_8h_24h"], complete8, 1.0)
     print(f"O3_8h_24h: {rate:.2%} of {n}; {rate_full:.2%} of {n_full} with all 8 hours")
     assert rate_full >= 0.999 and rate >= 0.95
+
+
+def test_monthly_and_cumulative_means() -> None:
+    from shanshui.standards.statistics import Aggregate, cumulative_mean, monthly_mean
+
+    # 2015: daily value = month number; January keeps 27 valid days (valid), February 24
+    # (< 25: invalid, GB 3095-2012 Table 4), the other months complete.
+    days = np.array([(dt.date(2015, 1, 1) + dt.timedelta(d)).month for d in range(365)], float)
+    valid = np.ones(365, dtype=bool)
+    valid[0:4] = False
+    valid[31:35] = False
+    daily = Aggregate(days, np.ones(365, np.int64), np.ones(365, np.int64), valid)
+    months, agg = monthly_mean(daily, dt.date(2015, 1, 1))
+    assert months[0] == dt.date(2015, 1, 1) and months[11] == dt.date(2015, 12, 1)
+    assert agg.count[:3].tolist() == [27, 24, 31]
+    assert agg.valid[:3].tolist() == [True, False, True]
+    assert agg.value[0] == 1.0 and np.isnan(agg.value[1]) and agg.value[11] == 12.0
+    assert agg.expected[:2].tolist() == [31, 28]
+    # cumulative 1–N: invalid from February on (one month below its minimum)
+    _, cum = cumulative_mean(daily, dt.date(2015, 1, 1))
+    assert cum.valid.tolist() == [True] + [False] * 11
+    valid[31:35] = True  # February complete again: Jan–Mar mean = (27·1 + 28·2 + 31·3) / 86
+    _, cum = cumulative_mean(
+        Aggregate(days, daily.count, daily.expected, valid), dt.date(2015, 1, 1)
+    )
+    assert cum.valid.all()
+    assert cum.value[2] == pytest.approx((27 * 1 + 28 * 2 + 31 * 3) / 86)
+    assert cum.count[10] == 334 - 4 and cum.expected[10] == 334

@@ -15,6 +15,7 @@ All functions are vectorized over any leading axes (stations, pollutants).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +23,13 @@ from numpy.typing import NDArray
 
 from shanshui.standards.validity import (
     MIN_8H_WINDOWS_PER_DAY,
+    MIN_DAYS_PER_YEAR,
     MIN_HOURS_PER_8H,
     MIN_HOURS_PER_DAY,
     WINDOWS_8H_PER_DAY,
     AssessmentError,
+    PeriodRule,
+    period_rule,
 )
 
 FloatArray = NDArray[np.float64]
@@ -283,3 +287,83 @@ def percentile_hj663(values: FloatArray, p: float) -> FloatArray:
     hi = np.take_along_axis(x, s1_idx[..., None], axis=-1)[..., 0]
     out: FloatArray = np.where(n > 0, lo + (hi - lo) * (k - s), np.nan)
     return out
+
+
+def monthly_mean(daily: Aggregate, first_day: dt.date) -> tuple[list[dt.date], Aggregate]:
+    """Calendar-month means of daily values (月平均, GB 3095-2012 §3 and Table 4).
+
+    A month is valid with ≥ 27 valid daily values (25 in February); a month only partly
+    covered by the array may miss as many days as the full month may (see
+    :func:`~shanshui.standards.validity.period_rule`).
+
+    Parameters
+    ----------
+    daily : Aggregate, shape (..., n_days)
+        Daily values and their validity (e.g. from :func:`daily_mean`).
+    first_day : datetime.date
+        Date of the first daily value.
+
+    Returns
+    -------
+    months : list of datetime.date
+        First day (within the array) of each month.
+    Aggregate, shape (..., n_months)
+        ``count`` = valid days, ``expected`` = days of the month in the array.
+    """
+    n_days = daily.value.shape[-1]
+    rule = period_rule(first_day, first_day + dt.timedelta(days=n_days - 1))
+    total, count = _month_sums(daily, rule)
+    valid = count >= rule.month_minimum
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(valid, total / np.maximum(count, 1), np.nan)
+    expected = np.broadcast_to(rule.month_days, count.shape).astype(np.int64)
+    return rule.month_starts, Aggregate(value, count, expected, valid)
+
+
+def cumulative_mean(daily: Aggregate, first_day: dt.date) -> tuple[list[dt.date], Aggregate]:
+    """Cumulative means from the array's first month to each month N (累计, e.g. 1–N 月).
+
+    GB 3095-2012 Table 4 via HJ 663-2013: valid when every month so far has its monthly
+    minimum (27 days, 25 in February) and, once a whole calendar year is covered, the year
+    has ≥ 324 valid days.
+
+    Parameters
+    ----------
+    daily : Aggregate, shape (..., n_days)
+    first_day : datetime.date
+        Date of the first daily value (normally 1 January).
+
+    Returns
+    -------
+    months : list of datetime.date
+        First day of each month N.
+    Aggregate, shape (..., n_months)
+        Element N is the mean over the first day .. the end of month N.
+    """
+    n_days = daily.value.shape[-1]
+    rule = period_rule(first_day, first_day + dt.timedelta(days=n_days - 1))
+    total, count = _month_sums(daily, rule)
+    month_ok = count >= rule.month_minimum
+    run_total = np.cumsum(total, axis=-1)
+    run_count = np.cumsum(count, axis=-1)
+    valid = np.logical_and.accumulate(month_ok, axis=-1)
+    ends = np.cumsum(rule.month_days)
+    whole_year = (ends >= 365) & (first_day.month == 1) & (first_day.day == 1)
+    first_year_end = int(np.argmax(whole_year)) if whole_year.any() else -1
+    if first_year_end >= 0:
+        # from the first complete year on, that year needs 324 valid days
+        year_count = run_count[..., first_year_end]
+        valid[..., first_year_end:] &= (year_count >= MIN_DAYS_PER_YEAR)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(valid, run_total / np.maximum(run_count, 1), np.nan)
+    expected = np.broadcast_to(ends, run_count.shape).astype(np.int64)
+    return rule.month_starts, Aggregate(value, run_count, expected, valid)
+
+
+def _month_sums(daily: Aggregate, rule: PeriodRule) -> tuple[FloatArray, NDArray[np.int64]]:
+    """Sum and count of the valid daily values of each month part of ``rule``."""
+    ok = daily.valid & ~np.isnan(daily.value)
+    offsets = np.concatenate(([0], np.cumsum(rule.month_days)[:-1])).astype(np.intp)
+    total = np.add.reduceat(np.where(ok, daily.value, 0.0), offsets, axis=-1)
+    count = np.add.reduceat(ok.astype(np.int64), offsets, axis=-1)
+    return total, count
