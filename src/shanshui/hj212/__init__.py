@@ -21,7 +21,27 @@ from shanshui.hj212.decoder import (
 )
 from shanshui.hj212.encode import encode, frame_segment
 from shanshui.hj212.errors import REASONS, EncodeError, FrameError, Reason
-from shanshui.hj212.message import CST, TEXT_SUFFIXES, Message, format_value, parse_segment
+from shanshui.hj212.jsonview import event_json, message_from_json, message_json
+from shanshui.hj212.message import (
+    CST,
+    TEXT_SUFFIXES,
+    Message,
+    format_value,
+    parse_segment,
+    parse_time,
+    typed_value,
+)
+from shanshui.hj212.replies import (
+    data_ack,
+    execution_result,
+    heartbeat,
+    make_qn,
+    notice_ack,
+    platform_replies,
+    request_ack,
+    split_upload,
+    upload,
+)
 
 __all__ = [
     "CST",
@@ -38,10 +58,24 @@ __all__ = [
     "Reason",
     "crc16",
     "crc_text",
+    "data_ack",
     "decode_frame",
     "encode",
+    "event_json",
+    "execution_result",
     "format_value",
     "frame_segment",
+    "heartbeat",
+    "make_qn",
+    "message_from_json",
+    "message_json",
     "modbus_crc16",
+    "notice_ack",
     "parse_segment",
+    "parse_time",
+    "platform_replies",
+    "request_ack",
+    "split_upload",
+    "typed_value",
+    "upload",
 ]
