@@ -257,3 +257,27 @@ def test_good_and_heavy_days_count_from_the_daily_aqi() -> None:
     s = result.station_summary.loc["A"]
     assert s["aqi_days"] == 2 and s["good_days"] == 1 and s["heavy_days"] == 1
     assert s["good_days_ratio"] == pytest.approx(0.5)
+
+
+def test_year_on_year_of_every_statistic(beijing: tuple) -> None:
+    from shanshui.standards.assessment import year_on_year
+
+    frame, stations = beijing
+    now = assess_network(frame, stations, dt.date(2016, 1, 1), dt.date(2016, 12, 31))
+    before = assess_network(frame, stations, dt.date(2015, 1, 1), dt.date(2015, 12, 31))
+    change = year_on_year(now.cities, before.cities)
+    pm = change.loc[("北京", "PM2.5")]
+    # 2016 bulletin 73 vs 2015 80.6 µg/m³ (sources in OFFICIAL above): −9.4 %, ±1 point
+    assert pm["mean_change_pct"] == pytest.approx((73.0 / 80.6 - 1) * 100, abs=1.0)
+    for column in ("percentile_change_pct", "p98_change_pct", "days_over_limit_change_pct"):
+        assert np.isfinite(pm[column])
+    assert "percentile_rank_change_pct" not in change.columns
+    summary = year_on_year(now.city_summary, before.city_summary)
+    assert np.isfinite(summary.loc["北京", "composite_index_change_pct"])
+    assert "good_days_ratio_change_points" in summary.columns
+    # a period without valid data one year earlier gives no change (2013 is incomplete)
+    old = assess_network(frame, stations, dt.date(2013, 1, 1), dt.date(2013, 12, 31))
+    first = assess_network(frame, stations, dt.date(2014, 1, 1), dt.date(2014, 12, 31))
+    assert np.isnan(
+        year_on_year(first.cities, old.cities).loc[("北京", "PM2.5"), "mean_change_pct"]
+    )

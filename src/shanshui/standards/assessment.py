@@ -37,6 +37,8 @@ from shanshui.standards.composite import (
     PERCENTILE,
     POLLUTANTS,
     assessed_limit,
+    change_percent,
+    change_points,
     compliant,
     composite_index,
     exceedance_multiple,
@@ -569,3 +571,53 @@ def assess_cube(
         members=members,
         reference=reference,
     )
+
+
+#: Columns of :func:`period_table` and :func:`summary_table` that are shares (compared in
+#: percentage points year on year); every other numeric column is compared in percent.
+SHARE_COLUMNS: Final = frozenset({"good_days_ratio", "heavy_days_ratio"})
+#: Columns that describe the rule rather than the air (no year-on-year change).
+_FIXED_COLUMNS: Final = frozenset(
+    {"valid", "percentile_rank", "expected_days", "minimum_days", "limit_II"}
+)
+
+
+def year_on_year(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Year-on-year change (同比) of every numeric statistic of two aligned tables.
+
+    For tables from :func:`period_table` or :func:`summary_table` of the same entities over
+    a period and the same period one year earlier. Concentrations, indices and counts
+    change in percent, (now − before) / before × 100; shares (``good_days_ratio``,
+    ``heavy_days_ratio``) in percentage points, as the MEP's monthly reports state them.
+    Where a ``valid`` column exists, a row invalid in either period has no change (NaN).
+
+    Parameters
+    ----------
+    current, previous : pandas.DataFrame
+        Same index and columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; one ``<column>_change_pct`` or ``<column>_change_points`` per numeric
+        column.
+    """
+    before = previous.reindex(current.index)
+    out = pd.DataFrame(index=current.index)
+    usable = np.ones(len(current), dtype=bool)
+    if "valid" in current.columns and "valid" in before.columns:
+        usable = current["valid"].to_numpy(dtype=bool) & before["valid"].fillna(False).to_numpy(
+            dtype=bool
+        )
+    for column in current.columns:
+        if column in _FIXED_COLUMNS or not pd.api.types.is_numeric_dtype(current[column]):
+            continue
+        if pd.api.types.is_bool_dtype(current[column]):
+            continue
+        now = current[column].to_numpy(dtype=np.float64)
+        then = before[column].to_numpy(dtype=np.float64)
+        if column in SHARE_COLUMNS:
+            out[f"{column}_change_points"] = np.where(usable, change_points(now, then), np.nan)
+        else:
+            out[f"{column}_change_pct"] = np.where(usable, change_percent(now, then), np.nan)
+    return out
