@@ -9,7 +9,8 @@ Without PostgreSQL binaries the tests skip with the reason printed (``pytest -ra
 when ``SHANSHUI_REQUIRE_POSTGRES=1`` (CI): then they fail.
 
 Use it from a test module with ``pytest_plugins = ["pg"]`` and the fixtures ``pg_cluster``
-(session) and ``pg_url`` (a new empty database per test).
+(session), ``pg_url`` (a new empty database per test) and ``store`` (a migrated store, once
+on DuckDB in ``tmp_path`` and once on PostgreSQL: the contract tests).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from shanshui.store import Store
 
 REQUIRE_ENV = "SHANSHUI_REQUIRE_POSTGRES"
 
@@ -169,3 +173,18 @@ def pg_cluster() -> Iterator[Cluster]:
 def pg_url(pg_cluster: Cluster) -> str:
     """The URL of a fresh, empty database in the session's cluster."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store: DuckDB in ``tmp_path``, then PostgreSQL (a fresh database)."""
+    from shanshui.store import open_store
+
+    target: str | Path = tmp_path / "store.duckdb"
+    if request.param == "postgres":
+        target = request.getfixturevalue("pg_url")
+    s = open_store(target)
+    try:
+        yield s
+    finally:
+        s.close()

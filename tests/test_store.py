@@ -8,7 +8,6 @@ daily validity, HJ 212-2017 data flags) and from hand-computed sums, never from 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,19 +39,6 @@ pytest_plugins = ["pg"]
 BJ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 1, 1, tzinfo=BJ)  # local midnight: start of the natural day 2025-01-01
 FAST = {"n": 2**10}  # cheap scrypt for tests; the format stores the cost
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "duckdb":
-        target: str | Path = tmp_path / "store.duckdb"
-    else:
-        target = request.getfixturevalue("pg_url")
-    s = open_store(target)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
@@ -433,3 +419,40 @@ def test_postgres_reconnects_after_losing_its_connection(pg_url: str) -> None:
             s.write_observations(hourly("1001A", "PM2.5", [1.0]))
         assert s.write_observations(hourly("1001A", "PM2.5", [1.0])).inserted == 1
         assert count(s) == 1
+
+
+def test_concurrent_writers_store_each_reading_once(air: Store) -> None:
+    """Writers in parallel threads (on PostgreSQL each with its own connection, like gateway
+    processes) sending overlapping batches in different orders: every key stored once."""
+    import random
+    import threading
+
+    keys = hourly("1001A", "O3", [float(i) for i in range(48)])
+    keys = pd.concat([keys, keys.assign(site="1003A"), keys.assign(parameter="NO2")])
+    postgres = air.url.startswith("postgres")
+    stores = [open_store(air.url) if postgres else air for _ in range(4)]
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(s: Store, seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(5):
+                part = keys.sample(frac=0.7, random_state=rng.randrange(1 << 30))
+                results.append(s.write_observations(part).inserted)
+            results.append(s.write_observations(keys).inserted)  # all keys, at the end
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s, i)) for i, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if postgres:
+        for s in stores:
+            s.close()
+    assert errors == []
+    stored = air.observations(["1001A", "1003A"])
+    assert len(stored) == len(keys) == sum(results)
+    assert not stored.duplicated(["site", "parameter", "statistic", "period", "time"]).any()
