@@ -456,3 +456,14 @@ def test_concurrent_writers_store_each_reading_once(air: Store) -> None:
     stored = air.observations(["1001A", "1003A"])
     assert len(stored) == len(keys) == sum(results)
     assert not stored.duplicated(["site", "parameter", "statistic", "period", "time"]).any()
+
+
+def test_wrong_types_in_reference_data(air: Store) -> None:
+    with pytest.raises(StoreInputError):
+        air.upsert_sites([Site("X1", "x", "air", lon="east")])  # type: ignore[arg-type]
+    with pytest.raises(StoreInputError):
+        air.upsert_parameters([Parameter(42, "x", "mg/L")])  # type: ignore[arg-type]
+    with pytest.raises(StoreInputError):
+        air.upsert_regions([Region("110000", "北京市", "galaxy")])
+    assert {s.code for s in air.sites()} == {"1001A", "1002A", "1003A"}
+    assert "42" not in {p.code for p in air.parameters()}

@@ -120,7 +120,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Device:
-    """An HJ 212 data logger by MN. ``password_hash`` from :func:`shanshui.store.hash_password`."""
+    """An HJ 212 data logger by MN. ``password_hash`` from :func:`shanshui.store.hash_password`
+    (never show it outside: API views should drop it)."""
 
     mn: str
     status: str = "active"
@@ -305,8 +306,11 @@ class Store(abc.ABC):
     def recompute_daily(self, days: Iterable[tuple[str, date]] | None = None) -> int:
         """Recompute daily means for (site, natural day) pairs; None: the days marked by writes.
 
-        Returns the number of (site, day) pairs recomputed. See ``queries/daily_upsert.sql``
-        for the rule (GB 3095-2012 Table 4: valid with at least 20 valid hourly means).
+        Returns the number of (site, day) pairs recomputed. With None, one call takes up to
+        5,000 marked days (oldest site codes first); a scheduler calls until it returns 0.
+        Marks are cleared only when no write marked the day again meanwhile. See
+        ``queries/daily_upsert.sql`` for the rule (GB 3095-2012 Table 4: valid with at least
+        20 valid hourly means).
         """
 
     @abc.abstractmethod

@@ -141,7 +141,10 @@ class SQLStore(Store):
 
     @contextmanager
     def _session(self, *, write: bool = True) -> Iterator[None]:
-        """Hold the lock and one transaction; translate database errors to StoreError."""
+        """Hold the lock and one transaction; translate database errors to StoreError.
+
+        ``write`` says whether the caller writes (documentation for now; both run the same).
+        """
         with self._lock:
             if self._closed:
                 raise StoreInputError("the store is closed")
@@ -159,9 +162,14 @@ class SQLStore(Store):
         return f"{head.split('://')[0]}://…@{tail}" if sep else self.url
 
     def _load(self, name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> None:
+        """Stage records (or a table) as ``name``; values of the wrong type: StoreInputError."""
         schema = STAGES[name]
-        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema)
-        self._stage(name, table.select(schema.names).cast(schema))
+        try:
+            table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema)
+            table = table.select(schema.names).cast(schema)
+        except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+            raise StoreInputError(f"a value of the wrong type for {name}: {exc}") from None
+        self._stage(name, table)
 
     def _frame(self, name: str, params: dict[str, Any], columns: dict[str, pa.DataType]) -> Any:
         rows = self._fetch(name, params)
@@ -219,8 +227,11 @@ class SQLStore(Store):
             except (ZoneInfoNotFoundError, ValueError):
                 raise StoreInputError(f"site {s.code}: unknown time zone {s.tz!r}") from None
             row = {k: getattr(s, k) for k in ("code", "name", "kind", "region", "role", "tz")}
-            row["lon"] = None if s.lon is None else float(s.lon)
-            row["lat"] = None if s.lat is None else float(s.lat)
+            try:
+                row["lon"] = None if s.lon is None else float(s.lon)
+                row["lat"] = None if s.lat is None else float(s.lat)
+            except (TypeError, ValueError):
+                raise StoreInputError(f"site {s.code}: coordinates must be numbers") from None
             row["attributes"] = _json(dict(s.attributes))
             rows.append(row)
         with self._session():
