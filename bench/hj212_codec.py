@@ -165,16 +165,18 @@ def main() -> int:
             r["build"],
         )
         ratio = r_dec / r_base
-        print(
-            f"{name}: {len(frame)} bytes, {sum(len(v) for v in message.items.values())} values"
-        )
+        print(f"{name}: {len(frame)} bytes, {sum(len(v) for v in message.items.values())} values")
         print(f"  baseline split          {r_base:12,.0f} frames/s")
         print(f"  decode (frame per feed) {r_dec:12,.0f} frames/s   ratio {ratio:.2f}")
-        print(f"  decode (1000 per feed)  {r_stream:12,.0f} frames/s   ratio {r_stream / r_base:.2f}")
+        print(
+            f"  decode (1000 per feed)  {r_stream:12,.0f} frames/s   ratio {r_stream / r_base:.2f}"
+        )
         print(f"  encode                  {r_enc:12,.0f} frames/s")
         print(f"  build + encode          {r_build:12,.0f} frames/s")
         ok = ok and r_dec >= 100_000 and ratio >= 0.3
-    print(f"goals (>= 100,000 decoded frames/s and >= 0.3 of baseline): {'met' if ok else 'NOT met'}")
+    print(
+        f"goals (>= 100,000 decoded frames/s and >= 0.3 of baseline): {'met' if ok else 'NOT met'}"
+    )
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from shanshui.hj212 import (
     EncodeError,
     Frame,
     Message,
+    codes,
     data_ack,
     decode_frame,
     encode,
@@ -29,7 +30,6 @@ from shanshui.hj212 import (
     split_upload,
     upload,
 )
-from shanshui.hj212 import codes
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "hj212"
 VECTORS = {
@@ -117,7 +117,7 @@ def test_platform_replies() -> None:
 
 def test_make_qn() -> None:
     assert make_qn(datetime(2016, 8, 1, 8, 58, 57, 223000)) == "20160801085857223"
-    utc = datetime(2016, 8, 1, 0, 58, 57, 223000, tzinfo=timezone.utc)
+    utc = datetime(2016, 8, 1, 0, 58, 57, 223000, tzinfo=UTC)
     assert make_qn(utc) == "20160801085857223"  # Beijing time, UTC+8
 
 

@@ -262,10 +262,10 @@ class Message(_Fields):
         except (UnicodeEncodeError, LookupError) as exc:
             raise EncodeError(f"text cannot be written as {encoding}: {exc}") from None
         try:
-            message = parse_segment(data)
+            message = _parse(data, False, encoding)
         except FrameError as exc:
             raise EncodeError(f"the message would not decode: {exc.detail}") from None
-        if message.encoding != encoding and not data.isascii():
+        if message.encoding != encoding:  # pure ASCII text reads as utf-8
             return message._with_presentation(encoding, False)
         return message
 
@@ -411,7 +411,7 @@ def parse_segment(data: bytes, *, crc_lower: bool = False) -> Message:
     return _parse(data, crc_lower)
 
 
-def _parse(data: bytes, crc_lower: bool) -> Message:
+def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
     """Decode one data segment (the bytes between the length field and the CRC).
 
     Text is ASCII in practice; non-ASCII bytes (only in ``-Info`` text) are read as UTF-8
@@ -430,6 +430,11 @@ def _parse(data: bytes, crc_lower: bool) -> Message:
             raise _bad("control characters in the data segment")
         text = data.decode("ascii")
         encoding = "utf-8"
+    elif known is not None:  # a message being built: its encoding is known
+        text = data.decode(known)
+        encoding = known
+        if _CTRL.search(text):
+            raise _bad("control characters in the data segment")
     else:
         try:
             text = data.decode("utf-8")
