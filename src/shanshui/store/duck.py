@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,12 @@ class DuckDBStore(SQLStore):
 
     def _rows(self, q: Query, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._c.execute(q.text, params or None).fetchall()
+
+    def _table(self, name: str, params: Mapping[str, Any], schema: pa.Schema) -> pa.Table:
+        q = self._q(name)
+        # a relation (not a DB-API cursor) hands its result to Arrow without an extra copy
+        result = self._c.sql(q.text, params=q.bind(params) or None).to_arrow_table()
+        return result.rename_columns(schema.names).cast(schema)
 
     def _stage(self, name: str, table: pa.Table) -> None:
         self._c.register(name, table)

@@ -171,10 +171,12 @@ class SQLStore(Store):
             raise StoreInputError(f"a value of the wrong type for {name}: {exc}") from None
         self._stage(name, table)
 
-    def _frame(self, name: str, params: dict[str, Any], columns: dict[str, pa.DataType]) -> Any:
+    def _table(self, name: str, params: Mapping[str, Any], schema: pa.Schema) -> pa.Table:
+        """The result of query ``name`` as an Arrow table of ``schema`` (row by row here;
+        a back end may do better)."""
         rows = self._fetch(name, params)
-        data = {name: [r[i] for r in rows] for i, name in enumerate(columns)}
-        return pa.Table.from_pydict(data, pa.schema(list(columns.items())))
+        data = {col: [r[i] for r in rows] for i, col in enumerate(schema.names)}
+        return pa.Table.from_pydict(data, schema)
 
     # -- life cycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -454,7 +456,7 @@ class SQLStore(Store):
             "period": period,
         }
         with self._session(write=False):
-            table = self._frame("observations", params, OBS_COLUMNS)
+            table = self._table("observations", params, OBS_COLUMNS)
         return table.to_pandas()
 
     def latest(
@@ -472,7 +474,7 @@ class SQLStore(Store):
             "period": period,
         }
         with self._session(write=False):
-            table = self._frame("latest", params, OBS_COLUMNS)
+            table = self._table("latest", params, OBS_COLUMNS)
         return table.to_pandas()
 
     # -- daily aggregates ---------------------------------------------------------------------
@@ -527,7 +529,7 @@ class SQLStore(Store):
             "end": end,
         }
         with self._session(write=False):
-            table = self._frame("daily_select", params, DAILY_COLUMNS)
+            table = self._table("daily_select", params, DAILY_COLUMNS)
         return table.to_pandas()
 
     # -- audit --------------------------------------------------------------------------------

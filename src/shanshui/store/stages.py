@@ -10,31 +10,38 @@ import pyarrow as pa
 
 from shanshui.store.batch import STAGE_SCHEMA, TIME
 
-OBS_COLUMNS = {
-    "site": pa.string(),
-    "parameter": pa.string(),
-    "statistic": pa.string(),
-    "period": pa.string(),
-    "time": TIME,
-    "value": pa.float64(),
-    "flag": pa.string(),
-    "received": TIME,
-    "source": pa.string(),
-}
-DAILY_COLUMNS = {
-    "site": pa.string(),
-    "parameter": pa.string(),
-    "statistic": pa.string(),
-    "day": pa.date32(),
-    "value": pa.float64(),
-    "min": pa.float64(),
-    "max": pa.float64(),
-    "expected": pa.int32(),
-    "observed": pa.int32(),
-    "valid_count": pa.int32(),
-    "valid": pa.bool_(),
-    "computed": TIME,
-}
+#: Columns of :meth:`Store.observations` and :meth:`Store.latest`.
+OBS_COLUMNS = pa.schema(
+    {
+        "site": pa.string(),
+        "parameter": pa.string(),
+        "statistic": pa.string(),
+        "period": pa.string(),
+        "time": TIME,
+        "value": pa.float64(),
+        "flag": pa.string(),
+        "received": TIME,
+        "source": pa.string(),
+    }
+)
+#: Columns of :meth:`Store.daily`.
+DAILY_COLUMNS = pa.schema(
+    {
+        "site": pa.string(),
+        "parameter": pa.string(),
+        "statistic": pa.string(),
+        "day": pa.date32(),
+        "value": pa.float64(),
+        "min": pa.float64(),
+        "max": pa.float64(),
+        "expected": pa.int32(),
+        "observed": pa.int32(),
+        "valid_count": pa.int32(),
+        "valid": pa.bool_(),
+        "computed": TIME,
+    }
+)
+#: The staging tables: name → layout.
 STAGES: dict[str, pa.Schema] = {
     "stage_obs": STAGE_SCHEMA,
     "stage_days": pa.schema(
