@@ -95,26 +95,34 @@ CNEMC_SO2_ABOVE_800_IAQI: Final = 200.0
 Rule = Literal["hj633", "cnemc"]
 
 
-class _Segments:
-    """One Table 1 column as segments: formula (1) as ``slope * C + intercept`` per segment."""
+#: Interpolated IAQI within this much above an integer count as that integer (binary floating
+#: point noise, see the module docstring).
+_EPSILON: Final = 1e-7
+
+
+class _Column:
+    """One Table 1 column as segments, formula (1) written ``slope * C + intercept``.
+
+    Segment codes: 0 = negative or missing (no IAQI), 1 … m = the Table 1 segments
+    (BP_Lo < C <= BP_Hi; the first one includes 0), m + 1 = above the top breakpoint.
+    """
 
     def __init__(self, key: str) -> None:
         conc = np.asarray(BREAKPOINTS[key], dtype=np.float64)
         levels = np.asarray(IAQI_LEVELS[: len(conc)], dtype=np.float64)
         # formula (1): IAQI = (IAQI_Hi - IAQI_Lo) / (BP_Hi - BP_Lo) * (C - BP_Lo) + IAQI_Lo
-        self.slope = np.diff(levels) / np.diff(conc)
-        self.intercept = levels[:-1] - self.slope * conc[:-1]
-        self.inner = conc[1:-1]  # segment k holds inner[k-1] < C <= inner[k]
-        self.top = float(conc[-1])
+        slope = np.diff(levels) / np.diff(conc)
+        intercept = levels[:-1] - slope * conc[:-1]
         # above the top breakpoint: 500 where Table 1 reaches IAQI 500; none (NaN) where the
         # column stops early (SO2 1-hour, O3 8-hour: Table 1's notes say what replaces them)
-        self.above = np.nan if levels[-1] < IAQI_LEVELS[-1] else float(IAQI_LEVELS[-1])
+        above = np.nan if levels[-1] < IAQI_LEVELS[-1] else float(IAQI_LEVELS[-1])
+        self.slope = np.concatenate([[0.0], slope, [0.0]])
+        # the intercept less _EPSILON: rounding up then forgives binary floating-point noise
+        self.intercept = np.concatenate([[np.nan], intercept, [above]]) - _EPSILON
+        self.upper = conc[1:]  # the segment's upper breakpoints, then the top one
 
 
-_SEGMENTS: Final = {key: _Segments(key) for key in BREAKPOINTS}
-#: Interpolated IAQI within this much above an integer count as that integer (binary floating
-#: point noise, see the module docstring).
-_EPSILON: Final = 1e-7
+_COLUMNS: Final = {key: _Column(key) for key in BREAKPOINTS}
 _LEVEL_UPPER: Final = np.asarray(
     [c.aqi_max for c in CATEGORIES if c.aqi_max is not None], dtype=np.float64
 )
@@ -125,32 +133,24 @@ _COLOUR: Final = pd.Index([c.colour for c in CATEGORIES], dtype=str)
 
 def _iaqi_values(conc: FloatArray, key: str) -> FloatArray:
     """IAQI of ``conc`` on the Table 1 column ``key`` (HJ 633-2012 §4.2 formula (1))."""
-    seg = _SEGMENTS[key]
-    # the segment of each concentration; a breakpoint closes its segment (BP_Lo < C <= BP_Hi);
-    # NaN compares false everywhere and stays NaN below
-    k = np.zeros(conc.shape, dtype=np.intp)
-    for bp in seg.inner:
-        k += conc > bp
-    out = seg.slope.take(k)
+    col = _COLUMNS[key]
+    # segment code (see _Column): 1 for C >= 0, plus one per breakpoint below C (a breakpoint
+    # closes its segment); NaN compares false everywhere and gets code 0 (no IAQI)
+    code = np.greater_equal(conc, 0.0).view(np.uint8)
+    step = np.empty(conc.shape, dtype=np.bool_)
+    for bp in col.upper:
+        np.add(code, np.greater(conc, bp, out=step).view(np.uint8), out=code)
+    out = col.slope.take(code)
     out *= conc
-    out += seg.intercept.take(k)  # formula (1)
-    out -= _EPSILON
+    out += col.intercept.take(code)  # formula (1) less _EPSILON; +inf: 0 * inf = NaN
     np.ceil(out, out=out)  # 进位取整 (rounded up)
-    with np.errstate(invalid="ignore"):
-        above = conc > seg.top
-        if above.any():
-            out[above] = seg.above
-            out[np.isposinf(conc)] = np.nan
-        negative = conc < 0  # no Table 1 segment holds a negative concentration: no IAQI
-        if negative.any():
-            out[negative] = np.nan
     return out
 
 
 def _table_key(pollutant: str, period: str) -> str:
     key = f"{pollutant}_{period}"
-    if key not in _SEGMENTS:
-        known = ", ".join(k.replace("_", " ") for k in _SEGMENTS)
+    if key not in _COLUMNS:
+        known = ", ".join(k.replace("_", " ") for k in _COLUMNS)
         raise StandardsError(
             f"HJ 633-2012 Table 1 has no breakpoints for {pollutant!r} over {period!r}; "
             f"it has: {known}"
@@ -218,7 +218,9 @@ def aqi_level(aqi: npt.ArrayLike) -> FloatArray:
         1 (0–50, 优), 2 (51–100, 良), 3 (101–150), 4 (151–200), 5 (201–300), 6 (> 300).
     """
     values = np.asarray(aqi, dtype=np.float64)
-    level = np.searchsorted(_LEVEL_UPPER, values, side="left").astype(np.float64) + 1.0
+    level = np.ones(values.shape, dtype=np.float64)
+    for upper in _LEVEL_UPPER:  # Table 2: the AQI ranges 0–50, 51–100, … (integers)
+        level += values > upper
     level[np.isnan(values)] = np.nan
     return level
 
@@ -275,47 +277,60 @@ def summarise_iaqi(
     names = list(iaqis)
     if not names:
         raise StandardsError("no pollutant given: the AQI needs at least one IAQI")
-    stack = np.vstack([np.asarray(iaqis[n], dtype=np.float64) for n in names])
-    n = stack.shape[1]
+    if len(names) > 8:
+        raise StandardsError(f"at most 8 pollutants, got {len(names)}")
+    values = [np.asarray(iaqis[n], dtype=np.float64) for n in names]
+    n = len(values[0])
     # formula (2): AQI = max(IAQI_1 … IAQI_n); np.fmax skips missing IAQI (never zero)
-    aqi = np.fmax.reduce(stack, axis=0)
+    aqi = values[0].copy()
+    for v in values[1:]:
+        np.fmax(aqi, v, out=aqi)
     if reported is not None:
         aqi[~reported] = np.nan
+    # one bit per pollutant: primary pollutant(s) (IAQI == AQI, ties all listed) and
+    # non-attainment pollutants (IAQI > 100)
+    primary = np.zeros(n, dtype=np.uint8)
+    over = np.zeros(n, dtype=np.uint8)
+    hit = np.empty(n, dtype=np.bool_)
+    bit = np.empty(n, dtype=np.uint8)
     with np.errstate(invalid="ignore"):
-        bits = (1 << np.arange(len(names), dtype=np.int64))[:, None]
-        # primary pollutant(s): AQI > 50 and IAQI == AQI, ties all listed
-        primary_mask = (((stack == aqi) & (aqi > 50)) * bits).sum(axis=0)
-        # non-attainment pollutants: IAQI > 100
-        over_mask = ((stack > 100) * bits).sum(axis=0)
+        for i, v in enumerate(values):
+            np.equal(v, aqi, out=hit)
+            primary |= np.multiply(hit.view(np.uint8), 1 << i, out=bit)
+            np.greater(v, 100.0, out=hit)
+            over |= np.multiply(hit.view(np.uint8), 1 << i, out=bit)
+        primary *= np.greater(aqi, 50.0, out=hit)  # a primary pollutant only when AQI > 50
     labels = _labels(names)
     level = aqi_level(aqi)
-    code = np.where(np.isnan(level), -1, level - 1).astype(np.int64)
+    code = np.where(np.isnan(level), -1, level - 1).astype(np.int8)
     columns: dict[str, object] = {
         "AQI": _int_array(aqi),
-        "primary_pollutant": _coded(primary_mask, labels),
+        "primary_pollutant": _coded(primary, labels),
         "level": _int_array(level),
         "category_zh": pd.Categorical.from_codes(code, categories=_CATEGORY_ZH),
         "category_en": pd.Categorical.from_codes(code, categories=_CATEGORY_EN),
         "colour": pd.Categorical.from_codes(code, categories=_COLOUR),
-        "non_attainment": _coded(over_mask, labels),
+        "non_attainment": _coded(over, labels),
     }
-    for i, name in enumerate(names):
-        columns[f"IAQI_{name}"] = _int_array(stack[i])
-    return pd.DataFrame(columns, index=pd.RangeIndex(n) if index is None else index)
+    for name, v in zip(names, values, strict=True):
+        columns[f"IAQI_{name}"] = _int_array(v)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n) if index is None else index, copy=False)
 
 
-def _coded(mask: npt.NDArray[np.int64], labels: list[str]) -> pd.Categorical[str]:
+def _coded(mask: npt.NDArray[np.uint8], labels: list[str]) -> pd.Categorical[str]:
     """Bit masks as a categorical of their labels (fast; categories are the subset names)."""
-    used = np.unique(mask)
-    codes = np.searchsorted(used, mask)
+    used = np.flatnonzero(np.bincount(mask, minlength=len(labels)))
+    remap = np.zeros(len(labels), dtype=np.int16)
+    remap[used] = np.arange(len(used))
     categories = pd.Index([labels[int(m)] for m in used], dtype=str)
-    return pd.Categorical.from_codes(codes, categories=categories)
+    return pd.Categorical.from_codes(remap.take(mask), categories=categories)
 
 
 def _int_array(values: FloatArray) -> pd.arrays.IntegerArray:
     """Integer-valued floats with NaN as a nullable Int64 array."""
     missing = np.isnan(values)
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+    with np.errstate(invalid="ignore"):  # NaN casts to an arbitrary integer, masked anyway
+        return pd.arrays.IntegerArray(values.astype(np.int64), missing)
 
 
 def _check_frame(frame: pd.DataFrame, names: Sequence[str], what: str) -> None:
@@ -366,15 +381,15 @@ def hourly_aqi(frame: pd.DataFrame, *, rule: Rule = "hj633") -> pd.DataFrame:
     if so2 is not None:
         with np.errstate(invalid="ignore"):
             above = so2 > SO2_1H_LIMIT  # Table 1 note: no 1-hour SO2 IAQI above 800 µg/m³
-        if above.any():
+        rows = np.flatnonzero(above)
+        if len(rows):
+            so2_24h = _column(frame, "SO2_24h")
             if rule == "cnemc":
-                substitute = np.full(n, CNEMC_SO2_ABOVE_800_IAQI)
+                iaqis["SO2"][rows] = CNEMC_SO2_ABOVE_800_IAQI
+            elif so2_24h is None:
+                iaqis["SO2"][rows] = np.nan
             else:
-                so2_24h = _column(frame, "SO2_24h")
-                substitute = (
-                    np.full(n, np.nan) if so2_24h is None else _iaqi_values(so2_24h, "SO2_24h")
-                )
-            iaqis["SO2"] = np.where(above, substitute, iaqis["SO2"])
+                iaqis["SO2"][rows] = _iaqi_values(so2_24h[rows], "SO2_24h")
     reported = None
     if rule == "cnemc":
         # the platform publishes no AQI for a station-hour without either PM value
