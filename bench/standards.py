@@ -11,12 +11,14 @@ the two AQIs differ is counted by cause, with a worked example of what HJ 633-20
 Part 2 — if ``bench/standards_assessment.py`` exists, its ``run()`` (the annual assessment of
 a synthetic national station-year against plain pandas).
 
-Run: ``python bench/standards.py`` (about a minute for part 1 on one core).
+Run: ``python bench/standards.py [n_stations]`` (part 1 takes about 20 s; ``n_stations``,
+default that of part 2's ``run()``, shrinks part 2 for a quick check).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -224,7 +226,7 @@ def aqi_benchmark() -> None:
     compare(frame, ours, theirs)
 
 
-def assessment_benchmark() -> None:
+def assessment_benchmark(n_stations: int | None = None) -> None:
     path = Path(__file__).with_name("standards_assessment.py")
     if not path.exists():
         print("\n(bench/standards_assessment.py not found: no assessment benchmark)")
@@ -234,14 +236,15 @@ def assessment_benchmark() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     print()
-    output = module.run()
+    output = module.run() if n_stations is None else module.run(n_stations)
     if output is not None:
         print(output)
 
 
 def main() -> None:
     aqi_benchmark()
-    assessment_benchmark()
+    # an optional argument: the number of stations of the assessment benchmark (quick runs)
+    assessment_benchmark(int(sys.argv[1]) if len(sys.argv) > 1 else None)
 
 
 if __name__ == "__main__":
