@@ -142,3 +142,14 @@ def test_crc_command() -> None:
     assert ok.exit_code == 0 and "ok" in ok.stdout
     bad = runner.invoke(app, ["hj212", "crc", str(VECTORS["v26"]["frame"])])
     assert bad.exit_code == 1 and "mismatch" in bad.stdout
+
+
+def test_shipped_synthetic_sample_decodes() -> None:
+    # src/shanshui/data/samples/README.md: 12 frames, one garbage line, one damaged frame.
+    import shanshui
+
+    sample = Path(shanshui.__file__).parent / "data" / "samples" / "hj212-demo-synthetic.hj212"
+    out = lines(CliRunner().invoke(app, ["hj212", "decode", str(sample)]).stdout)
+    assert sum(1 for d in out if d["ok"]) == 12
+    assert [d["error"] for d in out if not d["ok"]] == ["garbage", "crc_mismatch"]
+    assert {d["mn"] for d in out if d["ok"]} >= {"DEMO0000000000000000AQ01", "DEMO00000WW01"}
