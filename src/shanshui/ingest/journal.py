@@ -228,6 +228,8 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        #: Everything before this position is on disk (fsync-ed); readers stop here.
+        self.durable: Position = journal.end()
 
     def start(self) -> None:
         """Start the background flusher on the running loop."""
@@ -251,6 +253,7 @@ class GroupCommitter:
             waiters, self._waiters = self._waiters, []
             if not waiters:
                 continue
+            end = self.journal.end()
             try:
                 await asyncio.to_thread(self.journal.sync)
             except OSError as exc:
@@ -258,6 +261,7 @@ class GroupCommitter:
                     if not future.done():
                         future.set_exception(JournalError(f"journal sync failed: {exc}"))
                 continue
+            self.durable = max(self.durable, end)
             for future in waiters:
                 if not future.done():
                     future.set_result(None)

@@ -1,0 +1,65 @@
+"""``shanshui serve`` — the HJ 212 gateway, journal writer, daily aggregates and /metrics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shanshui.ingest.metrics import setup_json_logging
+from shanshui.ingest.serve import ServeConfig, default_journal, run
+from shanshui.ingest.session import Limits
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the main app."""
+    app.command("serve")(serve)
+
+
+def serve(  # noqa: PLR0917 - Typer maps parameters to options
+    db: Annotated[Path | None, typer.Option("--db", help="DuckDB file (embedded store).")] = None,
+    postgres: Annotated[
+        str | None, typer.Option("--postgres", help="PostgreSQL URL; many gateways may share it.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address for HJ 212 devices.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="TCP port for HJ 212 devices (0: any).")] = 5212,
+    http_host: Annotated[str, typer.Option(help="Address of the HTTP server.")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(help="HTTP port (/metrics; 0: any).")] = 8212,
+    journal: Annotated[
+        Path | None,
+        typer.Option(help="Journal folder (default: <db>.journal or ./shanshui-journal)."),
+    ] = None,
+    max_frame: Annotated[int, typer.Option(help="Largest data segment [bytes].")] = 4096,
+    idle_timeout: Annotated[float, typer.Option(help="Close silent connections [s].")] = 1800.0,
+    slow_timeout: Annotated[
+        float, typer.Option(help="Close a connection whose partial frame waits this long [s].")
+    ] = 30.0,
+    fps: Annotated[float, typer.Option(help="Frames per second per connection.")] = 200.0,
+    burst: Annotated[float, typer.Option(help="Burst of frames per connection.")] = 2000.0,
+    aggregate_every: Annotated[
+        float, typer.Option(help="Recompute touched daily aggregates at most this often [s].")
+    ] = 1.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run the gateway, the journal writer and the daily aggregation in one process."""
+    if (db is None) == (postgres is None):
+        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
+    target = postgres if postgres is not None else str(db)
+    setup_json_logging(getattr(logging, log_level.upper(), logging.INFO))
+    limits = Limits(
+        max_segment=max_frame, idle_timeout=idle_timeout, slow_timeout=slow_timeout,
+        frames_per_second=fps, burst=burst,
+    )  # fmt: skip
+    config = ServeConfig(
+        target=target, journal=journal or default_journal(target), host=host, port=port,
+        http_host=http_host, http_port=http_port, limits=limits, aggregate_every=aggregate_every,
+    )  # fmt: skip
+    run(config)
+
+
+if __name__ == "__main__":  # `python -m shanshui.cli.serve` (tests, before mounting)
+    _app = typer.Typer(add_completion=False)
+    register(_app)
+    _app()

@@ -1,0 +1,261 @@
+"""The asyncio HJ 212 TCP gateway: connections, the device cache, limits and ``/metrics``.
+
+Each connection is a :class:`~shanshui.ingest.session.Session` fed by one reader task:
+read at most ``read_size`` bytes, let the session decode, authenticate and journal them,
+write its answers (after the readings are durable) and wait for the socket to drain, so a
+device that does not read its answers stops being read (bounded memory). A sweeper closes
+connections idle for ``idle_timeout`` or holding a partial frame for ``slow_timeout``.
+
+Devices come from the store (:class:`DeviceRegistry`, refreshed periodically so approvals
+take effect); unknown MNs are listed as pending devices, wrong passwords counted, both
+logged with the peer address, and both written to the store in batches by the writer's
+thread (bounded: at most ``MAX_NOTES`` distinct MNs waiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from shanshui.ingest.metrics import LOG, GatewayMetrics
+from shanshui.ingest.session import Committer, DeviceEntry, Limits, Session
+from shanshui.store.api import Store
+from shanshui.store.passwords import verify_password
+
+#: Most distinct MNs whose sightings, pending notes or refusals wait for the store.
+MAX_NOTES = 100_000
+
+
+class DeviceRegistry:
+    """Cached devices of a store, and the gateway's notes about them (see module doc)."""
+
+    def __init__(self, store: Store, *, refresh_every: float = 10.0) -> None:
+        self.store = store
+        self.refresh_every = refresh_every
+        self._devices: dict[str, DeviceEntry] = {}
+        self._passwords: dict[tuple[str, str, str], bool] = {}
+        self._seen: dict[str, tuple[datetime, str]] = {}
+        self._unknown: dict[str, tuple[datetime, str, str | None]] = {}
+        self._refused: dict[str, tuple[int, str]] = {}
+        self._noted_unknown: set[str] = set()
+        self._last_refresh = 0.0
+        self._last_flush = 0.0
+
+    # -- cache --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload the devices from the store (blocking)."""
+        self._devices = {
+            d.mn: DeviceEntry(d.mn, d.status, d.password_hash, d.site) for d in self.store.devices()
+        }
+        self._last_refresh = time.monotonic()
+
+    def lookup(self, mn: str) -> DeviceEntry | None:
+        return self._devices.get(mn)
+
+    def password_known(self, device: DeviceEntry, password: str) -> bool | None:
+        if device.password_hash is None:
+            return False  # a device without a password cannot log in
+        return self._passwords.get((device.mn, device.password_hash, password))
+
+    async def verify(self, device: DeviceEntry, password: str) -> bool:
+        """Check a password against its scrypt hash in a worker thread (tens of ms)."""
+        if device.password_hash is None:
+            return False
+        ok = await asyncio.to_thread(verify_password, password, device.password_hash)
+        if len(self._passwords) >= MAX_NOTES:
+            self._passwords.clear()
+        self._passwords[(device.mn, device.password_hash, password)] = ok
+        return ok
+
+    # -- notes, flushed to the store by :meth:`flush` -----------------------------------------
+    def note_unknown(self, mn: str, peer: str, protocol: str | None) -> None:
+        if mn not in self._noted_unknown and len(self._unknown) < MAX_NOTES:
+            self._unknown[mn] = (datetime.now(UTC), peer, protocol)
+
+    def note_refused(self, mn: str, peer: str) -> None:
+        n, _ = self._refused.get(mn, (0, peer))
+        if mn in self._refused or len(self._refused) < MAX_NOTES:
+            self._refused[mn] = (n + 1, peer)
+
+    def note_seen(self, mn: str, peer: str) -> None:
+        if mn in self._seen or len(self._seen) < MAX_NOTES:
+            self._seen[mn] = (datetime.now(UTC), peer)
+
+    def flush(self, *, every: float = 2.0) -> None:
+        """Write the notes to the store and refresh the cache when due (blocking).
+
+        Runs in the writer's thread; a note is dropped only after the store took it.
+        """
+        now = time.monotonic()
+        if now - self._last_flush >= every:
+            self._last_flush = now
+            seen, self._seen = self._seen, {}
+            if seen:
+                self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
+            unknown, self._unknown = self._unknown, {}
+            for mn, (t, peer, protocol) in unknown.items():
+                self.store.note_unknown_device(mn, peer=peer, seen=t, protocol=protocol)
+                self._noted_unknown.add(mn)
+            refused, self._refused = self._refused, {}
+            for mn, (n, peer) in refused.items():
+                self.store.count_refused_login(mn, peer=peer, n=n)
+            if len(self._noted_unknown) > MAX_NOTES:
+                self._noted_unknown.clear()
+        if now - self._last_refresh >= self.refresh_every:
+            self.refresh()
+            self._noted_unknown.clear()
+
+
+HttpHandler = Callable[[str, bytes], Awaitable[tuple[int, str, bytes]]]
+"""An extra HTTP route: ``(method, body) -> (status, content type, body)``."""
+
+
+class Gateway:
+    """The HJ 212 TCP server of one process; see the module docstring."""
+
+    def __init__(
+        self,
+        registry: DeviceRegistry,
+        committer: Committer,
+        metrics: GatewayMetrics,
+        limits: Limits | None = None,
+        *,
+        lag: Callable[[], tuple[int, float]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.committer = committer
+        self.metrics = metrics
+        self.limits = limits or Limits()
+        self.lag = lag
+        self.sessions: dict[Session, asyncio.StreamWriter] = {}
+        self.routes: dict[str, HttpHandler] = {}
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- TCP ----------------------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> int:
+        """Listen for devices; returns the bound port (``port=0``: any free one)."""
+        server = await asyncio.start_server(
+            self._connection, host, port, limit=self.limits.read_size, backlog=4096
+        )
+        self._servers.append(server)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        return int(server.sockets[0].getsockname()[1])
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
+        session = Session(peer, self.registry, self.committer, self.metrics, self.limits)
+        self.sessions[session] = writer
+        self.metrics.connections.inc()
+        self.metrics.open.inc()
+        reason = "eof"
+        read_size = self.limits.read_size
+        try:
+            while session.closing is None:
+                data = await reader.read(read_size)
+                if not data:
+                    session.close()
+                    break
+                replies = await session.handle(data)
+                if replies:
+                    writer.write(b"".join(replies))
+                    await writer.drain()
+            else:
+                reason = session.closing
+        except (ConnectionError, OSError):
+            reason = "reset"
+        except asyncio.CancelledError:
+            reason = session.closing or "shutdown"
+            raise
+        except Exception:
+            reason = "error"
+            LOG.exception("connection failed", extra={"peer": peer})
+        finally:
+            if session.closing and reason in ("eof", "reset"):
+                reason = session.closing
+            self.sessions.pop(session, None)
+            self.metrics.open.dec()
+            self.metrics.closed.labels(reason=reason).inc()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _sweep(self, every: float = 1.0) -> None:
+        """Close idle and slow connections; refresh the lag gauges."""
+        lim = self.limits
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for session, writer in list(self.sessions.items()):
+                if session.partial_since is not None and now - session.partial_since > (
+                    lim.slow_timeout
+                ):
+                    session.closing = "slow_read"
+                elif now - session.last_activity > lim.idle_timeout:
+                    session.closing = "idle"
+                else:
+                    continue
+                session.metrics.reject(session.closing)
+                LOG.info(session.closing, extra={"peer": session.peer})
+                writer.transport.abort()
+            if self.lag is not None:
+                records, age = self.lag()
+                self.metrics.lag_records.set(records)
+                self.metrics.lag_seconds.set(age)
+
+    # -- HTTP (/metrics and extra routes) -------------------------------------------------------
+    async def start_http(self, host: str, port: int) -> int:
+        """Serve ``GET /metrics`` (and :attr:`routes`) over HTTP/1.0; returns the port."""
+        server = await asyncio.start_server(self._http, host, port)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            method, path = (line[0], line[1].split("?", 1)[0]) if len(line) >= 2 else ("", "")
+            length = 0
+            for h in head.split(b"\r\n")[1:]:
+                k, _, v = h.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    length = min(int(v.strip() or 0), 1 << 20)
+            body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
+            if path == "/metrics" and method == "GET":
+                status, ctype, out = 200, "text/plain; version=0.0.4", self.metrics.render()
+            elif path in self.routes:
+                status, ctype, out = await self.routes[path](method, body)
+            else:
+                status, ctype, out = 404, "text/plain", b"not found\n"
+            writer.write(
+                b"HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+                % (status, b"OK" if status == 200 else b"-", ctype.encode(), len(out))
+                + out
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        for server in self._servers:
+            server.close()
+        for writer in list(self.sessions.values()):
+            writer.transport.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers.clear()

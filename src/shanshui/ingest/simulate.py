@@ -1,0 +1,362 @@
+"""``shanshui simulate``: replay a dataset as HJ 212 devices over TCP, like real data loggers.
+
+One connection per station (one device: MN and password as registered by
+:func:`register_devices`). Each device sends its hourly data as CN 2061 frames with Flag=5
+(HJ 212-2017, A = 1: answer required), in data-time order, in real time or accelerated
+(``speed``; 0 = as fast as the acknowledgements allow), keeps at most ``window`` frames
+unacknowledged, resends a frame whose 9014 has not come after ``ack_timeout`` seconds, and
+reconnects when the connection drops, resending everything unacknowledged (as data loggers
+do after a platform restart). Resends carry the same QN and bytes, so the platform can store
+them once.
+
+Identity: :func:`device_identity` derives a device's MN (24 hex digits, HJ 212-2017) from
+its site code and its 6-digit password from a shared secret (HMAC-SHA-256), so
+registration and replay agree without a file between them.
+
+Synthetic load: :func:`synthetic_frames` builds N devices × H hours of plausible air data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shanshui import formats
+from shanshui.hj212 import CST, Decoder, Frame, Message, encode
+from shanshui.ingest.session import AIR_PARAMETER_CODES
+from shanshui.store import seed
+from shanshui.store.api import Device, Parameter, Site, Store
+from shanshui.store.passwords import hash_password
+
+
+def device_identity(site: str, secret: str = "shanshui") -> tuple[str, str]:
+    """(MN, password) of the simulated device of ``site``: MN = 24 upper-case hex digits of
+    SHA-256(site); password = 6 digits of HMAC-SHA-256(secret, MN)."""
+    mn = hashlib.sha256(f"shanshui-sim:{site}".encode()).hexdigest()[:24].upper()
+    digest = hmac.new(secret.encode(), mn.encode(), hashlib.sha256).digest()
+    return mn, f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+@dataclass(frozen=True)
+class OutFrame:
+    """One frame a simulated device sends: its QN, bytes and data time."""
+
+    qn: str
+    data: bytes
+    time: datetime
+
+
+@dataclass
+class SimDevice:
+    """A simulated data logger: identity and its frames in sending order."""
+
+    site: str
+    mn: str
+    password: str
+    frames: list[OutFrame] = field(default_factory=list)
+
+
+def hourly_frame(
+    mn: str, password: str, when: datetime, values: dict[str, float], *, flag: int = 5,
+    st: str = "22", flags: dict[str, str] | None = None,
+) -> OutFrame:  # fmt: skip
+    """A CN 2061 hourly frame (HJ 212-2017 Table C.1): ``values`` by parameter name, each
+    sent as ``<code>-Avg`` and ``<code>-Flag`` (air codes for known parameters, the name
+    itself otherwise). ``when`` is the start of the hour (aware or Beijing-naive)."""
+    local = when.astimezone(CST).replace(tzinfo=None) if when.tzinfo else when
+    qn = local.strftime("%Y%m%d%H%M%S") + "000"
+    items: dict[str, dict[str, object]] = {}
+    for parameter, value in values.items():
+        code = AIR_PARAMETER_CODES.get(parameter, parameter)
+        items[code] = {"Avg": float(value), "Flag": (flags or {}).get(parameter, "N")}
+    msg = Message.build(
+        st=st, cn="2061", qn=qn, pw=password, mn=mn, flag=flag, data_time=local, items=items
+    )
+    return OutFrame(qn, encode(msg), local)
+
+
+def load_table(
+    files: Iterable[str | Path], *, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """PRSA or CNEMC files (detected per file) as one canonical long table, limited to
+    ``start <= time < end``; read file by file so memory follows the period kept."""
+    parts = []
+    for path in files:
+        kind = formats.detect_format(path)
+        table = formats.read_prsa(path) if kind == "prsa" else formats.read_any(path)
+        if start is not None:
+            table = table[table["time"] >= pd.Timestamp(start)]
+        if end is not None:
+            table = table[table["time"] < pd.Timestamp(end)]
+        parts.append(pd.DataFrame({c: table[c].to_numpy() for c in table.columns}))
+    if not parts:
+        return formats.empty_frame()
+    return pd.concat(parts, ignore_index=True)
+
+
+def devices_from_table(
+    table: pd.DataFrame,
+    *,
+    secret: str = "shanshui",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[SimDevice]:
+    """Devices and their hourly frames from a canonical long table (site, time, parameter,
+    value, flag), limited to ``start <= time < end`` (aware datetimes)."""
+    if start is not None:
+        table = table[table["time"] >= pd.Timestamp(start)]
+    if end is not None:
+        table = table[table["time"] < pd.Timestamp(end)]
+    out = []
+    table = table.sort_values(["site", "time"], kind="stable")
+    for site, rows in table.groupby("site", sort=True):
+        mn, password = device_identity(str(site), secret)
+        device = SimDevice(str(site), mn, password)
+        for t, hour in rows.groupby("time", sort=True):
+            values = dict(zip(hour["parameter"], hour["value"].astype(float), strict=True))
+            flags = dict(zip(hour["parameter"], hour["flag"], strict=True))
+            device.frames.append(hourly_frame(mn, password, t.to_pydatetime(), values, flags=flags))
+        out.append(device)
+    return out
+
+
+def synthetic_devices(
+    n: int, hours: int, *, start: datetime, secret: str = "shanshui", seed: int = 212
+) -> list[SimDevice]:
+    """``n`` devices (sites ``SYN00001``…) with ``hours`` hourly frames of the six
+    pollutants each, values drawn from a log-normal around typical Beijing levels."""
+    rng = np.random.default_rng(seed)
+    typical = {"PM2.5": 60.0, "PM10": 90.0, "SO2": 10.0, "NO2": 45.0, "O3": 60.0, "CO": 1.0}
+    out = []
+    for i in range(n):
+        site = f"SYN{i + 1:05d}"
+        mn, password = device_identity(site, secret)
+        device = SimDevice(site, mn, password)
+        draws = rng.lognormal(0.0, 0.5, size=(hours, len(typical)))
+        for h in range(hours):
+            values = {
+                p: round(base * draws[h, j], 1 if p != "CO" else 3)
+                for j, (p, base) in enumerate(typical.items())
+            }
+            device.frames.append(hourly_frame(mn, password, start + timedelta(hours=h), values))
+        out.append(device)
+    return out
+
+
+def register_devices(
+    store: Store,
+    devices: Iterable[SimDevice],
+    *,
+    parameters: Iterable[Parameter] = (),
+    hash_cost: int = 14,
+    actor: str = "simulate",
+) -> int:
+    """Register the simulated devices (active, attached to their sites) in ``store``.
+
+    Sites missing from the store are seeded from the national station list
+    (:func:`shanshui.store.seed`) or, failing that, created as bare air sites.
+    ``hash_cost``: log2 of scrypt's N (14 = RFC 7914's interactive figure; lower only for
+    load tests).
+    """
+    devices = list(devices)
+    known = {s.code for s in store.sites()}
+    missing = {d.site for d in devices} - known
+    if missing:
+        seed(store)
+        known = {s.code for s in store.sites()}
+        bare = sorted({d.site for d in devices} - known)
+        if bare:
+            store.upsert_sites(Site(code, code, "air") for code in bare)
+    store.upsert_parameters(parameters)
+    return store.upsert_devices(
+        [
+            Device(d.mn, "active", hash_password(d.password, n=2**hash_cost), "2017", d.site)
+            for d in devices
+        ],
+        actor=actor,
+        reason="simulated device",
+    )
+
+
+# ------------------------------------------------------------------------------ replay
+@dataclass
+class ReplayStats:
+    """What a replay did."""
+
+    frames: int = 0
+    sent: int = 0
+    resent: int = 0
+    acked: int = 0
+    connects: int = 0
+    failed_connects: int = 0
+
+    def add(self, other: ReplayStats) -> None:
+        for name in ("frames", "sent", "resent", "acked", "connects", "failed_connects"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class _Logger:
+    """One device's connection loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        device: SimDevice,
+        host: str,
+        port: int,
+        *,
+        speed: float,
+        window: int,
+        ack_timeout: float,
+        t0: datetime | None,
+        wall0: float,
+    ) -> None:
+        self.device = device
+        self.host, self.port = host, port
+        self.speed, self.window, self.ack_timeout = speed, window, ack_timeout
+        self.t0, self.wall0 = t0, wall0
+        self.stats = ReplayStats(frames=len(device.frames))
+        self.outstanding: dict[str, tuple[OutFrame, float]] = {}
+        self.acked: set[str] = set()
+        self.wake = asyncio.Event()
+
+    def _due(self, frame: OutFrame) -> float:
+        if self.speed <= 0 or self.t0 is None:
+            return 0.0
+        return self.wall0 + (frame.time - self.t0).total_seconds() / self.speed
+
+    async def _read_acks(self, reader: asyncio.StreamReader) -> None:
+        decoder = Decoder()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            for event in decoder.feed(data):
+                if isinstance(event, Frame) and event.message.cn == "9014":
+                    qn = event.message.ref_qn
+                    if qn is not None and self.outstanding.pop(qn, None) is not None:
+                        self.acked.add(qn)
+                        self.stats.acked += 1
+            self.wake.set()
+        self.wake.set()
+
+    async def run(self, deadline: float) -> ReplayStats:
+        frames = self.device.frames
+        nxt = 0
+        backoff = 0.1
+        while (nxt < len(frames) or self.outstanding) and time.monotonic() < deadline:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), 5
+                )
+            except (OSError, TimeoutError):
+                self.stats.failed_connects += 1
+                await asyncio.sleep(backoff)
+                backoff = min(2.0, backoff * 2)
+                continue
+            backoff = 0.1
+            self.stats.connects += 1
+            acks = asyncio.get_running_loop().create_task(self._read_acks(reader))
+            try:
+                # After (re)connecting, resend everything unacknowledged, oldest first.
+                now = time.monotonic()
+                resend = [f for f, _ in self.outstanding.values()]
+                for f in resend:
+                    self.outstanding[f.qn] = (f, now)
+                if resend:
+                    writer.write(b"".join(f.data for f in resend))
+                    self.stats.resent += len(resend)
+                while (nxt < len(frames) or self.outstanding) and not acks.done():
+                    now = time.monotonic()
+                    if now >= deadline:
+                        break
+                    batch = []
+                    while (
+                        nxt < len(frames)
+                        and len(self.outstanding) < self.window
+                        and self._due(frames[nxt]) <= now
+                    ):
+                        f = frames[nxt]
+                        nxt += 1
+                        self.outstanding[f.qn] = (f, now)
+                        batch.append(f.data)
+                    self.stats.sent += len(batch)
+                    late = [
+                        f for f, sent in self.outstanding.values()
+                        if now - sent >= self.ack_timeout
+                    ]  # fmt: skip
+                    for f in late:
+                        self.outstanding[f.qn] = (f, now)
+                        batch.append(f.data)
+                    self.stats.resent += len(late)
+                    if batch:
+                        writer.write(b"".join(batch))
+                        await writer.drain()
+                    wait = self.ack_timeout
+                    if nxt < len(frames) and len(self.outstanding) < self.window:
+                        wait = min(wait, max(0.0, self._due(frames[nxt]) - now))
+                    if self.outstanding:
+                        oldest = min(sent for _, sent in self.outstanding.values())
+                        wait = min(wait, max(0.0, oldest + self.ack_timeout - now))
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), max(wait, 0.001))
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                acks.cancel()
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+            if nxt < len(frames) or self.outstanding:
+                await asyncio.sleep(0.05)  # connection lost: reconnect
+        return self.stats
+
+
+async def replay(
+    devices: Sequence[SimDevice],
+    host: str,
+    port: int,
+    *,
+    speed: float = 0.0,
+    window: int = 32,
+    ack_timeout: float = 10.0,
+    max_seconds: float = 3600.0,
+) -> ReplayStats:
+    """Send every device's frames until all are acknowledged (or ``max_seconds`` pass).
+
+    ``speed``: data seconds per wall second (3600 = an hour a second); 0 = no pacing.
+    """
+    times = [f.time for d in devices for f in d.frames[:1]]
+    t0 = min(times) if times else None
+    wall0 = time.monotonic()
+    deadline = wall0 + max_seconds
+    loggers = [
+        _Logger(
+            d, host, port, speed=speed, window=window, ack_timeout=ack_timeout, t0=t0,
+            wall0=wall0,
+        )
+        for d in devices
+    ]  # fmt: skip
+    results = await asyncio.gather(*(lg.run(deadline) for lg in loggers))
+    total = ReplayStats()
+    for r in results:
+        total.add(r)
+    return total
+
+
+def jitter(devices: list[SimDevice], seed: int = 0) -> list[SimDevice]:
+    """Devices in a random order (load spreads over the connections)."""
+    out = list(devices)
+    random.Random(seed).shuffle(out)
+    return out

@@ -1,0 +1,264 @@
+"""Moving journal records into the store, in batches, and following up daily aggregates.
+
+The gateway acknowledges a reading once its journal record is durable (DESIGN §5); this
+writer then reads the durable records in order, writes them to the store in one
+:meth:`~shanshui.store.Store.write_observations` call per batch (idempotent: a replayed
+record changes nothing, a correction is audited by the store), advances the journal's
+checkpoint, and recomputes the daily aggregates of the (site, natural day) pairs the writes
+touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rule there).
+
+* The store down (PostgreSQL stopped): the batch is retried with back-off; the journal keeps
+  growing and the gateway keeps acknowledging until :attr:`JournalWriter.max_lag_records`,
+  then the sessions wait (back-pressure) until the writer catches up.
+* A record the store refuses as bad input (an unknown site: a device attached to a site that
+  was deleted) would block the queue forever: its rows are written one record at a time and
+  the refused ones go to ``deadletter.jsonl`` in the journal directory, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from shanshui.errors import StoreError
+from shanshui.formats import UNITS
+from shanshui.ingest.journal import GroupCommitter, Journal, Position
+from shanshui.ingest.metrics import LOG, GatewayMetrics
+from shanshui.ingest.session import CODE_UNITS, decode_payload
+from shanshui.store.api import Parameter, Store, StoreInputError
+from shanshui.store.seed import AIR_PARAMETERS
+from shanshui.store.sqlstore import DIRTY_CHUNK
+
+_TIME = pa.timestamp("us", tz="UTC")
+_KNOWN_UNITS = {p.code: p for p in AIR_PARAMETERS}
+
+
+def parameter_for(code: str) -> Parameter:
+    """A parameter to register for a code first seen in a frame (unit when known)."""
+    if code in _KNOWN_UNITS:
+        return _KNOWN_UNITS[code]
+    unit = UNITS.get(code) or CODE_UNITS.get(code) or "unknown"
+    return Parameter(code, code, unit, code if code[:1] in "aw" and code[1:].isdigit() else None)
+
+
+def records_table(payloads: list[bytes]) -> tuple[pa.Table, int]:
+    """Journal payloads → an Arrow table of observations; and the oldest received [µs]."""
+    site: list[str] = []
+    par: list[str] = []
+    stat: list[str] = []
+    per: list[str] = []
+    t: list[int] = []
+    val: list[float] = []
+    flag: list[str] = []
+    rec: list[int] = []
+    src: list[str] = []
+    oldest = 0
+    for payload in payloads:
+        received, rows = decode_payload(payload)
+        oldest = received if not oldest else min(oldest, received)
+        for s, p, k, d, ti, v, f, mn in rows:  # type: ignore[misc]
+            site.append(s)
+            par.append(p)
+            stat.append(k)
+            per.append(d)
+            t.append(ti)
+            val.append(v)
+            flag.append(f)
+            rec.append(received)
+            src.append(f"hj212:{mn}")
+    table = pa.table(
+        {
+            "site": pa.array(site, pa.string()),
+            "parameter": pa.array(par, pa.string()),
+            "statistic": pa.array(stat, pa.string()),
+            "period": pa.array(per, pa.string()),
+            "time": pa.array(t, pa.int64()).cast(_TIME),
+            "value": pa.array(val, pa.float64()),
+            "flag": pa.array(flag, pa.string()),
+            "received": pa.array(rec, pa.int64()).cast(_TIME),
+            "source": pa.array(src, pa.string()),
+        }
+    )
+    return table, oldest
+
+
+class JournalWriter:
+    """Applies durable journal records to a store; see the module docstring."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        committer: GroupCommitter,
+        store: Store,
+        metrics: GatewayMetrics,
+        *,
+        batch_records: int = 20_000,
+        max_lag_records: int = 1_000_000,
+        aggregate_every: float = 1.0,
+        housekeeping: Callable[[], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.committer = committer
+        self.store = store
+        self.metrics = metrics
+        self.batch_records = batch_records
+        self.max_lag_records = max_lag_records
+        self.aggregate_every = aggregate_every
+        self.housekeeping = housekeeping
+        self.position: Position = journal.checkpoint()
+        self.pending_records = sum(1 for _ in journal.pending())
+        self.oldest_pending: float | None = None  # wall time [s] of the oldest unapplied
+        self._known: set[str] | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stop = False
+        self._last_aggregate = 0.0
+        self._backoff = 0.0
+        self.metrics.lag_records.set(self.pending_records)
+
+    # -- the gateway side ---------------------------------------------------------------------
+    async def commit(self, payloads: list[bytes]) -> None:
+        """Journal ``payloads`` durably (waiting first if the writer is too far behind)."""
+        while self.pending_records >= self.max_lag_records:
+            self._room.clear()
+            await self._room.wait()
+        await self.committer.commit(payloads)
+        self.pending_records += len(payloads)
+
+    def lag(self) -> tuple[int, float]:
+        """Journal records not yet in the store, and the age of the oldest [s]."""
+        age = 0.0 if self.oldest_pending is None else max(0.0, time.time() - self.oldest_pending)
+        return self.pending_records, age
+
+    # -- the store side -----------------------------------------------------------------------
+    def _ensure_parameters(self, table: pa.Table) -> None:
+        if self._known is None:
+            self._known = {p.code for p in self.store.parameters()}
+        codes = set(table["parameter"].unique().to_pylist()) - self._known
+        if codes:
+            self.store.upsert_parameters(parameter_for(c) for c in sorted(codes))
+            self._known |= codes
+
+    def _write(self, payloads: list[bytes]) -> int:
+        table, _ = records_table(payloads)
+        if table.num_rows == 0:
+            return 0
+        self._ensure_parameters(table)
+        try:
+            self.store.write_observations(table, source="hj212")
+        except StoreInputError:
+            if len(payloads) == 1:
+                raise
+            return sum(self._write_one(p) for p in payloads)
+        return table.num_rows
+
+    def _write_one(self, payload: bytes) -> int:
+        try:
+            return self._write([payload])
+        except StoreInputError as exc:
+            path = Path(self.journal.directory) / "deadletter.jsonl"
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"reason": str(exc), "record": payload.decode()}) + "\n")
+            LOG.error("journal record refused by the store", extra={"reason": str(exc)})
+            return 0
+
+    def step(self) -> tuple[int, int]:
+        """Apply up to :attr:`batch_records` durable records (blocking; run in a thread).
+
+        Returns (records applied, rows written).
+        """
+        durable = self.committer.durable
+        payloads: list[bytes] = []
+        end = self.position
+        next_received: int | None = None
+        if self.position < durable:
+            for payload, after in self.journal.read_from(self.position):
+                if after > durable:
+                    break
+                if len(payloads) >= self.batch_records:
+                    next_received = decode_payload(payload)[0]
+                    break
+                if not payloads:
+                    self.oldest_pending = decode_payload(payload)[0] / 1e6
+                payloads.append(payload)
+                end = after
+        rows = self._write(payloads) if payloads else 0
+        if payloads:
+            self.journal.set_checkpoint(end)
+            self.position = end
+            self.oldest_pending = None if next_received is None else next_received / 1e6
+        try:
+            self._aggregate()
+            if self.housekeeping is not None:
+                self.housekeeping()
+        except (StoreError, OSError) as exc:  # retried at the next step; the data are in
+            LOG.warning("aggregation or device notes deferred", extra={"error": str(exc)})
+        return len(payloads), rows
+
+    def _aggregate(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_aggregate < self.aggregate_every:
+            return
+        self._last_aggregate = now
+        # Daily aggregates follow new and late data: the store marks the (site, day) pairs
+        # each write touched; recompute them until the queue is empty.
+        while self.store.recompute_daily() >= DIRTY_CHUNK:
+            pass
+
+    def _applied(self, records: int, rows: int) -> None:
+        self.pending_records = max(0, self.pending_records - records)
+        if self.pending_records == 0:
+            self.oldest_pending = None
+        self.metrics.stored.inc(rows)
+        self.metrics.lag_records.set(self.pending_records)
+        self.metrics.lag_seconds.set(self.lag()[1])
+        if self.pending_records < self.max_lag_records // 2:
+            self._room.set()
+
+    async def replay(self) -> int:
+        """Apply every record left from a previous run; the records applied."""
+        total = 0
+        while self.position < self.committer.durable:
+            records, rows = await asyncio.to_thread(self.step)
+            self._applied(records, rows)
+            total += records
+            if not records:
+                break
+        return total
+
+    async def run(self, poll: float = 0.02) -> None:
+        """Apply records as they become durable until :meth:`stop`."""
+        while True:
+            if self._stop and self.position >= self.committer.durable:
+                return
+            try:
+                records, rows = await asyncio.to_thread(self.step)
+                self._backoff = 0.0
+            except (StoreError, OSError) as exc:
+                self.metrics.store_errors.inc()
+                self._backoff = min(5.0, max(0.2, self._backoff * 2))
+                LOG.warning(
+                    "store write failed; retrying",
+                    extra={"error": str(exc), "retry_in_s": self._backoff},
+                )
+                self.metrics.lag_seconds.set(self.lag()[1])
+                if self._stop and self._backoff >= 5.0:
+                    return
+                await asyncio.sleep(self._backoff)
+                continue
+            self._applied(records, rows)
+            if records == 0:
+                self.metrics.lag_seconds.set(self.lag()[1])
+                await asyncio.sleep(poll)
+
+    def stop(self) -> None:
+        """Finish the records already durable, then return from :meth:`run`."""
+        self._stop = True
+
+
+__all__ = ["JournalWriter", "parameter_for", "records_table"]
