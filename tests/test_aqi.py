@@ -144,6 +144,7 @@ def test_iaqi_keeps_the_shape_and_index_of_its_input() -> None:
     assert isinstance(array, np.ndarray)
     assert array.tolist() == [3.0, 10.0]  # 5*50/100 = 2.5 -> 3; 20*50/100 = 10
     assert iaqi(0.3, "CO", "1h") == 3.0  # 0.3*50/5 = 3 exactly despite binary rounding
+    assert str(iaqi(0.0, "SO2", "1h")) == "0.0"  # not -0.0
 
 
 def test_iaqi_refuses_a_pollutant_or_period_table_1_does_not_list() -> None:

@@ -15,10 +15,10 @@ Rules, all from HJ 633-2012 unless said otherwise:
 - IAQI by linear interpolation within the Table 1 segment that holds the concentration
   (§4.2, formula (1)); a concentration exactly at a breakpoint belongs to the lower segment.
   The IAQI is rounded **up** to an integer (进位取整). Choice: an interpolated value less
-  than 1e-7 above an integer counts as that integer, so that binary floating point
-  (``50.00000000000001`` for 35 µg/m³ PM2.5) cannot push an exact breakpoint to the next
-  integer; concentrations are published to 0.1 µg/m³ (0.001 mg/m³ CO), where the smallest
-  true excess is about 0.002.
+  than a relative 1e-9 above an integer counts as that integer, so that binary floating
+  point (``50.00000000000001`` for 35 µg/m³ PM2.5) cannot push an exact breakpoint to the
+  next integer; concentrations are published to 0.1 µg/m³ (0.001 mg/m³ CO), where the
+  smallest true excess is about 0.002 (relative 4e-6 at IAQI 500).
 - AQI = the maximum of the IAQI (§4, formula (2)); a missing pollutant is left out, never
   taken as zero; no pollutant at all gives a missing AQI.
 - Above the highest breakpoint of Table 1 the IAQI is 500 (the platform publishes 500; the
@@ -95,9 +95,10 @@ CNEMC_SO2_ABOVE_800_IAQI: Final = 200.0
 Rule = Literal["hj633", "cnemc"]
 
 
-#: Interpolated IAQI within this much above an integer count as that integer (binary floating
-#: point noise, see the module docstring).
-_EPSILON: Final = 1e-7
+#: Interpolated IAQI are scaled by this before rounding up, so that values within a relative
+#: 1e-9 above an integer count as that integer (binary floating-point noise, see the module
+#: docstring).
+_SHRINK: Final = 1.0 - 1e-9
 
 
 class _Column:
@@ -116,9 +117,9 @@ class _Column:
         # above the top breakpoint: 500 where Table 1 reaches IAQI 500; none (NaN) where the
         # column stops early (SO2 1-hour, O3 8-hour: Table 1's notes say what replaces them)
         above = np.nan if levels[-1] < IAQI_LEVELS[-1] else float(IAQI_LEVELS[-1])
-        self.slope = np.concatenate([[0.0], slope, [0.0]])
-        # the intercept less _EPSILON: rounding up then forgives binary floating-point noise
-        self.intercept = np.concatenate([[np.nan], intercept, [above]]) - _EPSILON
+        # both scaled by _SHRINK: rounding up then forgives binary floating-point noise
+        self.slope = np.concatenate([[0.0], slope, [0.0]]) * _SHRINK
+        self.intercept = np.concatenate([[np.nan], intercept, [above]]) * _SHRINK
         self.upper = conc[1:]  # the segment's upper breakpoints, then the top one
 
 
@@ -142,7 +143,7 @@ def _iaqi_values(conc: FloatArray, key: str) -> FloatArray:
         np.add(code, np.greater(conc, bp, out=step).view(np.uint8), out=code)
     out = col.slope.take(code)
     out *= conc
-    out += col.intercept.take(code)  # formula (1) less _EPSILON; +inf: 0 * inf = NaN
+    out += col.intercept.take(code)  # formula (1) times _SHRINK; +inf: 0 * inf = NaN
     np.ceil(out, out=out)  # 进位取整 (rounded up)
     return out
 
