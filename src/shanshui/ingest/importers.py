@@ -1,0 +1,360 @@
+"""File importers: CNEMC/quotsoft station files, PRSA files and generic long CSV into a store.
+
+Streaming: a file is read in chunks of source lines (:func:`shanshui.formats.iter_chunks`
+and the readers behind it), each chunk checked and written in one store transaction, so
+memory stays bounded by the chunk size whatever the file size.
+
+Rules (DESIGN §4, §5):
+
+- **Bad rows** are reported with file and line (:class:`~shanshui.formats.BadRow`) through
+  ``on_bad`` and in the :class:`ImportReport`; the good rows of the file are kept.
+- **A file that cannot be read at all** (missing, not CSV, unknown header, corrupt gzip) is
+  a :class:`FileFailure` in the report; the other files are still imported. Chunks written
+  before a file turned out corrupt half-way stay written (re-importing is harmless).
+- **Idempotent**: readings go to :meth:`Store.write_observations` — importing the same file
+  twice changes nothing (``unchanged``); a changed value replaces the stored one and is
+  recorded in the store's audit log (``corrected``, actor ``import``).
+- **What is stored**: every value of the files is an hourly mean (statistic ``avg``, period
+  ``hour``; CNEMC and PRSA publish 1-hour means); a long CSV may say otherwise with the
+  ``statistic``/``period`` arguments. Times are the canonical start of the hour (the readers
+  shift CNEMC's and PRSA's end-of-hour labels, see :mod:`shanshui.formats`).
+- **Sites not yet in the store** are created from the shipped national station list
+  (:func:`shanshui.formats.stations`, region from the city) when they are on it. Others are
+  errors: their values are left out and reported per file and site as
+  :class:`UnknownSite` (a station should be registered on purpose, with its name, kind and
+  coordinates, not invented by an importer).
+- **Parameters not yet in the store** are created with the unit the reader gives
+  (:data:`shanshui.formats.UNITS`, or a long CSV's ``unit`` column) and, for the six air
+  pollutants, their HJ 212-2017 codes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from shanshui import formats
+from shanshui.formats import BadRow, Chunk, FormatError
+from shanshui.store.api import PERIODS, STATISTICS, Parameter, Store, StoreInputError
+from shanshui.store.seed import AIR_PARAMETERS, city_index, region_records, station_records
+
+__all__ = [
+    "FORMATS",
+    "FileFailure",
+    "ImportReport",
+    "Importer",
+    "UnknownSite",
+    "import_files",
+]
+
+Format = Literal["auto", "cnemc", "prsa", "long"]
+
+#: The formats an importer reads (``auto``: detected from each file's header).
+FORMATS: tuple[str, ...] = ("auto", "cnemc", "prsa", "long")
+
+#: Source lines per chunk by format: a CNEMC line holds one value per station (~2,000), a
+#: PRSA line 6 pollutants (+ 6 meteorological values), a long line one value.
+DEFAULT_CHUNK_LINES = {"cnemc": 120, "prsa": 50_000, "long": 200_000}
+
+#: Bad rows kept in a report (all are counted and all go to ``on_bad``): bounded memory.
+MAX_KEPT_BAD = 1000
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be read at all (or stopped being readable half-way)."""
+
+    file: str
+    reason: str
+    line: int = 0
+    """Line where reading stopped (0: the file as a whole)."""
+
+
+@dataclass(frozen=True)
+class UnknownSite:
+    """Values of a site that is neither in the store nor on the shipped station list."""
+
+    file: str
+    site: str
+    values: int
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts, bad rows (with file and line), unreadable files."""
+
+    files: int = 0
+    lines: int = 0
+    """Source lines read (good and bad, headers excluded)."""
+    values: int = 0
+    """Values the readers returned from good rows (before dropping unknown sites)."""
+    inserted: int = 0
+    unchanged: int = 0
+    corrected: int = 0
+    superseded: int = 0
+    bad_count: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+    """The first :data:`MAX_KEPT_BAD` bad rows."""
+    unknown_sites: list[UnknownSite] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    created_sites: list[str] = field(default_factory=list)
+    created_parameters: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def stored(self) -> int:
+        """Values written or confirmed: inserted + unchanged + corrected."""
+        return self.inserted + self.unchanged + self.corrected
+
+    @property
+    def skipped_values(self) -> int:
+        """Values left out because their site is unknown."""
+        return sum(u.values for u in self.unknown_sites)
+
+    @property
+    def ok(self) -> bool:
+        """Every file could be read (bad rows and unknown sites aside)."""
+        return not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as plain data (for JSON output)."""
+        return {
+            "files": self.files,
+            "lines": self.lines,
+            "values": self.values,
+            "inserted": self.inserted,
+            "unchanged": self.unchanged,
+            "corrected": self.corrected,
+            "superseded": self.superseded,
+            "bad_rows": self.bad_count,
+            "unknown_sites": [u.__dict__ for u in self.unknown_sites],
+            "failures": [f.__dict__ for f in self.failures],
+            "created_sites": self.created_sites,
+            "created_parameters": self.created_parameters,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+#: ``on_chunk(file, position, size)``: bytes of the file on disk read so far, for progress.
+ChunkCallback = Callable[[str, int, int], None]
+#: ``on_bad(row)``: one bad row (file, line, reason).
+BadCallback = Callable[[BadRow], None]
+#: ``on_file(file, size)``: a file starts (size in bytes on disk, 0 if unknown).
+FileCallback = Callable[[str, int], None]
+
+
+class Importer:
+    """Imports files into one store; keeps what it learnt about sites between files.
+
+    Parameters
+    ----------
+    store : the open store to write to.
+    create_sites : create sites missing from the store from the shipped station list.
+    statistic, period : how the values are stored (hourly means by default).
+    chunk_lines : source lines per chunk (None: :data:`DEFAULT_CHUNK_LINES` per format).
+    source : the ``source`` column of the readings (default ``import:<format>:<file name>``).
+    options : reader options (``hour_label=``, ``derived=`` for CNEMC, ``meteorology=`` for
+        PRSA).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        create_sites: bool = True,
+        statistic: str = "avg",
+        period: str = "hour",
+        chunk_lines: int | None = None,
+        source: str | None = None,
+        options: dict[str, Any] | None = None,
+        on_chunk: ChunkCallback | None = None,
+        on_bad: BadCallback | None = None,
+        on_file: FileCallback | None = None,
+    ) -> None:
+        if statistic not in STATISTICS:
+            raise StoreInputError(f"unknown statistic {statistic!r}; allowed {sorted(STATISTICS)}")
+        if period not in PERIODS:
+            raise StoreInputError(f"unknown period {period!r}; allowed {sorted(PERIODS)}")
+        self.store = store
+        self.create_sites = create_sites
+        self.statistic = statistic
+        self.period = period
+        self.chunk_lines = chunk_lines
+        self.source = source
+        self.options = dict(options or {})
+        self.on_chunk = on_chunk
+        self.on_bad = on_bad
+        self.on_file = on_file
+        self._sites: set[str] = {s.code for s in store.sites()}
+        self._parameters: set[str] = {p.code for p in store.parameters()}
+        self._listed: pd.DataFrame | None = None
+
+    # -- sites and parameters -----------------------------------------------------------------
+    def _station_list(self) -> pd.DataFrame:
+        if self._listed is None:
+            self._listed = formats.stations().set_index("code", drop=False)
+        return self._listed
+
+    def _ensure_sites(self, codes: Iterable[str], report: ImportReport) -> set[str]:
+        """Create missing sites from the station list; the codes that are still unknown."""
+        missing = sorted(set(codes) - self._sites)
+        if not missing:
+            return set()
+        listed = self._station_list()
+        known = [c for c in missing if c in listed.index] if self.create_sites else []
+        if known:
+            regions = region_records(formats.regions())
+            if not self.store.regions():  # a fresh store: the sites' regions come along
+                self.store.upsert_regions(regions)
+            sites = station_records(listed.loc[known].reset_index(drop=True), city_index(regions))
+            self.store.upsert_sites(sites)
+            self._sites.update(known)
+            report.created_sites.extend(known)
+        return set(missing) - set(known)
+
+    def _ensure_parameters(self, frame: pd.DataFrame, report: ImportReport) -> None:
+        missing = sorted(set(frame["parameter"].unique()) - self._parameters)
+        if not missing:
+            return
+        units = {**formats.UNITS, **frame.attrs.get("units", {})}
+        by_code = {p.code: p for p in AIR_PARAMETERS}
+        new = [by_code.get(code) or Parameter(code, code, units[code]) for code in missing]
+        self.store.upsert_parameters(new)
+        self._parameters.update(missing)
+        report.created_parameters.extend(missing)
+
+    # -- reading ------------------------------------------------------------------------------
+    def _chunks(self, path: str, fmt: Format) -> tuple[str, Iterator[Chunk]]:
+        detected = formats.detect_format(path)
+        if fmt not in ("auto", detected):
+            raise FormatError(
+                path, 1, f"not a {fmt} file (its header is that of a {detected} file)"
+            )
+        lines = self.chunk_lines or DEFAULT_CHUNK_LINES[detected]
+        if detected == "cnemc":
+            return detected, formats.iter_cnemc(path, lines, **self.options)
+        if detected == "prsa":
+            return detected, formats.iter_prsa(path, lines, **self.options)
+        return detected, formats.iter_long_csv(path, lines, **self.options)
+
+    def _write(self, path: str, chunk: Chunk, report: ImportReport, source: str) -> None:
+        frame = chunk.frame
+        if not len(frame):
+            return
+        report.values += len(frame)
+        unknown = self._ensure_sites(frame["site"].unique().tolist(), report)
+        if unknown:
+            drop = frame["site"].isin(unknown)
+            counts = frame.loc[drop, "site"].value_counts()
+            for site, n in counts.items():
+                self._note_unknown(report, path, str(site), int(n))
+            frame = frame[~drop.to_numpy()]
+            if not len(frame):
+                return
+        self._ensure_parameters(frame, report)
+        batch = pd.DataFrame(
+            {
+                "site": frame["site"].array,
+                "parameter": frame["parameter"].array,
+                "statistic": self.statistic,
+                "period": self.period,
+                "time": frame["time"].array,
+                "value": frame["value"].to_numpy(),
+                "flag": frame["flag"].array,
+            },
+            copy=False,
+        )
+        result = self.store.write_observations(batch, source=source, actor="import")
+        report.inserted += result.inserted
+        report.unchanged += result.unchanged
+        report.corrected += result.corrected
+        report.superseded += result.superseded
+
+    @staticmethod
+    def _note_unknown(report: ImportReport, path: str, site: str, n: int) -> None:
+        for i, u in enumerate(report.unknown_sites):
+            if u.file == path and u.site == site:
+                report.unknown_sites[i] = UnknownSite(path, site, u.values + n)
+                return
+        report.unknown_sites.append(UnknownSite(path, site, n))
+
+    def import_file(
+        self, path: str | os.PathLike[str], fmt: Format = "auto", report: ImportReport | None = None
+    ) -> ImportReport:
+        """Import one file; failures to read it go into the report (never raised)."""
+        report = report if report is not None else ImportReport()
+        started = time.perf_counter()
+        name = str(path)
+        report.files += 1
+        try:
+            size = os.stat(name).st_size
+        except OSError:
+            size = 0
+        if self.on_file is not None:
+            self.on_file(name, size)
+        try:
+            kind, chunks = self._chunks(name, fmt)
+            source = self.source or f"import:{kind}:{os.path.basename(name)}"
+            for chunk in _guarded(name, chunks):
+                report.lines += chunk.lines
+                for bad in chunk.bad:
+                    report.bad_count += 1
+                    if len(report.bad_rows) < MAX_KEPT_BAD:
+                        report.bad_rows.append(bad)
+                    if self.on_bad is not None:
+                        self.on_bad(bad)
+                self._write(name, chunk, report, source)
+                if self.on_chunk is not None:
+                    self.on_chunk(name, chunk.position, chunk.size)
+        except FormatError as exc:
+            report.failures.append(FileFailure(exc.file, exc.reason, exc.line))
+        finally:
+            report.seconds += time.perf_counter() - started
+        return report
+
+    def import_files(
+        self, paths: Iterable[str | os.PathLike[str]], fmt: Format = "auto"
+    ) -> ImportReport:
+        """Import several files in order into one report."""
+        report = ImportReport()
+        for path in paths:
+            self.import_file(path, fmt, report)
+        return report
+
+
+def _guarded(path: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The chunks of a reader, with low-level read failures (a corrupt gzip stream, a
+    vanished file) turned into :class:`FormatError` so that they fail this file only."""
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error, UnicodeError) as exc:
+            raise FormatError(path, 0, f"cannot read: {exc}") from exc
+        yield chunk
+
+
+def import_files(
+    store: Store,
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    fmt: Format = "auto",
+    **kwargs: Any,
+) -> ImportReport:
+    """Import file(s) of format ``fmt`` (``auto``, ``cnemc``, ``prsa``, ``long``) into ``store``.
+
+    ``kwargs`` go to :class:`Importer` (``create_sites``, ``statistic``, ``period``,
+    ``chunk_lines``, ``source``, ``options``, ``on_chunk``, ``on_bad``, ``on_file``).
+    Returns the :class:`ImportReport`; files that cannot be read are in ``report.failures``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}")
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    return Importer(store, **kwargs).import_files(paths, fmt)
