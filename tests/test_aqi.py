@@ -251,7 +251,7 @@ def test_cli_json_lines() -> None:
 
 def test_cli_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
-    path.write_text("SO2,NO2,CO,O3,PM2.5,PM10\n,,,,620,700\n", encoding="utf-8")
+    path.write_text("SO2,NO2,CO,O3,PM2.5,PM10\n,,,,620,700\n", encoding="utf-8-sig")  # BOM
     result = CliRunner().invoke(app, ["aqi", "hourly", str(path)])
     assert result.exit_code == 0
     assert result.stdout.splitlines()[1].startswith(",,,,620,700,500,")

@@ -73,9 +73,12 @@ def _fail(message: str) -> typer.Exit:
 
 def _read(path: str) -> pd.DataFrame:
     """Read every cell as text, so that pass-through columns come out exactly as they went in."""
-    source = sys.stdin if path == "-" else path
+    source = getattr(sys.stdin, "buffer", sys.stdin) if path == "-" else path
     try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, na_filter=False)
+        # utf-8-sig: a byte-order mark (as spreadsheet programs write) is not part of a name
+        return pd.read_csv(
+            source, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+        )
     except FileNotFoundError as exc:
         raise InputError(f"no such file: {path}") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
