@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,6 +135,39 @@ def take_strings(names: list[str], index: np.ndarray) -> pd.api.extensions.Exten
     return pd.array(taken, dtype="str")
 
 
+def run_strings(names: list[str], counts: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``names[0]`` repeated ``counts[0]`` times, then ``names[1]`` …, as a ``str`` array.
+
+    Built straight into Arrow buffers (offsets and repeated bytes): much cheaper than a
+    gather when a long column consists of few runs (one site per file, one parameter per
+    block of rows).
+    """
+    encoded = [name.encode("utf-8") for name in names]
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    offsets = np.empty(total + 1, dtype=np.int64)
+    offsets[0] = pos = row = 0
+    for e, k in zip(encoded, counts.tolist(), strict=True):
+        # offsets of a run of k copies of e: pos + len(e), pos + 2 len(e), …
+        offsets[row + 1 : row + k + 1] = np.arange(1, k + 1, dtype=np.int64) * len(e) + pos
+        row += k
+        pos += k * len(e)
+    data = b"".join(e * int(k) for e, k in zip(encoded, counts, strict=True))
+    array = pa.Array.from_buffers(
+        pa.large_string(), total, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    return pd.array(array, dtype="str")
+
+
+def factorize_map(
+    values: pd.Series, mapping: dict[str, Any], default: float = np.nan
+) -> np.ndarray:
+    """``values.map(mapping)`` as float64, computed on the distinct values only (fast)."""
+    codes, uniques = pd.factorize(values)
+    table = np.array([mapping.get(u, default) for u in uniques] + [default], dtype=np.float64)
+    return table[codes]  # code -1 (missing) picks the trailing default
+
+
 def empty_frame() -> pd.DataFrame:
     """A canonical long table without rows (right columns and dtypes)."""
     return pd.DataFrame(
@@ -160,15 +194,29 @@ def build_frame(
     value: np.ndarray,
     flag: np.ndarray | pd.api.extensions.ExtensionArray | str = FLAG_NORMAL,
 ) -> pd.DataFrame:
-    """Assemble a canonical long table with the canonical dtypes from column arrays."""
+    """Assemble a canonical long table with the canonical dtypes from column arrays.
+
+    String columns may be given as arrays of ``str`` dtype (kept as they are: build long ones
+    with :func:`take_strings`) or as anything :func:`pandas.array` accepts.
+    """
     n = len(value)
-    flag_arr = np.full(n, flag, dtype=object) if isinstance(flag, str) else flag
+    if isinstance(flag, str):
+        flag = run_strings([flag], np.array([n]))
     return pd.DataFrame(
         {
-            "site": pd.array(site, dtype="str"),
+            "site": _as_str(site),
             "time": pd.Series(time, dtype=TIME_DTYPE).array,
-            "parameter": pd.array(parameter, dtype="str"),
+            "parameter": _as_str(parameter),
             "value": np.asarray(value, dtype=np.float64),
-            "flag": pd.array(flag_arr, dtype="str"),
-        }
+            "flag": _as_str(flag),
+        },
+        copy=False,
     )
+
+
+def _as_str(
+    values: np.ndarray | pd.api.extensions.ExtensionArray,
+) -> pd.api.extensions.ExtensionArray:
+    if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == "str":
+        return values
+    return pd.array(values, dtype="str")

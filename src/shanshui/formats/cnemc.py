@@ -93,13 +93,12 @@ def _block_parser(src: Source, derived: bool, hour_label: HourLabel) -> BlockPar
     def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:
         cells = parse_lines(src.path, lines, header, numeric=codes)
         bad = cells.bad
-        dates = cells.text["date"]
-        day = pd.to_datetime(pd.Series(dates, dtype=object), format="%Y%m%d", errors="coerce")
+        dates = cells.text["date"].to_numpy(dtype=object)
+        day = pd.to_datetime(cells.text["date"], format="%Y%m%d", errors="coerce")
         day_us = day.to_numpy(dtype="datetime64[us]").astype(np.int64)
-        hour = pd.to_numeric(pd.Series(cells.text["hour"]), errors="coerce").to_numpy(
-            dtype=np.float64
-        )
-        types = cells.text["type"]
+        hour_text = cells.text["hour"].to_numpy(dtype=object)
+        hour = pd.to_numeric(cells.text["hour"], errors="coerce").to_numpy(dtype=np.float64)
+        types = cells.text["type"].to_numpy(dtype=object)
         ok = np.zeros(len(types), dtype=bool)
         for i in range(len(types)):
             line = int(lines.line_numbers[i])
@@ -107,7 +106,7 @@ def _block_parser(src: Source, derived: bool, hour_label: HourLabel) -> BlockPar
             if pd.isna(day.iloc[i]):
                 reason = f"date {dates[i]!r} is not YYYYMMDD"
             elif not (0 <= h <= 23 and h == int(h)):
-                reason = f"hour {cells.text['hour'][i]!r} is not 0..23"
+                reason = f"hour {hour_text[i]!r} is not 0..23"
             elif types[i] not in TYPES:
                 reason = f"unknown type {types[i]!r}"
             elif (key := (int(day_us[i]), int(h), str(types[i]))) in seen:

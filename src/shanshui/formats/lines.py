@@ -18,12 +18,13 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from shanshui.formats.canonical import BadRow, Chunk, FormatError, empty_frame
+from shanshui.formats.canonical import COLUMNS, TZ, BadRow, Chunk, FormatError, empty_frame
 
 _NL = 10
 _CR = 13
@@ -140,6 +141,23 @@ class Lines:
     """All lines in the block, blank and bad included."""
 
 
+def _field_counts(
+    arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_fields: int
+) -> np.ndarray:
+    """Fields per line (separators + 1), ignoring quotes."""
+    commas = np.flatnonzero(arr == ord(","))
+    k = n_fields - 1
+    n = len(starts)
+    if n and k > 0 and len(commas) == n * k:
+        # fast path: if the i-th group of k commas (in file order) lies within line i for
+        # every i, then every line holds exactly k commas (they are n*k in all).
+        groups = commas.reshape(n, k)
+        if (groups[:, 0] >= starts).all() and (groups[:, -1] < ends).all():
+            return np.full(n, n_fields, dtype=np.int64)
+    counts: np.ndarray = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    return counts
+
+
 def split_lines(path: str, first_line: int, block: bytes, n_fields: int) -> Lines:
     """Check the field count of every line of ``block``; drop blank lines.
 
@@ -152,8 +170,7 @@ def split_lines(path: str, first_line: int, block: bytes, n_fields: int) -> Line
     if len(ends):
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
-    commas = np.flatnonzero(arr == ord(","))
-    fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    fields = _field_counts(arr, starts, ends, n_fields)
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (arr[np.maximum(ends - 1, 0)] == _CR))
     wrong = (fields != n_fields) & ~blank
@@ -189,13 +206,20 @@ NA_VALUES = ["", "NA", "NaN", "nan"]
 class Parsed:
     """Cells of the good lines: text columns as object arrays, numbers as one 2-D array."""
 
-    text: dict[str, np.ndarray]
+    text: dict[str, pd.Series]
+    """Text columns as pandas ``str`` (or categorical) Series (NaN = empty), index 0..rows-1."""
     numbers: np.ndarray
     """float64, shape (rows, len(numeric)); NaN = no value (or a cell reported as bad)."""
     bad: list[BadRow]
 
 
-def parse_lines(path: str, lines: Lines, names: list[str], numeric: list[str]) -> Parsed:
+def parse_lines(
+    path: str,
+    lines: Lines,
+    names: list[str],
+    numeric: list[str],
+    categorical: bool = False,
+) -> Parsed:
     """Parse the good lines with pandas' C parser: ``numeric`` columns as float64, others str.
 
     A cell that is not a number (or is infinite) becomes NaN and is reported as a
@@ -206,7 +230,7 @@ def parse_lines(path: str, lines: Lines, names: list[str], numeric: list[str]) -
     text_cols = [c for c in names if c not in num]
     bad: list[BadRow] = []
     if not lines.data:
-        text = {c: np.array([], dtype=object) for c in text_cols}
+        text = {c: pd.Series([], dtype="str") for c in text_cols}
         return Parsed(text, np.empty((0, len(numeric))), bad)
     # numeric columns are inferred by the C parser (cheaper than a dtype per column); a
     # column that does not come out numeric holds a cell that is not a number.
@@ -214,7 +238,7 @@ def parse_lines(path: str, lines: Lines, names: list[str], numeric: list[str]) -
         io.BytesIO(lines.data),
         header=None,
         names=names,
-        dtype=dict.fromkeys(text_cols, str),
+        dtype=dict.fromkeys(text_cols, "category" if categorical else str),
         keep_default_na=False,
         na_values=NA_VALUES,
         engine="c",
@@ -240,7 +264,7 @@ def parse_lines(path: str, lines: Lines, names: list[str], numeric: list[str]) -
         for i, j in zip(*np.nonzero(inf), strict=True):
             bad.append(BadRow(path, int(lines.line_numbers[i]), f"column {numeric[j]}: infinite"))
         numbers[inf] = np.nan
-    text = {c: frame[c].to_numpy(dtype=object, na_value=None) for c in text_cols}
+    text = {c: frame[c] for c in text_cols}
     bad.sort(key=lambda b: b.line)
     return Parsed(text, numbers, bad)
 
@@ -278,14 +302,36 @@ def collect(chunks: Iterable[Chunk], errors: str) -> pd.DataFrame:
         units.update(chunk.frame.attrs.get("units", {}))
         if len(chunk.frame):
             frames.append(chunk.frame)
-    if not frames:
-        out = empty_frame()
-    elif len(frames) == 1:
-        out = frames[0]
-    else:
-        out = pd.concat(frames, ignore_index=True)
+    out = concat_frames(frames)
     out.attrs = {"units": units} if units else {}
     return out
+
+
+def _arrow(column: pd.Series) -> pa.ChunkedArray:
+    """The Arrow data behind a ``str`` column (the Arrow C data protocol; no copy)."""
+    data = column.array.__arrow_array__()  # type: ignore[attr-defined]
+    return data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate canonical tables column by column (strings as chunked Arrow, no copy)."""
+    if not frames:
+        return empty_frame()
+    if len(frames) == 1:
+        return frames[0]
+    columns: dict[str, Any] = {}
+    for name in ("site", "parameter", "flag"):
+        chunks = [
+            c if c.type == pa.large_string() else c.cast(pa.large_string())
+            for f in frames
+            for c in _arrow(f[name]).chunks
+        ]
+        columns[name] = pd.array(pa.chunked_array(chunks, pa.large_string()), dtype="str")
+    utc = np.concatenate([f["time"].array.asi8 for f in frames])
+    columns["time"] = pd.DatetimeIndex(utc.view("datetime64[us]")).tz_localize("UTC")
+    columns["time"] = columns["time"].tz_convert(TZ)
+    columns["value"] = np.concatenate([f["value"].to_numpy() for f in frames])
+    return pd.DataFrame({c: columns[c] for c in COLUMNS}, copy=False)
 
 
 def as_paths(path: PathArg) -> list[str | os.PathLike[str]]:

@@ -86,8 +86,8 @@ def is_long_header(header: list[str]) -> bool:
 
 def parse_times(text: pd.Series) -> np.ndarray:
     """ISO 8601 strings → int64 µs of Beijing local time (as if UTC); int64 min where invalid."""
-    text = text.fillna("").str.strip()
-    aware = text.str.contains(_OFFSET, regex=True).to_numpy()
+    text = text.fillna("").str.strip().reset_index(drop=True)
+    aware = np.array(text.str.contains(_OFFSET, regex=True), dtype=bool)
     out = np.full(len(text), np.iinfo(np.int64).min, dtype=np.int64)
     if aware.any():
         t = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
@@ -116,23 +116,23 @@ def _block_parser(src: Source) -> BlockParser:
         cells = parse_lines(src.path, lines, header, numeric=["value"])
         bad = cells.bad
         n = len(lines.line_numbers)
-        site = pd.Series(cells.text["site"], dtype=object).fillna("").str.strip()
-        param = pd.Series(cells.text["parameter"], dtype=object).fillna("").str.strip()
+        site = cells.text["site"].fillna("").str.strip()
+        param = cells.text["parameter"].fillna("").str.strip()
         value = cells.numbers[:, 0].copy()
-        time_us = parse_times(pd.Series(cells.text["time"], dtype=object))
+        time_us = parse_times(cells.text["time"])
         if has_flag:
-            flag = pd.Series(cells.text["flag"], dtype=object).fillna("").str.strip()
+            flag = cells.text["flag"].fillna("").str.strip()
             flag = flag.where(flag != "", "N")
-            flag_ok = flag.str.match(_FLAG).to_numpy(dtype=bool)
+            flag_ok = np.array(flag.str.match(_FLAG), dtype=bool)
         else:
-            flag = pd.Series(np.full(n, "N", dtype=object))
+            flag = None
             flag_ok = np.ones(n, dtype=bool)
         factor = np.ones(n)
         unit_ok = np.ones(n, dtype=bool)
         known = np.array(param.isin(list(UNITS)), dtype=bool)
         units: dict[str, str] = {}
         if has_unit:
-            unit = pd.Series(cells.text["unit"], dtype=object).fillna("")
+            unit = cells.text["unit"].fillna("")
             pairs = pd.DataFrame({"p": param, "u": unit})
             for (p, u), idx in pairs.groupby(["p", "u"], sort=False).indices.items():
                 if p in UNITS:
@@ -160,7 +160,7 @@ def _block_parser(src: Source) -> BlockParser:
                     reason_i = f"unknown parameter {param.iloc[i]!r} without a unit"
                 elif reason == "unit does not convert to the parameter's unit":
                     reason_i = (
-                        f"unit {cells.text['unit'][i]!r} does not convert to "
+                        f"unit {cells.text['unit'].iloc[i]!r} does not convert to "
                         f"{UNITS[param.iloc[i]]!r} ({param.iloc[i]})"
                     )
                 else:
@@ -169,11 +169,11 @@ def _block_parser(src: Source) -> BlockParser:
             ok &= ~failed
         rows = np.flatnonzero(ok)
         out = build_frame(
-            site=site.to_numpy(dtype=object)[rows],
+            site=site.array[rows],
             time=local_to_time(time_us[rows]),
-            parameter=param.to_numpy(dtype=object)[rows],
+            parameter=param.array[rows],
             value=value[rows] * factor[rows],
-            flag=flag.to_numpy(dtype=object)[rows],
+            flag="N" if flag is None else flag.array[rows],
         )
         if units:
             out.attrs["units"] = units

@@ -32,7 +32,9 @@ from shanshui.formats.canonical import (
     Chunk,
     FormatError,
     build_frame,
+    factorize_map,
     local_to_time,
+    run_strings,
     take_strings,
 )
 from shanshui.formats.lines import (
@@ -101,7 +103,7 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
         raise ValueError("hour_label must be 'end' or 'start'")
     codes = prsa_stations().set_index("station")["code"].to_dict()
     site_names = sorted(set(codes.values()))
-    site_index = {code: i for i, code in enumerate(site_names)}
+    site_of = {name: site_names.index(code) for name, code in codes.items()}
     params = [*POLLUTANT_COLUMNS, *((*METEO_COLUMNS, "WD") if meteorology else ())]
     take_cols = [_NUMERIC.index(c) for c in params if c != "WD"]
     co = params.index("CO")
@@ -110,10 +112,10 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
     # values labelled by the END of the hour like CNEMC (h = mean over (h-1, h]); we read
     # them that way by default (canonical time = h - 1 h), and let the caller choose "start".
     shift_us = -HOUR_US if hour_label == "end" else 0
-    seen: set[tuple[int, int]] = set()
+    seen: list[np.ndarray] = []
 
     def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:
-        cells = parse_lines(src.path, lines, list(HEADER), numeric=_NUMERIC)
+        cells = parse_lines(src.path, lines, list(HEADER), numeric=_NUMERIC, categorical=True)
         bad = cells.bad
         num = cells.numbers
         year, month, day, hour = (num[:, _NUMERIC.index(c)] for c in _YMDH)
@@ -122,47 +124,60 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
         )
         day_us = date.to_numpy(dtype="datetime64[us]").astype(np.int64)
         station = cells.text["station"]
-        site = pd.Series(station, dtype=object).map(codes).to_numpy(dtype=object)
+        site = factorize_map(station, site_of)  # index into site_names
         valid_hour = (hour >= 0) & (hour <= 23) & (hour == np.floor(hour))
-        ok = date.notna().to_numpy() & valid_hour & pd.notna(site)
-        ok &= (year == np.floor(year)) & (month == np.floor(month)) & (day == np.floor(day))
+        valid_date = date.notna().to_numpy() & valid_hour
+        valid_date &= (year == np.floor(year)) & (month == np.floor(month)) & (day == np.floor(day))
+        ok = valid_date & ~np.isnan(site)
+        site_idx = np.where(ok, site, 0).astype(np.int32)
         time_us = np.where(ok, day_us + np.nan_to_num(hour).astype(np.int64) * HOUR_US, 0)
         time_us += shift_us
-        for i in np.flatnonzero(ok):
-            key = (site_index[site[i]], int(time_us[i]))
-            if key in seen:
-                bad.append(BadRow(src.path, int(lines.line_numbers[i]), "duplicate hour"))
-                ok[i] = False
-            else:
-                seen.add(key)
+        # a repeated (station, hour) in the file: keep the first, report the others
+        key = site_idx.astype(np.int64) * (1 << 40) + (time_us // HOUR_US + (1 << 39))
+        dup = np.zeros(len(key), dtype=bool)
+        live = np.flatnonzero(ok)
+        _, first = np.unique(key[live], return_index=True)
+        dup[live] = True
+        dup[live[first]] = False
+        if seen:
+            dup[live] |= np.isin(key[live], np.concatenate(seen))
+        seen.append(key[live[first]])
+        ok &= ~dup
         for i in np.flatnonzero(~ok):
             line = int(lines.line_numbers[i])
-            if pd.isna(site[i]) and (date.notna().iloc[i] and valid_hour[i]):
-                reason = f"unknown station {station[i]!r}"
-            elif not valid_hour[i] or pd.isna(date.iloc[i]):
+            if dup[i]:
+                reason = "duplicate: this station and hour appear earlier in the file"
+            elif not valid_date[i]:
                 ymdh = " ".join(f"{c}={num[i, _NUMERIC.index(c)]:g}" for c in _YMDH)
                 reason = f"not a valid date and hour: {ymdh}"
             else:
-                continue  # a duplicate, already reported
+                reason = f"unknown station {station.iloc[i]!r}"
             bad.append(BadRow(src.path, line, reason))
         rows = np.flatnonzero(ok)
         values = num[rows][:, take_cols]
         values[:, co] /= 1000.0  # CO: file µg/m³ -> mg/m³ (GB 3095-2012 table 1 unit)
         if meteorology:
-            wd = pd.Series(cells.text["wd"][rows], dtype=object)
-            bearing = wd.map(WIND_BEARINGS).to_numpy(dtype=np.float64)
-            unknown = np.flatnonzero(np.isnan(bearing) & wd.notna().to_numpy())
+            wd = cells.text["wd"].iloc[rows]
+            bearing = factorize_map(wd, WIND_BEARINGS)
+            unknown = np.flatnonzero(np.isnan(bearing) & np.array(wd.notna(), dtype=bool))
             for i in unknown:
                 reason = f"column wd: {wd.iloc[i]!r} is not a 16-point direction"
                 bad.append(BadRow(src.path, int(lines.line_numbers[rows[i]]), reason))
             values = np.column_stack([values, bearing])
-        r, c = np.nonzero(~np.isnan(values))
-        row_site = np.array([site_index[s] for s in site[rows]], dtype=np.int32)
+        # parameter-major order within the chunk: the parameter column is then a few runs
+        by_param = np.ascontiguousarray(values.T)
+        flat = np.flatnonzero(~np.isnan(by_param))
+        c, r = np.divmod(flat, max(len(rows), 1))
+        row_site = site_idx[rows][r]
+        if len(row_site) and (row_site == row_site[0]).all():  # one station per file
+            site_col = run_strings([site_names[row_site[0]]], np.array([len(r)]))
+        else:
+            site_col = take_strings(site_names, row_site)
         out = build_frame(
-            site=take_strings(site_names, row_site[r]),
+            site=site_col,
             time=local_to_time(time_us[rows][r]),
-            parameter=take_strings(params, c),
-            value=values[r, c],
+            parameter=run_strings(params, np.bincount(c, minlength=len(params))),
+            value=by_param.ravel()[flat],
         )
         return out, bad
 

@@ -1,0 +1,105 @@
+"""Benchmark: reading all 12 PRSA files into the canonical long table vs ``pandas.read_csv``.
+
+Goal (issue 4): ``shanshui.formats.read_prsa`` (and the streaming ``iter_chunks`` the importer
+uses) takes at most 2× the time of plain ``pandas.read_csv`` of the same files, measured in
+the same run. Each measurement runs in a fresh subprocess (so peak memory is its own) and is
+repeated; the minimum wall time is reported (the machine is shared; the minimum is the least
+disturbed run). Peak memory is the subprocess's peak RSS minus its RSS after imports.
+
+Run: ``.venv/bin/python bench/import.py [--repeat 5] [--data ../shared/data/beijing_multisite]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "beijing_multisite"
+
+CHILD = r"""
+import glob, json, resource, sys, time
+import pandas as pd
+from shanshui.formats import iter_chunks, read_prsa
+
+def rss_kib():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+files = sorted(glob.glob(sys.argv[2] + "/PRSA_Data_*.csv"))
+mode = sys.argv[1]
+base = rss_kib()
+t0 = time.perf_counter()
+if mode == "pandas":
+    frames = [pd.read_csv(f) for f in files]
+    rows = sum(len(f) for f in frames)
+elif mode == "pandas_concat":
+    frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    rows = len(frame)
+elif mode == "read_prsa":
+    frame = read_prsa(files)
+    rows = len(frame)
+elif mode == "read_prsa_pollutants":
+    frame = read_prsa(files, meteorology=False)
+    rows = len(frame)
+elif mode == "iter_chunks":
+    rows = 0
+    for f in files:
+        for chunk in iter_chunks(f, chunk_rows=100_000):
+            rows += len(chunk.frame)
+            assert not chunk.bad
+else:
+    raise SystemExit(mode)
+wall = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"mode": mode, "wall_s": wall, "rows": rows, "files": len(files),
+                  "peak_mib": (peak - base) / 1024}))
+"""
+
+MODES = ("pandas", "pandas_concat", "read_prsa", "read_prsa_pollutants", "iter_chunks")
+
+
+def run(mode: str, data: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(data)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(args.repeat):
+        for mode in MODES:  # interleaved, so that load changes hit every mode alike
+            r = run(mode, args.data)
+            if mode not in best or r["wall_s"] < best[mode]["wall_s"]:
+                best[mode] = r
+    base = best["pandas"]["wall_s"]
+    print(f"12 PRSA files, {best['pandas']['rows']:,} source rows; min of {args.repeat} runs")
+    print(f"{'mode':<22}{'rows out':>12}{'wall s':>9}{'ratio':>8}{'peak MiB':>10}")
+    for mode in MODES:
+        r = best[mode]
+        ratio = r["wall_s"] / base
+        print(
+            f"{mode:<22}{int(r['rows']):>12,}{r['wall_s']:>9.3f}{ratio:>8.2f}{r['peak_mib']:>10.0f}"
+        )
+    ratio = best["read_prsa"]["wall_s"] / base
+    verdict = "meets" if ratio <= 2.0 else "misses"
+    print(f"read_prsa / pandas.read_csv = {ratio:.2f} ({verdict} the goal of <= 2.0)")
+
+
+if __name__ == "__main__":
+    main()
