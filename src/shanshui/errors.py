@@ -8,7 +8,8 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     ShanshuiError
     ├── PeerError                      bad input from outside
     │   ├── shanshui.hj212.FrameError       a malformed HJ 212 frame (reason code + raw bytes)
-    │   └── shanshui.formats.FormatError    a bad row or file in an importer (file + line)
+    │   ├── shanshui.formats.FormatError    a bad row or file in an importer (file + line)
+    │   └── shanshui.cli.aqi.InputError     a CSV the `shanshui aqi` commands cannot index
     ├── CallerError                    the programmer's mistake
     │   ├── shanshui.hj212.EncodeError      a message that cannot be encoded
     │   ├── shanshui.standards.StandardsError  arguments a standard does not define

@@ -11,7 +11,9 @@ Every required column must be present; a cell may be empty (or ``NA``/``NaN``/``
 for a missing value, which is left out of the AQI. Other columns pass through unchanged.
 Output on stdout: the same rows and columns, plus ``AQI``, ``primary_pollutant``, ``level``,
 ``category`` (Chinese), ``category_en``, ``colour``, ``non_attainment`` and one
-``IAQI_<pollutant>`` column each — CSV, or JSON lines with ``--json``. Bad input (missing
+``IAQI_<pollutant>`` column each — CSV, or JSON lines with ``--json``. ``hourly --rule
+cnemc`` follows CNEMC's real-time platform where it departs from the standard
+(``docs/aqi-realtime-rule.md``); the default ``hj633`` follows HJ 633-2012. Bad input (missing
 columns, a non-numeric or negative value, a column name the output would overwrite) gives a
 message on stderr and exit status 2.
 """
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import typer
 
+from shanshui.errors import PeerError
 from shanshui.standards.aqi import (
     DAILY_POLLUTANTS,
     HOURLY_POLLUTANTS,
@@ -56,13 +59,13 @@ RESULT_COLUMNS = (
 
 
 class Rule(StrEnum):
-    """How a 1-hour SO2 above 800 µg/m³ is indexed (see :func:`hourly_aqi`)."""
+    """HJ 633-2012 as written, or CNEMC's real-time platform practice (see ``hourly_aqi``)."""
 
     hj633 = "hj633"
     cnemc = "cnemc"
 
 
-class InputError(Exception):
+class InputError(PeerError):
     """A problem with the input file, reported on stderr."""
 
 
