@@ -233,3 +233,16 @@ def test_encode_refuses_oversize() -> None:
     message = decode_frame(_bytes(next(v for v in VECTORS if v["id"] == "v45")))
     with pytest.raises(EncodeError):
         encode(message, max_segment=512)
+
+
+def test_mixed_case_crc_is_damage() -> None:
+    # v25 is valid with its lower-case CRC "cc01" and in upper case; "cC01" (a flipped case
+    # bit, found by bench/fuzz_hj212.py) is transmission damage, not a CRC convention.
+    raw = _bytes(next(v for v in VECTORS if v["id"] == "v25"))
+    assert raw.endswith(b"cc01")
+    for crc in (b"cc01", b"CC01"):
+        (event,) = _events(raw[:-4] + crc + b"\r\n")
+        assert isinstance(event, Frame)
+        assert encode(event.message) == raw[:-4] + crc + b"\r\n"
+    (event,) = _events(raw[:-4] + b"cC01\r\n")
+    assert isinstance(event, FrameError) and event.reason == "crc_mismatch"

@@ -23,9 +23,10 @@ Framing rules (choices written down where the standard is silent):
   An LF inside the declared segment always ends the frame (a segment is one text line).
 * The line end after the CRC may be CR LF, LF or missing (the next ``##`` follows, or the
   stream pauses): a frame is emitted as soon as its CRC has arrived.
-* CRC: HJ 212 CRC (:mod:`shanshui.hj212.crc`), hex digits in either case. A device may be
-  configured for the Modbus dialect (``modbus_crc_devices``: its MNs); then a frame whose CRC
-  is CRC-16/MODBUS printed low byte first is accepted for those MNs only.
+* CRC: HJ 212 CRC (:mod:`shanshui.hj212.crc`), hex digits all upper or all lower case
+  (mixed case is damage: ``crc_mismatch``). A device may be configured for the Modbus
+  dialect (``modbus_crc_devices``: its MNs); then a frame whose CRC is CRC-16/MODBUS
+  printed low byte first is accepted for those MNs only.
 
 Memory is bounded: at most one partial frame (``max_segment`` + 16 bytes) plus the bytes
 of the current :meth:`Decoder.feed` call, and :data:`GARBAGE_CHUNK` bytes of pending garbage.
@@ -294,24 +295,32 @@ class Decoder:
         return pos
 
     def _frame(self, raw: bytes, seg: bytes, crc: bytes) -> Event:
-        """Check the CRC of a well-delimited frame and decode its segment."""
-        if crc.upper() == b"%04X" % crc16(seg):
+        """Check the CRC of a well-delimited frame and decode its segment.
+
+        The CRC field must be the 4 hex digits all upper case (as the standards print them)
+        or all lower case (common); mixed case is reported as ``crc_mismatch``: no device
+        prints it, while a flipped case bit is transmission damage the CRC cannot see.
+        """
+        want = b"%04X" % crc16(seg)
+        if crc == want or crc == want.lower():
             try:
-                return _new(Frame, (raw, _parse(seg, crc.islower()), "hj212"))
+                return _new(Frame, (raw, _parse(seg, crc != want), "hj212"))
             except FrameError as exc:
                 exc.raw = raw
                 return exc
-        if self._modbus and crc.upper() == modbus_crc_text(seg):
-            try:
-                message = _parse(seg, crc.islower())
-            except FrameError as exc:
-                exc.raw = raw
-                return exc
-            if message.mn is not None and message.mn in self._modbus:
-                return Frame(raw, message, "modbus")
+        if self._modbus:
+            dialect = modbus_crc_text(seg)
+            if crc == dialect or crc == dialect.lower():
+                try:
+                    message = _parse(seg, crc != dialect)
+                except FrameError as exc:
+                    exc.raw = raw
+                    return exc
+                if message.mn is not None and message.mn in self._modbus:
+                    return Frame(raw, message, "modbus")
         return FrameError(
             "crc_mismatch",
-            f"CRC field {crc.decode('latin-1')!r}, HJ 212 CRC of the segment {crc16(seg):04X}",
+            f"CRC field {crc.decode('latin-1')!r}, HJ 212 CRC of the segment {want.decode()}",
             raw,
         )
 
