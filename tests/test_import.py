@@ -55,6 +55,14 @@ def cnemc_stations(shared: Path) -> list[str]:
         return fh.readline().strip().split(",")[3:]
 
 
+def cnemc_excerpt(shared: Path, folder: Path, lines: int = 46) -> Path:
+    """The header and first ``lines`` rows (3 hours × 15 types) of a real CNEMC day."""
+    out = folder / "china_sites_20250101.csv"
+    with gzip.open(shared / CNEMC[0], "rt", encoding="utf-8") as fh:
+        out.write_text("".join(itertools.islice(fh, lines)), encoding="utf-8")
+    return out
+
+
 @pytest.fixture(scope="module")
 def imported(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One PRSA file and two CNEMC days imported into a fresh DuckDB store."""
@@ -224,22 +232,22 @@ def test_without_site_creation_unlisted_sites_are_reported(tmp_path: Path) -> No
 
 
 def test_cli_with_progress_bar(tmp_path: Path, shared: Path) -> None:
-    result = run_cli("cnemc", shared / CNEMC[0], "--db", tmp_path / "s.duckdb", "--progress")
+    src = cnemc_excerpt(shared, tmp_path)
+    result = run_cli("cnemc", src, "--db", tmp_path / "s.duckdb", "--progress")
     assert result.exit_code == 0, result.output
-    assert "china_sites_20250101.csv.gz" in result.stderr
+    assert "china_sites_20250101.csv" in result.stderr
     assert "inserted" in result.stderr
 
 
 @pytest.mark.postgres
 def test_postgres_round_trip(pg_url: str, shared: Path, tmp_path: Path) -> None:
-    """One CNEMC day and the first 2,000 hours of a PRSA file on PostgreSQL (COPY both ways)."""
+    """Excerpts of real files on PostgreSQL (COPY both ways): 3 CNEMC hours, 500 PRSA hours."""
     excerpt = tmp_path / "PRSA_Data_Dongsi_excerpt.csv"
     with (shared / PRSA).open() as fh:
-        excerpt.write_text("".join(itertools.islice(fh, 2001)))
-    files = [excerpt, shared / CNEMC[0]]
-    expected = pd.concat(
-        [formats.read_prsa(excerpt), formats.read_cnemc(shared / CNEMC[0])], ignore_index=True
-    )
+        excerpt.write_text("".join(itertools.islice(fh, 501)))
+    cnemc = cnemc_excerpt(shared, tmp_path)
+    files = [excerpt, cnemc]
+    expected = pd.concat([formats.read_prsa(excerpt), formats.read_cnemc(cnemc)], ignore_index=True)
     with open_store(pg_url) as store:
         report = import_files(store, files)
         assert report.inserted == len(expected) and not report.failures
