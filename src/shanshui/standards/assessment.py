@@ -109,20 +109,22 @@ class HourlyCube:
         return out
 
 
-_Slicer = Callable[[int, int], NDArray[np.int64]]
-_CHUNK: Final = 1 << 22  # rows per step when scattering a long table (bounded memory)
+_Slicer = Callable[[int, int], NDArray[np.signedinteger[Any]]]
+_CHUNK: Final = 1 << 18  # rows per step when scattering a long table (cache-sized)
 
 
-def _coder(column: pd.Series, wanted: Sequence[str]) -> _Slicer:
+def _coder(column: pd.Series, wanted: Sequence[str], dtype: type[np.signedinteger[Any]]) -> _Slicer:
     """Rows a..b → position of each entry in ``wanted`` (-1: not asked for, or missing)."""
     index = pd.Index(list(wanted))
     if isinstance(column.dtype, pd.CategoricalDtype):
-        # map the few categories once, then index by code; code -1 picks the appended -1
-        table = np.append(index.get_indexer(pd.Index(column.cat.categories)), -1)
-        table = table.astype(np.int64)
         codes = column.cat.codes.to_numpy()
+        mapped = index.get_indexer(pd.Index(column.cat.categories))
+        if np.array_equal(mapped, np.arange(len(wanted))):
+            return lambda a, b: codes[a:b].astype(dtype)  # categories are ``wanted``
+        # map the few categories once, then index by code; code -1 picks the appended -1
+        table = np.append(mapped, -1).astype(dtype)
         return lambda a, b: table[codes[a:b]]
-    full = index.get_indexer(pd.Index(column)).astype(np.int64)
+    full = index.get_indexer(pd.Index(column)).astype(dtype)
     return lambda a, b: full[a:b]
 
 
@@ -196,24 +198,33 @@ def hourly_cube(
     per_hour = _PER_HOUR[str(time.dt.unit)]
     base = t0.value // (_PER_HOUR["ns"] // per_hour)  # Timestamp.value is in ns
     ticks: NDArray[np.int64] = cast(Any, time.array).asi8  # UTC ticks, no copy
-    site_of = _coder(frame["site"], site_list)
-    param_of = _coder(frame["parameter"], params)
     flag_ok = _flag_coder(frame["flag"]) if "flag" in frame.columns else None
     value = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
     # Scatter into a flat buffer, in chunks of rows; rows left out go to a spare last element.
     n_sites = len(site_list)
     size = len(params) * n_sites * n_hours
+    idx: type[np.signedinteger[Any]] = np.int32 if size < 2**31 - 1 else np.int64
+    site_of = _coder(frame["site"], site_list, idx)
+    param_of = _coder(frame["parameter"], params, idx)
     buffer = np.full(size + 1, np.nan)
     for a in range(0, len(frame), _CHUNK):
         b = a + _CHUNK
-        hour = (ticks[a:b] - base) // per_hour
+        # hour index: float division is exact here (ticks < 2**53) and vectorizes
+        h = (ticks[a:b] - base).astype(np.float64)
+        h /= per_hour
+        np.floor(h, out=h)
+        np.clip(h, -1, n_hours, out=h)
+        hour = h.astype(idx)
         site = site_of(a, b)
         param = param_of(a, b)
         v = value[a:b]
-        keep = (site >= 0) & (param >= 0) & (hour >= 0) & (hour < n_hours) & np.isfinite(v)
+        keep = (hour >= 0) & (hour < n_hours) & (site >= 0) & (param >= 0) & np.isfinite(v)
         if flag_ok is not None:
             keep &= flag_ok(a, b)
-        flat = (param * n_sites + site) * n_hours + hour
+        flat = param * n_sites
+        flat += site
+        flat *= n_hours
+        flat += hour
         np.putmask(flat, ~keep, size)
         buffer[flat] = v
     cube = buffer[:size].reshape(len(params), n_sites, n_hours)

@@ -156,13 +156,14 @@ def trailing_mean(hourly: FloatArray, window: int, min_hours: int) -> Aggregate:
     ok = ~np.isnan(padded)
     filled = np.where(ok, padded, 0.0)
     total = np.zeros(x.shape, dtype=np.float64)
-    count = np.zeros(x.shape, dtype=np.int64)
+    small = np.zeros(x.shape, dtype=np.int16 if window < 2**15 else np.int64)
     n = x.shape[-1]
     # Sum of shifted slices: ``window`` vector additions, exact to the order of summation.
     for k in range(window):
         total += filled[..., k : k + n]
-        count += ok[..., k : k + n]
-    valid = count >= min_hours
+        small += ok[..., k : k + n]
+    count = small.astype(np.int64)
+    valid = small >= min_hours
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(valid, total / np.maximum(count, 1), np.nan)
     return Aggregate(value, count, np.full(count.shape, window, dtype=np.int64), valid)
