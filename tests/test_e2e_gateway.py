@@ -9,6 +9,8 @@ Source of truth: the PRSA files in ``shared/data/beijing_multisite`` read by
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
 import signal
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -255,10 +258,19 @@ def _replay_with_trouble(
     return stats
 
 
+def _accepting(server: Server) -> bool:
+    try:
+        return server.metrics().get('shanshui_gateway_frames_accepted_total{cn="2061"}', 0) > 0
+    except OSError:
+        return False
+
+
 def _kill_five_times(server: Server) -> None:
     rng = random.Random(212)
     for _ in range(5):
-        time.sleep(rng.uniform(2.0, 6.0))
+        # a random moment while this gateway process is taking data
+        assert wait_until(lambda: _accepting(server), 300), server.log_tail()
+        time.sleep(rng.uniform(0.5, 4.0))
         server.kill9()
         time.sleep(rng.uniform(0.0, 1.0))
         server.start()
@@ -268,7 +280,8 @@ def _kill_five_times(server: Server) -> None:
 def test_kill9_during_replay_duckdb(shared: Path, tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     stats = _replay_with_trouble(shared, tmp_path, ["--db", str(db)], str(db), _kill_five_times)
-    assert stats["connects"] >= 12 * 6  # every device reconnected after each kill
+    # the devices reconnected after the kills and resent what was not acknowledged
+    assert stats["connects"] >= 12 * 2 and stats["resent"] > 0
     print(f"\nkill -9 x5 (DuckDB): {stats}")
 
 
@@ -287,7 +300,8 @@ def test_postgres_down_30s_during_replay(
     seen: dict[str, float] = {}
 
     def outage(server: Server) -> None:
-        time.sleep(5)
+        assert wait_until(lambda: _accepting(server), 300), server.log_tail()
+        time.sleep(2)
         pg_cluster._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(pg_cluster.data))
         try:
             time.sleep(30)
@@ -305,3 +319,123 @@ def test_postgres_down_30s_during_replay(
     assert seen["shanshui_gateway_store_errors_total"] > 0
     assert seen["shanshui_gateway_write_lag_records"] > 0
     print(f"\nPostgreSQL down 30 s: {stats}; lag then {seen['shanshui_gateway_write_lag_records']}")
+
+
+# ------------------------------------------------------------------------- storm of bad input
+STORM_DEVICES, STORM_HOURS = 6, 48
+
+
+async def _storm(port: int, mn: str, counts: dict[str, int]) -> None:
+    from shanshui.ingest.simulate import hourly_frame
+
+    async def connection(payloads: list[bytes], *, pause: float = 0.0) -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        with contextlib.suppress(ConnectionError):  # the gateway may close slow senders
+            for p in payloads:
+                writer.write(p)
+                await writer.drain()
+                if pause:
+                    await asyncio.sleep(pause)
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    good = hourly_frame(mn, "000000", when, {"PM2.5": 1.0}).data
+    tasks = []
+    for k in range(4):
+        bad_crc = [
+            hourly_frame(mn, "x", when, {"PM2.5": float(i)}).data[:-6] + b"0000\r\n"
+            for i in range(25)
+        ]
+        counts["crc_mismatch"] += len(bad_crc)
+        unknown = [
+            hourly_frame(f"UNKNOWN{k}{i:04d}", "123456", when, {"PM2.5": 1.0}).data
+            for i in range(25)
+        ]
+        counts["unknown_device"] += len(unknown)
+        wrong_pw = [hourly_frame(mn, f"9{i:05d}", when, {"PM2.5": 2.0}).data for i in range(10)]
+        counts["bad_password"] += len(wrong_pw)
+        oversize = [b"##2000" + b"a" * 2000 + b"&&0000\r\n"] * 5
+        counts["too_long"] += len(oversize)
+        malformed = [
+            b"hello\r\n",
+            b"##00QN=1\r\n",
+            bytes(range(256)) + b"\n",
+            b"GET / HTTP/1.0\r\n",
+        ]
+        mixed = bad_crc + malformed + unknown + wrong_pw + oversize
+        random.Random(k).shuffle(mixed)
+        tasks.append(connection(mixed, pause=0.01))
+    # connections that send nothing, and one that sends a frame one byte a second
+    idle = [asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+    tasks.append(connection([bytes([b]) for b in good[:12]], pause=1.0))
+    opened = await asyncio.gather(*idle)
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(5)  # idle and slow timeouts are 3 s
+    for _, writer in opened:
+        writer.close()
+
+
+@pytest.mark.slow
+def test_storm_of_bad_input(tmp_path: Path) -> None:
+    from shanshui.ingest.simulate import device_identity, synthetic_devices
+
+    db = tmp_path / "s.duckdb"
+    base = [PY, "-m", "shanshui.cli.simulate", "--synthetic", str(STORM_DEVICES), "--hours",
+            str(STORM_HOURS), "--from", "2024-01-01T00:00:00+08:00"]  # fmt: skip
+    subprocess.run([*base, "--register", "--db", str(db)], check=True, capture_output=True)
+    server = Server(
+        ["--db", str(db)], tmp_path,
+        "--idle-timeout", "3", "--slow-timeout", "3", "--max-frame", "1024",
+    )  # fmt: skip
+    server.start()
+    counts = dict.fromkeys(("crc_mismatch", "unknown_device", "bad_password", "too_long"), 0)
+    try:
+        sim = subprocess.Popen(
+            [*base, "--port", str(server.port), "--speed", "20000", "--ack-timeout", "5",
+             "--max-seconds", "300"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        mn = device_identity("SYN00001")[0]
+        asyncio.run(_storm(server.port, mn, counts))
+        stats = finish(sim, 400)
+        assert stats["acked"] == stats["frames"] == STORM_DEVICES * STORM_HOURS
+        metrics = server.metrics()
+        peak = server.peak_rss_kib()
+    finally:
+        server.stop()
+    rejected = {
+        k.split('"')[1]: v
+        for k, v in metrics.items()
+        if k.startswith("shanshui_gateway_frames_rejected_total{")
+    }
+    for reason, n in counts.items():
+        assert rejected.get(reason) == n, (reason, rejected)
+    assert rejected.get("garbage", 0) + rejected.get("length_mismatch", 0) >= 4
+    assert rejected.get("idle", 0) >= 20 and rejected.get("slow_read", 0) == 1, rejected
+    print(f"\nstorm: rejected {rejected}; gateway peak RSS {peak / 1024:.0f} MiB")
+    assert peak < 512 * 1024
+    # every valid reading stored, exactly
+    sent = synthetic_devices(
+        STORM_DEVICES, STORM_HOURS, start=datetime.fromisoformat("2024-01-01T00:00:00+08:00")
+    )
+    with open_store(str(db), migrate=False) as store:
+        got = store.observations([d.site for d in sent])
+        pending = {d.mn for d in store.pending_devices()}
+    assert len(got) == STORM_DEVICES * STORM_HOURS * 6
+    assert {f"UNKNOWN{k}{i:04d}" for k in range(4) for i in range(25)} <= pending
+    from shanshui.hj212 import decode_frame
+
+    expected = {}
+    for d in sent:
+        for f in d.frames:
+            msg = decode_frame(f.data)
+            for code, entries in msg.items.items():
+                expected[d.site, code, f.time] = float(entries["Avg"])
+    assert len(expected) == len(got)
+    codes = {"PM2.5": "a34004", "PM10": "a34002", "SO2": "a21026", "NO2": "a21004",
+             "O3": "a05024", "CO": "a21005"}  # fmt: skip
+    for row in got.itertuples():
+        local = pd.Timestamp(row.time).tz_convert("Asia/Shanghai").tz_localize(None)
+        assert expected[row.site, codes[row.parameter], local.to_pydatetime()] == row.value

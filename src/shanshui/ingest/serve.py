@@ -104,6 +104,8 @@ async def serve(
                 await asyncio.wait_for(writer_task, 30)
             except TimeoutError:
                 LOG.warning("writer did not finish; the journal keeps the rest")
+        with contextlib.suppress(Exception):  # pending/refused notes and sightings
+            await asyncio.to_thread(registry.flush, every=0.0)
         await committer.close()
         journal.close()
         await asyncio.to_thread(store.close)

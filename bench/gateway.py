@@ -1,0 +1,358 @@
+"""Gateway throughput: sustained acknowledged frames/s against a null server, same run.
+
+Usage: ``python bench/gateway.py [--devices 1000] [--seconds 20] [--window 8] [--no-postgres]``
+
+What is measured (issue 4):
+
+* **gateway**: ``shanshui serve`` (a subprocess) on DuckDB and on PostgreSQL (a throwaway
+  cluster on loopback); 1,000 devices each keep ``window`` hourly air-station frames
+  (CN 2061, Flag=5, six pollutants) in flight; a frame counts when its 9014 has come back,
+  which the gateway sends only once the reading is durable in its journal (fsync).
+* **null server**: accept, split frames at CR LF, answer a fixed 9014 per frame; no
+  parsing, no storage — the ceiling of this machine's loopback and event loop.
+* **idle**: 10,000 idle device connections held by one gateway process; its RSS.
+
+The load generator runs in its own process with pre-encoded frames. Goals: ≥ 20,000
+frames/s per gateway process, ≥ 0.4 of the null server, 10,000 idle connections < 1 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+START = datetime(2020, 1, 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
+
+
+def _raise_nofile() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ----------------------------------------------------------------------------- frames
+def site_of(i: int) -> str:
+    return f"BEN{i:05d}"
+
+
+def encode_frames(devices: int, per_device: int, secret: str = "bench") -> list[list[bytes]]:
+    """Pre-encoded hourly frames, ``per_device`` distinct hours for each device."""
+    from shanshui.hj212 import frame_segment
+    from shanshui.ingest.simulate import device_identity
+
+    out = []
+    for i in range(devices):
+        mn, pw = device_identity(site_of(i), secret)
+        frames = []
+        for h in range(per_device):
+            t = (START + timedelta(hours=h)).strftime("%Y%m%d%H%M%S")
+            v = (i * 7 + h) % 300
+            seg = (
+                f"QN={t}000;ST=22;CN=2061;PW={pw};MN={mn};Flag=5;CP=&&DataTime={t};"
+                f"a34004-Avg={v}.5,a34004-Flag=N;a34002-Avg={v + 20}.0,a34002-Flag=N;"
+                f"a21026-Avg=7.0,a21026-Flag=N;a21004-Avg=40.1,a21004-Flag=N;"
+                f"a05024-Avg=61.0,a05024-Flag=N;a21005-Avg=0.8,a21005-Flag=N&&"
+            )
+            frames.append(frame_segment(seg.encode()))
+        out.append(frames)
+    return out
+
+
+# ----------------------------------------------------------------------------- null server
+def null_server(port: int, ready: mp.synchronize.Event) -> None:
+    """Accept, split frames at CR LF, answer one fixed 9014 per frame (no parsing)."""
+    from shanshui.hj212 import frame_segment
+
+    ack = frame_segment(b"QN=20200101000000000;ST=91;CN=9014;PW=000000;MN=0;Flag=4;CP=&&&&")
+    _raise_nofile()
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.t = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            parts = (self.buf + data).split(b"\r\n")
+            self.buf = parts.pop()
+            if parts:
+                self.t.write(ack * len(parts))  # type: ignore[attr-defined]
+
+    loop = _loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(loop.create_server(Proto, "127.0.0.1", port, backlog=4096))
+    ready.set()
+    loop.run_forever()
+
+
+# ----------------------------------------------------------------------------- load
+def load(  # noqa: PLR0917 - a multiprocessing target
+    port: int, frames: list[list[bytes]], window: int, warmup: float, seconds: float,
+    out: mp.queues.Queue,  # type: ignore[type-arg]
+) -> None:  # fmt: skip
+    """Keep ``window`` frames in flight per device; count 9014s in the measured interval."""
+    _raise_nofile()
+    loop = _loop()
+    asyncio.set_event_loop(loop)
+    acked = [0]
+    measuring = [False]
+    counted = [0]
+
+    async def device(fs: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        nxt = min(window, len(fs))
+        writer.write(b"".join(fs[:nxt]))
+        tail = b""
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            data = tail + data
+            n = data.count(b"CN=9014")
+            tail = data[-8:]
+            if n:
+                acked[0] += n
+                if measuring[0]:
+                    counted[0] += n
+                if nxt < len(fs):
+                    k = min(n, len(fs) - nxt)
+                    writer.write(b"".join(fs[nxt : nxt + k]))
+                    nxt += k
+
+    async def main() -> dict[str, float]:
+        tasks = []
+        for i, fs in enumerate(frames):
+            tasks.append(asyncio.ensure_future(device(fs)))
+            if i % 100 == 99:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(warmup)
+        measuring[0] = True
+        t0 = time.perf_counter()
+        await asyncio.sleep(seconds)
+        measuring[0] = False
+        dt = time.perf_counter() - t0
+        for t in tasks:
+            t.cancel()
+        return {"frames_per_s": counted[0] / dt, "acked": acked[0]}
+
+    out.put(loop.run_until_complete(main()))
+
+
+def run_load(
+    port: int, frames: list[list[bytes]], window: int, warmup: float, seconds: float
+) -> dict[str, float]:
+    q: mp.queues.Queue = mp.Queue()  # type: ignore[type-arg]
+    p = mp.Process(target=load, args=(port, frames, window, warmup, seconds, q))
+    p.start()
+    result = q.get(timeout=warmup + seconds + 300)
+    p.join(30)
+    return dict(result)
+
+
+# ----------------------------------------------------------------------------- gateway
+def prepare_store(target: str, devices: int) -> None:
+    from shanshui.ingest.simulate import SimDevice, device_identity, register_devices
+    from shanshui.store import open_store
+
+    sims = []
+    for i in range(devices):
+        mn, pw = device_identity(site_of(i), "bench")
+        sims.append(SimDevice(site_of(i), mn, pw))
+    with open_store(target) as store:
+        # hash_cost 4: scrypt N=16 so that 1,000 logins do not dominate a 20 s run (bench only)
+        register_devices(store, sims, hash_cost=4)
+
+
+def start_gateway(
+    target_args: list[str], workdir: Path
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    port, http = _free_port(), _free_port()
+    with open(workdir / "serve.log", "wb") as log:
+        proc = subprocess.Popen(
+            [PY, "-m", "shanshui.cli.serve", *target_args, "--host", "127.0.0.1", "--port",
+             str(port), "--http-port", str(http), "--journal", str(workdir / "journal"),
+             "--fps", "1000000", "--burst", "1000000", "--log-level", "warning"],
+            stdout=subprocess.PIPE, stderr=log,
+        )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError((workdir / "serve.log").read_text()[-2000:])
+    return proc, port, http
+
+
+def rss_mib(pid: int, key: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metrics(http: int) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        k: float(v)
+        for k, _, v in (ln.rpartition(" ") for ln in text.splitlines() if ln and ln[0] != "#")
+    }
+
+
+def bench_gateway(
+    name: str,
+    target: str,
+    target_args: list[str],
+    frames: list[list[bytes]],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-gw-{name}-"))
+    prepare_store(target, len(frames))
+    proc, port, http = start_gateway(target_args, workdir)
+    try:
+        result = run_load(port, frames, args.window, args.warmup, args.seconds)
+        m = metrics(http)
+        result["rss_mib"] = rss_mib(proc.pid, "VmHWM")
+        result["write_lag_records"] = m.get("shanshui_gateway_write_lag_records", 0.0)
+        result["stored"] = m.get("shanshui_gateway_observations_stored_total", 0.0)
+    finally:
+        proc.terminate()
+        proc.wait(300)
+    return result
+
+
+async def _idle(port: int, n: int, hold: float) -> int:
+    conns = []
+    for i in range(n):
+        try:
+            conns.append(await asyncio.open_connection("127.0.0.1", port))
+        except OSError:
+            break
+        if i % 500 == 499:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(hold)
+    for _, w in conns:
+        w.close()
+    return len(conns)
+
+
+def idle_worker(port: int, n: int, hold: float, out: mp.queues.Queue) -> None:  # type: ignore[type-arg]
+    _raise_nofile()
+    out.put(asyncio.run(_idle(port, n, hold)))
+
+
+def bench_idle(n: int) -> dict[str, float]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-gw-idle-"))
+    db = str(workdir / "idle.duckdb")
+    prepare_store(db, 1)
+    proc, port, http = start_gateway(["--db", db], workdir)
+    try:
+        before = rss_mib(proc.pid)
+        q: mp.queues.Queue = mp.Queue()  # type: ignore[type-arg]
+        p = mp.Process(target=idle_worker, args=(port, n, 15.0, q))
+        p.start()
+        deadline = time.monotonic() + 60
+        held = 0.0
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            held = metrics(http).get("shanshui_gateway_connections_open", 0.0)
+            if held >= n:
+                break
+        rss = rss_mib(proc.pid)
+        opened = q.get(timeout=120)
+        p.join(30)
+    finally:
+        proc.terminate()
+        proc.wait(120)
+    return {"opened": opened, "held": held, "rss_mib": rss, "rss_before_mib": before}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--window", type=int, default=8)
+    ap.add_argument("--idle", type=int, default=10_000)
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args()
+    _raise_nofile()
+    per_device = int(30_000 * (args.seconds + args.warmup + 10) / args.devices) + args.window
+    t = time.perf_counter()
+    frames = encode_frames(args.devices, per_device)
+    print(f"pre-encoded {args.devices} x {per_device} frames in {time.perf_counter() - t:.1f} s")
+
+    port = _free_port()
+    ready = mp.Event()
+    null = mp.Process(target=null_server, args=(port, ready), daemon=True)
+    null.start()
+    ready.wait(30)
+    base = run_load(port, frames, args.window, args.warmup, args.seconds)
+    null.terminate()
+    print(f"null server: {base['frames_per_s']:,.0f} frames/s")
+
+    results: dict[str, dict[str, float]] = {}
+    db = str(Path(tempfile.mkdtemp(prefix="bench-gw-db-")) / "bench.duckdb")
+    results["duckdb"] = bench_gateway("duckdb", db, ["--db", db], frames, args)
+    if not args.no_postgres:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg import Cluster, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            print("postgres: skipped (no PostgreSQL binaries)")
+        else:
+            cluster = Cluster(bindir)
+            cluster.start()
+            try:
+                url = cluster.create_database()
+                results["postgres"] = bench_gateway(
+                    "postgres", url, ["--postgres", url], frames, args
+                )
+            finally:
+                cluster.stop()
+    for name, r in results.items():
+        ratio = r["frames_per_s"] / base["frames_per_s"]
+        print(
+            f"{name}: {r['frames_per_s']:,.0f} acknowledged frames/s with {args.devices} devices"
+            f" (goal 20,000) — {ratio:.2f} of the null server (goal 0.4); peak RSS"
+            f" {r['rss_mib']:.0f} MiB; stored {r['stored']:,.0f} readings,"
+            f" write lag at the end {r['write_lag_records']:,.0f} journal records"
+        )
+    idle = bench_idle(args.idle)
+    print(
+        f"idle: {idle['held']:,.0f} of {args.idle:,} connections held, gateway RSS"
+        f" {idle['rss_mib']:.0f} MiB (before {idle['rss_before_mib']:.0f} MiB; goal < 1024)"
+    )
+    print(json.dumps({"null": base, **results, "idle": idle}))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
