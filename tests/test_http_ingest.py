@@ -288,3 +288,32 @@ def test_times_come_back_as_given_instants(store: Store) -> None:
     assert post(store, {"readings": [reading()]}).status_code == 200
     t = store.observations("1001A").iloc[0]["time"]
     assert t == datetime(2025, 1, 3, 21, tzinfo=UTC)
+
+
+def test_ingest_server_runs_in_the_callers_event_loop(store: Store) -> None:
+    """Real HTTP on loopback through uvicorn, as ``shanshui serve`` runs it."""
+    from shanshui.ingest.http_ingest import ingest_server
+
+    async def go() -> httpx.Response:
+        server = ingest_server(store, "127.0.0.1", 0)
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            async with httpx.AsyncClient() as client:
+                return await client.post(
+                    f"http://127.0.0.1:{port}/api/v1/ingest",
+                    json={"readings": [reading()]},
+                    headers={"authorization": _auth("MN1001A", PASSWORD)},
+                )
+        finally:
+            server.should_exit = True
+            await task
+
+    resp = asyncio.run(go())
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["inserted"] == 1
+    assert len(store.observations("1001A")) == 1

@@ -48,19 +48,23 @@ status code                      when
 ====== ========================= ===================================================
 
 Use :func:`create_ingest_app` for a complete app, or :func:`create_ingest_router` plus
-:func:`install_error_handlers` to mount it on a larger FastAPI app.
+:func:`install_error_handlers` to mount it on a larger FastAPI app; :func:`ingest_server`
+gives a uvicorn server to run beside the HJ 212 gateway in the same event loop
+(``await server.serve()`` in a task; ``server.should_exit = True`` to stop).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -81,6 +85,7 @@ __all__ = [
     "create_ingest_app",
     "create_ingest_router",
     "error_response",
+    "ingest_server",
     "install_error_handlers",
 ]
 
@@ -488,3 +493,30 @@ def create_ingest_app(store: Store, *, max_body: int = MAX_BODY_BYTES) -> FastAP
     install_error_handlers(app)
     app.include_router(create_ingest_router(store, max_body=max_body), prefix="/api/v1")
     return app
+
+
+def ingest_server(
+    store: Store, host: str = "127.0.0.1", port: int = 8213, *, max_body: int = MAX_BODY_BYTES
+) -> uvicorn.Server:
+    """A uvicorn server for :func:`create_ingest_app` that runs in the caller's event loop.
+
+    ``await server.serve()`` (e.g. in an ``asyncio`` task beside the gateway) serves until
+    ``server.should_exit = True``; signal handling stays with the caller. Port 0 picks a free
+    port: read it from ``server.servers[0].sockets[0].getsockname()[1]`` once
+    ``server.started``.
+    """
+    config = uvicorn.Config(
+        create_ingest_app(store, max_body=max_body),
+        host=host,
+        port=port,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    # signals belong to the process that hosts the gateway: uvicorn must not take them
+    # (0.29+: capture_signals, a context manager; earlier: install_signal_handlers)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+    return server
