@@ -256,3 +256,31 @@ def test_postgres_round_trip(pg_url: str, shared: Path, tmp_path: Path) -> None:
         again = import_files(store, files)
         assert (again.inserted, again.unchanged, again.corrected) == (0, len(expected), 0)
         assert read_long(store, "1003A", start="2099-01-01").empty
+
+
+def test_unknown_parameter_is_created_with_the_unit_of_its_file(tmp_path: Path) -> None:
+    src = tmp_path / "a.csv"
+    src.write_text(
+        "site,time,parameter,value,unit\n"
+        "1001A,2025-01-01T00:00:00+08:00,NH3,7.5,ug/m3\n"
+        "1001A,2025-01-01T00:00:00+08:00,CO,800,µg/m³\n"  # converted to mg/m³ (GB 3095 Table 1)
+    )
+    with open_store(":memory:") as store:
+        report = import_files(store, src)
+        assert report.stored == 2 and sorted(report.created_parameters) == ["CO", "NH3"]
+        units = {p.code: (p.unit, p.hj212) for p in store.parameters()}
+        assert units == {"CO": ("mg/m³", "a21005"), "NH3": ("µg/m³", None)}
+        got = read_long(store, "1001A")
+        assert dict(zip(got["parameter"], got["value"], strict=True)) == {"CO": 0.8, "NH3": 7.5}
+
+
+def test_station_table_of_a_seeded_store_is_the_shipped_station_list() -> None:
+    from shanshui.store import seed
+
+    with open_store(":memory:") as store:
+        seed(store)
+        got = station_table(store)
+    want = formats.stations().sort_values("code").reset_index(drop=True)
+    cols = ["code", "name", "city", "lon", "lat", "reference", "region", "active"]
+    pd.testing.assert_frame_equal(got[cols], want[cols], check_dtype=False)
+    assert (got["role"] == "reference").tolist() == got["reference"].tolist()
