@@ -317,3 +317,17 @@ def test_ingest_server_runs_in_the_callers_event_loop(store: Store) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["inserted"] == 1
     assert len(store.observations("1001A")) == 1
+
+
+def test_store_failure_is_503_with_retry_after(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shanshui.store import StoreError
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("disk full (simulated)")
+
+    monkeypatch.setattr(store, "write_observations", fail)
+    resp = post(store, {"readings": [reading()]})
+    assert_error(resp, 503, "store_unavailable")
+    assert int(resp.headers["retry-after"]) > 0

@@ -45,6 +45,7 @@ status code                      when
                                  parameter, misaligned time, the same key twice; ``details``
                                  lists each problem with its ``loc`` (``["readings", 3, "time"]``)
 503    ``store_unavailable``     the store failed (``Retry-After`` says when to retry)
+500    ``internal_error``        a bug (logged with its traceback)
 ====== ========================= ===================================================
 
 Use :func:`create_ingest_app` for a complete app, or :func:`create_ingest_router` plus
@@ -474,6 +475,9 @@ def create_ingest_router(store: Store, *, max_body: int = MAX_BODY_BYTES) -> API
                 503, "store_unavailable", "the store is unavailable; nothing was stored, retry",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )  # fmt: skip
+        except Exception:  # a bug: still answer in the one shape, and log it in full
+            log.exception("http ingest: internal error")
+            return error_response(500, "internal_error", "internal error; nothing was stored")
         log.info(
             "http ingest: %s from %s: %d readings, %d inserted, %d corrected",
             mn, peer, result.received, result.inserted, result.corrected,
