@@ -17,6 +17,7 @@ import pytest
 from shanshui.hj212 import Message, decode_frame, encode
 from shanshui.ingest.metrics import GatewayMetrics
 from shanshui.ingest.session import (
+    COLUMNS,
     DeviceEntry,
     Limits,
     Session,
@@ -70,8 +71,12 @@ class Committer:
             await self.gate.wait()
         self.payloads.extend(payloads)
 
-    def rows(self) -> list[list[object]]:
-        return [row for p in self.payloads for row in decode_payload(p)[1]]
+    def rows(self) -> list[tuple[object, ...]]:
+        out: list[tuple[object, ...]] = []
+        for p in self.payloads:
+            cols = decode_payload(p)[1]
+            out += zip(*(cols[c] for c in COLUMNS), strict=True)
+        return out
 
 
 def make_session(limits: Limits | None = None) -> tuple[Session, Directory, Committer]:
@@ -136,6 +141,15 @@ def test_ack_2005_layout(vectors: dict[str, dict[str, object]]) -> None:
         data_time="20040516010000", items={"B01": {"Avg": "1"}},
     )  # fmt: skip
     assert ack_frame(msg) == str(vectors["v20"]["frame"]).encode() + b"\r\n"
+
+
+@pytest.mark.parametrize("flag", [5, 7, 9, 11, 1])
+def test_fast_ack_equals_the_codec_reply(flag: int) -> None:
+    # the gateway writes 9014s directly; they must be the codec's data_ack bytes
+    from shanshui.hj212.replies import data_ack
+
+    msg = decode_frame(upload(flag=flag, pnum=1 if flag & 2 else None, pno=1 if flag & 2 else None))
+    assert ack_frame(msg) == encode(data_ack(msg))
 
 
 def test_no_ack_without_flag_a_but_data_kept() -> None:

@@ -28,12 +28,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from shanshui.hj212 import CST, Decoder, Frame, FrameError, Message, frame_segment
+from shanshui.hj212 import CST, Decoder, Frame, FrameError, Message, encode, frame_segment, replies
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.store.api import STATISTICS
 
@@ -110,35 +109,78 @@ def data_time_us(dt: datetime) -> int:
 
 
 Row = tuple[str, str, str, str, int, float, str, str]
-"""A journal row: site, parameter, statistic, period, time [µs UTC], value, flag, MN."""
+"""A reading: site, parameter, statistic, period, time [µs UTC], value, flag, MN."""
+
+#: Journal payload columns, in :data:`Row` order.
+COLUMNS: Final = ("s", "p", "k", "d", "t", "v", "f", "m")
+
+
+class Columns:
+    """Readings gathered column-wise (one journal record per received chunk)."""
+
+    __slots__ = ("d", "f", "k", "m", "p", "s", "t", "v")
+
+    def __init__(self) -> None:
+        self.s: list[str] = []
+        self.p: list[str] = []
+        self.k: list[str] = []
+        self.d: list[str] = []
+        self.t: list[int] = []
+        self.v: list[float] = []
+        self.f: list[str] = []
+        self.m: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.v)
+
+    def add(self, message: Message, site: str) -> int:
+        """Append the readings of a data upload (2011/2051/2061/2031; see the module
+        docstring for the mapping); the number added (0 for other CNs, no DataTime)."""
+        period = PERIODS.get(message.cn)
+        if period is None or message.data_time is None:
+            return 0
+        t = data_time_us(message.data_time)
+        st = message.st
+        stats = _STATS
+        pars, ks, vs, fs = self.p, self.k, self.v, self.f
+        n0 = len(vs)
+        for code, entries in message.items.items():
+            flag = entries.get("Flag", "N")
+            if not isinstance(flag, str) or not flag:
+                flag = "N"
+            parameter = AIR_CODES.get(code, code) if st == "22" else code
+            for suffix, value in entries.items():
+                stat = stats.get(suffix)
+                if stat is None:
+                    continue
+                number = value if isinstance(value, float) else _number(value)
+                if number is not None:
+                    pars.append(parameter)
+                    ks.append(stat)
+                    vs.append(number)
+                    fs.append(flag)
+        n = len(vs) - n0
+        if n:
+            self.s.extend([site] * n)
+            self.d.extend([period] * n)
+            self.t.extend([t] * n)
+            self.m.extend([message.mn or ""] * n)
+        return n
+
+    def rows(self) -> list[Row]:
+        return list(
+            zip(self.s, self.p, self.k, self.d, self.t, self.v, self.f, self.m, strict=True)
+        )
 
 
 def to_rows(message: Message, site: str) -> list[Row]:
-    """Observations of a data upload (2011/2051/2061/2031) as journal rows; see module doc.
+    """Readings of a data upload (2011/2051/2061/2031) as rows; see the module docstring.
 
     Returns an empty list for other CNs and for uploads without ``DataTime``.
     """
-    period = PERIODS.get(message.cn)
-    if period is None or message.data_time is None:
-        return []
-    t = data_time_us(message.data_time)
-    st = message.st
-    mn = message.mn or ""
-    rows: list[Row] = []
-    stats = _STATS
-    for code, entries in message.items.items():
-        flag = entries.get("Flag", "N")
-        if not isinstance(flag, str) or not flag:
-            flag = "N"
-        parameter = parameter_of(st, code)
-        for suffix, value in entries.items():
-            stat = stats.get(suffix)
-            if stat is None:
-                continue
-            number = value if isinstance(value, float) else _number(value)
-            if number is not None:
-                rows.append((site, parameter, stat, period, t, number, flag, mn))
-    return rows
+    cols = Columns()
+    cols.add(message, site)
+    return cols.rows()
 
 
 def _number(text: object) -> float | None:
@@ -155,28 +197,36 @@ def _number(text: object) -> float | None:
     return None
 
 
-def ack_frame(message: Message, cn: str = "9014") -> bytes:
-    """The platform's answer to ``message`` in its edition (HJ 212-2017 §6.5.1, Table C.1).
+def ack_frame(message: Message) -> bytes:
+    """The 9014 data answer to ``message`` in its edition (HJ 212-2017 §6.5.1, Table C.24).
 
-    2017/2025 (Flag version bits 1/2): ``QN=<its QN>;ST=91;CN=9014;PW;MN;Flag=<version
-    bits, A=0>;CP=&&&&`` — Flag 4 for 2017, 8 for 2025. 2005 (no Flag or bits 0):
-    ``ST=91;CN=9014;CP=&&QN=<qn>;CN=<acknowledged CN>&&`` (HJ/T 212-2005 Appendix C,
-    example 6). A missing QN is left out (2005 uploads often omit it).
+    Same bytes as :func:`shanshui.hj212.replies.data_ack` (the tests check it): 2017/2025
+    ``QN=<its QN>;ST=91;CN=9014;PW;MN;Flag=<version bits, A=0>;CP=&&&&`` — Flag 4 for 2017,
+    8 for 2025 — written directly, because building and re-parsing a :class:`Message` per
+    acknowledgement would cost as much as decoding the upload. 2005 (no Flag or version
+    bits 0): ``ST=91;CN=9014;CP=&&QN=<qn>;CN=<acknowledged CN>&&`` via the codec.
     """
     version_bits = (message.flag or 0) & 0xFC
-    if version_bits == 0:
-        cp = f"QN={message.qn};CN={message.cn}" if message.qn else f"CN={message.cn}"
-        seg = f"ST=91;CN={cn};CP=&&{cp}&&"
-    else:
-        head = [f"QN={message.qn}"] if message.qn else []
-        head += ["ST=91", f"CN={cn}"]
-        if message.pw is not None:
-            head.append(f"PW={message.pw}")
-        if message.mn is not None:
-            head.append(f"MN={message.mn}")
-        head.append(f"Flag={version_bits}")
-        seg = ";".join(head) + ";CP=&&&&"
-    return frame_segment(seg.encode(message.encoding))
+    if version_bits == 0 or message.qn is None:
+        return encode(replies.data_ack(message))
+    head = [f"QN={message.qn}", "ST=91", "CN=9014"]
+    if message.pw is not None:
+        head.append(f"PW={message.pw}")
+    if message.mn is not None:
+        head.append(f"MN={message.mn}")
+    head.append(f"Flag={version_bits}")
+    return frame_segment((";".join(head) + ";CP=&&&&").encode(message.encoding))
+
+
+def answers(message: Message) -> list[bytes]:
+    """What the platform sends back (:func:`shanshui.hj212.replies.platform_replies`):
+    nothing unless Flag bit A is set, never anything to an answer (9011–9014) or without a
+    QN; 9013 to a notice (1013, 2072), 9014 to everything else (one per sub-packet)."""
+    if not message.ack_required or message.cn in ANSWERS or message.qn is None:
+        return []
+    if message.cn in NOTICES:
+        return [encode(m) for m in replies.platform_replies(message)]
+    return [ack_frame(message)]
 
 
 @dataclass(frozen=True)
@@ -232,15 +282,19 @@ class Committer(Protocol):
     async def commit(self, payloads: list[bytes]) -> None: ...
 
 
-def encode_payload(rows: Iterable[Row], received_us: int) -> bytes:
-    """A journal record: ``{"r": received [µs], "o": [row, …]}`` as compact JSON."""
-    return json.dumps({"r": received_us, "o": list(rows)}, separators=(",", ":")).encode()
+def encode_payload(columns: Columns, received_us: int) -> bytes:
+    """A journal record: ``{"r": received [µs], "s": sites, "p": parameters, …}`` (the
+    :data:`COLUMNS`) as compact JSON."""
+    obj: dict[str, object] = {"r": received_us}
+    for name in COLUMNS:
+        obj[name] = getattr(columns, name)
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def decode_payload(payload: bytes) -> tuple[int, list[list[object]]]:
-    """Inverse of :func:`encode_payload`."""
+def decode_payload(payload: bytes) -> tuple[int, dict[str, list[object]]]:
+    """Inverse of :func:`encode_payload`: received [µs] and the columns by name."""
     obj = json.loads(payload)
-    return int(obj["r"]), obj["o"]
+    return int(obj.pop("r")), obj
 
 
 class Session:
@@ -320,8 +374,8 @@ class Session:
                 self._reject(event.reason)
 
     async def _events(self, events: list[Frame | FrameError], now: float) -> list[bytes]:
-        replies: list[bytes] = []
-        rows: list[Row] = []
+        out: list[bytes] = []
+        rows = Columns()
         metrics = self.metrics
         directory = self.directory
         for event in events:
@@ -370,16 +424,14 @@ class Session:
                 if msg.data_time is None:
                     self._reject("no_datatime", mn)
                     continue
-                rows.extend(to_rows(msg, device.site))
+                rows.add(msg, device.site)
             metrics.accept(cn)
-            if cn in NOTICES:
-                replies.append(ack_frame(msg, "9013"))
-            elif msg.ack_required:
-                replies.append(ack_frame(msg))
+            if msg.ack_required:
+                out.extend(answers(msg))
         if rows:
             received = int(time.time() * 1_000_000)
             await self.committer.commit([encode_payload(rows, received)])
             metrics.journaled.inc(len(rows))
-        if replies:
-            metrics.ack(len(replies))
-        return replies
+        if out:
+            metrics.ack(len(out))
+        return out

@@ -24,12 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shanshui.errors import StoreError
 from shanshui.formats import UNITS
 from shanshui.ingest.journal import GroupCommitter, Journal, Position
 from shanshui.ingest.metrics import LOG, GatewayMetrics
-from shanshui.ingest.session import CODE_UNITS, decode_payload
+from shanshui.ingest.session import CODE_UNITS, COLUMNS, decode_payload
 from shanshui.store.api import Parameter, Store, StoreInputError
 from shanshui.store.seed import AIR_PARAMETERS
 from shanshui.store.sqlstore import DIRTY_CHUNK
@@ -48,40 +49,26 @@ def parameter_for(code: str) -> Parameter:
 
 def records_table(payloads: list[bytes]) -> tuple[pa.Table, int]:
     """Journal payloads → an Arrow table of observations; and the oldest received [µs]."""
-    site: list[str] = []
-    par: list[str] = []
-    stat: list[str] = []
-    per: list[str] = []
-    t: list[int] = []
-    val: list[float] = []
-    flag: list[str] = []
+    cols: dict[str, list[object]] = {name: [] for name in COLUMNS}
     rec: list[int] = []
-    src: list[str] = []
     oldest = 0
     for payload in payloads:
-        received, rows = decode_payload(payload)
+        received, part = decode_payload(payload)
         oldest = received if not oldest else min(oldest, received)
-        for s, p, k, d, ti, v, f, mn in rows:  # type: ignore[misc]
-            site.append(s)
-            par.append(p)
-            stat.append(k)
-            per.append(d)
-            t.append(ti)
-            val.append(v)
-            flag.append(f)
-            rec.append(received)
-            src.append(f"hj212:{mn}")
+        for name in COLUMNS:
+            cols[name].extend(part[name])
+        rec.extend([received] * len(part["v"]))
     table = pa.table(
         {
-            "site": pa.array(site, pa.string()),
-            "parameter": pa.array(par, pa.string()),
-            "statistic": pa.array(stat, pa.string()),
-            "period": pa.array(per, pa.string()),
-            "time": pa.array(t, pa.int64()).cast(_TIME),
-            "value": pa.array(val, pa.float64()),
-            "flag": pa.array(flag, pa.string()),
+            "site": pa.array(cols["s"], pa.string()),
+            "parameter": pa.array(cols["p"], pa.string()),
+            "statistic": pa.array(cols["k"], pa.string()),
+            "period": pa.array(cols["d"], pa.string()),
+            "time": pa.array(cols["t"], pa.int64()).cast(_TIME),
+            "value": pa.array(cols["v"], pa.float64()),
+            "flag": pa.array(cols["f"], pa.string()),
             "received": pa.array(rec, pa.int64()).cast(_TIME),
-            "source": pa.array(src, pa.string()),
+            "source": pc.binary_join_element_wise("hj212:", pa.array(cols["m"], pa.string()), ""),
         }
     )
     return table, oldest
