@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shanshui.formats.canonical import POLLUTANTS, build_frame
+from shanshui.formats.canonical import POLLUTANTS, build_frame, run_strings, take_strings
 
 #: The station list shipped: CNEMC's list valid from 2022-02-13 (2,026 stations).
 STATION_LIST = "cnemc_stations_2022-02-13.csv"
@@ -149,14 +149,19 @@ def demo_data(pollutants: tuple[str, ...] = POLLUTANTS) -> pd.DataFrame:
 
 
 def wide_to_long(wide: pd.DataFrame, parameters: tuple[str, ...]) -> pd.DataFrame:
-    """``site, time, <parameter>…`` (one row per site-hour) → canonical long table."""
-    values = wide[list(parameters)].to_numpy(dtype=np.float64)
-    r, c = np.nonzero(~np.isnan(values))
+    """``site, time, <parameter>…`` (one row per site-hour) → canonical long table.
+
+    Rows come parameter by parameter (all PM2.5, then all PM10, …), each in ``wide``'s order.
+    """
+    values = np.ascontiguousarray(wide[list(parameters)].to_numpy(dtype=np.float64).T)
+    flat = np.flatnonzero(~np.isnan(values))
+    c, r = np.divmod(flat, max(len(wide), 1))
+    codes, sites = pd.factorize(wide["site"])
     return build_frame(
-        site=wide["site"].to_numpy(dtype=object)[r],
+        site=take_strings([str(s) for s in sites], codes[r]),
         time=pd.DatetimeIndex(wide["time"])[r],
-        parameter=np.asarray(parameters, dtype=object)[c],
-        value=values[r, c],
+        parameter=run_strings(list(parameters), np.bincount(c, minlength=len(parameters))),
+        value=values.ravel()[flat],
     )
 
 
