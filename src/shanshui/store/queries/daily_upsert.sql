@@ -4,8 +4,8 @@
 -- D, C, T, B mark stopped, maintained, set, faulty, calibrating, over-range or link-failed
 -- values, which do not enter statistics). The mean is valid with at least :min_valid valid
 -- hourly values (GB 3095-2012 Table 4, 24-hour mean: at least 20 hourly means in the day).
--- The join names every key column (site, parameter, statistic, period, time range) so that
--- PostgreSQL probes the primary key; [:tmin, :tmax) bounds all windows for DuckDB's zone maps.
+-- [:tmin, :tmax) bounds all windows, so DuckDB's zone maps skip the row groups outside them.
+-- PostgreSQL has its own form (postgres/daily_upsert.sql) that probes the primary key.
 insert into daily (site, parameter, statistic, day, value, min, max, expected, observed,
                    valid_count, valid, computed)
 select d.site, o.parameter, 'avg', d.day,
@@ -18,9 +18,8 @@ select d.site, o.parameter, 'avg', d.day,
        count(*) filter (where o.flag is null or o.flag = 'N') >= cast(:min_valid as integer),
        cast(:computed as timestamptz)
 from stage_days d
-cross join parameter p
 join observation o
-  on o.site = d.site and o.parameter = p.code and o.statistic = 'avg' and o.period = 'hour'
+  on o.site = d.site and o.statistic = 'avg' and o.period = 'hour'
  and o.time >= d.start_utc and o.time < d.end_utc
 where o.time >= cast(:tmin as timestamptz) and o.time < cast(:tmax as timestamptz)
 group by d.site, o.parameter, d.day, d.expected
