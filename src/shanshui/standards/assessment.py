@@ -109,23 +109,28 @@ class HourlyCube:
         return out
 
 
-_Slicer = Callable[[int, int], NDArray[np.signedinteger[Any]]]
+_Slicer = Callable[[int, int], NDArray[np.int64]]
 _CHUNK: Final = 1 << 18  # rows per step when scattering a long table (cache-sized)
 
 
-def _coder(column: pd.Series, wanted: Sequence[str], dtype: type[np.signedinteger[Any]]) -> _Slicer:
-    """Rows a..b → position of each entry in ``wanted`` (-1: not asked for, or missing)."""
+def _coder(column: pd.Series, wanted: Sequence[str]) -> tuple[_Slicer, bool]:
+    """Rows a..b → position of each entry in ``wanted`` (-1: not asked for, or missing).
+
+    The flag says whether every row is found (no -1 anywhere), so callers may skip checks.
+    """
     index = pd.Index(list(wanted))
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
+        no_missing = bool(codes.size == 0 or codes.min() >= 0)
         mapped = index.get_indexer(pd.Index(column.cat.categories))
         if np.array_equal(mapped, np.arange(len(wanted))):
-            return lambda a, b: codes[a:b].astype(dtype)  # categories are ``wanted``
+            # categories are ``wanted``: the codes are the positions
+            return (lambda a, b: codes[a:b].astype(np.int64)), no_missing
         # map the few categories once, then index by code; code -1 picks the appended -1
-        table = np.append(mapped, -1).astype(dtype)
-        return lambda a, b: table[codes[a:b]]
-    full = index.get_indexer(pd.Index(column)).astype(dtype)
-    return lambda a, b: full[a:b]
+        table = np.append(mapped, -1).astype(np.int64)
+        return (lambda a, b: table[codes[a:b]]), no_missing and bool((mapped >= 0).all())
+    full = index.get_indexer(pd.Index(column)).astype(np.int64)
+    return (lambda a, b: full[a:b]), bool(full.size == 0 or full.min() >= 0)
 
 
 def _present(column: pd.Series) -> tuple[str, ...]:
@@ -140,14 +145,36 @@ def _present(column: pd.Series) -> tuple[str, ...]:
     return tuple(sorted(str(v) for v in pd.unique(column.dropna())))
 
 
-def _flag_coder(flag: pd.Series) -> Callable[[int, int], NDArray[np.bool_]]:
-    """Rows a..b → whether the HJ 212 flag lets the value enter (:data:`VALID_FLAGS`)."""
+def _flag_coder(flag: pd.Series) -> Callable[[int, int], NDArray[np.bool_]] | None:
+    """Rows a..b → whether the HJ 212 flag keeps the value OUT (not in :data:`VALID_FLAGS`).
+
+    ``None`` when every row's flag lets its value in.
+    """
     if isinstance(flag.dtype, pd.CategoricalDtype):
-        # code -1 (no flag) picks the appended True
-        good = np.array([str(c) in VALID_FLAGS for c in flag.cat.categories] + [True])
         codes = flag.cat.codes.to_numpy()
-        return lambda a, b: good[codes[a:b]]
-    full = (flag.isna() | flag.isin(VALID_FLAGS)).to_numpy(dtype=bool)
+        cats = [str(c) for c in flag.cat.categories]
+        bad = [i for i, c in enumerate(cats) if c not in VALID_FLAGS]
+        good = [-1] + [i for i, c in enumerate(cats) if c in VALID_FLAGS]  # -1: no flag
+        if not bad:
+            return None
+
+        # a few comparisons of the small codes beat a gather
+        invert = len(bad) > len(good)
+        compare = good if invert else bad
+
+        def out(a: int, b: int) -> NDArray[np.bool_]:
+            part = codes[a:b]
+            hit: NDArray[np.bool_] = part == compare[0]
+            for c in compare[1:]:
+                hit |= part == c
+            if invert:
+                np.logical_not(hit, out=hit)
+            return hit
+
+        return out
+    full = ~(flag.isna() | flag.isin(VALID_FLAGS)).to_numpy(dtype=bool)
+    if not full.any():
+        return None
     return lambda a, b: full[a:b]
 
 
@@ -198,34 +225,42 @@ def hourly_cube(
     per_hour = _PER_HOUR[str(time.dt.unit)]
     base = t0.value // (_PER_HOUR["ns"] // per_hour)  # Timestamp.value is in ns
     ticks: NDArray[np.int64] = cast(Any, time.array).asi8  # UTC ticks, no copy
-    flag_ok = _flag_coder(frame["flag"]) if "flag" in frame.columns else None
-    value = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    flag_bad = _flag_coder(frame["flag"]) if "flag" in frame.columns else None
+    raw_value = frame["value"]
+    value = (
+        raw_value.to_numpy()
+        if raw_value.dtype == np.float64
+        else raw_value.to_numpy(dtype=np.float64, na_value=np.nan)
+    )
     # Scatter into a flat buffer, in chunks of rows; rows left out go to a spare last element.
     n_sites = len(site_list)
     size = len(params) * n_sites * n_hours
-    idx: type[np.signedinteger[Any]] = np.int32 if size < 2**31 - 1 else np.int64
-    site_of = _coder(frame["site"], site_list, idx)
-    param_of = _coder(frame["parameter"], params, idx)
+    site_of, all_sites = _coder(frame["site"], site_list)
+    param_of, all_params = _coder(frame["parameter"], params)
+    all_finite = bool(np.isfinite(value).all())
     buffer = np.full(size + 1, np.nan)
     for a in range(0, len(frame), _CHUNK):
         b = a + _CHUNK
-        # hour index: float division is exact here (ticks < 2**53) and vectorizes
-        h = (ticks[a:b] - base).astype(np.float64)
-        h /= per_hour
-        np.floor(h, out=h)
-        np.clip(h, -1, n_hours, out=h)
-        hour = h.astype(idx)
+        hour = (ticks[a:b] - base) // per_hour
+        # negative hours turn huge as unsigned: one comparison finds both ends
+        unsigned: NDArray[np.uint64] = hour.view(np.uint64)
+        drop = unsigned >= n_hours
         site = site_of(a, b)
         param = param_of(a, b)
         v = value[a:b]
-        keep = (hour >= 0) & (hour < n_hours) & (site >= 0) & (param >= 0) & np.isfinite(v)
-        if flag_ok is not None:
-            keep &= flag_ok(a, b)
+        if not all_sites:
+            drop |= site < 0
+        if not all_params:
+            drop |= param < 0
+        if not all_finite:
+            drop |= ~np.isfinite(v)
+        if flag_bad is not None:
+            drop |= flag_bad(a, b)
         flat = param * n_sites
         flat += site
         flat *= n_hours
         flat += hour
-        np.putmask(flat, ~keep, size)
+        np.copyto(flat, size, where=drop)
         buffer[flat] = v
     cube = buffer[:size].reshape(len(params), n_sites, n_hours)
     return HourlyCube(cube, params, site_list, start)
