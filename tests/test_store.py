@@ -465,5 +465,7 @@ def test_wrong_types_in_reference_data(air: Store) -> None:
         air.upsert_parameters([Parameter(42, "x", "mg/L")])  # type: ignore[arg-type]
     with pytest.raises(StoreInputError):
         air.upsert_regions([Region("110000", "北京市", "galaxy")])
+    with pytest.raises(StoreInputError):
+        air.upsert_sites([Site("X2", "x", "air", attributes={"opened": date(2020, 1, 1)})])
     assert {s.code for s in air.sites()} == {"1001A", "1002A", "1003A"}
     assert "42" not in {p.code for p in air.parameters()}

@@ -65,7 +65,13 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """``value`` as JSON text (None stays None); not serialisable: StoreInputError."""
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreInputError(f"not JSON-serialisable: {exc}") from None
 
 
 def _unjson(value: Any) -> Any:
@@ -566,10 +572,6 @@ class SQLStore(Store):
         new: Any = None,
         reason: str | None = None,
     ) -> None:
-        try:
-            _json(old), _json(new)
-        except (TypeError, ValueError) as exc:
-            raise StoreInputError(f"audit values must be JSON-serialisable: {exc}") from None
         with self._session():
             self._insert_audit(
                 changed=_now(), actor=actor, action=action, entity=entity, site=site,
