@@ -151,17 +151,16 @@ def trailing_mean(hourly: FloatArray, window: int, min_hours: int) -> Aggregate:
     if window < 1:
         raise AssessmentError("window must be ≥ 1 hour")
     x = np.asarray(hourly, dtype=np.float64)
-    pad = np.full((*x.shape[:-1], window - 1), np.nan)
-    padded = np.concatenate((pad, x), axis=-1)
-    ok = ~np.isnan(padded)
-    filled = np.where(ok, padded, 0.0)
+    ok = ~np.isnan(x)
+    filled = np.where(ok, x, 0.0)
     total = np.zeros(x.shape, dtype=np.float64)
     small = np.zeros(x.shape, dtype=np.int16 if window < 2**15 else np.int64)
     n = x.shape[-1]
-    # Sum of shifted slices: ``window`` vector additions, exact to the order of summation.
-    for k in range(window):
-        total += filled[..., k : k + n]
-        small += ok[..., k : k + n]
+    # Sum of shifted slices, oldest hour first: element i gets hours i-window+1 .. i (those
+    # before the array's start are missing). ``window`` vector additions, no padding copy.
+    for lag in range(window - 1, -1, -1):
+        total[..., lag:] += filled[..., : n - lag]
+        small[..., lag:] += ok[..., : n - lag]
     count = small.astype(np.int64)
     valid = small >= min_hours
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -213,10 +212,19 @@ def daily_max_8h(
     Aggregate, shape (..., n_days)
     """
     x = _days(hourly)  # checks whole days
-    moving = moving_mean_8h(x.reshape(*x.shape[:-2], -1), min_hours).value
-    # Windows ending 08:00 .. 24:00: elements 7 .. 23 of each day.
-    windows = _days(moving)[..., 7:24]
-    ok = ~np.isnan(windows)
+    # Windows ending 08:00 .. 24:00 lie inside the day: window j (0..16) covers hours j..j+7.
+    # Summed oldest to newest, exactly as moving_mean_8h does.
+    present = ~np.isnan(x)
+    filled = np.where(present, x, 0.0)
+    total = np.zeros((*x.shape[:-1], WINDOWS_8H_PER_DAY))
+    hours = np.zeros((*x.shape[:-1], WINDOWS_8H_PER_DAY), dtype=np.int16)
+    for k in range(8):
+        total += filled[..., k : k + WINDOWS_8H_PER_DAY]
+        hours += present[..., k : k + WINDOWS_8H_PER_DAY]
+    window_ok = hours >= min_hours
+    with np.errstate(invalid="ignore", divide="ignore"):
+        windows = np.where(window_ok, total / np.maximum(hours, 1), np.nan)
+    ok = window_ok
     count = ok.sum(axis=-1, dtype=np.int64)
     valid = count >= min_windows
     peak = np.where(ok, windows, -np.inf).max(axis=-1)
