@@ -398,6 +398,10 @@ def test_open_store_targets(tmp_path: Path) -> None:
         assert s.url == "duckdb://:memory:"
     with open_store(f"duckdb://{tmp_path}/x/y.duckdb") as s:
         assert s.schema_version() >= 1
+        assert s.url == f"duckdb://{tmp_path}/x/y.duckdb"  # absolute: duckdb:///…
+        s.upsert_parameters(AIR_PARAMETERS)
+    with open_store(s.url) as again:
+        assert len(again.parameters()) == len(AIR_PARAMETERS)
     assert (tmp_path / "x" / "y.duckdb").exists()
     with pytest.raises(StoreInputError):
         open_store("duckdb://")
