@@ -189,7 +189,36 @@ def assert_store_equals_source(files: list[Path], store_target: str, start: str,
     assert (merged["value_x"] == merged["value_y"]).all(), "values differ"
     assert (merged["flag_x"] == merged["flag_y"]).all(), "flags differ"
     assert len(dst) == len(src)
+    _assert_daily(source, store_target)
     return len(src)
+
+
+def _assert_daily(source: pd.DataFrame, store_target: str) -> None:
+    """Daily aggregates followed the replay: per (site, natural day, parameter) the count and
+    mean of the source's hourly values; valid with at least 20 hours (GB 3095-2012 Table 4,
+    every PRSA value being a normal one)."""
+    local = pd.to_datetime(source["time"]).dt.tz_convert("Asia/Shanghai")
+    src = (
+        pd.DataFrame(
+            {
+                "site": source["site"].astype(str).to_numpy(),
+                "parameter": source["parameter"].astype(str).to_numpy(),
+                "day": local.dt.date.to_numpy(),
+                "value": source["value"].to_numpy(),
+            }
+        )
+        .groupby(["site", "parameter", "day"])["value"]
+        .agg(["count", "mean"])
+        .reset_index()
+    )
+    with open_store(store_target, migrate=False) as store:
+        daily = store.daily(sorted(set(src["site"])))
+    daily = daily.assign(site=daily["site"].astype(str), parameter=daily["parameter"].astype(str))
+    merged = src.merge(daily, on=["site", "parameter", "day"], how="left")
+    assert merged["observed"].notna().all(), "days without aggregates"
+    assert (merged["observed"] == merged["count"]).all()
+    assert ((merged["mean"] - merged["value"]).abs() <= 1e-9 * merged["mean"].abs() + 1e-12).all()
+    assert (merged["valid"] == (merged["count"] >= 20)).all()
 
 
 def wait_until(predicate: object, timeout: float, every: float = 0.2) -> bool:
@@ -439,3 +468,29 @@ def test_storm_of_bad_input(tmp_path: Path) -> None:
     for row in got.itertuples():
         local = pd.Timestamp(row.time).tz_convert("Asia/Shanghai").tz_localize(None)
         assert expected[row.site, codes[row.parameter], local.to_pydatetime()] == row.value
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_gateways_share_one_postgres(shared: Path, tmp_path: Path, pg_url: str) -> None:
+    """DESIGN §6 server tier: gateway processes with their own journals, one database."""
+    files = prsa_files(shared)
+    week = ("2015-07-01", "2015-07-08")
+    register(files, ["--postgres", pg_url], *week)
+    servers = []
+    for k in range(2):
+        workdir = tmp_path / f"gw{k}"
+        workdir.mkdir()
+        servers.append(Server(["--postgres", pg_url], workdir))
+        servers[-1].start()
+    try:
+        opts = ("--speed", "0", "--ack-timeout", "20", "--max-seconds", "600")
+        sims = [simulate(files[k::2], servers[k].port, *week, *opts) for k in range(2)]
+        for k, sim in enumerate(sims):
+            stats = finish(sim, 900)
+            assert stats["acked"] == stats["frames"] == 6 * 168, k
+    finally:
+        for server in servers:
+            server.stop()
+    n = assert_store_equals_source(files, pg_url, *week)
+    print(f"\ntwo gateways, one PostgreSQL: {n} values stored exactly once")

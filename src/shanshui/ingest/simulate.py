@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -126,7 +127,8 @@ def devices_from_table(
         for t, hour in rows.groupby("time", sort=True):
             values = dict(zip(hour["parameter"], hour["value"].astype(float), strict=True))
             flags = dict(zip(hour["parameter"], hour["flag"], strict=True))
-            device.frames.append(hourly_frame(mn, password, t.to_pydatetime(), values, flags=flags))
+            when = cast(pd.Timestamp, t).to_pydatetime()
+            device.frames.append(hourly_frame(mn, password, when, values, flags=flags))
         out.append(device)
     return out
 

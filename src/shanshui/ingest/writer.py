@@ -142,7 +142,7 @@ class JournalWriter:
             if len(payloads) == 1:
                 raise
             return sum(self._write_one(p) for p in payloads)
-        return table.num_rows
+        return int(table.num_rows)
 
     def _write_one(self, payload: bytes) -> int:
         try:
@@ -222,6 +222,10 @@ class JournalWriter:
         """Apply records as they become durable until :meth:`stop`."""
         while True:
             if self._stop and self.position >= self.committer.durable:
+                try:  # the last batches' days, whatever the interval
+                    await asyncio.to_thread(self._aggregate, True)
+                except (StoreError, OSError) as exc:
+                    LOG.warning("final aggregation deferred", extra={"error": str(exc)})
                 return
             try:
                 records, rows = await asyncio.to_thread(self.step)
