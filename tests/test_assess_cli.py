@@ -7,6 +7,7 @@ memoised for the test run only) and the commands run through Typer's runner.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,23 @@ def test_rank_lists_every_city(prsa_files: list[str]) -> None:
     assert data["cities"][0]["rank"] == 1
     table = CliRunner().invoke(app, ["rank", *prsa_files, "--from", "2016", "--to", "2016"])
     assert table.exit_code == 0 and "北京" in table.output
+
+
+def test_rank_cnemc_cities(shared: Path) -> None:
+    # Five days of CNEMC station files (2025-01-01 .. 05): every city with data is ranked by
+    # composite index (MEP ranking rule: smaller is better, equal indices share a rank).
+    files = sorted((shared / "data/cnemc/china_sites").glob("china_sites_2025010[1-5].csv.gz"))
+    args = ["rank", *map(str, files), "--from", "2025-01-01", "--to", "2025-01-04", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cities = json.loads(result.output)["cities"]
+    ranked = [c for c in cities if c["rank"] is not None]
+    print(f"{len(cities)} cities, {len(ranked)} ranked; first {ranked[0]}, last {ranked[-1]}")
+    assert len(ranked) > 300
+    indices = [c["composite_index"] for c in ranked]
+    assert indices == sorted(indices)
+    assert ranked[0]["rank"] == 1
+    for a, b in itertools.pairwise(ranked):
+        assert (a["rank"] == b["rank"]) == (a["composite_index"] == b["composite_index"])
+    beijing = next(c for c in cities if c["city"] == "北京")
+    assert beijing["stations"] >= 12  # assessment stations only; reference sites left out

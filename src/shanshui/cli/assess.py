@@ -298,7 +298,8 @@ def rank_command(files: FilesArg, *, start: FromOpt, end: ToOpt, as_json: JsonOp
         {
             "rank": _num(r["rank"]),
             "city": city,
-            "composite_index": _num(r["composite_index"], 3),
+            "composite_index": _num(r["composite_index"], 2),  # as ranked (2 decimals)
+            "composite_index_exact": _num(r["composite_index"], 4),
             "max_index_pollutant": r["max_index_pollutant"] or None,
             "PM2.5_mean": _num(r["PM2.5_mean"], 2),
             "good_days_ratio": _num(r.get("good_days_ratio")),

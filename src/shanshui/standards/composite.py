@@ -181,22 +181,27 @@ def composite_index(assessed: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def rank(composite: pd.Series) -> pd.Series:
+def rank(composite: pd.Series, decimals: int | None = 2) -> pd.Series:
     """Rank cities by composite index, 1 = best (MEP ranking rule: smaller index is better).
 
-    Equal indices share the rank (并列, "min" method); a NaN index is not ranked (NaN).
+    The rule reports the composite index to two decimals and ranks on what it reports, so
+    equal reported indices share the rank (并列, "min" method); ``decimals=None`` ranks the
+    unrounded indices. Rounding is GB/T 8170's (round half to even, numpy's). A NaN index is
+    not ranked (NaN).
 
     Parameters
     ----------
     composite : pandas.Series
         Composite index per city.
+    decimals : int or None, default 2
 
     Returns
     -------
     pandas.Series
         Float ranks (NaN for unranked cities).
     """
-    return composite.rank(method="min", ascending=True, na_option="keep")
+    key = composite if decimals is None else composite.round(decimals)
+    return key.rank(method="min", ascending=True, na_option="keep")
 
 
 def change_percent(
