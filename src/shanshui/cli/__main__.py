@@ -1,0 +1,5 @@
+"""``python -m shanshui.cli``."""
+
+from shanshui.cli import main
+
+main()
