@@ -273,7 +273,7 @@ def test_cnemc_bad_rows(shared: Path, tmp_path: Path) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    body[1][3] = "n/a"  # line 3 (PM2.5 hour 0): 1001A not a number
+    body[1][3] = "4O"  # line 3 (PM2.5 hour 0): 1001A not a number (letter O)
     body[4][2] = "PM1"  # line 6: unknown type
     writer.writerows(body)
     writer.writerow(body[1])  # line 17: duplicate of line 3
@@ -363,3 +363,37 @@ def test_iter_chunks_equals_whole_read(shared: Path) -> None:
     pd.testing.assert_frame_equal(
         joined.sort_values(key, ignore_index=True), whole.sort_values(key, ignore_index=True)
     )
+
+
+def test_civil_days_against_pandas_calendar() -> None:
+    """The PRSA date arithmetic agrees with pandas' calendar for 1600-2400 and rejects
+    impossible dates (2015-02-29, month 13, 2015-04-31, fractional parts)."""
+    from shanshui.formats.canonical import civil_days
+
+    d = pd.date_range("1600-01-01", "2400-12-31", freq="D")
+    got = civil_days(d.year.to_numpy(), d.month.to_numpy(), d.day.to_numpy())
+    assert (got == (d - pd.Timestamp("1970-01-01")).days.to_numpy()).all()
+    bad = civil_days(
+        np.array([2015, 2015, 2015, 2015.5, 2016]),
+        np.array([2, 13, 4, 1, 2]),
+        np.array([29, 1, 31, 1, 29]),
+    )
+    assert np.isnan(bad[:4]).all() and bad[4] == 16860  # 2016-02-29 is a leap day
+
+
+def test_categorical_option_gives_the_same_table(shared: Path, tmp_path: Path) -> None:
+    """categorical=True changes only the dtype of site, parameter and flag."""
+    prsa = [prsa_file(shared, "Shunyi"), prsa_file(shared, "Wanliu")]
+    plain = read_prsa(prsa)
+    cat = read_prsa(prsa, categorical=True)
+    assert all(isinstance(cat[c].dtype, pd.CategoricalDtype) for c in ("site", "flag"))
+    pd.testing.assert_frame_equal(
+        cat.astype({c: "str" for c in ("site", "parameter", "flag")}), plain
+    )
+    days = [cnemc_file(shared, d) for d in ("20250112", "20250114")]
+    pd.testing.assert_frame_equal(
+        read_any(days, categorical=True).astype({"site": "str", "parameter": "str", "flag": "str"}),
+        read_cnemc(days),
+    )
+    path = _write(tmp_path, "l.csv", ["site,time,parameter,value", "1001A,2025-01-01T00:00,PM10,5"])
+    assert read_long_csv(path, categorical=True).site.dtype == "category"

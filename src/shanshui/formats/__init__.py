@@ -24,12 +24,18 @@ Conventions (DESIGN §4):
   i.e. CNEMC labels 1 … 24.
 - **Units** travel with the parameter in :data:`UNITS`: µg/m³ for air pollutants, CO in
   mg/m³ (GB 3095-2012 table 1); PRSA's CO (µg/m³ in the file) is converted.
-- **Missing values** produce no row (CNEMC empty cells, PRSA ``NA``).
+- **Missing values** produce no row (CNEMC empty cells, PRSA ``NA``; every reader takes
+  pandas' default NA markers — empty, ``NA``, ``NaN``, ``N/A``, ``NULL``, ``None`` … — as
+  "no value").
 - **Flags**: every value the public sources publish is a normal one (``N``); a long CSV may
   carry its own flags.
 - **Order**: rows come in file order; readers do not sort or deduplicate across files (the
   store is idempotent on site, parameter, time). Within a PRSA or CNEMC file a repeated hour
   is a bad row.
+- **String columns** are pandas ``str`` (Arrow-backed). For bulk work every reader takes
+  ``categorical=True``: ``site``, ``parameter`` and ``flag`` then come as Categoricals (same
+  values; less memory and time). Tip: iterate ``frame.site.unique()``, not ``frame.site``
+  (turning millions of Arrow strings into Python objects is slow).
 - **Bad input**: a file that is not in the format raises :class:`FormatError` (a
   :class:`~shanshui.errors.PeerError`); a bad line becomes a :class:`BadRow` (file, line,
   reason) — :func:`iter_chunks` yields them beside the good rows, the ``read_*`` functions

@@ -129,30 +129,53 @@ def _str_array(values: np.ndarray | list[str]) -> pd.api.extensions.ExtensionArr
     return pd.array(values, dtype="str")
 
 
-def take_strings(names: list[str], index: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """``names[index]`` as a pandas ``str`` array, built in Arrow (fast for long columns)."""
+#: A string column of the long table: pandas ``str`` (default) or a ``Categorical``.
+StrColumn = pd.api.extensions.ExtensionArray
+
+
+def take_strings(names: list[str], index: np.ndarray, categorical: bool = False) -> StrColumn:
+    """``names[index]`` as a pandas ``str`` array, built in Arrow (fast for long columns).
+
+    ``categorical``: a :class:`pandas.Categorical` with categories ``names`` (unique) instead.
+    """
+    if categorical:
+        return pd.Categorical.from_codes(np.asarray(index), categories=_categories(names))
     taken = pc.take(pa.array(names, pa.large_string()), pa.array(index, pa.int32()))
     return pd.array(taken, dtype="str")
 
 
-def run_strings(names: list[str], counts: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def _categories(names: list[str]) -> pd.Index:
+    return pd.Index(names, dtype="str")
+
+
+def run_strings(names: list[str], counts: np.ndarray, categorical: bool = False) -> StrColumn:
     """``names[0]`` repeated ``counts[0]`` times, then ``names[1]`` …, as a ``str`` array.
 
     Built straight into Arrow buffers (offsets and repeated bytes): much cheaper than a
     gather when a long column consists of few runs (one site per file, one parameter per
-    block of rows).
+    block of rows). ``categorical``: a :class:`pandas.Categorical` instead.
     """
-    encoded = [name.encode("utf-8") for name in names]
     counts = np.asarray(counts, dtype=np.int64)
+    if categorical:
+        codes = np.repeat(np.arange(len(names), dtype=np.int32), counts)
+        return pd.Categorical.from_codes(codes, categories=_categories(names))
+    encoded = [name.encode("utf-8") for name in names]
     total = int(counts.sum())
     offsets = np.empty(total + 1, dtype=np.int64)
     offsets[0] = pos = row = 0
     for e, k in zip(encoded, counts.tolist(), strict=True):
         # offsets of a run of k copies of e: pos + len(e), pos + 2 len(e), …
-        offsets[row + 1 : row + k + 1] = np.arange(1, k + 1, dtype=np.int64) * len(e) + pos
+        step = len(e)
+        if step:
+            offsets[row + 1 : row + k + 1] = np.arange(pos + step, pos + step * k + 1, step)
+        else:
+            offsets[row + 1 : row + k + 1] = pos
         row += k
         pos += k * len(e)
-    data = b"".join(e * int(k) for e, k in zip(encoded, counts, strict=True))
+    if len(encoded) == 1:
+        data = encoded[0] * int(counts[0])
+    else:
+        data = b"".join(e * int(k) for e, k in zip(encoded, counts, strict=True))
     array = pa.Array.from_buffers(
         pa.large_string(), total, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
@@ -181,27 +204,65 @@ def empty_frame() -> pd.DataFrame:
     )
 
 
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def civil_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates given as float arrays.
+
+    Returns float64 with NaN where the triple is not a valid date (not whole numbers, month
+    outside 1..12, day outside the month, or year outside 1..9999). Vectorised "days from
+    civil" arithmetic (era of 400 years, March-based year), no Python loop.
+    """
+    y, m, d = (np.asarray(a, dtype=np.float64) for a in (year, month, day))
+    whole = (y == np.floor(y)) & (m == np.floor(m)) & (d == np.floor(d))
+    ok = whole & (y >= 1) & (y <= 9999) & (m >= 1) & (m <= 12) & (d >= 1)
+    yi = np.where(ok, y, 1970).astype(np.int64)
+    mi = np.where(ok, m, 1).astype(np.int64)
+    di = np.where(ok, d, 1).astype(np.int64)
+    leap = ((yi % 4 == 0) & (yi % 100 != 0)) | (yi % 400 == 0)
+    length = _DAYS_IN_MONTH[mi - 1] + ((mi == 2) & leap)
+    ok &= di <= length
+    ya = yi - (mi <= 2)
+    era = ya // 400
+    yoe = ya - era * 400
+    doy = (153 * (mi + np.where(mi > 2, -3, 9)) + 2) // 5 + di - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = (era * 146097 + doe - 719468).astype(np.float64)
+    return np.where(ok, days, np.nan)
+
+
+def utc_to_time(utc_us: np.ndarray) -> pd.DatetimeIndex:
+    """int64 µs since the epoch (UTC) → tz-aware :data:`TZ` times (no copy of the data)."""
+    # Arrow builds the tz-aware array straight from the UTC integers (pandas' own
+    # constructors take a slower path that re-localises naive values)
+    arrow = pa.array(np.asarray(utc_us, dtype=np.int64), pa.timestamp("us", tz=TZ))
+    return pd.DatetimeIndex(arrow.to_pandas())
+
+
 def local_to_time(local_us: np.ndarray) -> pd.DatetimeIndex:
     """Naive Beijing local times (int64 µs since 1970-01-01 00:00 local) → tz-aware times."""
-    utc = np.asarray(local_us, dtype=np.int64) - UTC_OFFSET_US
-    return pd.DatetimeIndex(utc.astype("datetime64[us]")).tz_localize("UTC").tz_convert(TZ)
+    return utc_to_time(np.asarray(local_us, dtype=np.int64) - UTC_OFFSET_US)
 
 
 def build_frame(
-    site: np.ndarray | pd.api.extensions.ExtensionArray,
+    site: np.ndarray | StrColumn,
     time: pd.DatetimeIndex | pd.Series,
-    parameter: np.ndarray | pd.api.extensions.ExtensionArray,
+    parameter: np.ndarray | StrColumn,
     value: np.ndarray,
-    flag: np.ndarray | pd.api.extensions.ExtensionArray | str = FLAG_NORMAL,
+    flag: np.ndarray | StrColumn | str = FLAG_NORMAL,
+    *,
+    categorical: bool = False,
 ) -> pd.DataFrame:
     """Assemble a canonical long table with the canonical dtypes from column arrays.
 
-    String columns may be given as arrays of ``str`` dtype (kept as they are: build long ones
-    with :func:`take_strings`) or as anything :func:`pandas.array` accepts.
+    String columns may be given as arrays of ``str`` dtype or as Categoricals (kept as they
+    are: build long ones with :func:`take_strings` / :func:`run_strings`) or as anything
+    :func:`pandas.array` accepts. ``categorical`` only concerns a constant ``flag``.
     """
     n = len(value)
     if isinstance(flag, str):
-        flag = run_strings([flag], np.array([n]))
+        flag = run_strings([flag], np.array([n]), categorical)
     return pd.DataFrame(
         {
             "site": _as_str(site),
@@ -214,9 +275,9 @@ def build_frame(
     )
 
 
-def _as_str(
-    values: np.ndarray | pd.api.extensions.ExtensionArray,
-) -> pd.api.extensions.ExtensionArray:
+def _as_str(values: np.ndarray | StrColumn) -> StrColumn:
+    if isinstance(values, pd.Categorical):
+        return values
     if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == "str":
         return values
     return pd.array(values, dtype="str")

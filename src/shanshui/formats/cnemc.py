@@ -75,7 +75,9 @@ def is_cnemc_header(header: list[str]) -> bool:
     return tuple(header[:3]) == HEADER and len(header) > 3
 
 
-def _block_parser(src: Source, derived: bool, hour_label: HourLabel) -> BlockParser:
+def _block_parser(
+    src: Source, derived: bool, hour_label: HourLabel, categorical: bool = False
+) -> BlockParser:
     header = src.header
     if not is_cnemc_header(header):
         raise FormatError(src.path, 1, "not a CNEMC station file: header must start date,hour,type")
@@ -122,10 +124,11 @@ def _block_parser(src: Source, derived: bool, hour_label: HourLabel) -> BlockPar
         values = cells.numbers[rows]
         r, c = np.nonzero(~np.isnan(values))
         out = build_frame(
-            site=take_strings(codes, c),
+            site=take_strings(codes, c, categorical),
             time=local_to_time(row_time[r]),
-            parameter=take_strings(list(wanted), row_type[r]),
+            parameter=take_strings(list(wanted), row_type[r], categorical),
             value=values[r, c],
+            categorical=categorical,
         )
         return out, bad
 
@@ -138,6 +141,7 @@ def iter_cnemc(
     *,
     derived: bool = False,
     hour_label: HourLabel = "end",
+    categorical: bool = False,
 ) -> Iterator[Chunk]:
     """Stream a CNEMC station file in chunks of ``chunk_rows`` source lines.
 
@@ -147,10 +151,14 @@ def iter_cnemc(
     chunk_rows : source lines (hour × type rows) per chunk.
     derived : also return the derived types (:data:`DERIVED`) as parameters of their own.
     hour_label : ``"end"`` (CNEMC's convention, default) or ``"start"``.
+    categorical : ``site``, ``parameter`` and ``flag`` as pandas Categoricals instead of
+        ``str`` (less memory, faster; for bulk work such as importing).
 
     Missing hours or types (incomplete releases) simply yield no rows.
     """
-    return iter_source(path, chunk_rows, lambda src: _block_parser(src, derived, hour_label))
+    return iter_source(
+        path, chunk_rows, lambda src: _block_parser(src, derived, hour_label, categorical)
+    )
 
 
 def read_cnemc(
@@ -159,6 +167,7 @@ def read_cnemc(
     derived: bool = False,
     hour_label: HourLabel = "end",
     errors: Literal["raise", "skip"] = "raise",
+    categorical: bool = False,
 ) -> pd.DataFrame:
     """Read CNEMC station file(s) into the canonical long table.
 
@@ -172,6 +181,7 @@ def read_cnemc(
         the canonical time is h − 1 h) or ``"start"`` (no shift).
     errors : ``"raise"`` a :class:`FormatError` at the first bad row, or ``"skip"`` them
         (use :func:`iter_cnemc` to see which).
+    categorical : string columns as Categoricals (see :func:`iter_cnemc`).
 
     Returns
     -------
@@ -182,7 +192,9 @@ def read_cnemc(
         (
             chunk
             for p in as_paths(path)
-            for chunk in iter_cnemc(p, 1 << 20, derived=derived, hour_label=hour_label)
+            for chunk in iter_cnemc(
+                p, 1 << 20, derived=derived, hour_label=hour_label, categorical=categorical
+            )
         ),
         errors,
     )

@@ -102,7 +102,7 @@ def parse_times(text: pd.Series) -> np.ndarray:
     return out
 
 
-def _block_parser(src: Source) -> BlockParser:
+def _block_parser(src: Source, categorical: bool = False) -> BlockParser:
     header = src.header
     if not is_long_header(header):
         missing = [c for c in REQUIRED if c not in header]
@@ -175,6 +175,9 @@ def _block_parser(src: Source) -> BlockParser:
             value=value[rows] * factor[rows],
             flag="N" if flag is None else flag.array[rows],
         )
+        if categorical:
+            for column in ("site", "parameter", "flag"):
+                out[column] = out[column].astype("category")
         if units:
             out.attrs["units"] = units
         return out, bad
@@ -182,16 +185,28 @@ def _block_parser(src: Source) -> BlockParser:
     return parse
 
 
-def iter_long_csv(path: str | os.PathLike[str], chunk_rows: int = 500_000) -> Iterator[Chunk]:
+def iter_long_csv(
+    path: str | os.PathLike[str], chunk_rows: int = 500_000, *, categorical: bool = False
+) -> Iterator[Chunk]:
     """Stream a long CSV in chunks of ``chunk_rows`` lines (see :func:`read_long_csv`)."""
-    return iter_source(path, chunk_rows, _block_parser)
+    return iter_source(path, chunk_rows, lambda src: _block_parser(src, categorical))
 
 
-def read_long_csv(path: PathArg, *, errors: Literal["raise", "skip"] = "raise") -> pd.DataFrame:
+def read_long_csv(
+    path: PathArg, *, errors: Literal["raise", "skip"] = "raise", categorical: bool = False
+) -> pd.DataFrame:
     """Read generic long CSV file(s) ``site,time,parameter,value[,flag][,unit]``.
 
     See the module docstring for the validation rules. Returns the canonical long table;
     ``frame.attrs["units"]`` holds the units of parameters that are not in
-    :data:`~shanshui.formats.canonical.UNITS`.
+    :data:`~shanshui.formats.canonical.UNITS`. ``categorical``: ``site``, ``parameter`` and
+    ``flag`` as pandas Categoricals instead of ``str``.
     """
-    return collect((chunk for p in as_paths(path) for chunk in iter_long_csv(p, 1 << 20)), errors)
+    return collect(
+        (
+            chunk
+            for p in as_paths(path)
+            for chunk in iter_long_csv(p, 1 << 20, categorical=categorical)
+        ),
+        errors,
+    )
