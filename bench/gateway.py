@@ -140,10 +140,13 @@ def load(  # noqa: PLR0917 - a multiprocessing target
                 acked[0] += n
                 if measuring[0]:
                     counted[0] += n
-                if nxt < len(fs):
-                    k = min(n, len(fs) - nxt)
-                    writer.write(b"".join(fs[nxt : nxt + k]))
-                    nxt += k
+                # one new frame per answer; after the last hour start again from the
+                # first (to the gateway a resend: journaled and answered again, stored once)
+                out = []
+                for _ in range(n):
+                    out.append(fs[nxt])
+                    nxt = (nxt + 1) % len(fs)
+                writer.write(b"".join(out))
 
     async def main() -> dict[str, float]:
         tasks = []
@@ -303,7 +306,7 @@ def main() -> None:
     ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
     _raise_nofile()
-    per_device = int(30_000 * (args.seconds + args.warmup + 10) / args.devices) + args.window
+    per_device = max(args.window * 4, int(20_000 * (args.seconds + args.warmup) / args.devices))
     t = time.perf_counter()
     frames = encode_frames(args.devices, per_device)
     print(f"pre-encoded {args.devices} x {per_device} frames in {time.perf_counter() - t:.1f} s")
