@@ -139,13 +139,18 @@ def take_strings(names: list[str], index: np.ndarray, categorical: bool = False)
     ``categorical``: a :class:`pandas.Categorical` with categories ``names`` (unique) instead.
     """
     if categorical:
-        return pd.Categorical.from_codes(np.asarray(index), categories=_categories(names))
+        codes = np.asarray(index).astype(_code_type(len(names)), copy=False)
+        return pd.Categorical.from_codes(codes, categories=_categories(names), validate=False)
     taken = pc.take(pa.array(names, pa.large_string()), pa.array(index, pa.int32()))
     return pd.array(taken, dtype="str")
 
 
 def _categories(names: list[str]) -> pd.Index:
     return pd.Index(names, dtype="str")
+
+
+def _code_type(n: int) -> type[np.signedinteger[Any]]:
+    return np.int8 if n < 128 else np.int16 if n < 32768 else np.int32
 
 
 def run_strings(names: list[str], counts: np.ndarray, categorical: bool = False) -> StrColumn:
@@ -157,8 +162,8 @@ def run_strings(names: list[str], counts: np.ndarray, categorical: bool = False)
     """
     counts = np.asarray(counts, dtype=np.int64)
     if categorical:
-        codes = np.repeat(np.arange(len(names), dtype=np.int32), counts)
-        return pd.Categorical.from_codes(codes, categories=_categories(names))
+        codes = np.repeat(np.arange(len(names), dtype=_code_type(len(names))), counts)
+        return pd.Categorical.from_codes(codes, categories=_categories(names), validate=False)
     encoded = [name.encode("utf-8") for name in names]
     total = int(counts.sum())
     offsets = np.empty(total + 1, dtype=np.int64)

@@ -103,11 +103,12 @@ def peek_header(path: str | os.PathLike[str]) -> list[str]:
     return src.header
 
 
-def iter_blocks(src: Source, chunk_rows: int) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(first_line, block)``: blocks of at most ``chunk_rows`` whole lines.
+def iter_blocks(src: Source, chunk_rows: int) -> Iterator[tuple[int, bytes, np.ndarray]]:
+    """Yield ``(first_line, block, ends)``: blocks of at most ``chunk_rows`` whole lines.
 
     ``first_line`` is the 1-based line number of the block's first line (the header is
-    line 1). The last block gets a final newline if the file lacks one.
+    line 1); ``ends`` the offsets of the block's newlines. The last block gets a final
+    newline if the file lacks one.
     """
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
@@ -129,7 +130,7 @@ def iter_blocks(src: Source, chunk_rows: int) -> Iterator[tuple[int, bytes]]:
             take = min(chunk_rows, len(nl) - start_idx)
             cut = int(nl[start_idx + take - 1]) + 1
             begin = 0 if start_idx == 0 else int(nl[start_idx - 1]) + 1
-            yield line, buf[begin:cut]
+            yield line, buf[begin:cut], nl[start_idx : start_idx + take] - begin
             line += take
             start_idx += take
         if start_idx:
@@ -166,14 +167,17 @@ def _field_counts(
     return counts
 
 
-def split_lines(path: str, first_line: int, block: bytes, n_fields: int) -> Lines:
+def split_lines(
+    path: str, first_line: int, block: bytes, n_fields: int, ends: np.ndarray | None = None
+) -> Lines:
     """Check the field count of every line of ``block``; drop blank lines.
 
     Lines with another field count become :class:`BadRow` (with their line number).
     Blank lines are skipped silently (a trailing empty line is common and harmless).
     """
     arr = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(arr == _NL)
+    if ends is None:
+        ends = np.flatnonzero(arr == _NL)
     starts = np.empty_like(ends)
     if len(ends):
         starts[0] = 0
@@ -285,8 +289,8 @@ def iter_source(
     src = open_source(path)
     try:
         parse = make_parser(src)
-        for first, block in iter_blocks(src, chunk_rows):
-            lines = split_lines(src.path, first, block, len(src.header))
+        for first, block, ends in iter_blocks(src, chunk_rows):
+            lines = split_lines(src.path, first, block, len(src.header), ends)
             frame, bad = parse(lines)
             bad_rows = sorted(lines.bad + bad, key=lambda b: b.line)
             yield Chunk(src.path, frame, bad_rows, src.position(), src.size, lines.total)

@@ -171,10 +171,12 @@ def _block_parser(
         row_utc = time_us[rows] - UTC_OFFSET_US
         utc = np.broadcast_to(row_utc, by_param.shape)[present]
         row_site = site_idx[rows]
-        if len(row_site) and (row_site == row_site[0]).all():  # one station per file
-            site_col = run_strings(
-                [site_names[row_site[0]]], np.array([int(counts.sum())]), categorical
-            )
+        if categorical and len(row_site) and (row_site == row_site[0]).all():
+            runs = np.zeros(len(site_names), dtype=np.int64)  # every site a category
+            runs[row_site[0]] = counts.sum()
+            site_col = run_strings(site_names, runs, categorical)
+        elif len(row_site) and (row_site == row_site[0]).all():  # one station per file
+            site_col = run_strings([site_names[row_site[0]]], np.array([int(counts.sum())]))
         else:
             where = np.broadcast_to(row_site, present.shape)[present]
             site_col = take_strings(site_names, where, categorical)
