@@ -1,0 +1,107 @@
+"""``shanshui simulate``: frames carry exactly the source's values, and the replay resends
+what was not acknowledged, reconnecting like a data logger (HJ 212-2017 §6.5.1).
+
+Reference values: the CNEMC file read by :func:`shanshui.formats.read_cnemc` (the formats
+module's reader of ``shared/data/cnemc``), never the simulator itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+from shanshui import formats
+from shanshui.hj212 import CST, Decoder, Frame, decode_frame
+from shanshui.ingest.session import ack_frame, to_rows
+from shanshui.ingest.simulate import (
+    device_identity,
+    devices_from_table,
+    hourly_frame,
+    load_table,
+    replay,
+    synthetic_devices,
+)
+
+
+def test_identity_is_a_2017_mn_and_a_six_digit_password() -> None:
+    mn, pw = device_identity("1001A")
+    assert len(mn) == 24 and all(c in "0123456789ABCDEF" for c in mn)
+    assert len(pw) == 6 and pw.isdigit()
+    assert device_identity("1001A") == (mn, pw)
+    assert device_identity("1001A", "other")[1] != pw or device_identity("1002A")[0] != mn
+
+
+def test_hourly_frame_is_a_2061_with_flag_5() -> None:
+    when = datetime(2014, 1, 1, 8, tzinfo=CST)
+    frame = hourly_frame("M1", "123456", when, {"PM2.5": 35.0, "CO": 0.3, "DEWP": -3.5})
+    msg = decode_frame(frame.data)
+    assert (msg.cn, msg.st, msg.flag, msg.data_time_raw) == ("2061", "22", 5, "20140101080000")
+    assert set(msg.items) == {"a34004", "a21005", "DEWP"}  # HJ 212-2017 Appendix B codes
+    assert msg.items["a21005"]["Avg"] == "0.3" and msg.items["a34004"]["Flag"] == "N"
+
+
+def test_cnemc_day_round_trips_through_frames(shared: Path) -> None:
+    path = shared / "data" / "cnemc" / "china_sites" / "china_sites_20250101.csv.gz"
+    source = formats.read_cnemc(path)
+    beijing = source[source["site"] == "1001A"]
+    table = load_table([path])
+    table = table[table["site"] == "1001A"]
+    (device,) = devices_from_table(table)
+    assert len(device.frames) == beijing["time"].nunique()
+    got = {}
+    for f in device.frames:
+        for row in to_rows(decode_frame(f.data), "1001A"):
+            got[row[1], row[4]] = row[5]
+    expected = {
+        (r.parameter, int(r.time.timestamp()) * 1_000_000): r.value for r in beijing.itertuples()
+    }
+    assert got == expected
+
+
+class AckServer:
+    """Acknowledges frames, but drops the first connection after ``drop_after`` frames and
+    never answers the frames whose QN ends in ``silent`` the first time it sees them."""
+
+    def __init__(self, drop_after: int) -> None:
+        self.drop_after = drop_after
+        self.connections = 0
+        self.seen: dict[str, int] = {}
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        first = self.connections == 1
+        decoder = Decoder()
+        n = 0
+        while data := await reader.read(65536):
+            for event in decoder.feed(data):
+                if not isinstance(event, Frame):
+                    continue
+                n += 1
+                if first and n > self.drop_after:
+                    writer.close()
+                    return
+                qn = event.message.qn or ""
+                self.seen[qn] = self.seen.get(qn, 0) + 1
+                if qn.startswith("2024010103") and self.seen[qn] == 1:
+                    continue  # lost answer: the device must resend after its timeout
+                writer.write(ack_frame(event.message))
+        writer.close()
+
+
+def test_replay_resends_and_reconnects() -> None:
+    devices = synthetic_devices(1, 12, start=datetime(2024, 1, 1, tzinfo=CST))
+
+    async def scenario() -> tuple[object, AckServer]:
+        server = AckServer(drop_after=5)
+        tcp = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        stats = await replay(devices, "127.0.0.1", port, window=4, ack_timeout=0.3, max_seconds=30)
+        tcp.close()
+        return stats, server
+
+    stats, server = asyncio.run(scenario())
+    assert stats.acked == stats.frames == 12  # type: ignore[attr-defined]
+    assert stats.connects >= 2 and stats.resent >= 1  # type: ignore[attr-defined]
+    assert set(server.seen) == {f.qn for f in devices[0].frames}
+    assert server.seen["20240101030000000"] >= 2
