@@ -252,3 +252,45 @@ def test_garbage_is_reported_per_line_and_bounded() -> None:
     assert dec.buffered < 1024
     assert [len(e.raw) for e in dec.close() if isinstance(e, FrameError)] == [904]
     assert Decoder().feed(b"\r\n\r\n  \n") == []  # blank lines are not garbage
+
+
+def test_header_memo_gives_each_frame_its_own_qn_and_still_checks_it() -> None:
+    # The decoder memoises the header after QN (constant for one device); QN is still read
+    # and checked per segment (HJ 212-2017 Table 4: QN YYYYMMDDhhmmsszzz; choice 1-20 digits).
+    tail = "ST=22;CN=2061;PW=123456;MN=MEMO01;Flag=5"
+    first = parse_segment(seg(f"QN=20160801085857223;{tail}"))
+    second = parse_segment(seg(f"QN=20160801085858001;{tail}"))
+    assert (first.qn, second.qn) == ("20160801085857223", "20160801085858001")
+    assert second.header == ("QN=20160801085858001", *tail.split(";"))
+    assert (second.st, second.cn, second.pw, second.mn, second.flag) == (
+        "22",
+        "2061",
+        "123456",
+        "MEMO01",
+        5,
+    )
+    no_qn = parse_segment(seg(tail))  # 2005 layout: no QN, the same memo entry
+    assert no_qn.qn is None and no_qn.header == tuple(tail.split(";"))
+    for bad_qn in ("2016080108585722X", "1" * 21, ""):
+        with pytest.raises(FrameError) as info:
+            parse_segment(seg(f"QN={bad_qn};{tail}"))
+        assert info.value.reason == "bad_field"
+
+
+def test_data_time_memo_still_rejects_bad_times() -> None:
+    # HJ 212-2017 Table 6: DataTime YYYYMMDDhhmmss; a memo of good times admits no bad one.
+    good = parse_segment(seg("ST=22;CN=2011", "CP=&&DataTime=20160229080000&&"))
+    assert good.data_time == datetime(2016, 2, 29, 8)
+    again = parse_segment(seg("ST=22;CN=2011", "CP=&&DataTime=20160229080000&&"))
+    assert again.data_time == datetime(2016, 2, 29, 8)
+    with pytest.raises(FrameError):
+        parse_segment(seg("ST=22;CN=2011", "CP=&&DataTime=20170229080000&&"))
+
+
+@pytest.mark.parametrize("byte", [*range(32), 0x7F])
+def test_every_control_byte_is_refused(byte: int) -> None:
+    # Control characters are never valid in a segment (the rule in _parse; vector v62).
+    for text in (f"ST=22;CN=2011;CP=&&a-Rtd=1{chr(byte)}&&", f"ST=2{chr(byte)};CN=2011;CP=&&&&"):
+        with pytest.raises(FrameError) as info:
+            parse_segment(text.encode())
+        assert info.value.reason == "bad_field"

@@ -34,7 +34,6 @@ TEXT_SUFFIXES: Final[frozenset[str]] = frozenset(("Flag", "EFlag", "SampleTime",
 CST: Final = timezone(timedelta(hours=8), "CST")
 
 _CTRL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_CTRL_BYTES: Final = bytes(range(32)) + b"\x7f"
 _EQ: Final = repeat("=")  # infinite, stateless: reusable as map() arguments
 _ONE: Final = repeat(1)
 _DASH: Final = repeat("-")
@@ -377,11 +376,25 @@ def _split_cp_slow(cp: str) -> list[list[str]]:
 
 _SIG_MAP: Final = bytes.maketrans(b";", b",")
 _SIG_DELETE: Final = bytes(c for c in range(256) if c not in b";,=")
+# "=,=,…=" longer than any signature of a segment of at most 9999 bytes.
+_PAIRS: Final = b"=," * 5000
 
 
 def _one_pair_each(signature: bytes) -> bool:
     """``signature`` is ``=`` (``,=``)* — i.e. each entry has exactly one ``=``."""
-    return signature.endswith(b"=") and signature.replace(b"=,", b"") == b"="
+    # Odd length and a prefix of "=,=,…": alternating, starting and ending with "=".
+    return len(signature) & 1 == 1 and _PAIRS.startswith(signature)
+
+
+# Memo of parse_time for the fast path: many stations send the same DataTime. Values are
+# immutable; the table is cleared when full (bounded memory).
+_TIMES: dict[str, datetime] = {}
+# Memo of the header fast path: the header after QN is constant for one device
+# (ST, CN, PW, MN, Flag). Key: that text; value: its entries and decoded fields.
+_HEADERS: dict[
+    str, tuple[tuple[str, ...], str | None, str | None, str | None, str | None, int | None]
+] = {}
+_MEMO_SIZE: Final = 4096
 
 
 def parse_time(raw: str) -> datetime:
@@ -426,9 +439,10 @@ def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
     ascii_only = data.isascii()
     if ascii_only:
         # Control characters (NUL as ST in vector v62) are never valid in a segment.
-        if len(data.translate(None, _CTRL_BYTES)) != len(data):
-            raise _bad("control characters in the data segment")
+        # For ASCII, str.isprintable() is false exactly for 0x00-0x1F and 0x7F.
         text = data.decode("ascii")
+        if not text.isprintable():
+            raise _bad("control characters in the data segment")
         encoding = "utf-8"
     elif known is not None:  # a message being built: its encoding is known
         text = data.decode(known)
@@ -452,28 +466,53 @@ def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
     cpi = text.find("CP=&&")
     if cpi < 0 or len(text) < cpi + 7 or not text.endswith("&&"):
         raise _bad("no CP=&&…&& at the end of the data segment")
-    if cpi:
-        if text[cpi - 1] != ";":
-            raise _bad("CP is not preceded by ';'")
-        header = tuple(text[: cpi - 1].split(";"))
-    else:
-        header = ()
+    if cpi and text[cpi - 1] != ";":
+        raise _bad("CP is not preceded by ';'")
     cp = text[cpi + 5 : -2]
 
     # --- header fields, by name, any order (devices vary it: PNO before PNUM in v29).
     # Header values are ASCII (checked for the whole segment above, or here).
     if not ascii_only and not text[:cpi].isascii():
         raise _bad("non-ASCII characters in the header")
-    match = _HEADER_2017.match(text) if ascii_only else None
-    if match is not None and match.end() == cpi:
+    # Memo key: the header after a valid leading QN (the part constant for one device),
+    # or the whole header without QN; None when the memo does not apply.
+    key: str | None = None
+    q = -1
+    if ascii_only and cpi:
+        if text.startswith("QN="):
+            q = text.find(";", 3, cpi)
+            if 3 < q <= 23 and text[3:q].isdigit():  # QN: 1-20 digits (see below)
+                key = text[q + 1 : cpi]
+        else:
+            key = text[:cpi]
+    memo = _HEADERS.get(key) if key is not None else None
+    if memo is not None:
+        # The fast path below already checked this text (memo of its result).
+        rest, st, cn, pw, mn, flag = memo
+        if q >= 0:
+            qn = text[3:q]
+            header = (text[:q], *rest)
+        else:
+            qn = None
+            header = rest
+        pnum = pno = None
+    elif (match := _HEADER_2017.match(text) if ascii_only else None) is not None and (
+        match.end() == cpi
+    ):
         # Fast path, the usual layouts: [QN=;]ST=;CN=;PW=;MN=;[Flag=;] with the checks of
         # the general path below written as a pattern.
+        header = tuple(text[: cpi - 1].split(";"))
         qn, st, cn, pw, mn, text_flag = match.groups()
         flag = None if text_flag is None else int(text_flag)
         if flag is not None and flag > 255:
             raise _bad(f"Flag={text_flag!r}")
         pnum = pno = None
+        if key is not None and len(key) <= 256:
+            if len(_HEADERS) >= _MEMO_SIZE:
+                _HEADERS.clear()
+            _HEADERS[key] = (header[1:] if qn is not None else header, st, cn, pw, mn, flag)
     else:
+        header = tuple(text[: cpi - 1].split(";")) if cpi else ()
         try:
             hdr = dict(map(str.split, header, _EQ, _ONE))
         except ValueError:
@@ -590,7 +629,15 @@ def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
                     fields[key] = value
                 else:
                     raise _bad(f"CP entry {entry!r} has an empty key")
-    data_time = None if data_time_raw is None else parse_time(data_time_raw)
+    if data_time_raw is None:
+        data_time = None
+    else:
+        data_time = _TIMES.get(data_time_raw)
+        if data_time is None:
+            data_time = parse_time(data_time_raw)
+            if len(_TIMES) >= _MEMO_SIZE:
+                _TIMES.clear()
+            _TIMES[data_time_raw] = data_time
     return tuple.__new__(
         Message,
         (
