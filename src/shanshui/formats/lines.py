@@ -322,6 +322,15 @@ def _arrow(column: pd.Series) -> pa.ChunkedArray:
     return data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
 
 
+def _utc_us(column: pd.Series) -> np.ndarray:
+    """µs since the epoch (UTC) of a tz-aware column, without a copy when already in µs."""
+    times = column.array
+    if times.unit != "us":  # type: ignore[attr-defined]
+        times = times.as_unit("us")  # type: ignore[attr-defined]
+    values: np.ndarray = times.asi8  # type: ignore[attr-defined]
+    return values
+
+
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate canonical tables column by column (strings as chunked Arrow, no copy)."""
     if not frames:
@@ -339,9 +348,7 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
             for c in _arrow(f[name].astype("str")).chunks
         ]
         columns[name] = pd.array(pa.chunked_array(chunks, pa.large_string()), dtype="str")
-    columns["time"] = utc_to_time(
-        np.concatenate([f["time"].array.as_unit("us").asi8 for f in frames])
-    )
+    columns["time"] = utc_to_time(np.concatenate([_utc_us(f["time"]) for f in frames]))
     columns["value"] = np.concatenate([f["value"].to_numpy() for f in frames])
     return pd.DataFrame({c: columns[c] for c in COLUMNS}, copy=False)
 
