@@ -163,12 +163,19 @@ class Gateway:
                     break
                 replies = await session.handle(data)
                 if replies:
+                    if writer.is_closing():  # the device left while its data were journaled
+                        reason = "reset"
+                        break
                     writer.write(b"".join(replies))
                     await writer.drain()
             else:
                 reason = session.closing
         except (ConnectionError, OSError):
             reason = "reset"
+        except RuntimeError as exc:  # uvloop: writing to a transport closed meanwhile
+            reason = "reset" if writer.is_closing() else "error"
+            if reason == "error":
+                LOG.exception("connection failed", extra={"peer": peer, "error": str(exc)})
         except asyncio.CancelledError:
             reason = session.closing or "shutdown"
             raise

@@ -72,6 +72,7 @@ class Journal:
             self._file.truncate(end)
             self._file.seek(end)
             os.fsync(self._file.fileno())
+        self._pos = end  # the write offset, kept here: tell() on a buffered file is slow
         self._dirty = False
 
     # -- writing -------------------------------------------------------------------------
@@ -82,10 +83,11 @@ class Journal:
             raise JournalError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
-            if self._file.tell() + len(record) > self.segment_bytes and self._file.tell() > 0:
+            if self._pos + len(record) > self.segment_bytes and self._pos > 0:
                 self._rotate()
-            position = Position(self._segment, self._file.tell())
+            position = Position(self._segment, self._pos)
             self._file.write(record)
+            self._pos += len(record)
             self._dirty = True
             return position
 
@@ -108,7 +110,7 @@ class Journal:
     def end(self) -> Position:
         """The position after the last appended record."""
         with self._lock:
-            return Position(self._segment, self._file.tell())
+            return Position(self._segment, self._pos)
 
     def _rotate(self) -> None:
         self._file.flush()
@@ -116,6 +118,7 @@ class Journal:
         self._file.close()
         self._segment += 1
         self._file = open(self.directory / _segment_name(self._segment), "ab")  # noqa: SIM115
+        self._pos = self._file.tell()
         self._fsync_directory()
 
     def _fsync_directory(self) -> None:
