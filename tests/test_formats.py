@@ -397,3 +397,18 @@ def test_categorical_option_gives_the_same_table(shared: Path, tmp_path: Path) -
     )
     path = _write(tmp_path, "l.csv", ["site,time,parameter,value", "1001A,2025-01-01T00:00,PM10,5"])
     assert read_long_csv(path, categorical=True).site.dtype == "category"
+
+
+def test_bom_crlf_gzip_and_missing_final_newline(tmp_path: Path) -> None:
+    """Spreadsheet-style input: UTF-8 BOM, CRLF line ends, no final newline, gzip."""
+    text = (
+        "\ufeffsite,time,parameter,value\r\n"
+        "1001A,2025-01-04T05:00,SO2,7\r\n\r\n"
+        "1002A,2025-01-04T05:00,SO2,8"
+    )
+    path = tmp_path / "spreadsheet.csv.gz"
+    path.write_bytes(gzip.compress(text.encode("utf-8")))
+    chunks = list(iter_chunks(path, chunk_rows=1))
+    assert [b for c in chunks for b in c.bad] == []
+    frame = read_any(path)
+    assert list(frame.site) == ["1001A", "1002A"] and list(frame.value) == [7.0, 8.0]
