@@ -5,14 +5,14 @@ See the package docstring (:mod:`shanshui.formats`) for the conventions in full.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from shanshui.errors import PeerError
 
@@ -94,7 +94,7 @@ class FormatError(PeerError):
     ``file`` and ``line`` (1-based; 0 when the whole file is meant) say where.
     """
 
-    def __init__(self, file: str | Path, line: int, reason: str) -> None:
+    def __init__(self, file: str | os.PathLike[str], line: int, reason: str) -> None:
         self.file = str(file)
         self.line = line
         self.reason = reason
@@ -142,7 +142,8 @@ def take_strings(names: list[str], index: np.ndarray, categorical: bool = False)
         codes = np.asarray(index).astype(_code_type(len(names)), copy=False)
         return pd.Categorical.from_codes(codes, categories=_categories(names), validate=False)
     taken = pc.take(pa.array(names, pa.large_string()), pa.array(index, pa.int32()))
-    return pd.array(taken, dtype="str")
+    result: StrColumn = pd.array(taken, dtype="str")
+    return result
 
 
 def _categories(names: list[str]) -> pd.Index:
@@ -184,7 +185,8 @@ def run_strings(names: list[str], counts: np.ndarray, categorical: bool = False)
     array = pa.Array.from_buffers(
         pa.large_string(), total, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    return pd.array(array, dtype="str")
+    result: StrColumn = pd.array(array, dtype="str")
+    return result
 
 
 def factorize_map(
@@ -283,6 +285,9 @@ def build_frame(
 def _as_str(values: np.ndarray | StrColumn) -> StrColumn:
     if isinstance(values, pd.Categorical):
         return values
-    if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == "str":
+    if isinstance(values, pd.api.extensions.ExtensionArray) and isinstance(
+        values.dtype, pd.StringDtype
+    ):
         return values
-    return pd.array(values, dtype="str")
+    result: StrColumn = pd.array(np.asarray(values), dtype="str")
+    return result

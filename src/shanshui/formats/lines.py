@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 from pandas.api.types import union_categoricals
 
 from shanshui.formats.canonical import (
@@ -266,8 +266,8 @@ def parse_lines(
             reason = f"column {c}: {cells.iloc[i]!r} is not a number"
             bad.append(BadRow(path, int(lines.line_numbers[i]), reason))
         frame[c] = values
-    positions = [frame.columns.get_loc(c) for c in numeric]
-    numbers = frame.iloc[:, positions].to_numpy(dtype=np.float64)
+    positions = [names.index(c) for c in numeric]
+    numbers: np.ndarray = frame.iloc[:, positions].to_numpy(dtype=np.float64)
     inf = np.isinf(numbers)
     if inf.any():
         for i, j in zip(*np.nonzero(inf), strict=True):
@@ -318,16 +318,16 @@ def collect(chunks: Iterable[Chunk], errors: str) -> pd.DataFrame:
 
 def _arrow(column: pd.Series) -> pa.ChunkedArray:
     """The Arrow data behind a ``str`` column (the Arrow C data protocol; no copy)."""
-    data = column.array.__arrow_array__()  # type: ignore[attr-defined]
+    data = column.array.__arrow_array__()
     return data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
 
 
 def _utc_us(column: pd.Series) -> np.ndarray:
     """µs since the epoch (UTC) of a tz-aware column, without a copy when already in µs."""
-    times = column.array
-    if times.unit != "us":  # type: ignore[attr-defined]
-        times = times.as_unit("us")  # type: ignore[attr-defined]
-    values: np.ndarray = times.asi8  # type: ignore[attr-defined]
+    times: Any = column.array
+    if times.unit != "us":
+        times = times.as_unit("us")
+    values: np.ndarray = times.asi8
     return values
 
 

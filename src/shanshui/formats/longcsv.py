@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -134,7 +134,8 @@ def _block_parser(src: Source, categorical: bool = False) -> BlockParser:
         if has_unit:
             unit = cells.text["unit"].fillna("")
             pairs = pd.DataFrame({"p": param, "u": unit})
-            for (p, u), idx in pairs.groupby(["p", "u"], sort=False).indices.items():
+            for key, idx in pairs.groupby(["p", "u"], sort=False).indices.items():
+                p, u = (str(k) for k in cast(tuple[str, str], key))
                 if p in UNITS:
                     f = unit_factor(p, u) if u.strip() else 1.0
                     if f is None:

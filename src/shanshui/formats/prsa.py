@@ -105,7 +105,8 @@ def _block_parser(
         raise FormatError(src.path, 1, "not a PRSA file: header must be " + ",".join(HEADER))
     if hour_label not in ("end", "start"):
         raise ValueError("hour_label must be 'end' or 'start'")
-    codes = prsa_stations().set_index("station")["code"].to_dict()
+    table = prsa_stations()
+    codes = {str(s): str(c) for s, c in zip(table["station"], table["code"], strict=True)}
     site_names = sorted(set(codes.values()))
     site_of = {name: site_names.index(code) for name, code in codes.items()}
     params = [*POLLUTANT_COLUMNS, *((*METEO_COLUMNS, "WD") if meteorology else ())]

@@ -45,10 +45,11 @@ def data_dir(*parts: str) -> Traversable:
 
 def _read_csv(*parts: str, **kwargs: Any) -> pd.DataFrame:
     with data_dir(*parts).open("rb") as fh:
-        return pd.read_csv(fh, **kwargs)
+        frame: pd.DataFrame = pd.read_csv(fh, **kwargs)
+    return frame
 
 
-def _note_date(note: str, word: tuple[str, ...]) -> pd.Timestamp:
+def _note_date(note: str, word: tuple[str, ...]) -> Any:
     """The date in a note such as ``停运150702`` / ``20190222停运`` (YYMMDD or YYYYMMDD)."""
     if not any(w in note for w in word):
         return pd.NaT
