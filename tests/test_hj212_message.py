@@ -294,3 +294,23 @@ def test_every_control_byte_is_refused(byte: int) -> None:
         with pytest.raises(FrameError) as info:
             parse_segment(text.encode())
         assert info.value.reason == "bad_field"
+
+
+def test_one_whole_frame_per_feed_fast_path() -> None:
+    # HJ 212-2017 §6.3.2: ## + length + segment + CRC + CR LF; one frame per feed() call
+    # takes the decoder's fast path, which must give the general path's verdicts.
+    body = seg("QN=20160801085857000;ST=22;CN=2061;PW=123456;MN=AIR001;Flag=5")
+    crc = b"%04X" % crc16(body)
+    assert not crc.isdigit()  # letters, so that the lower-case form differs
+    frame = b"##%04d%s%s" % (len(body), body, crc)
+    for ending in (b"\r\n", b"\n"):
+        (event,) = Decoder().feed(frame + ending)
+        assert not isinstance(event, FrameError) and event.raw == frame
+        (event,) = Decoder().feed(frame[:-4] + crc.lower() + ending)
+        assert not isinstance(event, FrameError) and event.message.crc_lower
+        (event,) = Decoder().feed(frame[:-4] + b"0000" + ending)
+        assert isinstance(event, FrameError) and event.reason == "crc_mismatch"
+    bad = body.replace(b"CN=2061", b"CN=20a1")  # CN must be digits (module choice)
+    frame = b"##%04d%s%04X" % (len(bad), bad, crc16(bad))
+    (event,) = Decoder().feed(frame + b"\r\n")
+    assert isinstance(event, FrameError) and event.reason == "bad_field" and event.raw == frame
