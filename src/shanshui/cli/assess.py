@@ -1,8 +1,10 @@
 """``shanshui assess`` and ``shanshui rank``: period assessment of stations and cities.
 
-Both read CNEMC/quotsoft or PRSA files (any format :func:`shanshui.formats.read_any` knows),
-take each station's city and reference flag (对照点) from the national station list shipped
-with shanshui, and apply GB 3095-2012 and HJ 663-2013 through
+Both read either CNEMC/quotsoft or PRSA files (any format :func:`shanshui.formats.read_any`
+knows), taking each station's city and reference flag (对照点) from the national station list
+shipped with shanshui, or a store (``--db PATH`` or ``--postgres URL``: the stored hourly
+means through :func:`shanshui.store.reading.read_long` and the stored sites through
+:func:`~shanshui.store.reading.station_table`), and apply GB 3095-2012 and HJ 663-2013 through
 :mod:`shanshui.standards.assessment`. A city's value comes from its assessment stations
 only; reference stations are listed but left out (HJ 663-2013).
 """
@@ -13,8 +15,10 @@ import calendar
 import datetime as dt
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -24,6 +28,9 @@ from rich.table import Table
 from shanshui.errors import ShanshuiError
 from shanshui.standards.assessment import NetworkAssessment, assess_network
 from shanshui.standards.composite import POLLUTANTS, change_percent, change_points, rank
+
+if TYPE_CHECKING:
+    from shanshui.store import Store
 
 _UNITS = {p: "µg/m³" for p in POLLUTANTS} | {"CO": "mg/m³"}
 _CHANGE_FIELDS = ("mean", "p98", "assessed", "max_daily", "valid_days", "days_over_limit")
@@ -79,6 +86,91 @@ def _station_list() -> pd.DataFrame:
     return stations()
 
 
+def check_source(
+    files: list[Any] | None, db: Path | None, postgres: str | None, what: str = "FILES"
+) -> None:
+    """Exactly one source: files, ``--db`` or ``--postgres`` (else a usage error, exit 2)."""
+    given = [
+        name
+        for name, there in (
+            (what, bool(files)),
+            ("--db", db is not None),
+            ("--postgres", postgres is not None),
+        )
+        if there
+    ]
+    if len(given) != 1:
+        got = " and ".join(given) if given else "none"
+        raise typer.BadParameter(
+            f"give exactly one source: {what}, --db PATH or --postgres URL (got {got})"
+        )
+
+
+@contextmanager
+def open_source_store(db: Path | None, postgres: str | None) -> Iterator[Store]:
+    """Open the store of ``--db``/``--postgres`` for reading; a missing DuckDB file or an
+    unreachable server prints ``error: …`` and exits 1 (a read never creates a store)."""
+    from shanshui.store import open_store  # noqa: PLC0415 - heavy import only when used
+
+    if db is not None and not db.is_file():
+        typer.echo(f"error: no store at {db} (no such DuckDB file)", err=True)
+        raise typer.Exit(1)
+    target: str | Path = db if db is not None else str(postgres)
+    try:
+        store = open_store(target)
+    except ShanshuiError as exc:
+        typer.echo(f"error: cannot open the store: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _next_day(day: dt.date) -> dt.date:
+    return day + dt.timedelta(days=1)
+
+
+def store_assess_input(
+    store: Store,
+    start: dt.date,
+    end: dt.date,
+    *,
+    city: str | None = None,
+    station: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (frame, stations) :func:`assess_report` needs, read from a store.
+
+    The hourly means (statistic ``avg``, period ``hour``) of the six pollutants of the city's
+    or station's sites from the first day of the same period one year earlier (for the
+    year-on-year change) to the end of ``end``; the stations as stored.
+    """
+    from shanshui.store.reading import read_long, station_table  # noqa: PLC0415
+
+    if (city is None) == (station is None):
+        raise typer.BadParameter("give exactly one of --city NAME or --station CODE")
+    frame = read_long(
+        store,
+        station,
+        city=city,
+        start=min(_year_before(start), start),
+        end=_next_day(end),
+        parameters=list(POLLUTANTS),
+    )
+    return frame, station_table(store)
+
+
+def store_rank_input(
+    store: Store, start: dt.date, end: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (frame, stations) :func:`rank_report` needs: every stored air site's hourly means
+    of the six pollutants over ``start`` … ``end``, and the stations as stored."""
+    from shanshui.store.reading import read_long, station_table  # noqa: PLC0415
+
+    frame = read_long(store, start=start, end=_next_day(end), parameters=list(POLLUTANTS))
+    return frame, station_table(store)
+
+
 def _scope_frame(
     frame: pd.DataFrame, stations: pd.DataFrame, city: str | None, station: str | None
 ) -> tuple[pd.DataFrame, str, str]:
@@ -87,7 +179,7 @@ def _scope_frame(
     if station is not None:
         sub = frame[frame["site"] == station]
         if sub.empty:
-            raise typer.BadParameter(f"no data for station {station!r} in the files")
+            raise typer.BadParameter(f"no data for station {station!r} in the input")
         return sub, "station", station
     assert city is not None
     codes = set(stations.loc[stations["city"] == city, "code"])
@@ -95,7 +187,7 @@ def _scope_frame(
         raise typer.BadParameter(f"{city!r} is not a city of the national station list")
     sub = frame[frame["site"].isin(codes)]
     if sub.empty:
-        raise typer.BadParameter(f"no data for any station of {city!r} in the files")
+        raise typer.BadParameter(f"no data for any station of {city!r} in the input")
     return sub, "city", city
 
 
@@ -254,14 +346,24 @@ def _print_assessment(report: dict[str, Any]) -> None:
         )
 
 
-FilesArg = Annotated[list[Path], typer.Argument(help="CNEMC or PRSA files.", exists=True)]
+FilesArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="CNEMC or PRSA files (or read a store: --db / --postgres).", exists=True),
+]
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", help="Read the embedded (DuckDB) store at PATH.")
+]
+PgOpt = Annotated[
+    str | None,
+    typer.Option("--postgres", help="Read the PostgreSQL store at URL (postgresql://…)."),
+]
 FromOpt = Annotated[str, typer.Option("--from", help="First day: YYYY[-MM[-DD]].")]
 ToOpt = Annotated[str, typer.Option("--to", help="Last day (inclusive): YYYY[-MM[-DD]].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def assess_command(
-    files: FilesArg,
+    files: FilesArg = None,
     *,
     start: FromOpt,
     end: ToOpt,
@@ -270,13 +372,19 @@ def assess_command(
     ] = None,
     station: Annotated[str | None, typer.Option("--station", help="Station code.")] = None,
     as_json: JsonOpt = False,
+    db: DbOpt = None,
+    postgres: PgOpt = None,
 ) -> None:
     """Period statistics of one city or station (GB 3095-2012, HJ 663-2013)."""
+    check_source(files, db, postgres)
     first, last = _parse_day(start, last=False), _parse_day(end, last=True)
     try:
-        report = assess_report(
-            _load(files), _station_list(), first, last, city=city, station=station
-        )
+        if files:
+            frame, stations = _load(files), _station_list()
+        else:
+            with open_source_store(db, postgres) as store:
+                frame, stations = store_assess_input(store, first, last, city=city, station=station)
+        report = assess_report(frame, stations, first, last, city=city, station=station)
     except ShanshuiError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -286,11 +394,25 @@ def assess_command(
         _print_assessment(report)
 
 
-def rank_command(files: FilesArg, *, start: FromOpt, end: ToOpt, as_json: JsonOpt = False) -> None:
-    """Rank every city in the files by composite index (MEP city ranking rule)."""
+def rank_command(
+    files: FilesArg = None,
+    *,
+    start: FromOpt,
+    end: ToOpt,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+    postgres: PgOpt = None,
+) -> None:
+    """Rank every city in the files or the store by composite index (MEP city ranking rule)."""
+    check_source(files, db, postgres)
     first, last = _parse_day(start, last=False), _parse_day(end, last=True)
     try:
-        ranked = rank_report(_load(files), _station_list(), first, last)
+        if files:
+            frame, stations = _load(files), _station_list()
+        else:
+            with open_source_store(db, postgres) as store:
+                frame, stations = store_rank_input(store, first, last)
+        ranked = rank_report(frame, stations, first, last)
     except ShanshuiError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
