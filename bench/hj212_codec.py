@@ -19,9 +19,10 @@ Timing: CPU time of this single-threaded process (``time.process_time``), so the
 per core and do not count time other processes hold the CPU; a busy machine still slows
 them somewhat (shared caches, SMT siblings), hence the load average is printed.
 
-The decoder memoises what repeats per device (the header after QN, the DataTime, see
-``shanshui.hj212.message``); the "no memo hits" line feeds 5,000 frames with distinct
-MN and DataTime in turn, so that every frame misses those memos.
+The decoder memoises what repeats per device (the header after QN, the DataTime, the CP
+keys split into code and suffix; see ``shanshui.hj212.message``). The "header/time memo
+misses" line feeds 5,000 frames with distinct MN and DataTime in turn, so that every frame
+misses the header and DataTime memos (the CP keys, alike for all devices of a kind, hit).
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def main() -> int:
         print(f"  baseline split          {r_base:12,.0f} frames/s")
         print(f"  decode (frame per feed) {r_dec:12,.0f} frames/s   ratio {ratio:.2f}")
         r_cold = r["cold"]
-        print(f"  decode, no memo hits    {r_cold:12,.0f} frames/s   ratio {r_cold / r_base:.2f}")
+        print(f"  header/time memo misses {r_cold:12,.0f} frames/s   ratio {r_cold / r_base:.2f}")
         print(
             f"  decode (1000 per feed)  {r_stream:12,.0f} frames/s   ratio {r_stream / r_base:.2f}"
         )

@@ -314,3 +314,13 @@ def test_one_whole_frame_per_feed_fast_path() -> None:
     frame = b"##%04d%s%04X" % (len(bad), bad, crc16(bad))
     (event,) = Decoder().feed(frame + b"\r\n")
     assert isinstance(event, FrameError) and event.reason == "bad_field" and event.raw == frame
+
+
+def test_cp_keys_split_at_the_first_dash_whether_memoised_or_not() -> None:
+    # HJ 212-2017 §6.3.3.2: "code-Suffix"; the decoder memoises keys up to 64 characters.
+    long_code = "c" * 70
+    cp = f"CP=&&a-Zs-Rtd=1,a-Flag=N;{long_code}-Rtd=2;-Rtd=3&&"
+    for _ in range(2):  # the second pass reads the memo
+        m = parse_segment(seg("ST=22;CN=2011", cp))
+        assert m.items == {"a": {"Zs-Rtd": "1", "Flag": "N"}, long_code: {"Rtd": "2"}}
+        assert m.fields == {"-Rtd": "3"}

@@ -36,7 +36,6 @@ CST: Final = timezone(timedelta(hours=8), "CST")
 _CTRL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _EQ: Final = repeat("=")  # infinite, stateless: reusable as map() arguments
 _ONE: Final = repeat(1)
-_DASH: Final = repeat("-")
 _COMMA: Final = repeat(",")
 _HEADER_2017: Final = re.compile(
     r"(?:QN=(\d{1,20});)?ST=([0-9A-Za-z]{1,4});CN=(\d{1,6});PW=([^;]{0,64});MN=([^;]{0,64});"
@@ -397,6 +396,25 @@ _HEADERS: dict[
 _MEMO_SIZE: Final = 4096
 
 
+class _KeyParts(dict[str, tuple[str, str, str]]):
+    """Memo of CP keys split at the first ``-`` (``code``, ``-``, ``Suffix``; HJ 212-2017
+    §6.3.3.2): a device sends the same keys in every frame. Bounded: cleared when full,
+    keys longer than 64 characters are not kept."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> tuple[str, str, str]:
+        parts = key.partition("-")
+        if len(key) <= 64:
+            if len(self) >= _MEMO_SIZE:
+                self.clear()
+            self[key] = parts
+        return parts
+
+
+_KEY_PARTS: Final = _KeyParts()
+
+
 def parse_time(raw: str) -> datetime:
     """``YYYYMMDDhhmmss`` or ``YYYYMMDDhhmmsszzz`` (HJ 212-2017 Table 6) as naive local time.
 
@@ -585,7 +603,7 @@ def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
         prev = None
         per_code: dict[str, str] = {}
         for (code, dash, suffix), value in zip(
-            map(str.partition, tokens[0::2], _DASH), tokens[1::2], strict=False
+            map(_KEY_PARTS.__getitem__, tokens[0::2]), tokens[1::2], strict=False
         ):
             if dash:
                 if code != prev:
