@@ -374,7 +374,8 @@ def _split_cp_slow(cp: str) -> list[list[str]]:
 
 
 _SIG_MAP: Final = bytes.maketrans(b";", b",")
-_SIG_DELETE: Final = bytes(c for c in range(256) if c not in b";,=")
+# Kept: the separators, '=' and the space (a space sends CP to the general path).
+_SIG_DELETE: Final = bytes(c for c in range(256) if c not in b";,= ")
 # "=,=,…=" longer than any signature of a segment of at most 9999 bytes.
 _PAIRS: Final = b"=," * 5000
 
@@ -591,12 +592,14 @@ def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
     fields: dict[str, str] = {}
     data_time_raw: str | None = None
     # Fast path (ASCII, no spaces, no //…// text): the separators and '=' signs of CP,
-    # with ';' read as ',', must read "=,=,…,=" — every entry exactly one key=value.
+    # with ';' read as ',', must read "=,=,…,=" — every entry exactly one key=value (and
+    # no space, which the signature keeps): see _one_pair_each, inlined.
     if (
         ascii_only
-        and " " not in cp
         and "//" not in cp
-        and _one_pair_each(data[cpi + 5 : -2].translate(_SIG_MAP, _SIG_DELETE))
+        and (signature := data[cpi + 5 : -2].translate(_SIG_MAP, _SIG_DELETE))
+        and len(signature) & 1
+        and _PAIRS.startswith(signature)
     ):
         tokens = cp.replace(";", ",").replace("=", ",").split(",")
         layout = tuple(cp.split(";"))
