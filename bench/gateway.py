@@ -198,7 +198,7 @@ def start_gateway(
     port, http = _free_port(), _free_port()
     with open(workdir / "serve.log", "wb") as log:
         proc = subprocess.Popen(
-            [PY, "-m", "shanshui.cli.serve", *target_args, "--host", "127.0.0.1", "--port",
+            [PY, "-m", "shanshui.cli", "serve", *target_args, "--host", "127.0.0.1", "--port",
              str(port), "--http-port", str(http), "--journal", str(workdir / "journal"),
              "--fps", "1000000", "--burst", "1000000", "--log-level", "warning"],
             stdout=subprocess.PIPE, stderr=log,

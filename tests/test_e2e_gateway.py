@@ -63,7 +63,7 @@ class Server:
         self.starts += 1
         log = open(self.workdir / f"serve-{self.starts}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [PY, "-m", "shanshui.cli.serve", *self.target, "--host", "127.0.0.1",
+            [PY, "-m", "shanshui.cli", "serve", *self.target, "--host", "127.0.0.1",
              "--port", str(self.port), "--http-port", str(self.http_port),
              "--journal", str(self.workdir / "journal"), *self.extra],
             stdout=subprocess.PIPE, stderr=log, cwd=self.workdir,
@@ -125,7 +125,7 @@ class Server:
 
 def register(files: list[Path], target: list[str], start: str, end: str) -> None:
     subprocess.run(
-        [PY, "-m", "shanshui.cli.simulate", *map(str, files), "--from", start, "--to", end,
+        [PY, "-m", "shanshui.cli", "simulate", *map(str, files), "--from", start, "--to", end,
          "--register", *target],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
@@ -135,7 +135,7 @@ def simulate(
     files: list[Path], port: int, start: str, end: str, *extra: str
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [PY, "-m", "shanshui.cli.simulate", *map(str, files), "--from", start, "--to", end,
+        [PY, "-m", "shanshui.cli", "simulate", *map(str, files), "--from", start, "--to", end,
          "--host", "127.0.0.1", "--port", str(port), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -411,7 +411,7 @@ def test_storm_of_bad_input(tmp_path: Path) -> None:
     from shanshui.ingest.simulate import device_identity, synthetic_devices
 
     db = tmp_path / "s.duckdb"
-    base = [PY, "-m", "shanshui.cli.simulate", "--synthetic", str(STORM_DEVICES), "--hours",
+    base = [PY, "-m", "shanshui.cli", "simulate", "--synthetic", str(STORM_DEVICES), "--hours",
             str(STORM_HOURS), "--from", "2024-01-01T00:00:00+08:00"]  # fmt: skip
     subprocess.run([*base, "--register", "--db", str(db)], check=True, capture_output=True)
     server = Server(

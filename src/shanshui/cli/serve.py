@@ -57,9 +57,3 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
         http_host=http_host, http_port=http_port, limits=limits, aggregate_every=aggregate_every,
     )  # fmt: skip
     run(config)
-
-
-if __name__ == "__main__":  # `python -m shanshui.cli.serve` (tests, before mounting)
-    _app = typer.Typer(add_completion=False)
-    register(_app)
-    _app()

@@ -102,9 +102,3 @@ def simulate(  # noqa: PLR0917 - Typer maps parameters to options
     typer.echo(json.dumps({"event": "done", **vars(stats)}))
     if stats.acked < stats.frames:
         raise typer.Exit(2)
-
-
-if __name__ == "__main__":  # `python -m shanshui.cli.simulate` (tests, before mounting)
-    _app = typer.Typer(add_completion=False)
-    register(_app)
-    _app()
