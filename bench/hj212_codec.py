@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from shanshui.hj212 import Decoder, Frame, Message, encode
+from shanshui.hj212 import message as hj212_message
 
 AIR = Message.build(
     qn="20240601090000123",
@@ -137,6 +138,9 @@ def main() -> int:
         f" {seconds:.0f} s per frame kind; load average {os.getloadavg()[0]:.1f}"
         f" on {os.cpu_count()} cores at the start"
     )
+    # setup.py compiles the codec's hot modules with mypyc; say which build runs.
+    compiled = hj212_message.__file__ is not None and hj212_message.__file__.endswith(".so")
+    print(f"codec: {'compiled by mypyc' if compiled else 'pure Python (not compiled)'}")
     ok = True
     for name, message in (("air hourly 2061", AIR), ("flue-gas minute 2051", FLUE)):
         frame = encode(message)

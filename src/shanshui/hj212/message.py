@@ -24,6 +24,8 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any, Final, NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from shanshui.hj212.errors import EncodeError, FrameError
 
 #: Suffixes whose values are text, never numbers (HJ 212-2017 Table 5 / §6.6; the 2005
@@ -70,6 +72,8 @@ class _Fields(NamedTuple):
     crc_lower: bool
 
 
+# mypyc compiles this module (setup.py) but cannot make a tuple subclass a native class.
+@mypyc_attr(native_class=False)
 class Message(_Fields):
     """One HJ 212 data segment, decoded. Immutable; build new ones with :meth:`build`.
 
@@ -605,9 +609,12 @@ def _parse(data: bytes, crc_lower: bool, known: str | None = None) -> Message:
         layout = tuple(cp.split(";"))
         prev = None
         per_code: dict[str, str] = {}
-        for (code, dash, suffix), value in zip(
-            map(_KEY_PARTS.__getitem__, tokens[0::2]), tokens[1::2], strict=False
-        ):
+        key_parts = _KEY_PARTS
+        # Index loop over the key/value pairs: mypyc compiles it to C (tokens has an even
+        # length by the signature check).
+        for k in range(0, len(tokens), 2):
+            value = tokens[k + 1]
+            code, dash, suffix = key_parts[tokens[k]]
             if dash:
                 if code != prev:
                     if not code:  # a key "-Rtd" names no code: a plain field
