@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck fuzz bench clean
 
-$(STAMP): pyproject.toml
+# setup.py compiles the HJ 212 codec's hot modules with mypyc: rebuild when they change.
+$(STAMP): pyproject.toml setup.py $(wildcard src/shanshui/hj212/*.py)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
