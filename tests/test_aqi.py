@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from shanshui.cli import app
 from shanshui.standards import StandardsError, daily_aqi, hourly_aqi, iaqi
+from shanshui.standards.aqi import aqi_value
 from shanshui.standards.aqi_tables import BREAKPOINTS, CATEGORIES
 
 HOURLY = ["SO2", "NO2", "CO", "O3", "PM2.5", "PM10"]
@@ -62,6 +63,22 @@ def test_every_reference_case_passes(cases: list[dict[str, Any]]) -> None:
         frame = pd.DataFrame([case["inputs"]])
         result = (hourly_aqi if case["period"] == "hour" else daily_aqi)(frame)
         _check_row(result.iloc[0], case, "category_zh")
+
+
+def test_aqi_value_gives_the_reference_aqi_of_every_hourly_case(
+    cases: list[dict[str, Any]],
+) -> None:
+    """aqi_value: the AQI of each hourly reference case (../shared/reference/air/aqi_cases)."""
+    hourly = [c for c in cases if c["period"] == "hour"]
+    assert hourly
+    frame = pd.DataFrame([c["inputs"] for c in hourly])
+    got = aqi_value(frame)
+    for case, value in zip(hourly, got.tolist(), strict=True):
+        expected = case["expected"]["AQI"]
+        if expected is None:
+            assert math.isnan(value), case["id"]
+        else:
+            assert value == expected, f"case {case['id']} ({case['note']})"
 
 
 def test_every_reference_case_passes_through_the_cli(cases: list[dict[str, Any]]) -> None:
@@ -181,6 +198,58 @@ def test_cnemc_rule_withholds_the_aqi_without_particulate_matter() -> None:
     assert platform["IAQI_NO2"].iloc[0] == 65  # the IAQI is still reported
     assert platform["AQI"].iloc[1] == 65
     assert hourly_aqi(frame)["AQI"].tolist() == [65, 65]  # HJ 633: from what there is
+
+
+def test_aqi_value_follows_the_so2_note_and_the_cnemc_rule() -> None:
+    # the frame of test_hourly_so2_above_800_rules: SO2 24-hour 300 -> IAQI 124 (Table 1
+    # note); no 24-hour mean -> no SO2 IAQI, PM2.5 20 -> 50 * 20 / 35 = 28.6 -> 29
+    frame = pd.DataFrame(
+        {"SO2": [900.0, 900.0, 400.0], "SO2_24h": [300.0, np.nan, 999.0], "PM2.5": [20.0] * 3}
+    )
+    assert aqi_value(frame).tolist() == [124, 29, 86]
+    assert aqi_value(frame, rule="cnemc").tolist() == [200, 200, 86]
+    assert aqi_value(frame.drop(columns="SO2_24h")).tolist() == [29, 29, 86]
+    # NO2 130 -> 65; the platform publishes no AQI without PM2.5 and PM10
+    no_pm = pd.DataFrame({"NO2": [130.0, 130.0], "PM10": [np.nan, 20.0], "PM2.5": [np.nan] * 2})
+    assert aqi_value(no_pm).tolist() == [65, 65]
+    platform = aqi_value(no_pm, rule="cnemc")
+    assert math.isnan(platform[0]) and platform[1] == 65
+    with pytest.raises(StandardsError):
+        aqi_value(frame, rule="other")  # type: ignore[arg-type]
+    with pytest.raises(StandardsError, match="at least one"):
+        aqi_value(pd.DataFrame({"x": [1.0]}))
+
+
+def test_aqi_value_at_the_edges_of_table_1() -> None:
+    """Formula (1) at breakpoints, just above, below 0, missing and above the top."""
+    tiny = 5e-324  # the smallest float: still negative, so no IAQI (not 0)
+    pm25 = [0.0, -0.0, -tiny, -1.0, np.nan, 35.0, 35.1, 80.0, 500.0, 501.0, 1e300, tiny]
+    # HJ 633-2012 Table 1 PM2.5 24-hour: 35 -> 50; 35.1 -> 50 + 0.1 * 50 / 40 -> 51;
+    # 80 -> 100 + 5 * 50 / 40 = 106.25 -> 107; 500 -> 500; above the top: 500
+    expected = [0, 0, np.nan, np.nan, np.nan, 50, 51, 107, 500, 500, 500, 1]
+    frame = pd.DataFrame({"PM2.5": pm25})
+    np.testing.assert_array_equal(aqi_value(frame), expected)
+    np.testing.assert_array_equal(aqi_value(frame), iaqi(np.array(pm25), "PM2.5", "24h"))
+    # the SO2 1-hour column stops at 800 (IAQI 200): 800 itself is on the table
+    assert aqi_value(pd.DataFrame({"SO2": [800.0, 650.0, 150.0]})).tolist() == [200, 150, 50]
+
+
+def test_aqi_value_equals_hourly_aqi_on_many_rows() -> None:
+    rng = np.random.default_rng(633)
+    n = 20_003  # not a multiple of 8
+    # concentrations from 0 to beyond the top breakpoints, on 0.1 steps (so that many lie
+    # exactly on a breakpoint), 1 % negative
+    columns = {name: rng.lognormal(3.5, 1.5, n).round(1) for name in HOURLY}
+    columns["CO"] = (columns["CO"] / 20.0).round(1)
+    frame = pd.DataFrame(columns)
+    frame.loc[rng.random(n) < 0.01, "NO2"] = -1.0
+    frame.loc[rng.random(n) < 0.1, "PM10"] = np.nan
+    frame.loc[rng.random(n) < 0.1, "PM2.5"] = np.nan
+    frame["SO2"] = rng.uniform(0.0, 1000.0, n).round()
+    frame["SO2_24h"] = rng.uniform(0.0, 3000.0, n).round()
+    for rule in ("hj633", "cnemc"):
+        full = hourly_aqi(frame, rule=rule)["AQI"].to_numpy(dtype=float, na_value=np.nan)
+        np.testing.assert_array_equal(aqi_value(frame, rule=rule), full)
 
 
 def test_daily_o3_8h_above_800_takes_the_1h_iaqi() -> None:

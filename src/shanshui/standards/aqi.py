@@ -5,6 +5,7 @@ Pure, vectorized functions: concentrations in, IAQI / AQI / primary pollutants o
 - :func:`iaqi` — the individual AQI (空气质量分指数) of one pollutant and averaging period,
   HJ 633-2012 §4.2 formula (1) on the breakpoints of Table 1.
 - :func:`hourly_aqi` — the real-time (hourly, 实时报) AQI of a table of station-hours.
+- :func:`aqi_value` — the real-time AQI value alone (no other columns), faster.
 - :func:`daily_aqi` — the daily (日报) AQI of a table of station-days or city-days.
 - :func:`summarise_iaqi` — AQI, primary and non-attainment pollutants, level, category and
   colour from any set of IAQI columns.
@@ -132,18 +133,49 @@ _CATEGORY_EN: Final = pd.Index([c.category_en for c in CATEGORIES], dtype=str)
 _COLOUR: Final = pd.Index([c.colour for c in CATEGORIES], dtype=str)
 
 
-def _iaqi_values(conc: FloatArray, key: str) -> FloatArray:
-    """IAQI of ``conc`` on the Table 1 column ``key`` (HJ 633-2012 §4.2 formula (1))."""
+class _Work:
+    """Scratch arrays for formula (1) on ``n`` values, reused from one pollutant to the next."""
+
+    def __init__(self, n: int) -> None:
+        padded = -(-n // 8) * 8
+        # uint8 segment codes and compare results, padded to whole 8-byte words (zeros): the
+        # codes are summed eight at a time as uint64 words; a code is at most 8, so no byte
+        # carries over into its neighbour
+        self.code = np.zeros(padded, dtype=np.uint8)
+        self.step = np.zeros(padded, dtype=np.bool_)
+        self.code64 = self.code.view(np.uint64)
+        self.step64 = self.step.view(np.uint64)
+        self.index = np.empty(n, dtype=np.intp)
+        self.term = np.empty(n, dtype=np.float64)
+        self.n = n
+
+
+def _raw_iaqi(conc: FloatArray, key: str, work: _Work | None = None) -> FloatArray:
+    """Formula (1) times ``_SHRINK``, not yet rounded up (HJ 633-2012 §4.2), a new array."""
     col = _COLUMNS[key]
+    flat = conc.reshape(-1)
+    n = len(flat)
+    if work is None or work.n != n:
+        work = _Work(n)
+    code = work.code[:n]
+    work.code64[-1:] = 0  # the padding bytes of the last word (see _Work)
     # segment code (see _Column): 1 for C >= 0, plus one per breakpoint below C (a breakpoint
     # closes its segment); NaN compares false everywhere and gets code 0 (no IAQI)
-    code = np.greater_equal(conc, 0.0).view(np.uint8)
-    step = np.empty(conc.shape, dtype=np.bool_)
+    np.greater_equal(flat, 0.0, out=code.view(np.bool_))
     for bp in col.upper:
-        np.add(code, np.greater(conc, bp, out=step).view(np.uint8), out=code)
-    out = col.slope.take(code)
-    out *= conc
-    out += col.intercept.take(code)  # formula (1) times _SHRINK; +inf: 0 * inf = NaN
+        np.greater(flat, bp, out=work.step[:n])
+        np.add(work.code64, work.step64, out=work.code64)
+    np.copyto(work.index, code)  # one cast to intp for both take()s
+    out = col.slope.take(work.index)
+    out *= flat
+    # formula (1) times _SHRINK; +inf: 0 * inf = NaN
+    out += col.intercept.take(work.index, out=work.term, mode="wrap")  # codes are in range
+    return out.reshape(conc.shape)
+
+
+def _iaqi_values(conc: FloatArray, key: str) -> FloatArray:
+    """IAQI of ``conc`` on the Table 1 column ``key`` (HJ 633-2012 §4.2 formula (1))."""
+    out = _raw_iaqi(conc, key)
     np.ceil(out, out=out)  # 进位取整 (rounded up)
     return out
 
@@ -229,6 +261,8 @@ def aqi_level(aqi: npt.ArrayLike) -> FloatArray:
 def _as_float(column: pd.Series, name: str) -> FloatArray:
     """A numeric column as a float array with NaN for missing; reject non-numeric input."""
     dtype = column.dtype
+    if dtype == np.float64:  # NaN is already the missing value: no conversion
+        return column.to_numpy()
     if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
         raise StandardsError(f"column {name!r} is not numeric (dtype {dtype})")
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -396,6 +430,65 @@ def hourly_aqi(frame: pd.DataFrame, *, rule: Rule = "hj633") -> pd.DataFrame:
         # the platform publishes no AQI for a station-hour without either PM value
         reported = ~(np.isnan(iaqis["PM2.5"]) & np.isnan(iaqis["PM10"]))
     return summarise_iaqi(iaqis, frame.index, reported=reported)
+
+
+def aqi_value(frame: pd.DataFrame, *, rule: Rule = "hj633") -> FloatArray:
+    """The real-time (hourly) AQI value alone: ``hourly_aqi(frame, rule=rule)["AQI"]``, faster.
+
+    The same rules as :func:`hourly_aqi` (HJ 633-2012 §4.2 formula (1), §4 formula (2),
+    Table 1 and its SO2 note, the real-time rule of the module docstring), without the
+    primary pollutants, level, category and IAQI columns. Formula (1) is rounded up
+    (进位取整) once, after the maximum of formula (2): rounding up is monotonic, so
+    ``ceil(max(IAQI_i)) == max(ceil(IAQI_i))``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        As for :func:`hourly_aqi`.
+    rule : {"hj633", "cnemc"}
+        As for :func:`hourly_aqi`.
+
+    Returns
+    -------
+    numpy.ndarray of float
+        The AQI [-] of each row, an integer value as float; NaN where there is none.
+
+    Raises
+    ------
+    StandardsError
+        No pollutant column, a non-numeric column, or an unknown ``rule``.
+    """
+    if rule not in ("hj633", "cnemc"):
+        raise StandardsError(f"unknown rule {rule!r}; use 'hj633' or 'cnemc'")
+    _check_frame(frame, HOURLY_POLLUTANTS, "the hourly AQI")
+    aqi: FloatArray | None = None
+    no_pm = np.ones(len(frame), dtype=np.bool_)
+    work = _Work(len(frame))
+    for name, key in HOURLY_TABLE.items():
+        conc = _column(frame, name)
+        if conc is None:
+            continue  # a missing pollutant is left out (formula (2))
+        raw = _raw_iaqi(conc, key, work)
+        if name == "SO2":
+            with np.errstate(invalid="ignore"):
+                rows = np.flatnonzero(conc > SO2_1H_LIMIT)  # Table 1 note (see hourly_aqi)
+            if len(rows):
+                so2_24h = _column(frame, "SO2_24h")
+                if rule == "cnemc":
+                    raw[rows] = CNEMC_SO2_ABOVE_800_IAQI
+                elif so2_24h is None:
+                    raw[rows] = np.nan
+                else:
+                    raw[rows] = _raw_iaqi(so2_24h[rows], "SO2_24h")
+        elif rule == "cnemc" and name in ("PM2.5", "PM10"):
+            no_pm &= np.isnan(raw)
+        # formula (2): np.fmax leaves a missing IAQI out
+        aqi = raw if aqi is None else np.fmax(aqi, raw, out=aqi)
+    assert aqi is not None  # _check_frame: at least one pollutant column
+    np.ceil(aqi, out=aqi)  # 进位取整, once for all pollutants (see above)
+    if rule == "cnemc":
+        aqi[no_pm] = np.nan  # the platform publishes no AQI without either PM value
+    return aqi
 
 
 def daily_aqi(frame: pd.DataFrame) -> pd.DataFrame:
