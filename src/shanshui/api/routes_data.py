@@ -1,0 +1,172 @@
+"""Time series of one site: ``/sites/{code}/series`` at hour, day, month or year.
+
+Every value says what it rests on (``expected`` and ``observed`` counts) and whether it is
+``valid`` by GB 3095-2012 Table 4: a day needs ≥ 20 valid hourly means, a month ≥ 27 valid
+days (25 in February), a calendar year ≥ 324 valid days. Only hourly values whose HJ 212
+flag is ``N`` count as observed (valid data only). The aggregate is the arithmetic mean
+(GB 3095-2012 §3: 24-hour, monthly and annual means), computed by
+:mod:`shanshui.standards.statistics`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+
+from shanshui.api.common import TIME_CONVENTION, day_span, store_of
+from shanshui.api.errors import ApiError
+from shanshui.standards.aqi import HOURLY_POLLUTANTS
+from shanshui.standards.cube import VALID_FLAGS
+from shanshui.standards.statistics import Aggregate, daily_mean, monthly_mean
+from shanshui.standards.validity import period_rule
+from shanshui.store.reading import read_long
+
+router = APIRouter(tags=["series"])
+
+_TZ = "Asia/Shanghai"
+#: most days of hourly values one request may ask for
+_HOUR_DAYS = 366
+
+
+class Aggregation(StrEnum):
+    hour = "hour"
+    day = "day"
+    month = "month"
+    year = "year"
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _grid(long: pd.DataFrame, start: pd.Timestamp, n_hours: int) -> np.ndarray:
+    """One parameter's valid hourly values on the hours ``start`` … (NaN where none)."""
+    cells = np.full(n_hours, np.nan)
+    keep = long["flag"].isna() | long["flag"].isin(VALID_FLAGS)
+    long = long[keep]
+    hour = ((long["time"] - start) // pd.Timedelta(hours=1)).to_numpy(dtype=np.int64)
+    cells[hour] = long["value"].to_numpy(dtype=np.float64)
+    return cells
+
+
+def _rows(periods: list[str], agg: Aggregate) -> list[dict[str, Any]]:
+    return [
+        {
+            "period": p,
+            "value": _num(float(agg.value[i])),
+            "expected": int(agg.expected[i]),
+            "observed": int(agg.count[i]),
+            "valid": bool(agg.valid[i]),
+        }
+        for i, p in enumerate(periods)
+    ]
+
+
+def _years(daily: Aggregate, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """Calendar-year means of the daily means (GB 3095-2012 §3 年平均).
+
+    A full year is valid with ≥ 324 valid days (Table 4). Choice: a year only partly inside
+    ``from`` … ``to`` needs what :func:`~shanshui.standards.validity.period_rule` asks of
+    that part (its months' minimums).
+    """
+    out = []
+    for year in range(first.year, last.year + 1):
+        a, b = max(first, dt.date(year, 1, 1)), min(last, dt.date(year, 12, 31))
+        i, j = (a - first).days, (b - first).days + 1
+        ok = daily.valid[i:j]
+        count = int(ok.sum())
+        minimum = period_rule(a, b).minimum_days
+        valid = count >= minimum
+        value = float(daily.value[i:j][ok].mean()) if valid and count else float("nan")
+        out.append(
+            {
+                "period": str(year),
+                "value": _num(value),
+                "expected": j - i,
+                "observed": count,
+                "minimum": minimum,
+                "valid": valid,
+            }
+        )
+    return out
+
+
+@router.get("/sites/{code}/series")
+def series(
+    request: Request,
+    *,
+    code: str,
+    start: Annotated[dt.date, Query(alias="from", description="first natural day")],
+    end: Annotated[dt.date, Query(alias="to", description="last natural day (included)")],
+    parameters: Annotated[
+        str | None, Query(description="comma-separated codes, e.g. PM2.5,O3; default: six")
+    ] = None,
+    aggregation: Aggregation = Aggregation.hour,
+) -> dict[str, Any]:
+    """Hourly values or day / month / year means of a site's parameters, with counts."""
+    day_span(start, end, max_days=_HOUR_DAYS if aggregation == "hour" else 3700)
+    wanted = (
+        [p.strip() for p in parameters.split(",") if p.strip()]
+        if parameters
+        else list(HOURLY_POLLUTANTS)
+    )
+    if not wanted:
+        raise ApiError(422, "validation_failed", "parameters is empty")
+    t0 = pd.Timestamp(start).tz_localize(_TZ)
+    t1 = pd.Timestamp(end + dt.timedelta(days=1)).tz_localize(_TZ)
+    with store_of(request) as store:
+        if not any(s.code == code for s in store.sites()):
+            raise ApiError(404, "not_found", f"no site {code!r}")
+        known = {p.code for p in store.parameters()}
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            raise ApiError(422, "validation_failed", f"unknown parameters: {unknown}")
+        long = read_long(
+            store, [code], start=t0.to_pydatetime(), end=t1.to_pydatetime(), parameters=wanted
+        )
+    out: dict[str, list[dict[str, Any]]] = {}
+    n_days = (end - start).days + 1
+    for name in wanted:
+        one = long[long["parameter"] == name]
+        if aggregation == "hour":
+            observed = (one["flag"].isna() | one["flag"].isin(VALID_FLAGS)).to_numpy(bool)
+            out[name] = [
+                {
+                    "period": t.isoformat(),
+                    "value": _num(float(v)),
+                    "flag": f,
+                    "expected": 1,
+                    "observed": int(ok),
+                    "valid": bool(ok),
+                }
+                for t, v, f, ok in zip(
+                    one["time"], one["value"], one["flag"], observed, strict=True
+                )
+            ]
+            continue
+        # GB 3095-2012 §3 and Table 4: 24-hour means of ≥ 20 valid hours
+        daily = daily_mean(_grid(one, t0, n_days * 24)[None, :])
+        daily = Aggregate(daily.value[0], daily.count[0], daily.expected[0], daily.valid[0])
+        if aggregation == "day":
+            days = [(start + dt.timedelta(days=i)).isoformat() for i in range(n_days)]
+            out[name] = _rows(days, daily)
+        elif aggregation == "month":
+            # GB 3095-2012 Table 4: ≥ 27 valid days a month, 25 in February
+            months, agg = monthly_mean(daily, start)
+            out[name] = _rows([m.strftime("%Y-%m") for m in months], agg)
+        else:
+            out[name] = _years(daily, start, end)
+    return {
+        "site": code,
+        "aggregation": aggregation.value,
+        "statistic": "mean",
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "time_convention": TIME_CONVENTION,
+        "series": out,
+    }

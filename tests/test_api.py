@@ -1,0 +1,301 @@
+"""The open read API (``shanshui.api``) over a DuckDB store holding real data.
+
+The store is seeded with the shipped regions and national station list, then two Beijing
+multi-site (PRSA) files — Wanshouxigong (万寿西宫, national 1001A) and Dongsi (东四, 1003A),
+``/work/shared/data/beijing_multisite`` (CC BY 4.0) — cut to January 2014 and January 2015
+are imported. PRSA labels an hour by its END (row ``h`` is the hour (h−1, h]), so each cut
+keeps the row labelled 1 February 00:00 and drops 1 January 00:00. Expected figures are
+computed here from the raw file by GB 3095-2012 §3 and Table 4 (a 24-hour mean of ≥ 20
+hourly values; a month valid with ≥ 27 valid days) and HJ 633-2012 Table 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+
+from shanshui.api import ApiKeys, create_app, hash_key, new_key
+from shanshui.cli.assess import assess_report, store_assess_input
+from shanshui.ingest.importers import import_files
+from shanshui.store import Device, open_store
+from shanshui.store.seed import seed
+
+FILES = {
+    "1001A": "PRSA_Data_Wanshouxigong_20130301-20170228.csv",
+    "1003A": "PRSA_Data_Dongsi_20130301-20170228.csv",
+}
+POLLUTANTS = ["SO2", "NO2", "CO", "O3", "PM2.5", "PM10"]
+
+
+def _keep(y: int, m: int, d: int, h: int) -> bool:
+    """Hours (by their end label) of January 2014 and January 2015."""
+    if y not in (2014, 2015):
+        return False
+    return (m == 1 and (d, h) != (1, 0)) or (m, d, h) == (2, 1, 0)
+
+
+@pytest.fixture(scope="module")
+def raw(shared: Path) -> dict[str, pd.DataFrame]:
+    """Raw hourly values by the hour's START in Beijing time; CO µg/m³ → mg/m³ (data README)."""
+    out = {}
+    for code, name in FILES.items():
+        frame = pd.read_csv(shared / "data/beijing_multisite" / name)
+        end = pd.to_datetime(frame[["year", "month", "day", "hour"]])
+        values = frame[POLLUTANTS].astype(float).set_index(end - pd.Timedelta(hours=1))
+        values["CO"] = values["CO"] / 1000.0
+        out[code] = values
+    return out
+
+
+@pytest.fixture(scope="module")
+def operator_key() -> str:
+    return new_key()
+
+
+@pytest.fixture(scope="module")
+def store_path(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("api")
+    paths = []
+    for name in FILES.values():
+        lines = (shared / "data/beijing_multisite" / name).read_text().splitlines(keepends=True)
+        rows = [lines[0]]
+        rows += [r for r in lines[1:] if _keep(*(int(f) for f in r.split(",", 5)[1:5]))]
+        (folder / name).write_text("".join(rows))
+        paths.append(folder / name)
+    db = folder / "s.duckdb"
+    with open_store(db) as store:
+        seed(store)
+        report = import_files(store, paths, "prsa", options={"meteorology": False})
+        assert not report.failures
+        store.recompute_daily()
+        store.upsert_devices(
+            [Device("MN0000000000001", status="active", password_hash="x")], actor="test"
+        )
+        store.note_unknown_device(
+            "MN0000000000002",
+            peer="127.0.0.1",
+            seen=datetime(2015, 2, 1, tzinfo=UTC),
+            protocol="2017",
+        )
+    return db
+
+
+class ApiClient:
+    """A synchronous face of ``httpx.AsyncClient`` over ``httpx.ASGITransport`` (in process)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+                return await c.get(path, **kwargs)
+
+        return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def client(store_path: Path, operator_key: str) -> Iterator[ApiClient]:
+    with open_store(store_path) as store:
+        app = create_app(store, keys=ApiKeys({hash_key(operator_key): "operator"}))
+        yield ApiClient(app)
+
+
+def _error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The one error shape: {"error": {"code", "message", "details": [...]}}."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and isinstance(body["error"]["details"], list)
+    return dict(body["error"])
+
+
+def test_regions_and_sites_filters_and_pages(client: ApiClient) -> None:
+    regions = client.get("/api/v1/regions").json()
+    assert any(r["code"] == "110000" for r in regions["items"])  # GB/T 2260 北京市
+    first = client.get("/api/v1/sites", params={"kind": "air", "limit": 5}).json()
+    rest = client.get("/api/v1/sites", params={"kind": "air", "limit": 5, "offset": 5}).json()
+    assert first["total"] == rest["total"] > 1000  # the national station list
+    assert len(first["items"]) == 5 and first["items"][0]["code"] < rest["items"][0]["code"]
+    # a bounding box around 万寿西宫 (116.3621, 39.8784, the shipped station list) only
+    box = client.get("/api/v1/sites", params={"bbox": "116.36,39.87,116.365,39.88"}).json()
+    assert [s["code"] for s in box["items"]] == ["1001A"] and box["total"] == 1
+    one = client.get("/api/v1/sites/1001A").json()
+    assert one["name"] == "万寿西宫" and one["kind"] == "air"
+    _error(client.get("/api/v1/sites/NOPE"), 404, "not_found")
+    _error(client.get("/api/v1/sites", params={"bbox": "1,2,3"}), 422, "validation_failed")
+    _error(client.get("/api/v1/sites", params={"limit": 0}), 422, "validation_failed")
+    _error(client.get("/api/v1/nothing"), 404, "not_found")
+
+
+def _iaqi(c: float, bp: list[float]) -> float:
+    """HJ 633-2012 formula (1) on Table 1 breakpoints (IAQI 0, 50, 100, 150, 200, 300, …)."""
+    levels = [0, 50, 100, 150, 200, 300, 400, 500]
+    for i in range(1, len(bp)):
+        if c <= bp[i]:
+            return levels[i - 1] + (levels[i] - levels[i - 1]) * (c - bp[i - 1]) / (
+                bp[i] - bp[i - 1]
+            )
+    return 500.0
+
+
+# HJ 633-2012 Table 1: 1-hour SO2, NO2, CO, O3; PM held against the 24-hour breakpoints
+BREAKPOINTS = {
+    "SO2": [0, 150, 500, 650, 800],
+    "NO2": [0, 100, 200, 700, 1200, 2340, 3090, 3840],
+    "CO": [0, 5, 10, 35, 60, 90, 120, 150],
+    "O3": [0, 160, 200, 300, 400, 800, 1000, 1200],
+    "PM2.5": [0, 35, 75, 115, 150, 250, 350, 500],
+    "PM10": [0, 50, 150, 250, 350, 420, 500, 600],
+}
+
+
+def test_latest_gives_the_last_hour_and_its_aqi(
+    client: ApiClient, raw: dict[str, pd.DataFrame]
+) -> None:
+    body = client.get("/api/v1/latest").json()
+    assert "start of the hour" in body["time_convention"].lower()
+    items = {i["site"]: i for i in body["items"]}
+    assert set(items) == {"1001A", "1003A"}
+    item = items["1001A"]
+    assert item["time"] == "2015-01-31T23:00:00+08:00"  # the row labelled 2015-02-01 00:00
+    last = raw["1001A"].loc[pd.Timestamp("2015-01-31 23:00")]
+    iaqi = []
+    for p in POLLUTANTS:
+        if not math.isnan(last[p]):
+            assert item["values"][p]["value"] == pytest.approx(last[p])
+            iaqi.append(_iaqi(last[p], BREAKPOINTS[p]))
+    assert item["aqi"] == math.ceil(max(iaqi) - 1e-9)  # HJ 633-2012 §4.2: rounded up
+    assert item["colour"].startswith("#") and item["category_en"]
+
+
+def test_series_day_and_month_with_counts(client: ApiClient, raw: dict[str, pd.DataFrame]) -> None:
+    params = {"parameters": "PM2.5,O3", "from": "2015-01-01", "to": "2015-01-31"}
+    day = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "day"})
+    assert day.status_code == 200, day.text
+    days = day.json()["series"]["PM2.5"]
+    assert len(days) == 31
+    hours = raw["1001A"]["PM2.5"]
+    n_valid = 0
+    for row in days:
+        d = hours.loc[f"{row['period']} 00:00" : f"{row['period']} 23:00"]
+        n = int(d.notna().sum())  # GB 3095-2012 Table 4: ≥ 20 hourly values a day
+        assert (row["expected"], row["observed"], row["valid"]) == (24, n, n >= 20)
+        if n >= 20:
+            assert row["value"] == pytest.approx(d.mean(), rel=1e-9)
+            n_valid += 1
+        else:
+            assert row["value"] is None
+    month = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "month"})
+    m = month.json()["series"]["PM2.5"]
+    assert len(m) == 1 and m[0]["period"] == "2015-01"
+    assert (m[0]["expected"], m[0]["observed"], m[0]["valid"]) == (31, n_valid, n_valid >= 27)
+    means = [r["value"] for r in days if r["valid"]]
+    if m[0]["valid"]:
+        assert m[0]["value"] == pytest.approx(np.mean(means), rel=1e-9)
+    year = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "year"})
+    y = year.json()["series"]["PM2.5"][0]
+    assert (y["period"], y["expected"], y["observed"]) == ("2015", 31, n_valid)
+    hour = client.get("/api/v1/sites/1001A/series", params=params | {"to": "2015-01-01"})
+    h = hour.json()["series"]["O3"]
+    o3 = raw["1001A"]["O3"].loc["2015-01-01 00:00":"2015-01-01 23:00"].dropna()
+    assert [r["value"] for r in h] == pytest.approx(list(o3))
+    assert h[0]["period"] == "2015-01-01T00:00:00+08:00"
+    bad = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "week"})
+    _error(bad, 422, "validation_failed")
+    backwards = params | {"from": "2015-02-01"}
+    _error(client.get("/api/v1/sites/1001A/series", params=backwards), 422, "validation_failed")
+    _error(client.get("/api/v1/sites/ZZZ/series", params=params), 404, "not_found")
+
+
+def test_aqi_daily_and_hourly(client: ApiClient, raw: dict[str, pd.DataFrame]) -> None:
+    params = {"station": "1001A", "from": "2015-01-10", "to": "2015-01-11"}
+    daily = client.get("/api/v1/aqi/daily", params=params).json()
+    assert daily["total"] == 2
+    row = daily["items"][0]
+    d = raw["1001A"].loc["2015-01-10 00:00":"2015-01-10 23:00"]
+    assert row["date"] == "2015-01-10" and row["PM2.5_hours"] == int(d["PM2.5"].notna().sum())
+    if row["valid"]:
+        assert row["PM2.5"] == pytest.approx(d["PM2.5"].mean(), rel=1e-9)
+        assert row["AQI"] >= math.floor(_iaqi(d["PM2.5"].mean(), BREAKPOINTS["PM2.5"]))
+    hourly = client.get("/api/v1/aqi/hourly", params=params | {"limit": 10}).json()
+    assert hourly["total"] == int(
+        raw["1001A"].loc["2015-01-10":"2015-01-11"].notna().any(axis=1).sum()
+    )
+    assert len(hourly["items"]) == 10 and hourly["items"][0]["time"] == "2015-01-10T00:00:00+08:00"
+    city = client.get(
+        "/api/v1/aqi/daily", params={"city": "北京", "from": "2015-01-10", "to": "2015-01-10"}
+    )
+    assert city.status_code == 200 and city.json()["total"] >= 2
+    _error(
+        client.get("/api/v1/aqi/daily", params={"from": "2015-01-10", "to": "2015-01-11"}),
+        422,
+        "validation_failed",
+    )
+
+
+def test_assessment_equals_the_cli_report(store_path: Path, client: ApiClient) -> None:
+    start, end = pd.Timestamp("2015-01-01").date(), pd.Timestamp("2015-01-31").date()
+    api = client.get(
+        "/api/v1/assessment", params={"city": "北京", "from": "2015-01-01", "to": "2015-01-31"}
+    )
+    assert api.status_code == 200, api.text
+    with open_store(store_path) as store:
+        frame, stations = store_assess_input(store, start, end, city="北京")
+    cli = json.loads(json.dumps(assess_report(frame, stations, start, end, city="北京")))
+    assert api.json() == cli
+    assert cli["year_on_year"] is not None  # January 2014 is in the store
+    station = client.get(
+        "/api/v1/assessment", params={"station": "1001A", "from": "2015-01-01", "to": "2015-01-31"}
+    )
+    assert station.json()["scope_kind"] == "station"
+    _error(
+        client.get(
+            "/api/v1/assessment",
+            params={"station": "1001A", "from": "2013-01-01", "to": "2013-01-31"},
+        ),
+        404,
+        "not_found",
+    )
+
+
+def test_ranking_with_year_on_year_change(client: ApiClient) -> None:
+    body = client.get("/api/v1/ranking", params={"from": "2015-01-01", "to": "2015-01-31"}).json()
+    assert body["previous"] == {"from": "2014-01-01", "to": "2014-01-31"}
+    (beijing,) = body["cities"]
+    assert beijing["city"] == "北京" and beijing["stations"] == 2 and beijing["rank"] == 1
+    assert beijing["year_on_year"]["previous_rank"] == 1
+
+
+def test_devices_need_the_operator_role(client: ApiClient, operator_key: str) -> None:
+    _error(client.get("/api/v1/devices"), 401, "unauthorized")
+    _error(client.get("/api/v1/devices", headers={"X-API-Key": "wrong"}), 401, "invalid_key")
+    ok = client.get("/api/v1/devices", headers={"X-API-Key": operator_key}).json()
+    assert ok["total"] >= 1 and all("password_hash" not in d for d in ok["items"])
+    pending = client.get(
+        "/api/v1/devices/pending", headers={"Authorization": f"Bearer {operator_key}"}
+    ).json()
+    assert [d["mn"] for d in pending["items"]] == ["MN0000000000002"]
+
+
+def test_a_public_key_store_keeps_only_digests() -> None:
+    token = new_key()
+    keys = ApiKeys({hash_key(token): "admin"})
+    assert keys.role_of(token) == "admin" and keys.role_of(token + "x") is None
+    assert token not in repr(vars(keys))
+    with pytest.raises(ValueError, match="unknown role"):
+        ApiKeys({hash_key(token): "root"})
