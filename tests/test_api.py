@@ -26,7 +26,7 @@ import pytest
 from fastapi import FastAPI
 
 from shanshui.api import ApiKeys, create_app, hash_key, new_key
-from shanshui.cli.assess import assess_report, store_assess_input
+from shanshui.cli.assess import assess_report, rank_report, store_assess_input, store_rank_input
 from shanshui.ingest.importers import import_files
 from shanshui.store import Device, open_store
 from shanshui.store.seed import seed
@@ -140,6 +140,12 @@ def test_regions_and_sites_filters_and_pages(client: ApiClient) -> None:
     _error(client.get("/api/v1/sites", params={"bbox": "1,2,3"}), 422, "validation_failed")
     _error(client.get("/api/v1/sites", params={"limit": 0}), 422, "validation_failed")
     _error(client.get("/api/v1/nothing"), 404, "not_found")
+    bad_day = {"from": "2015-13-01", "to": "2015-01-31"}
+    _error(client.get("/api/v1/sites/1001A/series", params=bad_day), 422, "validation_failed")
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/sites", "/api/v1/latest", "/api/v1/ranking"} <= set(paths)
 
 
 def _iaqi(c: float, bp: list[float]) -> float:
@@ -273,12 +279,26 @@ def test_assessment_equals_the_cli_report(store_path: Path, client: ApiClient) -
     )
 
 
-def test_ranking_with_year_on_year_change(client: ApiClient) -> None:
+def test_ranking_with_year_on_year_change(client: ApiClient, store_path: Path) -> None:
     body = client.get("/api/v1/ranking", params={"from": "2015-01-01", "to": "2015-01-31"}).json()
     assert body["previous"] == {"from": "2014-01-01", "to": "2014-01-31"}
     (beijing,) = body["cities"]
     assert beijing["city"] == "北京" and beijing["stations"] == 2 and beijing["rank"] == 1
     assert beijing["year_on_year"]["previous_rank"] == 1
+    # the same numbers as rank_report (``shanshui rank``) on the same store
+    start, end = pd.Timestamp("2015-01-01").date(), pd.Timestamp("2015-01-31").date()
+    with open_store(store_path) as store:
+        frame, stations = store_rank_input(store, start, end)
+        before, _ = store_rank_input(store, start.replace(year=2014), end.replace(year=2014))
+    now = rank_report(frame, stations, start, end).loc["北京"]
+    then = rank_report(before, stations, start.replace(year=2014), end.replace(year=2014)).loc[
+        "北京"
+    ]
+    assert beijing["composite_index_exact"] == pytest.approx(now["composite_index"], abs=1e-4)
+    assert beijing["PM2.5_mean"] == pytest.approx(now["PM2.5_mean"], abs=0.005)
+    # 同比: (now − before) / before × 100
+    change = (now["composite_index"] - then["composite_index"]) / then["composite_index"] * 100
+    assert beijing["year_on_year"]["composite_index_change_pct"] == pytest.approx(change, abs=0.005)
 
 
 def test_devices_need_the_operator_role(client: ApiClient, operator_key: str) -> None:
@@ -290,6 +310,22 @@ def test_devices_need_the_operator_role(client: ApiClient, operator_key: str) ->
         "/api/v1/devices/pending", headers={"Authorization": f"Bearer {operator_key}"}
     ).json()
     assert [d["mn"] for d in pending["items"]] == ["MN0000000000002"]
+    # an operator key is not an admin key: 403; no key: 401
+    _error(client.get("/api/v1/admin/keys", headers={"X-API-Key": operator_key}), 403, "forbidden")
+    _error(client.get("/api/v1/admin/keys"), 401, "unauthorized")
+
+
+def test_an_unexpected_failure_is_a_500_in_the_one_shape() -> None:
+    class Broken:
+        def regions(self) -> None:
+            raise RuntimeError("disk on fire")
+
+    admin = new_key()
+    client = ApiClient(create_app(Broken(), keys={hash_key(admin): "admin"}))  # type: ignore[arg-type]
+    error = _error(client.get("/api/v1/regions"), 500, "internal_error")
+    assert "fire" not in error["message"]  # no internals leak
+    counts = client.get("/api/v1/admin/keys", headers={"X-API-Key": admin}).json()
+    assert counts["roles"] == {"operator": 0, "admin": 1}
 
 
 def test_a_public_key_store_keeps_only_digests() -> None:

@@ -51,6 +51,10 @@ class ApiKeys:
                 raise ValueError(f"unknown role {role!r}; use one of {ROLES[1:]}")
             self._digests[digest.lower()] = role
 
+    def counts(self) -> dict[str, int]:
+        """How many keys each role has (never the digests)."""
+        return {role: sum(r == role for r in self._digests.values()) for role in ROLES[1:]}
+
     def role_of(self, token: str) -> str | None:
         """The role of a presented key, or None when it is unknown."""
         digest = hash_key(token)

@@ -15,6 +15,7 @@ from shanshui.store import Device
 router = APIRouter(tags=["devices (operator)"])
 
 Operator = Annotated[str, Depends(require("operator"))]
+Admin = Annotated[str, Depends(require("admin"))]
 
 
 def device_view(device: Device) -> dict[str, Any]:
@@ -47,3 +48,10 @@ def pending(
     with store_of(request) as store:
         found = store.pending_devices()
     return page([device_view(d) for d in found], limit, offset)
+
+
+@router.get("/admin/keys", tags=["admin"])
+def key_counts(request: Request, role: Admin) -> dict[str, Any]:
+    """How many API keys each role has (admin role); keys are stored as SHA-256 digests only."""
+    counts: dict[str, int] = request.app.state.keys.counts()
+    return {"roles": counts, "stored_as": "sha256 hex digest of the key"}
