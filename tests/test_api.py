@@ -247,6 +247,8 @@ def test_aqi_daily_and_hourly(client: ApiClient, raw: dict[str, pd.DataFrame]) -
         "/api/v1/aqi/daily", params={"city": "北京", "from": "2015-01-10", "to": "2015-01-10"}
     )
     assert city.status_code == 200 and city.json()["total"] >= 2
+    unknown = params | {"station": "ZZZ"}
+    _error(client.get("/api/v1/aqi/hourly", params=unknown), 404, "not_found")
     _error(
         client.get("/api/v1/aqi/daily", params={"from": "2015-01-10", "to": "2015-01-11"}),
         422,

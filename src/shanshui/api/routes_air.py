@@ -29,6 +29,7 @@ from shanshui.cli.assess import (
 from shanshui.standards.aqi import HOURLY_POLLUTANTS, hourly_aqi
 from shanshui.standards.composite import change_percent, change_points
 from shanshui.standards.cube import VALID_FLAGS
+from shanshui.store import Store
 
 router = APIRouter(tags=["air quality"])
 
@@ -43,6 +44,12 @@ _AQI_DAYS = 366
 def _one_scope(station: str | None, city: str | None) -> None:
     if (station is None) == (city is None):
         raise ApiError(422, "validation_failed", "give exactly one of station or city")
+
+
+def _known(store: Store, station: str | None) -> None:
+    """404 for a station code the store does not hold as an air site."""
+    if station is not None and not any(s.code == station for s in store.sites(kind="air")):
+        raise ApiError(404, "not_found", f"no air station {station!r}")
 
 
 def _bad(exc: Exception) -> ApiError:
@@ -94,11 +101,13 @@ def latest(request: Request) -> dict[str, Any]:
         for site, group in rows.groupby("site", sort=True):
             s = by_site[str(site)]
             values = {
-                str(r.parameter): {
-                    "value": None if math.isnan(r.value) else float(r.value),
-                    "flag": r.flag,
-                }
-                for r in group.itertuples()
+                str(p): {"value": None if math.isnan(v) else v, "flag": f}
+                for p, v, f in zip(
+                    group["parameter"],
+                    group["value"].to_numpy(dtype=np.float64).tolist(),
+                    group["flag"],
+                    strict=True,
+                )
             }
             a = aqi_rows[str(site)]
             items.append(
@@ -146,6 +155,7 @@ def aqi_hourly(
     _one_scope(station, city)
     day_span(start, end, max_days=_AQI_DAYS)
     with store_of(request) as store:
+        _known(store, station)
         front, result = store_hourly(
             store, None if station is None else [station], city, start, end
         )
@@ -170,6 +180,7 @@ def aqi_daily(
     _one_scope(station, city)
     day_span(start, end, max_days=_AQI_DAYS)
     with store_of(request) as store:
+        _known(store, station)
         front, result = store_daily(store, None if station is None else [station], city, start, end)
     if front.empty:
         raise ApiError(404, "not_found", "no station in this scope")
