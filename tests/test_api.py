@@ -134,6 +134,16 @@ def test_regions_and_sites_filters_and_pages(client: ApiClient) -> None:
     # a bounding box around 万寿西宫 (116.3621, 39.8784, the shipped station list) only
     box = client.get("/api/v1/sites", params={"bbox": "116.36,39.87,116.365,39.88"}).json()
     assert [s["code"] for s in box["items"]] == ["1001A"] and box["total"] == 1
+    # a province holds its prefectures' sites (河北省 130000 ⊃ 石家庄市 130100)
+    hebei = client.get("/api/v1/sites", params={"region": "130000", "limit": 1000}).json()
+    sjz = client.get("/api/v1/sites", params={"region": "130100"}).json()
+    assert 0 < sjz["total"] < hebei["total"]
+    assert {s["code"] for s in sjz["items"]} <= {s["code"] for s in hebei["items"]}
+    assert all(
+        s["region"] == "110000"
+        for s in client.get("/api/v1/sites", params={"region": "110000"}).json()["items"]
+    )
+    _error(client.get("/api/v1/sites", params={"region": "999999"}), 404, "not_found")
     one = client.get("/api/v1/sites/1001A").json()
     assert one["name"] == "万寿西宫" and one["kind"] == "air"
     _error(client.get("/api/v1/sites/NOPE"), 404, "not_found")

@@ -38,6 +38,17 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return lon0, lat0, lon1, lat1
 
 
+def _with_descendants(code: str, parents: dict[str, str | None]) -> set[str]:
+    """``code`` and every region below it (a province holds its prefectures' sites)."""
+    out = {code}
+    changed = True
+    while changed:
+        below = {c for c, p in parents.items() if p in out}
+        changed = not below <= out
+        out |= below
+    return out
+
+
 @router.get("/regions")
 def regions(request: Request) -> dict[str, Any]:
     """Administrative regions (GB/T 2260 codes) the store knows."""
@@ -52,14 +63,22 @@ def sites(
     *,
     limit: Limit = 100,
     offset: Offset = 0,
-    region: Annotated[str | None, Query(description="GB/T 2260 region code")] = None,
+    region: Annotated[
+        str | None, Query(description="GB/T 2260 region code; includes the regions below it")
+    ] = None,
     kind: Annotated[str | None, Query(description="site kind, e.g. air")] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat [degrees]")] = None,
 ) -> dict[str, Any]:
     """Sites, filtered by region, kind and bounding box; ordered by code."""
     box = _bbox(bbox) if bbox is not None else None
     with store_of(request) as store:
-        found = store.sites(kind=kind, region=region)
+        found = store.sites(kind=kind)
+        if region is not None:
+            parents = {r.code: r.parent for r in store.regions()}
+            if region not in parents:
+                raise ApiError(404, "not_found", f"no region {region!r}")
+            codes = _with_descendants(region, parents)
+            found = [s for s in found if s.region in codes]
     if box is not None:
         lon0, lat0, lon1, lat1 = box
         found = [
