@@ -306,3 +306,16 @@ def test_partial_frame_is_tracked_for_the_slow_read_timeout() -> None:
     session, _, _ = make_session()
     run(session, upload()[:10])
     assert session.partial_since is not None and session.decoder.buffered == 10
+
+
+def test_a_value_too_long_for_a_float_is_not_a_reading() -> None:
+    # 400 digits overflow float to inf, which the store refuses: the value is left out at the
+    # gateway (never journaled and acknowledged), the frame's other values are kept.
+    from shanshui.ingest.session import to_rows
+
+    msg = Message.build(
+        st="22", cn="2061", mn="MN1", data_time="20140101080000",
+        items={"a34004": {"Avg": "1" * 400}, "a34002": {"Avg": "70"}},
+    )  # fmt: skip
+    rows = to_rows(msg, "1001A")
+    assert [(r[1], r[5]) for r in rows] == [("PM10", 70.0)]

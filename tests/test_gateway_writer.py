@@ -92,3 +92,29 @@ def test_bad_record_goes_to_deadletter_and_the_rest_is_stored(tmp_path: Path) ->
     lines = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
     assert len(lines) == 1 and "NOSUCHSITE" in json.loads(lines[0])["record"]
     store.close()
+
+
+def test_a_lone_bad_record_is_dead_lettered_and_the_writer_goes_on(tmp_path: Path) -> None:
+    # A batch of one refused record (a record is applied as soon as it is durable, so at low
+    # load most batches hold one) must not stop the writer: it is dead-lettered like any other.
+    store = make_store(tmp_path / "s.duckdb")
+
+    async def main() -> None:
+        journal = Journal(tmp_path / "j")
+        committer = GroupCommitter(journal)
+        committer.start()
+        writer = JournalWriter(journal, committer, store, GatewayMetrics())
+        for p in (
+            payload("NOSUCHSITE", {"a21004": {"Avg": "40"}}),
+            payload("1001A", {"a21004": {"Avg": "41"}}),
+        ):
+            await writer.commit([p])
+            writer._applied(*await asyncio.to_thread(writer.step))
+        await committer.close()
+        journal.close()
+
+    asyncio.run(main())
+    assert list(store.observations("1001A")["value"]) == [41.0]
+    lines = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and "NOSUCHSITE" in json.loads(lines[0])["record"]
+    store.close()

@@ -389,8 +389,11 @@ def test_closed_store_refuses(tmp_path: Path) -> None:
     s = open_store(tmp_path / "c.duckdb")
     s.close()
     s.close()  # twice is fine
-    with pytest.raises(StoreInputError):
+    # StoreError, not StoreInputError: the journal writer dead-letters records the store
+    # refuses as bad input, and a store closed under it must not make it drop good readings.
+    with pytest.raises(StoreError) as raised:
         s.parameters()
+    assert not isinstance(raised.value, StoreInputError)
 
 
 def test_open_store_targets(tmp_path: Path) -> None:

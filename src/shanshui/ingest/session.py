@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,7 +194,9 @@ def _number(text: object) -> float | None:
         return None
     digits = text.replace(".", "", 1)
     if digits.isdigit() or (digits[:1] == "-" and digits[1:].isdigit()):
-        return float(text)
+        value = float(text)
+        # 310+ digits overflow to inf, which the store refuses: not a reading either
+        return value if math.isfinite(value) else None
     return None
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -132,25 +133,35 @@ class JournalWriter:
             self._known |= codes
 
     def _write(self, payloads: list[bytes]) -> int:
-        table, _ = records_table(payloads)
-        if table.num_rows == 0:
-            return 0
-        self._ensure_parameters(table)
         try:
+            table, _ = records_table(payloads)
+            if table.num_rows == 0:
+                return 0
+            self._ensure_parameters(table)
             self.store.write_observations(table, source="hj212")
-        except StoreInputError:
+        except (StoreInputError, ValueError):  # refused, or a record that does not decode
             if len(payloads) == 1:
                 raise
             return sum(self._write_one(p) for p in payloads)
         return int(table.num_rows)
 
+    def _apply(self, payloads: list[bytes]) -> int:
+        """Write a batch; a record the store refuses goes to the dead-letter file, whatever
+        the batch size (a lone bad record must not stop the writer)."""
+        if len(payloads) == 1:
+            return self._write_one(payloads[0])
+        return self._write(payloads)
+
     def _write_one(self, payload: bytes) -> int:
         try:
             return self._write([payload])
-        except StoreInputError as exc:
+        except (StoreInputError, ValueError) as exc:  # refused, or not a journal record
             path = Path(self.journal.directory) / "deadletter.jsonl"
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"reason": str(exc), "record": payload.decode()}) + "\n")
+                record = payload.decode(errors="replace")
+                handle.write(json.dumps({"reason": str(exc), "record": record}) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())  # kept before the checkpoint moves past the record
             LOG.error("journal record refused by the store", extra={"reason": str(exc)})
             return 0
 
@@ -174,7 +185,7 @@ class JournalWriter:
                     self.oldest_pending = decode_payload(payload)[0] / 1e6
                 payloads.append(payload)
                 end = after
-        rows = self._write(payloads) if payloads else 0
+        rows = self._apply(payloads) if payloads else 0
         if payloads:
             self.journal.set_checkpoint(end)
             self.position = end
@@ -230,7 +241,12 @@ class JournalWriter:
             try:
                 records, rows = await asyncio.to_thread(self.step)
                 self._backoff = 0.0
-            except (StoreError, OSError) as exc:
+            except Exception as exc:
+                # StoreError/OSError: the database is down or the disk full; anything else is
+                # a bug, logged with its traceback. Either way the records stay in the journal
+                # and the step is retried, so an acknowledged reading is never dropped.
+                if not isinstance(exc, StoreError | OSError):
+                    LOG.exception("journal writer step failed")
                 self.metrics.store_errors.inc()
                 self._backoff = min(5.0, max(0.2, self._backoff * 2))
                 LOG.warning(

@@ -153,7 +153,7 @@ class SQLStore(Store):
         """
         with self._lock:
             if self._closed:
-                raise StoreInputError("the store is closed")
+                raise StoreError("the store is closed")  # not the input's fault: retry elsewhere
             try:
                 self._ensure_connected()
                 with self._transaction():
