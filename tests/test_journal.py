@@ -134,3 +134,28 @@ def test_synced_records_survive_kill_9(tmp_path: Path) -> None:
     stored = pending(tmp_path)
     assert len(stored) >= acked + 1
     assert stored[: acked + 1] == [b"r%d" % i for i in range(acked + 1)]
+
+
+def test_zeros_after_the_last_record_are_not_records(tmp_path: Path) -> None:
+    # A crash after the file was extended can leave zeros: crc32(b"") == 0, so a zero header
+    # must not read as an empty record.
+    with Journal(tmp_path) as journal:
+        journal.append(b"one")
+        with pytest.raises(JournalError):
+            journal.append(b"")
+    segment = next(tmp_path.glob("seg-*.log"))
+    with open(segment, "ab") as handle:
+        handle.write(bytes(64))
+    assert pending(tmp_path) == [b"one"]
+
+
+def test_corruption_before_the_last_segment_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    with Journal(tmp_path, segment_bytes=64) as journal:
+        for payload in payloads(20):
+            journal.append(payload)
+    first = tmp_path / "seg-00000000000000000001.log"
+    data = bytearray(first.read_bytes())
+    data[9] ^= 0xFF  # the first record's payload: its CRC no longer matches
+    first.write_bytes(bytes(data))
+    with Journal(tmp_path) as journal, pytest.raises(JournalError):
+        list(journal.pending())

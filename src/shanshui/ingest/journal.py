@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from shanshui.errors import StoreError
 
@@ -79,8 +80,8 @@ class Journal:
 
     def append(self, payload: bytes) -> Position:
         """Append one record (not yet durable: call :meth:`sync`). Returns where it starts."""
-        if len(payload) > MAX_RECORD:
-            raise JournalError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
+        if not 0 < len(payload) <= MAX_RECORD:
+            raise JournalError(f"a record holds 1 to {MAX_RECORD} bytes, not {len(payload)}")
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
             if self._pos + len(record) > self.segment_bytes and self._pos > 0:
@@ -179,24 +180,26 @@ class Journal:
                 (self.directory / _segment_name(number)).unlink(missing_ok=True)
 
     def read_from(self, start: Position) -> Iterator[tuple[bytes, Position]]:
-        """Yield ``(payload, position after it)`` for every intact record from ``start``."""
-        for number in self.segments():
-            if number < start.segment:
-                continue
+        """Yield ``(payload, position after it)`` for every intact record from ``start``.
+
+        A bad record at the end of the last segment is a torn tail (never synced, never
+        acknowledged) and ends the reading. A bad record in an earlier segment cannot be a
+        torn tail: rather than skip the acknowledged records after it, this raises.
+        """
+        segments = [n for n in self.segments() if n >= start.segment]
+        for number in segments:
             path = self.directory / _segment_name(number)
             offset = start.offset if number == start.segment else 0
             with open(path, "rb") as handle:
                 handle.seek(offset)
-                while True:
-                    header = handle.read(_HEADER.size)
-                    if len(header) < _HEADER.size:
-                        break
-                    length, crc = _HEADER.unpack(header)
-                    payload = handle.read(length)
-                    if len(payload) < length or zlib.crc32(payload) != crc:
-                        break  # torn tail: never synced, never acknowledged
-                    offset += _HEADER.size + length
-                    yield payload, Position(number, offset)
+                end = offset
+                for payload, end in _records(handle, offset):
+                    yield payload, Position(number, end)
+                if handle.read(1) and number != segments[-1]:
+                    raise JournalError(
+                        f"corrupt record in {path.name} at byte {end}; records after it "
+                        "would be lost — repair the journal by hand"
+                    )
 
     def pending(self) -> Iterator[tuple[bytes, Position]]:
         """Records after the checkpoint (to be applied after a restart)."""
@@ -206,15 +209,32 @@ class Journal:
     def _valid_end(path: Path) -> int:
         end = 0
         with open(path, "rb") as handle:
-            while True:
-                header = handle.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    return end
-                length, crc = _HEADER.unpack(header)
-                payload = handle.read(length)
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    return end
-                end += _HEADER.size + length
+            for _, after in _records(handle, 0):
+                end = after
+        return end
+
+
+def _records(handle: BinaryIO, offset: int) -> Iterator[tuple[bytes, int]]:
+    """Intact records from the handle's position (at ``offset``): ``(payload, end offset)``.
+
+    Stops at the end of the file or at the first record that is not intact: incomplete, a
+    CRC mismatch, or a zero or oversize length (zeros left by a crash after a file was
+    extended would otherwise read as empty records, since the CRC-32 of nothing is 0).
+    """
+    while True:
+        header = handle.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        length, crc = _HEADER.unpack(header)
+        if not 0 < length <= MAX_RECORD:
+            handle.seek(-len(header), os.SEEK_CUR)
+            return
+        payload = handle.read(length)
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            handle.seek(-len(header) - len(payload), os.SEEK_CUR)
+            return
+        offset += _HEADER.size + length
+        yield payload, offset
 
 
 class GroupCommitter:
