@@ -41,6 +41,9 @@ class PostgresStore(SQLStore):
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._timeout)
             try:
                 conn.execute("set time zone 'UTC'")
+                # A write is durable when it returns (the journal's checkpoint relies on it),
+                # whatever a server's default says.
+                conn.execute("set synchronous_commit = on")
                 # The store's statements are short: compiling them (JIT) costs more than it
                 # saves (measured: 0.39 s of 0.53 s for a 2,800-row daily recompute).
                 conn.execute("set jit = off")
