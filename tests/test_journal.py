@@ -159,3 +159,34 @@ def test_corruption_before_the_last_segment_is_an_error_not_a_skip(tmp_path: Pat
     first.write_bytes(bytes(data))
     with Journal(tmp_path) as journal, pytest.raises(JournalError):
         list(journal.pending())
+
+
+def test_a_failed_fsync_stops_all_acknowledgements(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    calls = 0
+
+    def failing_once() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError(5, "Input/output error")
+
+    journal.sync = failing_once  # type: ignore[method-assign]
+
+    async def main() -> list[bool]:
+        committer = GroupCommitter(journal)
+        committer.start()
+        outcomes = []
+        for payload in (b"first", b"second"):
+            try:
+                await committer.commit([payload])
+                outcomes.append(True)
+            except JournalError:
+                outcomes.append(False)
+        await committer.close()
+        return outcomes
+
+    # the second commit is refused although a second fsync would "succeed" (fsyncgate)
+    assert asyncio.run(main()) == [False, False]
+    assert calls == 1
+    journal.close()

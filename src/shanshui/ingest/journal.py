@@ -251,6 +251,8 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        #: Set by a failed fsync: nothing is acknowledged any more until a restart.
+        self.failed: JournalError | None = None
         #: Everything before this position is on disk (fsync-ed); readers stop here.
         self.durable: Position = journal.end()
 
@@ -262,6 +264,8 @@ class GroupCommitter:
         """Append ``payloads`` and wait until they are durable."""
         if self._closed:
             raise JournalError("journal is closed")
+        if self.failed is not None:
+            raise self.failed
         for payload in payloads:
             self.journal.append(payload)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -280,9 +284,14 @@ class GroupCommitter:
             try:
                 await asyncio.to_thread(self.journal.sync)
             except OSError as exc:
+                # After a failed fsync the kernel may have dropped the dirty pages and a later
+                # fsync can report success without them ("fsyncgate"): never trust this
+                # journal again in this process. Nothing more is acknowledged; devices resend
+                # and a restart recovers what is really on disk.
+                self.failed = JournalError(f"journal sync failed, journal closed: {exc}")
                 for future in waiters:
                     if not future.done():
-                        future.set_exception(JournalError(f"journal sync failed: {exc}"))
+                        future.set_exception(self.failed)
                 continue
             self.durable = max(self.durable, end)
             for future in waiters:
