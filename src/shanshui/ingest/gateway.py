@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -41,6 +42,9 @@ class DeviceRegistry:
         self._unknown: dict[str, tuple[datetime, str, str | None]] = {}
         self._refused: dict[str, tuple[int, str]] = {}
         self._noted_unknown: set[str] = set()
+        # The notes are written on the event loop and swapped out by flush() in the writer's
+        # thread: without a lock a note could land in a dict that flush is iterating.
+        self._notes_lock = threading.Lock()
         self._last_refresh = 0.0
         self._last_flush = 0.0
 
@@ -72,17 +76,20 @@ class DeviceRegistry:
 
     # -- notes, flushed to the store by :meth:`flush` -----------------------------------------
     def note_unknown(self, mn: str, peer: str, protocol: str | None) -> None:
-        if mn not in self._noted_unknown and len(self._unknown) < MAX_NOTES:
-            self._unknown[mn] = (datetime.now(UTC), peer, protocol)
+        with self._notes_lock:
+            if mn not in self._noted_unknown and len(self._unknown) < MAX_NOTES:
+                self._unknown[mn] = (datetime.now(UTC), peer, protocol)
 
     def note_refused(self, mn: str, peer: str) -> None:
-        n, _ = self._refused.get(mn, (0, peer))
-        if mn in self._refused or len(self._refused) < MAX_NOTES:
-            self._refused[mn] = (n + 1, peer)
+        with self._notes_lock:
+            n, _ = self._refused.get(mn, (0, peer))
+            if mn in self._refused or len(self._refused) < MAX_NOTES:
+                self._refused[mn] = (n + 1, peer)
 
     def note_seen(self, mn: str, peer: str) -> None:
-        if mn in self._seen or len(self._seen) < MAX_NOTES:
-            self._seen[mn] = (datetime.now(UTC), peer)
+        with self._notes_lock:
+            if mn in self._seen or len(self._seen) < MAX_NOTES:
+                self._seen[mn] = (datetime.now(UTC), peer)
 
     def flush(self, *, every: float = 2.0) -> None:
         """Write the notes to the store and refresh the cache when due (blocking).
@@ -92,21 +99,25 @@ class DeviceRegistry:
         now = time.monotonic()
         if now - self._last_flush >= every:
             self._last_flush = now
-            seen, self._seen = self._seen, {}
+            with self._notes_lock:
+                seen, self._seen = self._seen, {}
+                unknown, self._unknown = self._unknown, {}
+                refused, self._refused = self._refused, {}
             if seen:
                 self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
-            unknown, self._unknown = self._unknown, {}
             for mn, (t, peer, protocol) in unknown.items():
                 self.store.note_unknown_device(mn, peer=peer, seen=t, protocol=protocol)
-                self._noted_unknown.add(mn)
-            refused, self._refused = self._refused, {}
+                with self._notes_lock:
+                    self._noted_unknown.add(mn)
             for mn, (n, peer) in refused.items():
                 self.store.count_refused_login(mn, peer=peer, n=n)
             if len(self._noted_unknown) > MAX_NOTES:
-                self._noted_unknown.clear()
+                with self._notes_lock:
+                    self._noted_unknown.clear()
         if now - self._last_refresh >= self.refresh_every:
             self.refresh()
-            self._noted_unknown.clear()
+            with self._notes_lock:
+                self._noted_unknown.clear()
 
 
 HttpHandler = Callable[[str, bytes], Awaitable[tuple[int, str, bytes]]]
