@@ -39,7 +39,7 @@ def make_qn(when: datetime) -> str:
 
 def _answer_flag(message: Message) -> int | None:
     """The Flag of an answer: the version bits of ``message``, A = D = 0; 2005 → ``None``."""
-    if message.flag is None or message.flag >> 2 == 0:
+    if message.flag is None or _is_2005(message):
         return None
     return message.flag & ~0b11
 
@@ -75,14 +75,7 @@ def notice_ack(notice: Message) -> Message:
     2005 (choice: the layout of the 2005 9012, which the standard shows):
     ``ST=91;CN=9013;PW;MN;CP=&&QN=<QN>&&``.
     """
-    _check_answerable(notice)
-    if _is_2005(notice):
-        return Message.build(
-            st="91", cn="9013", pw=notice.pw, mn=notice.mn, fields={"QN": notice.qn}
-        )
-    return Message.build(
-        qn=notice.qn, st="91", cn="9013", pw=notice.pw, mn=notice.mn, flag=_answer_flag(notice)
-    )
+    return _answer(notice, "9013", {})
 
 
 def request_ack(request: Message, qn_rtn: int = 1) -> Message:
@@ -92,25 +85,7 @@ def request_ack(request: Message, qn_rtn: int = 1) -> Message:
     2017: ``QN;ST=91;CN=9011;PW;MN;Flag=4;CP=&&QnRtn=1&&`` (v03). 2005:
     ``ST=91;CN=9011;PW;MN;Flag=0;CP=&&QN=…;QnRtn=1&&`` (HJ/T 212-2005 Appendix C, v18).
     """
-    _check_answerable(request)
-    if _is_2005(request):
-        return Message.build(
-            st="91",
-            cn="9011",
-            pw=request.pw,
-            mn=request.mn,
-            flag=0,
-            fields={"QN": request.qn, "QnRtn": qn_rtn},
-        )
-    return Message.build(
-        qn=request.qn,
-        st="91",
-        cn="9011",
-        pw=request.pw,
-        mn=request.mn,
-        flag=_answer_flag(request),
-        fields={"QnRtn": qn_rtn},
-    )
+    return _answer(request, "9011", {"QnRtn": qn_rtn}, flag_2005=0)
 
 
 def execution_result(request: Message, exe_rtn: int = 1) -> Message:
@@ -120,24 +95,28 @@ def execution_result(request: Message, exe_rtn: int = 1) -> Message:
     2017: ``QN;ST=91;CN=9012;PW;MN;Flag=4;CP=&&ExeRtn=1&&`` (v04). 2005:
     ``ST=91;CN=9012;PW;MN;CP=&&QN=…;ExeRtn=1&&`` (v19).
     """
-    _check_answerable(request)
-    if _is_2005(request):
+    return _answer(request, "9012", {"ExeRtn": exe_rtn})
+
+
+def _answer(
+    message: Message, cn: str, fields: dict[str, object], flag_2005: int | None = None
+) -> Message:
+    """An answer (9011/9012/9013) to ``message`` in its edition, with PW and MN echoed.
+
+    2017/2025: the answered QN in the header, ``Flag`` = its version bits. 2005: no QN in the
+    header but ``QN=…`` first in CP, and ``Flag`` only where the standard shows one
+    (``flag_2005``: the 2005 9011 carries ``Flag=0``, its 9012 none).
+    """
+    _check_answerable(message)
+    if _is_2005(message):
         return Message.build(
-            st="91",
-            cn="9012",
-            pw=request.pw,
-            mn=request.mn,
-            fields={"QN": request.qn, "ExeRtn": exe_rtn},
-        )
+            st="91", cn=cn, pw=message.pw, mn=message.mn, flag=flag_2005,
+            fields={"QN": message.qn, **fields},
+        )  # fmt: skip
     return Message.build(
-        qn=request.qn,
-        st="91",
-        cn="9012",
-        pw=request.pw,
-        mn=request.mn,
-        flag=_answer_flag(request),
-        fields={"ExeRtn": exe_rtn},
-    )
+        qn=message.qn, st="91", cn=cn, pw=message.pw, mn=message.mn,
+        flag=_answer_flag(message), fields=fields or None,
+    )  # fmt: skip
 
 
 def _check_answerable(message: Message) -> None:
