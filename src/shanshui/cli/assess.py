@@ -15,7 +15,7 @@ import calendar
 import datetime as dt
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -362,6 +362,19 @@ ToOpt = Annotated[str, typer.Option("--to", help="Last day (inclusive): YYYY[-MM
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _input(
+    files: list[Path] | None,
+    db: Path | None,
+    postgres: str | None,
+    from_store: Callable[[Store], tuple[pd.DataFrame, pd.DataFrame]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long table and the station list, from the files or else from the store."""
+    if files:
+        return _load(files), _station_list()
+    with open_source_store(db, postgres) as store:
+        return from_store(store)
+
+
 def assess_command(
     files: FilesArg = None,
     *,
@@ -379,11 +392,10 @@ def assess_command(
     check_source(files, db, postgres)
     first, last = _parse_day(start, last=False), _parse_day(end, last=True)
     try:
-        if files:
-            frame, stations = _load(files), _station_list()
-        else:
-            with open_source_store(db, postgres) as store:
-                frame, stations = store_assess_input(store, first, last, city=city, station=station)
+        frame, stations = _input(
+            files, db, postgres,
+            lambda store: store_assess_input(store, first, last, city=city, station=station),
+        )  # fmt: skip
         report = assess_report(frame, stations, first, last, city=city, station=station)
     except ShanshuiError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -407,11 +419,9 @@ def rank_command(
     check_source(files, db, postgres)
     first, last = _parse_day(start, last=False), _parse_day(end, last=True)
     try:
-        if files:
-            frame, stations = _load(files), _station_list()
-        else:
-            with open_source_store(db, postgres) as store:
-                frame, stations = store_rank_input(store, first, last)
+        frame, stations = _input(
+            files, db, postgres, lambda store: store_rank_input(store, first, last)
+        )
         ranked = rank_report(frame, stations, first, last)
     except ShanshuiError as exc:
         typer.echo(f"error: {exc}", err=True)
