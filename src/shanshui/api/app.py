@@ -23,6 +23,7 @@ from shanshui.api import routes_air, routes_data, routes_devices, routes_sites
 from shanshui.api.auth import ApiKeys
 from shanshui.api.errors import install
 from shanshui.store import Store
+from shanshui.web import mount as mount_portal
 
 __all__ = ["create_app"]
 
@@ -51,4 +52,5 @@ def create_app(store: Store, *, keys: ApiKeys | Mapping[str, str] | None = None)
     install(app)
     for module in (routes_sites, routes_data, routes_air, routes_devices):
         app.include_router(module.router, prefix=PREFIX)
+    mount_portal(app)
     return app
