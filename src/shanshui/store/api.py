@@ -19,12 +19,14 @@ import pyarrow as pa
 from shanshui.errors import CallerError, StoreError
 
 __all__ = [
+    "KEY_ROLES",
     "KINDS",
     "LEVELS",
     "PERIODS",
     "ROLES",
     "STATISTICS",
     "STATUSES",
+    "ApiKey",
     "AuditEntry",
     "Device",
     "Observation",
@@ -148,6 +150,23 @@ class AuditEntry:
     old_value: Any
     new_value: Any
     reason: str | None
+
+
+#: Roles an API key can carry (reading needs no key; see :mod:`shanshui.api.auth`).
+KEY_ROLES = frozenset({"operator", "admin"})
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API key as stored: ``digest`` is the SHA-256 of the token, never the token itself;
+    ``revoked`` is None while the key is in force."""
+
+    id: str
+    digest: str
+    role: str
+    label: str
+    created: datetime
+    revoked: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -324,6 +343,20 @@ class Store(abc.ABC):
     ) -> pd.DataFrame:
         """Daily aggregates in ``[start, end)``: site, parameter, statistic, day, value, min,
         max, expected, observed, valid_count, valid, computed."""
+
+    # -- API keys (implemented by shanshui.store.keys.KeyStore) -------------------------------
+    @abc.abstractmethod
+    def add_api_key(self, digest: str, role: str, label: str, *, actor: str) -> ApiKey:
+        """Keep a new key's digest with its role and label; audited. The stored key."""
+
+    @abc.abstractmethod
+    def api_keys(self, *, active: bool | None = None) -> list[ApiKey]:
+        """Keys by creation time; ``active``: only those in force (True) or revoked (False)."""
+
+    @abc.abstractmethod
+    def revoke_api_key(self, key_id: str, *, actor: str, reason: str | None = None) -> bool:
+        """Revoke a key by id; audited. False when it was revoked already; unknown id:
+        StoreInputError."""
 
     # -- audit --------------------------------------------------------------------------------
     @abc.abstractmethod

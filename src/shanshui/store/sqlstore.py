@@ -37,6 +37,7 @@ from shanshui.store.api import (
     StoreInputError,
     WriteResult,
 )
+from shanshui.store.keys import KeyStore
 from shanshui.store.sql import Dialect, Query, migrations, query
 from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, STAGES
 
@@ -83,7 +84,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
         raise StoreInputError(f"unknown {what} {value!r}; allowed: {sorted(allowed)}")
 
 
-class SQLStore(Store):
+class SQLStore(KeyStore, Store):
     """Shared implementation of :class:`Store`; subclasses provide the SQL primitives."""
 
     dialect: Dialect
