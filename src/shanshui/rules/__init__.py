@@ -1,2 +1,85 @@
-"""Rules and alarms (DESIGN §3, layer 5): jobs that read the store, apply ``standards`` and
-write alarms back (issue 6, item 3)."""
+"""Rules and alarms (DESIGN §3, layer 5; issue 6, item 3): jobs that read the store, apply
+the permits and ``standards``, and write alarms back.
+
+Run it
+------
+``RulesJob(store).run_once(now)`` (:mod:`shanshui.rules.engine`) evaluates every rule for every
+outlet under a permit and writes the differences to the store's ``alarm`` table; ``shanshui
+serve`` calls it periodically and after writer batches. ``now`` is the evaluation instant
+(timezone-aware; a simulation passes its simulated clock). Running it twice with the same data
+and ``now`` changes nothing (idempotent); data arriving late are re-evaluated on the next run
+over the look-back window (``RulesJob(lookback=timedelta(days=2))``, extended back to the
+oldest alarm still open).
+
+Time labels
+-----------
+Every time is a timezone-aware instant (the store answers in UTC). An *hour* is labelled by its
+START (DESIGN §4): the hour ``10:00`` is ``[10:00, 11:00)``. Hours are cut on the UTC clock,
+which is the same cut as Beijing time (UTC+8 is a whole number of hours).
+
+The alarm (``shanshui.rules.model.Alarm``, one row of the store's ``alarm`` table)
+---------------------------------------------------------------------------------
+``id``            int, unique, given by the store.
+``site``          the outlet's site code (``Site(kind="outlet")``); for the enterprise-level
+                  rule ``annual_total`` the enterprise id. Part of the key (distribution: site).
+``rule``          ``exceedance`` | ``offline`` | ``flag`` | ``annual_total``.
+``parameter``     ``exceedance``/``annual_total``: the HJ 212 pollutant code (``a21026``);
+                  ``flag``: the flag letter (``D``, ``C``, ``M`` …); ``offline``: ``""``.
+``state``         ``open`` → ``acknowledged`` (by whom, when, note) → ``closed``.
+``opened_at``     the hour (or, for ``offline``, the instant) where the condition started.
+``closed_at``     where it cleared (None while it lasts); for a hand-closed alarm the hour of
+                  ``now`` when the operator closed it.
+``last_seen``     the last hour (instant for ``offline``) where the condition held.
+``hours``         how many hours the condition held (exceedance: exceeding hours; flag:
+                  flagged hours; offline: whole hours of silence, rounded down;
+                  annual_total: 0).
+``value``/``threshold``  the worst value seen and the limit it was compared with
+                  (exceedance: mg/m³ or mg/L as the limit's unit; annual_total: projected and
+                  permitted t/a; offline: longest silence and the interval, seconds).
+``enterprise``, ``permit``  where the rule's limit came from.
+``acknowledged_by/_at``, ``ack_note``, ``closed_by``, ``close_note``  who did what (closed_by
+                  is ``rules`` when the engine closed it).
+
+De-duplication: at most one alarm per (site, rule, parameter) is not closed; the condition
+lasting adds hours to it (``last_seen``, ``hours``), it never opens a second one. Once closed,
+the next occurrence of the condition opens a new alarm. Acknowledging does not stop the
+automatic close. An alarm closed by hand while its condition still holds stays closed; the
+engine keeps its ``last_seen``/``hours`` up to date and opens no new one until the condition
+has cleared once.
+
+The rules
+---------
+(a) ``exceedance`` — per outlet, permitted pollutant and data hour. The hourly value is the
+    device's own hourly record (period ``hour``; statistic ``zsavg`` when the limit applies to
+    the converted value and the device sent it, else ``avg``), or, without one, the mean of the
+    minute records (period ``minute``) of that hour when at least 45 of them are valid (HJ
+    76-2017 Annex B). Only flag ``N`` counts as valid (the flag mapping of
+    ``shanshui.standards.emissions``: F/M/S/D/C/T/B hours are invalid, maintenance or stop
+    hours of HJ 75-2017 §12 and are never exceedances). Where the permit says the limit applies
+    to the converted value and no ``zsavg`` is stored, the hourly mean is converted with the
+    hourly mean O2 (a19001): ``C × (21 − O2_ref) / (21 − O2)`` (GB 13223-2011 §5.2; choice:
+    the conversion is applied to hourly means, not minute by minute). An hour EXCEEDS when its
+    value is strictly greater than the permitted hourly concentration (``Limit.hourly``).
+    The alarm opens at the first exceeding hour (``opened_at`` = its label), and closes at the
+    first later valid hour that does not exceed (``closed_at`` = that hour's label). Hours
+    without a valid value (missing, flagged, fewer than 45 valid minutes) neither extend nor
+    close it.
+(b) ``offline`` — per outlet: the data times are the labels of all the outlet's stored
+    observations (any period). Where two consecutive data times are further apart than the
+    outlet's ``reporting_interval_s``, or the last data time is further than that before
+    ``now``, the device was silent too long: ``opened_at`` = last data time + interval,
+    ``closed_at`` = the next data time (None while still silent), ``value`` = the silence in
+    seconds. Before the outlet's first datum nothing is judged.
+(c) ``flag`` — per outlet and flag letter other than ``N`` (HJ 212-2017 §6.6: F 停运 stopped,
+    M 维护 maintenance, S 手工输入 manual value, D 故障 fault, C 校准 calibration, T 超测上限
+    over range, B 通讯异常 communication fault): an hour is flagged with X when any observation
+    of the outlet in that hour carries X. Opens at the first flagged hour, closes at the first
+    later hour that has data and none flagged X. Hours without data neither extend nor close.
+(d) ``annual_total`` — per enterprise and pollutant with a permitted annual total (t/a) for
+    the year of ``now`` (Beijing natural year): ``so_far`` = the sum of the stored hourly
+    emission totals (statistic ``cou``, period ``hour``, kg per HJ 212-2017 Annex B, / 1000) of
+    the enterprise's outlets in the year up to ``now``; ``projection = so_far / f`` with ``f``
+    = the elapsed fraction of the year ((now − 1 Jan 00:00) / length of the year). The alarm
+    opens (``opened_at`` = the hour of ``now``) when ``projection > permitted`` and closes
+    (``closed_at`` = the hour of ``now``) at the first run where it no longer is.
+"""
