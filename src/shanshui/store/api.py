@@ -11,12 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
 
 from shanshui.errors import CallerError, StoreError
+
+if TYPE_CHECKING:  # permits and alarms (issue 6): shanshui.store.permits / .alarms
+    from shanshui.permits.model import Enterprise, Limit, Permit
+    from shanshui.store.alarms import Alarm
 
 __all__ = [
     "KEY_ROLES",
@@ -384,3 +388,57 @@ class Store(abc.ABC):
         limit: int = 1000,
     ) -> list[AuditEntry]:
         """Audit-log rows, oldest first."""
+
+    # -- permits and alarms (shanshui.store.permits.PermitStore, .alarms.AlarmStore) ---------
+    @abc.abstractmethod
+    def put_permit(self, permit: Permit, *, actor: str, reason: str | None = None) -> bool:
+        """Insert or replace a permit with its enterprise; audited. False: unchanged."""
+
+    @abc.abstractmethod
+    def permit(self, permit_id: str) -> Permit | None:
+        """The permit ``permit_id``, or None."""
+
+    @abc.abstractmethod
+    def permits(self, *, enterprise: str | None = None) -> list[Permit]:
+        """All permits (of one enterprise), by id."""
+
+    @abc.abstractmethod
+    def enterprises(self, *, region: str | None = None) -> list[Enterprise]:
+        """Permit holders by id, optionally in a region (and the regions below it)."""
+
+    @abc.abstractmethod
+    def set_permit_limit(
+        self, permit_id: str, outlet: str, limit: Limit, *, actor: str, reason: str | None = None
+    ) -> Permit:
+        """Set one limit of an outlet of a permit; audited. The new permit."""
+
+    @abc.abstractmethod
+    def alarms(
+        self,
+        *,
+        state: str | Sequence[str] | None = None,
+        site: str | Sequence[str] | None = None,
+        rule: str | Sequence[str] | None = None,
+        enterprise: str | None = None,
+        since: datetime | None = None,
+        active_since: datetime | None = None,
+    ) -> list[Alarm]:
+        """Alarms, newest first (see :mod:`shanshui.rules` for the model)."""
+
+    @abc.abstractmethod
+    def alarm(self, alarm_id: int) -> Alarm | None:
+        """The alarm ``alarm_id``, or None."""
+
+    @abc.abstractmethod
+    def save_alarms(self, alarms: Sequence[Alarm]) -> list[Alarm]:
+        """Insert alarms without id, update those with one; the alarms as stored."""
+
+    @abc.abstractmethod
+    def acknowledge_alarm(self, alarm_id: int, *, actor: str, note: str | None = None) -> Alarm:
+        """Acknowledge an open alarm; audited."""
+
+    @abc.abstractmethod
+    def close_alarm(
+        self, alarm_id: int, *, actor: str, note: str | None = None, at: datetime | None = None
+    ) -> Alarm:
+        """Close an alarm by hand; audited."""

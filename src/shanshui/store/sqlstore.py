@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shanshui.store import batch as _batch
+from shanshui.store.alarms import AlarmStore
 from shanshui.store.api import (
     KINDS,
     LEVELS,
@@ -38,6 +39,7 @@ from shanshui.store.api import (
     WriteResult,
 )
 from shanshui.store.keys import KeyStore
+from shanshui.store.permits import PermitStore
 from shanshui.store.sql import Dialect, Query, migrations, query
 from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, STAGES
 
@@ -84,7 +86,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
         raise StoreInputError(f"unknown {what} {value!r}; allowed: {sorted(allowed)}")
 
 
-class SQLStore(KeyStore, Store):
+class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
     """Shared implementation of :class:`Store`; subclasses provide the SQL primitives."""
 
     dialect: Dialect

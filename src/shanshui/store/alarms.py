@@ -1,0 +1,225 @@
+"""Alarms in the store (migration 0003) behind :class:`AlarmStore`, a mixin of
+:class:`~shanshui.store.sqlstore.SQLStore`.
+
+The alarm model (fields, when an alarm opens and closes, which hours label it) is written down
+in :mod:`shanshui.rules`. The rules engine writes alarms with :meth:`AlarmStore.save_alarms`;
+operators acknowledge and close them (:meth:`acknowledge_alarm`, :meth:`close_alarm`), which
+is recorded in the alarm (who, when, note) and in the audit log (entity ``alarm``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shanshui.store.api import StoreInputError
+
+if TYPE_CHECKING:
+    from shanshui.store.sqlstore import SQLStore
+
+__all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore"]
+
+#: Alarm states: open → acknowledged → closed.
+ALARM_STATES = frozenset({"open", "acknowledged", "closed"})
+#: The rules of :mod:`shanshui.rules`.
+RULES = frozenset({"exceedance", "offline", "flag", "annual_total"})
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One alarm (see :mod:`shanshui.rules` for the meaning of each field). ``id`` is None
+    until the store has it."""
+
+    site: str
+    rule: str
+    parameter: str
+    opened_at: datetime
+    last_seen: datetime
+    state: str = "open"
+    closed_at: datetime | None = None
+    hours: int = 0
+    value: float | None = None
+    threshold: float | None = None
+    enterprise: str | None = None
+    permit: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    ack_note: str | None = None
+    closed_by: str | None = None
+    close_note: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The de-duplication key: (site, rule, parameter)."""
+        return (self.site, self.rule, self.parameter)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["detail"] = dict(self.detail)
+        for k, v in out.items():
+            if isinstance(v, datetime):
+                out[k] = v.astimezone(UTC).isoformat()
+        return out
+
+    def same_content(self, other: Alarm) -> bool:
+        """Equal apart from bookkeeping (id, created, updated)."""
+        a = replace(self, id=None, created=None, updated=None)
+        b = replace(other, id=None, created=None, updated=None)
+        return a == b
+
+
+_COLUMNS = (
+    "site", "id", "rule", "parameter", "state", "opened_at", "closed_at", "last_seen", "hours",
+    "value", "threshold", "enterprise", "permit", "detail", "created", "updated",
+    "acknowledged_by", "acknowledged_at", "ack_note", "closed_by", "close_note",
+)  # fmt: skip
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _alarm(row: Sequence[Any]) -> Alarm:
+    data = {k: _utc(v) for k, v in zip(_COLUMNS, row, strict=True)}
+    detail = data["detail"]
+    data["detail"] = (json.loads(detail) if isinstance(detail, str) else detail) or {}
+    data["id"] = int(data["id"])
+    data["hours"] = int(data["hours"])
+    return Alarm(**data)
+
+
+def _params(a: Alarm, now: datetime) -> dict[str, Any]:
+    row = {k: getattr(a, k) for k in _COLUMNS}
+    row["detail"] = json.dumps(dict(a.detail), ensure_ascii=False, sort_keys=True)
+    row["created"] = a.created or now
+    row["updated"] = now
+    return row
+
+
+def _names(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+class AlarmStore:
+    """The alarm operations of :class:`~shanshui.store.Store` over SQL."""
+
+    def alarms(
+        self: SQLStore,
+        *,
+        state: str | Sequence[str] | None = None,
+        site: str | Sequence[str] | None = None,
+        rule: str | Sequence[str] | None = None,
+        enterprise: str | None = None,
+        since: datetime | None = None,
+        active_since: datetime | None = None,
+    ) -> list[Alarm]:
+        """Alarms, newest ``opened_at`` first. ``since``: opened at or after; ``active_since``:
+        not closed, or closed at or after that instant."""
+        states = _names(state)
+        for s in states or ():
+            if s not in ALARM_STATES:
+                raise StoreInputError(f"unknown alarm state {s!r}; allowed {sorted(ALARM_STATES)}")
+        for t, name in ((since, "since"), (active_since, "active_since")):
+            if t is not None and t.utcoffset() is None:
+                raise StoreInputError(f"{name} must be timezone-aware")
+        params = {
+            "id": None, "states": states, "sites": _names(site), "rules": _names(rule),
+            "enterprise": enterprise, "since": since, "active_since": active_since,
+        }  # fmt: skip
+        with self._session(write=False):
+            rows = self._fetch("alarm_select", params)
+        return [_alarm(r) for r in rows]
+
+    def _alarm_by_id(self: SQLStore, alarm_id: int) -> Alarm | None:
+        params = {
+            "id": int(alarm_id), "states": None, "sites": None, "rules": None,
+            "enterprise": None, "since": None, "active_since": None,
+        }  # fmt: skip
+        rows = self._fetch("alarm_select", params)
+        return _alarm(rows[0]) if rows else None
+
+    def alarm(self: SQLStore, alarm_id: int) -> Alarm | None:
+        """The alarm ``alarm_id``, or None."""
+        with self._session(write=False):
+            return self._alarm_by_id(alarm_id)
+
+    def save_alarms(self: SQLStore, alarms: Sequence[Alarm]) -> list[Alarm]:
+        """Insert the alarms without id, update those with one; one transaction. The alarms as
+        stored (with ids)."""
+        now = datetime.now(UTC)
+        out = []
+        for a in alarms:
+            if a.state not in ALARM_STATES or a.rule not in RULES:
+                raise StoreInputError(f"alarm {a.key}: unknown state or rule")
+            for t in (a.opened_at, a.last_seen, a.closed_at):
+                if t is not None and t.utcoffset() is None:
+                    raise StoreInputError(f"alarm {a.key}: times must be timezone-aware")
+        with self._session():
+            for a in alarms:
+                params = _params(a, now)
+                if a.id is None:
+                    new_id = self._fetch("alarm_insert", params)[0][0]
+                    out.append(replace(a, id=int(new_id), created=now, updated=now))
+                else:
+                    if self._exec("alarm_update", params) == 0 and self._alarm_by_id(a.id) is None:
+                        raise StoreInputError(f"no alarm {a.id}")
+                    out.append(replace(a, created=a.created or now, updated=now))
+        return out
+
+    def acknowledge_alarm(
+        self: SQLStore, alarm_id: int, *, actor: str, note: str | None = None
+    ) -> Alarm:
+        """Acknowledge an open alarm (who, when, note); audited. Unknown or not open:
+        StoreInputError."""
+        now = datetime.now(UTC)
+        with self._session():
+            a = self._alarm_by_id(alarm_id)
+            if a is None:
+                raise StoreInputError(f"no alarm {alarm_id}")
+            if a.state != "open":
+                raise StoreInputError(f"alarm {alarm_id} is {a.state}, not open")
+            new = replace(a, state="acknowledged", acknowledged_by=actor, acknowledged_at=now,
+                          ack_note=note)  # fmt: skip
+            self._exec("alarm_update", _params(new, now))
+            self._insert_audit(
+                changed=now, actor=actor, action="acknowledge", entity="alarm", site=a.site,
+                key=str(alarm_id), old={"state": a.state}, new={"state": new.state},
+                reason=note,
+            )  # fmt: skip
+        return replace(new, updated=now)
+
+    def close_alarm(
+        self: SQLStore,
+        alarm_id: int,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Alarm:
+        """Close an alarm by hand; ``closed_at`` is the hour of ``at`` (default now); audited.
+        Unknown or already closed: StoreInputError."""
+        now = datetime.now(UTC)
+        when = (at or now).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        with self._session():
+            a = self._alarm_by_id(alarm_id)
+            if a is None:
+                raise StoreInputError(f"no alarm {alarm_id}")
+            if a.state == "closed":
+                raise StoreInputError(f"alarm {alarm_id} is closed already")
+            new = replace(a, state="closed", closed_at=max(when, a.opened_at), closed_by=actor,
+                          close_note=note)  # fmt: skip
+            self._exec("alarm_update", _params(new, now))
+            self._insert_audit(
+                changed=now, actor=actor, action="close", entity="alarm", site=a.site,
+                key=str(alarm_id), old={"state": a.state}, new={"state": "closed"}, reason=note,
+            )  # fmt: skip
+        return replace(new, updated=now)

@@ -1,0 +1,1 @@
+delete from permit_limit where permit = cast(:id as text)

@@ -1,0 +1,1 @@
+delete from permit_outlet where permit = cast(:id as text)

@@ -1,0 +1,1 @@
+delete from permit_total where permit = cast(:id as text)
