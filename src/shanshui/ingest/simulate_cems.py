@@ -1,0 +1,176 @@
+"""``shanshui simulate-cems``: SYNTHETIC CEMS devices of a plant speaking HJ 212-2017.
+
+Each outlet of a synthetic plant (:func:`shanshui.ingest.cems_plant.plant`) is one data
+logger (MN ``SYN…``): flue-gas outlets (ST 31) send minute data (CN 2051) and hourly data
+(CN 2061) with ``-Min/-Avg/-Max/-Cou``, the converted ``-ZsMin/-ZsAvg/-ZsMax`` of
+particulate, SO2 and NOx, and ``-Flag`` (HJ 212-2017 Appendix C, Tables C.16/C.17); the
+waste-water outlet (ST 32) sends hourly data (its COD and NH3-N analysers give one result
+per hour). Values come from :mod:`shanshui.ingest.cems_model`; injected events from the
+scenario (:class:`~shanshui.ingest.cems_plant.Scenario`).
+
+Sending reuses :func:`shanshui.ingest.simulate.replay` (one connection per device, Flag=5
+so every upload is acknowledged with 9014, a window of unacknowledged frames, resends after
+a timeout, reconnects resending everything unacknowledged). A frame is sent when its
+interval ends (the minute frame of 10:00 at 10:01, the hourly frame of 10:00 at 11:00);
+its QN is that sending time (``.000`` for minute frames, ``.500`` for hourly ones, + 1 ms per
+further sub-packet), so QNs are unique per device and resends repeat the same bytes.
+Uploads longer than 1024 bytes (HJ 212-2017 §6.3.3) are split into sub-packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from shanshui.hj212 import CST, Message, encode, split_upload
+from shanshui.ingest.cems_model import Series, hourly_frame_table, simulate_outlet
+from shanshui.ingest.cems_plant import CODES, Scenario, device_identity
+from shanshui.ingest.simulate import OutFrame, SimDevice
+from shanshui.store.api import Device, Parameter, Site, Store
+from shanshui.store.passwords import hash_password
+
+#: Order of the statistics inside one code's group (as in HJ 212-2017 Table C.17).
+ORDER: Final = ("Cou", "Min", "Avg", "Max", "ZsMin", "ZsAvg", "ZsMax")
+#: Largest data segment before splitting into sub-packets (HJ 212-2017 §6.3.3) [bytes].
+MAX_SEGMENT: Final = 1024
+
+
+def simulate_plant(scenario: Scenario) -> dict[str, Series]:
+    """Every outlet's minute and hourly values, by site code."""
+    scenario.check()
+    return {o.site: simulate_outlet(scenario, o) for o in scenario.outlets}
+
+
+def hourly_table(scenario: Scenario, series: dict[str, Series] | None = None) -> pd.DataFrame:
+    """What the devices send as hourly data (site, time [aware], code, statistic, value,
+    flag), outage hours left out."""
+    series = series if series is not None else simulate_plant(scenario)
+    return pd.concat([hourly_frame_table(s, scenario) for s in series.values()], ignore_index=True)
+
+
+def _items(
+    table: dict[str, dict[str, np.ndarray]], flags: dict[str, np.ndarray], i: int
+) -> dict[str, dict[str, object]]:
+    items: dict[str, dict[str, object]] = {}
+    for code, stats in table.items():
+        entry: dict[str, object] = {}
+        for stat in ORDER:
+            values = stats.get(stat)
+            if values is not None and not np.isnan(values[i]):
+                entry[stat] = float(values[i]) + 0.0  # no "-0.0"
+        entry["Flag"] = str(flags[code][i])
+        items[code] = entry
+    return items
+
+
+def _frames(message: Message, send: datetime) -> list[OutFrame]:
+    return [OutFrame(str(m.qn), encode(m), send) for m in split_upload(message, MAX_SEGMENT)]
+
+
+def _qn(when: datetime, ms: int) -> str:
+    return when.astimezone(CST).strftime("%Y%m%d%H%M%S") + f"{ms:03d}"
+
+
+def device_frames(scenario: Scenario, series: Series, mn: str, password: str) -> list[OutFrame]:
+    """One outlet's frames in sending order (see the module docstring); ``OutFrame.time`` is
+    the sending time (the end of the interval), which paces the replay."""
+    outlet = series.outlet
+    minute_hours = (
+        0
+        if outlet.kind == "water"
+        else scenario.hours
+        if scenario.minute_days is None
+        else min(scenario.hours, scenario.minute_days * 24)
+    )
+    out: list[OutFrame] = []
+    for h in range(scenario.hours):
+        if series.silent[h]:
+            continue  # an outage: nothing is sent, ever
+        hour = scenario.start + timedelta(hours=h)
+        if h < minute_hours:
+            for k in range(60):
+                i = h * 60 + k
+                start = hour + timedelta(minutes=k)
+                send = start + timedelta(minutes=1)
+                msg = Message.build(
+                    st=outlet.st, cn="2051", qn=_qn(send, 0), pw=password, mn=mn, flag=5,
+                    data_time=start, items=_items(series.minute, series.minute_flag, i),
+                )  # fmt: skip
+                out.extend(_frames(msg, send))
+        send = hour + timedelta(hours=1)
+        msg = Message.build(
+            st=outlet.st, cn="2061", qn=_qn(send, 500), pw=password, mn=mn, flag=5,
+            data_time=hour, items=_items(series.hour, series.hour_flag, h),
+        )  # fmt: skip
+        out.extend(_frames(msg, send))
+    return out
+
+
+def cems_devices(
+    scenario: Scenario, *, secret: str = "shanshui", series: dict[str, Series] | None = None
+) -> list[SimDevice]:
+    """The plant's devices with their frames (for :func:`shanshui.ingest.simulate.replay`)."""
+    series = series if series is not None else simulate_plant(scenario)
+    out = []
+    for o in scenario.outlets:
+        mn, password = device_identity(o.site, secret)
+        out.append(
+            SimDevice(o.site, mn, password, device_frames(scenario, series[o.site], mn, password))
+        )
+    return out
+
+
+def outlet_sites(scenario: Scenario) -> list[Site]:
+    """The plant's outlets as store sites (kind ``outlet``), labelled synthetic."""
+    return [
+        Site(
+            o.site,
+            o.name,
+            "outlet",
+            attributes={
+                "synthetic": True,
+                "enterprise": scenario.enterprise,
+                "enterprise_name": scenario.name,
+                "outlet": o.outlet,
+                "system": o.st,
+                "unit_type": o.unit_type,
+                "reference_o2": o.o2_ref,
+            },
+        )
+        for o in scenario.outlets
+    ]
+
+
+def parameters(codes: Iterable[str] = CODES) -> list[Parameter]:
+    """Store parameters of the codes the devices send (HJ 212-2017 Appendix B units)."""
+    return [Parameter(code, CODES[code][0], CODES[code][1], code) for code in codes]
+
+
+def register_plant(
+    store: Store,
+    scenario: Scenario,
+    *,
+    secret: str = "shanshui",
+    hash_cost: int = 14,
+    actor: str = "simulate-cems",
+) -> dict[str, Any]:
+    """Register the plant's outlets (sites), parameters and devices (active) in ``store``.
+
+    ``hash_cost``: log2 of scrypt's N for the device passwords (14 = interactive).
+    Returns counts. (The permit is imported separately: :func:`permit_document`.)
+    """
+    store.upsert_sites(outlet_sites(scenario))
+    codes = sorted({c for o in scenario.outlets for c in o.codes})
+    store.upsert_parameters(parameters(codes))
+    devices = []
+    for o in scenario.outlets:
+        mn, password = device_identity(o.site, secret)
+        devices.append(
+            Device(mn, "active", hash_password(password, n=2**hash_cost), "2017", o.site)
+        )
+    n = store.upsert_devices(devices, actor=actor, reason="synthetic CEMS device")
+    return {"sites": len(scenario.outlets), "parameters": len(codes), "devices": n}
