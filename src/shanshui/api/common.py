@@ -1,19 +1,33 @@
-"""Helpers the routes share: the store lock, day parameters, pagination, frame → JSON."""
+"""Helpers the routes share: read stores, day parameters, pagination, frame → JSON."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Query, Request
 
 from shanshui.api.errors import ApiError
-from shanshui.store import Store
+from shanshui.store import DuckDBStore, PostgresStore, Store
+
+__all__ = [
+    "MAX_DAYS",
+    "TIME_CONVENTION",
+    "Limit",
+    "Offset",
+    "ReaderPool",
+    "day_span",
+    "page",
+    "records",
+    "store_of",
+    "writer_of",
+]
 
 #: The time convention every time-labelled answer states (DESIGN §4).
 TIME_CONVENTION = (
@@ -25,13 +39,68 @@ TIME_CONVENTION = (
 MAX_DAYS = 3700
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
+
+
+class ReaderPool:
+    """Stores the API reads from, one request (thread) at a time each.
+
+    - DuckDB: :meth:`~shanshui.store.DuckDBStore.reader` stores — cursors of the writer's
+      connection, i.e. separate connections to the same database; MVCC gives each read a
+      committed snapshot, and reads never wait behind the writer's batches.
+    - PostgreSQL: stores with their own connections to the same URL (opened on first use).
+    - Anything else (a test double): the store itself, one request at a time.
+
+    The writer store itself is for the API's few writes (:func:`writer_of`).
+    """
+
+    def __init__(self, store: Store, size: int = 4) -> None:
+        self.store = store
+        self._own: list[Store] = []
+        if isinstance(store, DuckDBStore):
+            self._own = [store.reader() for _ in range(size)]
+        elif isinstance(store, PostgresStore):
+            self._own = [PostgresStore(store.url) for _ in range(size)]
+        members = self._own or [store]
+        self._free: queue.LifoQueue[Store] = queue.LifoQueue()
+        for member in members:
+            self._free.put(member)
+
+    @contextmanager
+    def acquire(self, timeout: float = 30.0) -> Iterator[Store]:
+        """A free read store for the block (waits up to ``timeout`` [s]; then 503)."""
+        try:
+            member = self._free.get(timeout=timeout)
+        except queue.Empty:
+            raise ApiError(503, "busy", "every store connection is busy; retry") from None
+        try:
+            yield member
+        finally:
+            self._free.put(member)
+
+    def close(self) -> None:
+        """Close the pool's own stores (not the writer store)."""
+        for member in self._own:
+            with suppress(Exception):
+                member.close()
+        self._own = []
 
 
 @contextmanager
 def store_of(request: Request) -> Iterator[Store]:
-    """The app's store, one request at a time (a DuckDB connection is not thread-safe)."""
-    lock: threading.Lock = request.app.state.store_lock
+    """A read store of the app for the block (see :class:`ReaderPool`)."""
+    pool: ReaderPool = request.app.state.readers
+    with pool.acquire() as store:
+        yield store
+
+
+@contextmanager
+def writer_of(request: Request) -> Iterator[Store]:
+    """The app's writer store (the one the gateway writes to), for the API's own writes.
+
+    The store serialises its calls itself; with DuckDB it is the process's only writer.
+    """
+    lock: threading.Lock = request.app.state.write_lock
     with lock:
         yield request.app.state.store
 

@@ -8,6 +8,7 @@ The numbers come from the same functions as the CLI (``shanshui aqi``, ``assess`
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Annotated, Any
 
@@ -15,7 +16,9 @@ import numpy as np
 import pandas as pd
 import typer
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
+from shanshui.api.cache import ResponseCache
 from shanshui.api.common import TIME_CONVENTION, Limit, Offset, day_span, page, records, store_of
 from shanshui.api.errors import ApiError
 from shanshui.cli.aqi import store_daily, store_hourly
@@ -67,15 +70,27 @@ def _bad(exc: Exception) -> ApiError:
     return ApiError(status, code, text)
 
 
-@router.get("/latest")
-def latest(request: Request) -> dict[str, Any]:
+@router.get("/latest", response_model=None)
+def latest(request: Request) -> Response:
     """The newest hourly mean of each pollutant at every air station, with its hourly AQI.
 
     The AQI is HJ 633-2012 §5 (real-time report) from the values of the station's newest
     hour only, by :func:`shanshui.standards.aqi.hourly_aqi`. Only values whose HJ 212 flag is
     ``N`` enter it (GB 3095-2012 Table 4: valid data only). Choice: the trailing 24-hour SO2
     mean is not read here, so a 1-hour SO2 above 800 µg/m³ gives no SO2 IAQI (Table 1 note).
+    The answer is the same for everyone until new data arrive: it is computed once per
+    write generation (at most 2 s old) and served as bytes to every client.
     """
+    cache: ResponseCache = request.app.state.cache
+
+    def compute() -> bytes:
+        return json.dumps(_latest(request), ensure_ascii=False, allow_nan=False).encode()
+
+    return Response(cache.get("latest", compute), media_type="application/json")
+
+
+def _latest(request: Request) -> dict[str, Any]:
+    """The body of :func:`latest`."""
     with store_of(request) as store:
         stations = store.sites(kind="air")
         codes = [s.code for s in stations]
@@ -215,7 +230,9 @@ def _num(x: Any, digits: int) -> float | None:
 
 
 @router.get("/ranking")
-def ranking(request: Request, start: From, end: To) -> dict[str, Any]:
+def ranking(
+    request: Request, start: From, end: To, limit: Limit = 1000, offset: Offset = 0
+) -> dict[str, Any]:
     """Cities ranked by composite index (环办监测〔2018〕19号; 1 = best), as ``shanshui rank
     --json``, with the change on the same period one year earlier (同比: percent; the
     good-days share in points) where the store holds it."""
@@ -267,5 +284,8 @@ def ranking(request: Request, start: From, end: To) -> dict[str, Any]:
         "previous": {"from": p_first.isoformat(), "to": p_last.isoformat()}
         if before is not None
         else None,
-        "cities": rows,
+        "total": len(rows),
+        "limit": limit,
+        "offset": offset,
+        "cities": rows[offset : offset + limit],
     }

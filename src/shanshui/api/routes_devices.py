@@ -1,40 +1,41 @@
-"""Devices (HJ 212 data loggers) for operators: ``/devices``, ``/devices/pending``."""
+"""Devices (HJ 212 data loggers) for operators: list, pending, one, approve."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field
 
-from shanshui.api.auth import require
-from shanshui.api.common import Limit, Offset, page, store_of
-from shanshui.store import Device
+from shanshui.api.auth import Operator
+from shanshui.api.common import Limit, Offset, page, store_of, writer_of
+from shanshui.api.errors import ApiError
+from shanshui.store import Device, hash_password
 
 router = APIRouter(tags=["devices (operator)"])
 
-Operator = Annotated[str, Depends(require("operator"))]
-Admin = Annotated[str, Depends(require("admin"))]
+Status = Annotated[
+    str | None, Query(pattern="^(active|pending|disabled)$", description="device status")
+]
 
 
 def device_view(device: Device) -> dict[str, Any]:
     """A device as JSON, without its password hash (never shown outside the store)."""
     row = dataclasses.asdict(device)
     row.pop("password_hash", None)
+    row["password_set"] = device.password_hash is not None
     out: dict[str, Any] = jsonable_encoder(row)
     return out
 
 
 @router.get("/devices")
 def devices(
-    request: Request,
-    role: Operator,
-    limit: Limit = 100,
-    offset: Offset = 0,
-    status: Annotated[str | None, Query(description="e.g. active, pending, blocked")] = None,
+    request: Request, role: Operator, limit: Limit = 100, offset: Offset = 0, status: Status = None
 ) -> dict[str, Any]:
-    """Known devices (operator role)."""
+    """Known devices, by MN (operator role)."""
     with store_of(request) as store:
         found = store.devices(status=status)
     return page([device_view(d) for d in found], limit, offset)
@@ -50,8 +51,58 @@ def pending(
     return page([device_view(d) for d in found], limit, offset)
 
 
-@router.get("/admin/keys", tags=["admin"])
-def key_counts(request: Request, role: Admin) -> dict[str, Any]:
-    """How many API keys each role has (admin role); keys are stored as SHA-256 digests only."""
-    counts: dict[str, int] = request.app.state.keys.counts()
-    return {"roles": counts, "stored_as": "sha256 hex digest of the key"}
+@router.get("/devices/{mn}")
+def device(request: Request, role: Operator, mn: str) -> dict[str, Any]:
+    """One device by MN (operator role)."""
+    with store_of(request) as store:
+        found = store.device(mn)
+    if found is None:
+        raise ApiError(404, "not_found", f"no device {mn!r}")
+    return device_view(found)
+
+
+class Approval(BaseModel):
+    """What an operator decides when approving a device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str | None = Field(
+        None, min_length=1, max_length=64, description="site the device reports for"
+    )
+    password: str | None = Field(
+        None, min_length=1, max_length=64, description="the device's HJ 212 PW (kept hashed)"
+    )
+    reason: str = Field(min_length=1, max_length=500, description="why (audit log)")
+
+
+@router.post("/devices/{mn}/approve")
+async def approve(request: Request, role: Operator, mn: str, body: Approval) -> dict[str, Any]:
+    """Approve a device (operator role, audited): make it active, bound to ``site``, with
+    ``password`` (HJ 212-2017 §6.3: the PW field the logger sends). A device without a site
+    or password in the store needs them here; the gateway admits it within its device
+    refresh interval."""
+    actor: str = getattr(request.state, "actor", "apikey:unknown")
+    hashed = await run_in_threadpool(hash_password, body.password) if body.password else None
+
+    def change() -> Device:
+        with writer_of(request) as store:
+            found = store.device(mn)
+            if found is None:
+                raise ApiError(404, "not_found", f"no device {mn!r}")
+            site = body.site or found.site
+            if site is None:
+                raise ApiError(422, "validation_failed", "the device has no site: give one")
+            if not any(s.code == site for s in store.sites()):
+                raise ApiError(422, "validation_failed", f"no site {site!r}")
+            password_hash = hashed or found.password_hash
+            if password_hash is None:
+                raise ApiError(422, "validation_failed", "the device has no password: give one")
+            new = dataclasses.replace(
+                found, status="active", site=site, password_hash=password_hash
+            )
+            store.upsert_devices([new], actor=actor, reason=body.reason)
+            done = store.device(mn)
+            assert done is not None
+            return done
+
+    return device_view(await run_in_threadpool(change))

@@ -50,11 +50,26 @@ def _with_descendants(code: str, parents: dict[str, str | None]) -> set[str]:
 
 
 @router.get("/regions")
-def regions(request: Request) -> dict[str, Any]:
-    """Administrative regions (GB/T 2260 codes) the store knows."""
+def regions(
+    request: Request,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    parent: Annotated[str | None, Query(description="only the regions right below")] = None,
+) -> dict[str, Any]:
+    """Administrative regions (GB/T 2260 codes) the store knows, by code."""
     with store_of(request) as store:
         items = [dataclasses.asdict(r) for r in store.regions()]
-    return {"total": len(items), "items": items}
+    if parent is not None:
+        items = [r for r in items if r["parent"] == parent]
+    return page(items, limit, offset)
+
+
+@router.get("/parameters")
+def parameters(request: Request, limit: Limit = 1000, offset: Offset = 0) -> dict[str, Any]:
+    """Measured quantities with their units (the unit every value of the API is in)."""
+    with store_of(request) as store:
+        items = [dataclasses.asdict(p) for p in store.parameters()]
+    return page(items, limit, offset)
 
 
 @router.get("/sites")

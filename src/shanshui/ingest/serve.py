@@ -1,9 +1,15 @@
-"""``shanshui serve`` in one process: gateway, journal writer, daily aggregates, ``/metrics``.
+"""``shanshui serve`` in one process: gateway, journal writer, daily aggregates and HTTP.
 
 :func:`serve` wires the parts (DESIGN §3): store → journal (replayed first) → writer task
 (journal → store, then the touched daily aggregates) → HJ 212 gateway → HTTP. With DuckDB
 the process is the store's only writer; with PostgreSQL any number of such processes share
 one database, each with its own journal directory.
+
+HTTP is one FastAPI app (:func:`shanshui.api.create_app`) served by uvicorn as a task in
+the same event loop as the gateway: the open API under ``/api/v1`` (OpenAPI ``/docs``), the
+HTTP JSON ingest ``POST /api/v1/ingest``, the portal at ``/`` and the gateway's Prometheus
+metrics at ``/metrics``. The API reads through its own connections to the same database
+(DuckDB cursors / PostgreSQL connections), so reads never wait behind the writer's batches.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import uvicorn
 
 from shanshui.ingest.gateway import DeviceRegistry, Gateway, HttpHandler
 from shanshui.ingest.journal import GroupCommitter, Journal
@@ -41,8 +50,11 @@ class ServeConfig:
     max_lag_records: int = 1_000_000
     aggregate_every: float = 1.0
     refresh_devices_every: float = 10.0
-    #: Extra HTTP routes (the HTTP JSON ingest endpoint mounts itself here).
+    #: Extra plain HTTP routes by path, served beside the API (``(method, body) ->
+    #: (status, content type, body)``); the HTTP JSON ingest is part of the API itself.
     routes: dict[str, HttpHandler] = field(default_factory=dict)
+    #: Read connections of the API (DuckDB cursors or PostgreSQL connections).
+    api_readers: int = 4
 
 
 def default_journal(target: str) -> Path:
@@ -77,8 +89,10 @@ async def serve(
         aggregate_every=config.aggregate_every, housekeeping=registry.flush,
     )  # fmt: skip
     gateway = Gateway(registry, writer, metrics, config.limits, lag=writer.lag)
-    gateway.routes.update(config.routes)
     writer_task: asyncio.Task[None] | None = None
+    http: uvicorn.Server | None = None
+    http_task: asyncio.Task[None] | None = None
+    app = None
     try:
         await asyncio.to_thread(registry.refresh)
         # On startup the journal's pending records go to the store first (DESIGN §5).
@@ -90,13 +104,35 @@ async def serve(
             LOG.warning("journal replay deferred", extra={"error": str(exc)})
         writer_task = loop.create_task(writer.run())
         port = await gateway.start(config.host, config.port)
-        http_port = await gateway.start_http(config.http_host, config.http_port)
+        from shanshui.api import create_app  # noqa: PLC0415 - the API imports the CLI
+
+        app = create_app(
+            store, metrics=metrics.render, generation=lambda: _stored(metrics),
+            readers=config.api_readers, routes=config.routes,
+        )  # fmt: skip
+        sock = _listen(config.http_host, config.http_port)
+        http_port = int(sock.getsockname()[1])
+        http = _http_server(app)
+        http_task = loop.create_task(http.serve(sockets=[sock]))
+        while not http.started:
+            if http_task.done():
+                http_task.result()  # raises why it stopped
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
         info = {"port": port, "http_port": http_port}
         LOG.info("gateway listening", extra=info)
         if ready is not None:
             ready(info)
         await stop.wait()
     finally:
+        if http is not None and http_task is not None:
+            http.should_exit = True
+            try:
+                await asyncio.wait_for(http_task, 10)
+            except Exception as exc:  # shutting down: log, go on
+                LOG.warning("HTTP server did not stop cleanly", extra={"error": str(exc)})
+        if app is not None:
+            await asyncio.to_thread(app.state.readers.close)
         await gateway.close()
         writer.stop()
         if writer_task is not None:
@@ -109,6 +145,46 @@ async def serve(
         await committer.close()
         journal.close()
         await asyncio.to_thread(store.close)
+
+
+def _stored(metrics: GatewayMetrics) -> int:
+    """The write generation: readings the writer stored so far (read without a flush)."""
+    got = metrics.registry.get_sample_value("shanshui_gateway_observations_stored_total")
+    return int(got or 0)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0: any free one); binding errors surface here."""
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = info[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(4096)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _http_server(app: object) -> uvicorn.Server:
+    """uvicorn for ``app`` inside the caller's event loop, leaving signals to the caller."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        ws="none",
+        timeout_graceful_shutdown=5,
+        backlog=4096,
+    )
+    server = uvicorn.Server(config)
+    # signals belong to serve(): uvicorn must not take them (0.29+: capture_signals)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    return server
 
 
 def run(config: ServeConfig) -> None:

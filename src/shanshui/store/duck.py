@@ -31,6 +31,19 @@ class DuckDBStore(SQLStore):
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._staged: list[str] = []
 
+    def reader(self) -> DuckDBStore:
+        """Another store on the same open database, for reading beside this one's writes.
+
+        Its connection is ``cursor()`` of this store's: a separate DuckDB connection to the
+        same database instance, with its own transactions and its own lock, so reads do not
+        wait behind this store's write batches. DuckDB's MVCC gives every read transaction a
+        consistent snapshot of what was committed when it began; a write batch is never seen
+        half done. Use one reader per thread at a time (a reader serialises its own calls);
+        close readers before this store. Reading is all it is for: its writes would conflict
+        with the writer's (DuckDB aborts one of two transactions writing the same rows).
+        """
+        return _DuckDBReader(self)
+
     def _ensure_connected(self) -> None:
         if self._conn is None:
             if self.path != ":memory:":
@@ -99,3 +112,30 @@ class DuckDBStore(SQLStore):
 
     def _connection_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, duckdb.FatalException)
+
+
+class _DuckDBReader(DuckDBStore):
+    """A :meth:`DuckDBStore.reader`: a cursor of the writer's connection (same database)."""
+
+    def __init__(self, parent: DuckDBStore) -> None:
+        super().__init__(parent.path)
+        self._parent = parent
+
+    def _ensure_connected(self) -> None:
+        if self._conn is None:
+            parent = self._parent
+            with parent._lock:
+                if parent._closed:
+                    raise duckdb.ConnectionException("the writer store is closed")
+                parent._ensure_connected()
+                conn = parent._c.cursor()
+            conn.execute("set TimeZone = 'UTC'")
+            self._conn = conn
+
+    def _connection_lost(self, exc: BaseException) -> bool:
+        # a cursor cannot reopen the file itself: drop it and take a fresh one next call
+        return isinstance(exc, (duckdb.FatalException, duckdb.ConnectionException))
+
+    def migrate(self) -> list[int]:
+        """The writer migrates; a reader has nothing to apply."""
+        return []
