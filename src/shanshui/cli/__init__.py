@@ -11,6 +11,7 @@ from shanshui.cli import hj212 as _hj212
 from shanshui.cli import imports as _imports
 from shanshui.cli import serve as _serve
 from shanshui.cli import simulate as _simulate
+from shanshui.cli import simulate_cems as _simulate_cems
 from shanshui.cli import store as _store
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ _imports.register(app)
 _store.register(app)
 _serve.register(app)
 _simulate.register(app)
+_simulate_cems.register(app)
 
 
 def main() -> None:

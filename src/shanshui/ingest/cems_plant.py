@@ -397,44 +397,90 @@ def default_events(scenario: Scenario) -> list[Event]:
 
 
 # ------------------------------------------------------------------------------ permit
-def permit_document(scenario: Scenario) -> dict[str, Any]:
-    """The plant's permit (排许可证) as a JSON-ready dict: enterprise, validity, outlets
-    with their site codes, pollutants, permitted hourly concentration (converted at the
-    reference O2 for flue gas) and the plant's permitted annual totals [t/a]."""
+def reporting_interval_s(scenario: Scenario, outlet: Outlet) -> int:
+    """The interval the outlet's device reports at [s]: 60 where it sends minute data all
+    the time, else 3600 (hourly data; the offline rule's threshold)."""
+    minutes_always = outlet.kind == "flue" and scenario.minute_days is None
+    return 60 if minutes_always else 3600
+
+
+def permit_document(scenario: Scenario, secret: str = "shanshui") -> dict[str, Any]:
+    """The plant's permit (排污许可证) in the JSON layout of ``docs/permits.md``
+    (:func:`shanshui.permits.permit_from_dict` reads it): enterprise, validity (the
+    scenario's year and four more), outlets with their site codes, MNs and reporting
+    intervals, the permitted hourly concentration of each pollutant (converted at the
+    reference O2 for flue gas), and the plant's permitted annual totals [t/a] for the
+    validity years. Marked synthetic."""
     year = scenario.start.astimezone(CST).year
     return {
-        "permit_no": f"SYN{scenario.plant:02d}-PERMIT-{year}",
-        "enterprise": {
-            "code": scenario.enterprise,
-            "name": scenario.name,
-            "synthetic": True,
-        },
+        "id": f"SYN{scenario.plant:02d}-PERMIT",
+        "enterprise": {"id": scenario.enterprise, "name": scenario.name, "industry": "4411"},
         "valid_from": f"{year}-01-01",
         "valid_to": f"{year + 4}-12-31",
+        "synthetic": True,
+        "issued_by": "shanshui simulate-cems (synthetic)",
+        "note": "SYNTHETIC permit of a simulated plant; no real enterprise.",
         "outlets": [
             {
                 "code": o.outlet,
-                "site": o.site,
                 "name": o.name,
+                "type": "主要",
                 "kind": "air" if o.kind == "flue" else "water",
-                "type": "主要排放口",
-                "reference_o2": o.o2_ref,
+                "site": o.site,
+                "mn": device_identity(o.site, secret)[0],
+                "reporting_interval_s": reporting_interval_s(scenario, o),
                 "limits": [
                     {
-                        "pollutant": code,
-                        "hourly_concentration": limit,
+                        "parameter": code,
                         "unit": CODES[code][1],
+                        "hourly": limit,
                         "converted": o.kind == "flue",
+                        "reference_o2": o.o2_ref if o.kind == "flue" else None,
                         "standard": o.standard,
                     }
                     for code, limit in o.limits.items()
                 ],
-                "monitoring": {"automatic": True, "networked": True, "mn_prefix": "SYN"},
+                "monitoring": [
+                    {"parameter": code, "mode": "automatic", "frequency": "continuous"}
+                    for code in o.pollutants
+                ],
             }
             for o in scenario.outlets
         ],
-        "annual_totals": [
-            {"pollutant": code, "tonnes": tonnes, "year": year}
+        "totals": [
+            {"parameter": code, "year": y, "tonnes": tonnes}
+            for y in range(year, year + 5)
             for code, tonnes in scenario.annual_permitted.items()
+        ],
+    }
+
+
+def scenario_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as JSON-ready data: plant, period, outlets and every injected event."""
+    return {
+        "synthetic": True,
+        "plant": scenario.plant,
+        "enterprise": scenario.enterprise,
+        "name": scenario.name,
+        "start": scenario.start.isoformat(),
+        "days": scenario.days,
+        "seed": scenario.seed,
+        "minute_days": scenario.minute_days,
+        "outlets": [
+            {"site": o.site, "outlet": o.outlet, "name": o.name, "st": o.st, "driver": o.driver}
+            for o in scenario.outlets
+        ],
+        "events": [
+            {
+                "kind": e.kind,
+                "site": e.site,
+                "start": e.start.isoformat(),
+                "end": e.end.isoformat(),
+                "hours": e.hours,
+                "parameter": e.parameter,
+                "flag": e.flag,
+                **({"factor": e.factor} if e.kind == "exceedance" else {}),
+            }
+            for e in scenario.events
         ],
     }

@@ -19,7 +19,7 @@ Uploads longer than 1024 bytes (HJ 212-2017 §6.3.3) are split into sub-packets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -28,8 +28,9 @@ import pandas as pd
 
 from shanshui.hj212 import CST, Message, encode, split_upload
 from shanshui.ingest.cems_model import Series, hourly_frame_table, simulate_outlet
-from shanshui.ingest.cems_plant import CODES, Scenario, device_identity
+from shanshui.ingest.cems_plant import CODES, Scenario, device_identity, permit_document
 from shanshui.ingest.simulate import OutFrame, SimDevice
+from shanshui.permits import permit_from_dict
 from shanshui.store.api import Device, Parameter, Site, Store
 from shanshui.store.passwords import hash_password
 
@@ -157,11 +158,14 @@ def register_plant(
     secret: str = "shanshui",
     hash_cost: int = 14,
     actor: str = "simulate-cems",
+    permit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Register the plant's outlets (sites), parameters and devices (active) in ``store``.
+    """Register the plant's outlets (sites), parameters and devices (active) in ``store``,
+    and import its permit (``permit``: a document in the ``docs/permits.md`` layout;
+    default :func:`~shanshui.ingest.cems_plant.permit_document`).
 
     ``hash_cost``: log2 of scrypt's N for the device passwords (14 = interactive).
-    Returns counts. (The permit is imported separately: :func:`permit_document`.)
+    Returns counts and the permit id.
     """
     store.upsert_sites(outlet_sites(scenario))
     codes = sorted({c for o in scenario.outlets for c in o.codes})
@@ -173,4 +177,12 @@ def register_plant(
             Device(mn, "active", hash_password(password, n=2**hash_cost), "2017", o.site)
         )
     n = store.upsert_devices(devices, actor=actor, reason="synthetic CEMS device")
-    return {"sites": len(scenario.outlets), "parameters": len(codes), "devices": n}
+    document = permit if permit is not None else permit_document(scenario, secret)
+    doc = permit_from_dict(document, source="simulate-cems")
+    store.put_permit(doc, actor=actor, reason="synthetic plant (simulate-cems)")
+    return {
+        "sites": len(scenario.outlets),
+        "parameters": len(codes),
+        "devices": n,
+        "permit": doc.id,
+    }
