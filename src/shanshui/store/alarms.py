@@ -223,3 +223,42 @@ class AlarmStore:
                 key=str(alarm_id), old={"state": a.state}, new={"state": "closed"}, reason=note,
             )  # fmt: skip
         return replace(new, updated=now)
+
+    # -- what the rules read (shanshui.rules) --------------------------------------------------
+    def rule_flag_hours(
+        self: SQLStore, sites: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, str, int]]:
+        """(site, hour, flag, count) of the observations of ``sites`` in ``[start, end)``."""
+        with self._session(write=False):
+            rows = self._fetch(
+                "alarm_flag_hours", {"sites": list(sites), "start": start, "end": end}
+            )
+        return [(str(s), _utc(h), str(f), int(n)) for s, h, f, n in rows]
+
+    def rule_gaps(
+        self: SQLStore, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
+    ) -> list[tuple[str, datetime, datetime]]:
+        """(site, previous, next) data times further apart than ``min_gap_s`` seconds."""
+        params = {"sites": list(sites), "start": start, "end": end, "min_gap": float(min_gap_s)}
+        with self._session(write=False):
+            rows = self._fetch("alarm_gaps", params)
+        return [(str(s), _utc(p), _utc(t)) for s, p, t in rows]
+
+    def rule_last_times(self: SQLStore, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
+        """The last data time before ``end`` of each of ``sites`` that has data."""
+        with self._session(write=False):
+            rows = self._fetch("alarm_last_times", {"sites": list(sites), "end": end})
+        return {str(s): _utc(t) for s, t in rows}
+
+    def rule_cou_sums(
+        self: SQLStore,
+        sites: Sequence[str],
+        parameters: Sequence[str],
+        start: datetime,
+        end: datetime,
+    ) -> dict[tuple[str, str], float]:
+        """Sums of hourly ``cou`` values per (site, parameter) in ``[start, end)``."""
+        params = {"sites": list(sites), "parameters": list(parameters), "start": start, "end": end}
+        with self._session(write=False):
+            rows = self._fetch("alarm_cou_sums", params)
+        return {(str(s), str(p)): float(v) for s, p, v, _n in rows}

@@ -442,3 +442,25 @@ class Store(abc.ABC):
         self, alarm_id: int, *, actor: str, note: str | None = None, at: datetime | None = None
     ) -> Alarm:
         """Close an alarm by hand; audited."""
+
+    @abc.abstractmethod
+    def rule_flag_hours(
+        self, sites: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, str, int]]:
+        """(site, hour, flag, count) of the observations in ``[start, end)`` (flag rule)."""
+
+    @abc.abstractmethod
+    def rule_gaps(
+        self, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
+    ) -> list[tuple[str, datetime, datetime]]:
+        """(site, previous, next) data times further apart than ``min_gap_s`` (offline rule)."""
+
+    @abc.abstractmethod
+    def rule_last_times(self, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
+        """The last data time before ``end`` per site (offline rule)."""
+
+    @abc.abstractmethod
+    def rule_cou_sums(
+        self, sites: Sequence[str], parameters: Sequence[str], start: datetime, end: datetime
+    ) -> dict[tuple[str, str], float]:
+        """Sums of hourly ``cou`` values per (site, parameter) (annual-total rule)."""
