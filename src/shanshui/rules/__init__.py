@@ -17,8 +17,8 @@ Every time is a timezone-aware instant (the store answers in UTC). An *hour* is 
 START (DESIGN §4): the hour ``10:00`` is ``[10:00, 11:00)``. Hours are cut on the UTC clock,
 which is the same cut as Beijing time (UTC+8 is a whole number of hours).
 
-The alarm (``shanshui.rules.model.Alarm``, one row of the store's ``alarm`` table)
----------------------------------------------------------------------------------
+The alarm (:class:`shanshui.store.alarms.Alarm`, one row of the store's ``alarm`` table)
+-------------------------------------------------------------------------------------
 ``id``            int, unique, given by the store.
 ``site``          the outlet's site code (``Site(kind="outlet")``); for the enterprise-level
                   rule ``annual_total`` the enterprise id. Part of the key (distribution: site).
@@ -49,21 +49,23 @@ has cleared once.
 
 The rules
 ---------
-(a) ``exceedance`` — per outlet, permitted pollutant and data hour. The hourly value is the
-    device's own hourly record (period ``hour``; statistic ``zsavg`` when the limit applies to
-    the converted value and the device sent it, else ``avg``), or, without one, the mean of the
-    minute records (period ``minute``) of that hour when at least 45 of them are valid (HJ
-    76-2017 Annex B). Only flag ``N`` counts as valid (the flag mapping of
-    ``shanshui.standards.emissions``: F/M/S/D/C/T/B hours are invalid, maintenance or stop
-    hours of HJ 75-2017 §12 and are never exceedances). Where the permit says the limit applies
-    to the converted value and no ``zsavg`` is stored, the hourly mean is converted with the
-    hourly mean O2 (a19001): ``C × (21 − O2_ref) / (21 − O2)`` (GB 13223-2011 §5.2; choice:
-    the conversion is applied to hourly means, not minute by minute). An hour EXCEEDS when its
-    value is strictly greater than the permitted hourly concentration (``Limit.hourly``).
-    The alarm opens at the first exceeding hour (``opened_at`` = its label), and closes at the
-    first later valid hour that does not exceed (``closed_at`` = that hour's label). Hours
-    without a valid value (missing, flagged, fewer than 45 valid minutes) neither extend nor
-    close it.
+(a) ``exceedance`` — per outlet, permitted pollutant (a ``Limit.hourly``) and data hour,
+    computed by :func:`shanshui.rules.compliance.evaluate_hours`. The hourly value is the mean
+    of the outlet's minute records (period ``minute``, statistic ``avg``) of that hour when at
+    least 45 of them are valid (HJ 76-2017 Annex B); an hour without any minute record of the
+    pollutant is judged on the device's own hourly record (period ``hour``, statistic ``avg``)
+    instead. Only flag ``N`` counts as valid (the flag mapping of
+    ``shanshui.standards.emissions.FLAG_CASE``: F/M/S/D/C/T/B values are stop or invalid
+    cases of HJ 75-2017 §12 and never make an exceedance). Where the permit says the limit
+    applies to the converted value (``Limit.converted``), the hourly mean is converted with the
+    same hour's mean O2 (a19001): ``C × (21 − O2_ref) / (21 − O2)`` (GB 13223-2011 §5.2;
+    choice: the conversion of hourly means, not minute by minute); an hour without a valid O2
+    mean is not judged. An hour EXCEEDS when its value is strictly greater than the permitted
+    hourly concentration. The alarm opens at the first exceeding hour (``opened_at`` = its
+    label) and closes at the first later judged hour that does not exceed (``closed_at`` = that
+    hour's label). Hours that are not judged (no data, flagged, fewer than 45 valid minutes, no
+    O2) neither extend nor close it. Hours outside the permit's validity (Beijing dates) are
+    not judged; where several permits hold an outlet, the one starting last binds it.
 (b) ``offline`` — per outlet: the data times are the labels of all the outlet's stored
     observations (any period). Where two consecutive data times are further apart than the
     outlet's ``reporting_interval_s``, or the last data time is further than that before
@@ -82,4 +84,18 @@ The rules
     = the elapsed fraction of the year ((now − 1 Jan 00:00) / length of the year). The alarm
     opens (``opened_at`` = the hour of ``now``) when ``projection > permitted`` and closes
     (``closed_at`` = the hour of ``now``) at the first run where it no longer is.
+
+Regional compliance (全面达标排放), :mod:`shanshui.rules.regional`: over a period, an
+outlet-hour is in compliance when at least one permitted pollutant was judged and none
+exceeded (:func:`shanshui.rules.compliance.outlet_hours`); a source (enterprise) is in
+compliance when it had judged hours and none of its outlet-hours exceeded.
+
+Store calls: ``store.alarms(state=, site=, rule=, enterprise=, since=, active_since=)``,
+``store.alarm(id)``, ``store.acknowledge_alarm(id, actor=, note=)``,
+``store.close_alarm(id, actor=, note=, at=)``.
 """
+
+from shanshui.rules.engine import RulesJob, RunResult, run_periodically
+from shanshui.store.alarms import ALARM_STATES, RULES, Alarm
+
+__all__ = ["ALARM_STATES", "RULES", "Alarm", "RulesJob", "RunResult", "run_periodically"]
