@@ -1,15 +1,22 @@
 """The public portal: server-rendered pages over the same core as the API (issue 5, item 2).
 
 :func:`mount` adds the portal's routes and static files to the FastAPI app built by
-:func:`shanshui.api.create_app`.
+:func:`shanshui.api.create_app`: the pages ``/`` (map), ``/ranking``, ``/station/{code}``,
+``/about``, the map's boundaries ``/portal/regions.geojson`` and the static files under
+``/assets`` (CSS, the pages' scripts, ``vendor/echarts.min.js`` once ``make assets`` ran).
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 __all__ = ["mount"]
 
 
 def mount(app: FastAPI) -> None:
-    """Add the portal's pages to ``app`` (nothing yet)."""
+    """Add the portal's pages and static files to ``app``."""
+    from shanshui.web.pages import STATIC, router  # noqa: PLC0415 - avoid an import cycle
+
+    app.include_router(router)
+    app.mount("/assets", StaticFiles(directory=str(STATIC)), name="portal-assets")
