@@ -1,8 +1,9 @@
 """The portal's pages (shanshui.web) rendered in process against a seeded and an empty store.
 
 Reference values: the AQI categories and colours of HJ 633-2012 Table 2 / Appendix A as
-transcribed independently in ``../shared/reference/air/aqi_categories.csv``; the data are the
-last 60 days (2017-01 and 2017-02) of the Beijing Multi-Site data shipped with the package (CC BY 4.0).
+transcribed independently in ``../shared/reference/air/aqi_categories.csv``; the data are
+the last 60 days (2017-01, 2017-02) of the Beijing Multi-Site data shipped with the package
+(CC BY 4.0).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def chromium_path() -> str | None:
 def _unavailable(reason: str) -> None:
     if os.environ.get("SHANSHUI_REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser tests required (SHANSHUI_REQUIRE_BROWSER=1) but {reason}")
-    print(f"SKIP browser tests: {reason}")  # noqa: T201 - the printed reason the house asks for
+    print(f"SKIP browser tests: {reason}")
     pytest.skip(reason)
 
 
