@@ -34,6 +34,7 @@ import pytest
 from shanshui.permits import AnnualTotal, Enterprise, Limit, Outlet, Permit
 from shanshui.rules.engine import RulesJob
 from shanshui.rules.episodes import hourly_episodes
+from shanshui.rules.regional import enterprise_totals, regional_compliance
 from shanshui.store import Parameter, Store
 
 pytest_plugins = ["pg"]
@@ -221,3 +222,39 @@ def test_closed_by_hand_stays_closed_while_the_condition_lasts(plant: Store) -> 
         h(6),
         2,
     )
+
+
+def test_regional_compliance_counts_outlet_hours_and_sources(plant: Store) -> None:
+    other = Permit(
+        "P2", Enterprise("E2", "另一厂 (synthetic)", "110105"),
+        date(2026, 1, 1), date(2026, 12, 31),
+        outlets=(Outlet("DA001", "烟囱", "一般", "air", "S2", None, 60,
+                        limits=(Limit(NOX, "mg/m³", hourly=100),)),),
+    )  # fmt: skip
+    plant.put_permit(other, actor="test")
+    rows = [
+        ("S2", NOX, "avg", "minute", h(0) + timedelta(minutes=m), 80.0, "N") for m in range(120)
+    ]
+    plant.write_observations(
+        pd.DataFrame(
+            rows, columns=["site", "parameter", "statistic", "period", "time", "value", "flag"]
+        )
+    )
+    # S1: hours 0-5 judged (hour 2 on NOx alone: its SO2 hour is not judged); 1, 3, 5 exceed.
+    # S2: hours 0-1 judged, within.
+    everywhere = regional_compliance(plant, T0, h(6))
+    assert everywhere["source_hours"] == {"judged": 8, "compliant": 5, "share": 5 / 8}
+    assert everywhere["sources"] == {"under_permit": 2, "judged": 2, "compliant": 1, "share": 0.5}
+    hebei = regional_compliance(plant, T0, h(6), region="130000")
+    assert hebei["source_hours"] == {"judged": 6, "compliant": 3, "share": 0.5}
+    assert hebei["sources"]["compliant"] == 0 and hebei["sources"]["judged"] == 1
+
+
+def test_enterprise_totals_against_the_permit(plant: Store) -> None:
+    out = enterprise_totals(plant, "E1", 2026, NOW)
+    (row,) = out["totals"]
+    assert row["parameter"] == SO2 and row["emitted_t"] == pytest.approx(60.0)
+    assert row["elapsed_fraction"] == pytest.approx(1430.5 / 8760)
+    assert row["projection_t"] == pytest.approx(60 / (1430.5 / 8760))
+    assert row["permitted_t"] == 280.0 and row["on_course_to_exceed"] is True
+    assert enterprise_totals(plant, "E1", 2025, NOW)["totals"] == []

@@ -100,22 +100,19 @@ def _limits_table(bound: Mapping[str, Bound]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema)
 
 
-def exceedance_episodes(
-    store: Store, bound: Mapping[str, Bound], start: datetime, now: datetime
-) -> dict[Key, list[Episode]]:
-    """Rule (a): runs of hours whose valid hourly value exceeds the permitted hourly limit.
+Judged = dict[tuple[str, str], dict[datetime, tuple[bool | None, float | None]]]
 
-    Minute data decide an hour (≥ 45 valid minutes, HJ 76-2017 Annex B, through
-    :func:`shanshui.rules.compliance.evaluate_hours`); the device's hourly records decide the
-    hours that have no minute data. Hours outside the permit's validity are not judged.
-    """
+
+def judge_hours(store: Store, bound: Mapping[str, Bound], start: datetime, end: datetime) -> Judged:
+    """Per (site, pollutant) and hour in ``[start, end)``: (exceeds, value), ``exceeds`` None
+    when the hour is not judged (rule (a) of :mod:`shanshui.rules`)."""
     limits = _limits_table(bound)
+    judged: Judged = {}
     if limits.num_rows == 0:
-        return {}
-    judged: dict[tuple[str, str], dict[datetime, tuple[bool | None, float | None]]] = {}
+        return judged
     # hourly records first, minute data overwrite them (minute data take precedence)
     for period in ("hour", "minute"):
-        table = evaluate_hours(store, limits, start=start, end=now, period=period)
+        table = evaluate_hours(store, limits, start=start, end=end, period=period)
         cols = table.select(["site", "parameter", "hour", "valid", "value", "exceeded"])
         for site, par, label, valid, value, exceeded in zip(
             *(c.to_pylist() for c in cols.columns), strict=True
@@ -126,6 +123,19 @@ def exceedance_episodes(
                 continue
             ok = bool(valid) and value is not None
             judged.setdefault((site, par), {})[hour] = (bool(exceeded) if ok else None, value)
+    return judged
+
+
+def exceedance_episodes(
+    store: Store, bound: Mapping[str, Bound], start: datetime, now: datetime
+) -> dict[Key, list[Episode]]:
+    """Rule (a): runs of hours whose valid hourly value exceeds the permitted hourly limit.
+
+    Minute data decide an hour (≥ 45 valid minutes, HJ 76-2017 Annex B, through
+    :func:`shanshui.rules.compliance.evaluate_hours`); the device's hourly records decide the
+    hours that have no minute data. Hours outside the permit's validity are not judged.
+    """
+    judged = judge_hours(store, bound, start, now)
     out: dict[Key, list[Episode]] = {}
     for (site, par), hours in judged.items():
         b = bound[site]
@@ -241,13 +251,36 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     )
 
 
+def permit_totals(store: Store, permit: Permit, year: int, until: datetime) -> list[Projection]:
+    """Emissions so far of ``permit``'s enterprise in ``year`` (up to ``until``) against its
+    permitted totals for that year: ``so_far`` = Σ hourly ``cou`` [kg] / 1000 of its outlets;
+    ``projection = so_far / f``, ``f`` = elapsed fraction of the Beijing natural year."""
+    y0, y1 = year_bounds(year)
+    upto = min(max(until, y0), y1)
+    fraction = (upto - y0) / (y1 - y0)
+    totals = [t for t in permit.totals if t.year == year]
+    if not totals:
+        return []
+    sites = [o.site for o in permit.outlets]
+    sums = store.rule_cou_sums(sites, [t.parameter for t in totals], y0, upto)
+    out = []
+    for t in totals:
+        kg = sum(v for (_s, par), v in sums.items() if par == t.parameter)
+        so_far = kg / 1000.0  # HJ 212-2017: a pollutant's Cou is in kg; permits in t/a
+        projection = so_far / fraction if fraction > 0 else float("nan")
+        out.append(
+            Projection(permit.enterprise.id, permit.id, t.parameter, year, so_far, fraction,
+                       projection, t.tonnes)
+        )  # fmt: skip
+    return out
+
+
 def annual_projection(store: Store, permits: Sequence[Permit], now: datetime) -> list[Projection]:
     """Rule (d): per enterprise and pollutant with a permitted total for the year of ``now``,
     ``projection = so_far / elapsed fraction of the year`` (see :mod:`shanshui.rules`)."""
     year = now.astimezone(BEIJING).year
-    y0, y1 = year_bounds(year)
-    fraction = (now - y0) / (y1 - y0)
-    if fraction <= 0:
+    y0, _y1 = year_bounds(year)
+    if now <= y0:
         return []
     chosen: dict[str, Permit] = {}  # enterprise → the permit valid now that starts last
     day = now.astimezone(BEIJING).date()
@@ -257,15 +290,6 @@ def annual_projection(store: Store, permits: Sequence[Permit], now: datetime) ->
             if old is None or p.valid_from > old.valid_from:
                 chosen[p.enterprise.id] = p
     out = []
-    for ent, p in sorted(chosen.items()):
-        totals = [t for t in p.totals if t.year == year]
-        sites = [o.site for o in p.outlets]
-        sums = store.rule_cou_sums(sites, [t.parameter for t in totals], y0, now)
-        for t in totals:
-            kg = sum(v for (s, par), v in sums.items() if par == t.parameter)
-            so_far = kg / 1000.0  # HJ 212-2017: pollutant Cou in kg; permits in t/a
-            out.append(
-                Projection(ent, p.id, t.parameter, year, so_far, fraction, so_far / fraction,
-                           t.tonnes)
-            )  # fmt: skip
+    for _ent, p in sorted(chosen.items()):
+        out += permit_totals(store, p, year, now)
     return out
