@@ -105,6 +105,14 @@ class ApiClient:
 
         return asyncio.run(go())
 
+    def get_method(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+                return await c.request(method, path, **kwargs)
+
+        return asyncio.run(go())
+
 
 @pytest.fixture(scope="module")
 def client(store_path: Path, operator_key: str) -> Iterator[ApiClient]:
@@ -338,6 +346,7 @@ def test_an_unexpected_failure_is_a_500_in_the_one_shape() -> None:
     assert "fire" not in error["message"]  # no internals leak
     counts = client.get("/api/v1/admin/keys", headers={"X-API-Key": admin}).json()
     assert counts["roles"] == {"operator": 0, "admin": 1}
+    assert client.get("/api/v1/latest").json()["error"]["code"] == "internal_error"
 
 
 def test_a_public_key_store_keeps_only_digests() -> None:
@@ -347,3 +356,100 @@ def test_a_public_key_store_keeps_only_digests() -> None:
     assert token not in repr(vars(keys))
     with pytest.raises(ValueError, match="unknown role"):
         ApiKeys({hash_key(token): "root"})
+
+
+def test_downloads_stream_csv_and_parquet(client: ApiClient, raw: dict[str, pd.DataFrame]) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    params = {"sites": "1001A", "parameters": "PM2.5", "from": "2015-01-01", "to": "2015-01-31"}
+    csv = client.get("/api/v1/downloads/observations.csv", params=params)
+    assert csv.status_code == 200, csv.text
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv.headers["content-disposition"]
+    frame = pd.read_csv(io.StringIO(csv.text))
+    assert list(frame.columns) == ["site", "time", "parameter", "value", "flag"]
+    expected = raw["1001A"]["PM2.5"].loc["2015-01-01 00:00":"2015-01-31 23:00"].dropna()
+    assert len(frame) == len(expected)
+    assert frame["time"].iloc[0] == expected.index[0].strftime("%Y-%m-%dT%H:%M:%S+08:00")
+    assert frame["value"].to_numpy() == pytest.approx(expected.to_numpy())
+    assert set(frame["flag"]) == {"N"}
+    # Parquet: one row group per month with data (January 2014 and January 2015)
+    both = params | {"from": "2014-01-01", "sites": "1001A,1003A", "parameters": "PM2.5,CO"}
+    pqt = client.get("/api/v1/downloads/observations.parquet", params=both)
+    assert pqt.status_code == 200, pqt.text
+    reader = pq.ParquetFile(io.BytesIO(pqt.content))
+    assert reader.metadata.num_row_groups == 2
+    table = reader.read().to_pandas()
+    for code in ("1001A", "1003A"):
+        for p in ("PM2.5", "CO"):
+            want = raw[code][p]
+            want = pd.concat([want.loc["2014-01-01":"2014-01-31"], want.loc["2015-01"]]).dropna()
+            got = table[(table["site"] == code) & (table["parameter"] == p)]
+            assert got["value"].to_numpy() == pytest.approx(want.to_numpy())
+    # a city: every station of 北京 in the store; nothing in the period: a CSV with its header
+    city = client.get(
+        "/api/v1/downloads/observations.csv",
+        params={"city": "北京", "from": "2015-01-31", "to": "2015-01-31", "parameters": "O3"},
+    )
+    assert set(pd.read_csv(io.StringIO(city.text))["site"]) == {"1001A", "1003A"}
+    empty = client.get("/api/v1/downloads/observations.csv", params=params | {"from": "2013-01-01",
+                       "to": "2013-01-02"})  # fmt: skip
+    assert empty.text == "site,time,parameter,value,flag\n"
+    bad = client.get("/api/v1/downloads/observations.xlsx", params=params)
+    _error(bad, 422, "validation_failed")
+    _error(client.get("/api/v1/downloads/observations.csv", params=params | {"sites": "ZZ"}),
+           404, "not_found")  # fmt: skip
+    _error(client.get("/api/v1/downloads/observations.csv", params=params | {"parameters": "X"}),
+           422, "validation_failed")  # fmt: skip
+    no_scope = {k: v for k, v in params.items() if k != "sites"}
+    _error(client.get("/api/v1/downloads/observations.csv", params=no_scope), 422,
+           "validation_failed")  # fmt: skip
+
+
+def test_every_list_is_paginated_and_every_error_has_the_one_shape(client: ApiClient) -> None:
+    regions = client.get("/api/v1/regions", params={"limit": 2, "offset": 1}).json()
+    assert (regions["limit"], regions["offset"], len(regions["items"])) == (2, 1, 2)
+    assert regions["total"] > 2
+    below = client.get("/api/v1/regions", params={"parent": "130000"}).json()
+    assert below["total"] == 11  # 河北省: 11 prefecture-level cities (GB/T 2260)
+    params = client.get("/api/v1/parameters").json()
+    assert {"PM2.5", "CO"} <= {p["code"] for p in params["items"]}
+    co = next(p for p in params["items"] if p["code"] == "CO")
+    assert co["unit"] == "mg/m³"  # GB 3095-2012 Table 1
+    ranking = client.get(
+        "/api/v1/ranking", params={"from": "2015-01-01", "to": "2015-01-31", "offset": 1}
+    ).json()
+    assert ranking["total"] == 1 and ranking["cities"] == []
+    # 405, 422 (a bad type), 404 of an unknown path: the one shape
+    _error(client.get_method("DELETE", "/api/v1/sites"), 405, "method_not_allowed")
+    _error(client.get("/api/v1/regions", params={"limit": "many"}), 422, "validation_failed")
+    _error(client.get("/nowhere/at/all"), 404, "not_found")
+    _error(client.get("/api/v1/devices", params={"status": "flying"}), 401, "unauthorized")
+    schema = client.get("/api/v1/static/error.schema.json").json()
+    assert schema["required"] == ["error"]
+
+
+def test_reads_see_the_writers_commits(tmp_path: Path) -> None:
+    """The API reads through its own DuckDB connections (cursors of the writer's): what the
+    writer commits is seen by the next read (MVCC snapshot), without the writer's lock."""
+    with open_store(tmp_path / "w.duckdb") as store:
+        seed(store)
+        app = create_app(store)
+        c = ApiClient(app)
+        assert c.get("/api/v1/latest").json()["items"] == []
+        t = datetime(2025, 1, 1, 4, tzinfo=UTC)  # 12:00 Beijing time
+        store.write_observations([("1001A", "PM2.5", "avg", "hour", t, 80.0, "N")])
+        app.state.cache.clear()
+        (item,) = c.get("/api/v1/latest").json()["items"]
+        assert (
+            item["values"]["PM2.5"]["value"] == 80.0 and item["time"] == "2025-01-01T12:00:00+08:00"
+        )
+        # IAQI of 80 µg/m³ PM2.5 (HJ 633-2012 Table 1: 75→100, 115→150): 100 + 50·5/40, up
+        assert item["aqi"] == 107
+        # a read while the writer holds its lock (in the middle of a batch) is not blocked
+        with store._lock:  # type: ignore[attr-defined]
+            app.state.cache.clear()
+            assert c.get("/api/v1/latest").status_code == 200
+        app.state.readers.close()
