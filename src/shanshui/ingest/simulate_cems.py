@@ -19,6 +19,7 @@ Uploads longer than 1024 bytes (HJ 212-2017 §6.3.3) are split into sub-packets.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -53,17 +54,30 @@ def hourly_table(scenario: Scenario, series: dict[str, Series] | None = None) ->
     return pd.concat([hourly_frame_table(s, scenario) for s in series.values()], ignore_index=True)
 
 
-def _items(
-    table: dict[str, dict[str, np.ndarray]], flags: dict[str, np.ndarray], i: int
-) -> dict[str, dict[str, object]]:
+Columns = list[tuple[str, list[tuple[str, list[float]]], list[str]]]
+
+
+def _columns(table: dict[str, dict[str, np.ndarray]], flags: dict[str, np.ndarray]) -> Columns:
+    """The table as plain lists, code by code (building frames reads them element-wise)."""
+    return [
+        (
+            code,
+            [(stat, (stats[stat] + 0.0).tolist()) for stat in ORDER if stat in stats],
+            flags[code].tolist(),
+        )
+        for code, stats in table.items()
+    ]
+
+
+def _items(columns: Columns, i: int) -> dict[str, dict[str, object]]:
     items: dict[str, dict[str, object]] = {}
-    for code, stats in table.items():
+    for code, stats, flags in columns:
         entry: dict[str, object] = {}
-        for stat in ORDER:
-            values = stats.get(stat)
-            if values is not None and not np.isnan(values[i]):
-                entry[stat] = float(values[i]) + 0.0  # no "-0.0"
-        entry["Flag"] = str(flags[code][i])
+        for stat, values in stats:
+            value = values[i]
+            if not math.isnan(value):  # NaN: not sent
+                entry[stat] = value
+        entry["Flag"] = flags[i]
         items[code] = entry
     return items
 
@@ -88,6 +102,8 @@ def device_frames(scenario: Scenario, series: Series, mn: str, password: str) ->
         else min(scenario.hours, scenario.minute_days * 24)
     )
     out: list[OutFrame] = []
+    minutes = _columns(series.minute, series.minute_flag) if minute_hours else []
+    hours = _columns(series.hour, series.hour_flag)
     for h in range(scenario.hours):
         if series.silent[h]:
             continue  # an outage: nothing is sent, ever
@@ -99,13 +115,13 @@ def device_frames(scenario: Scenario, series: Series, mn: str, password: str) ->
                 send = start + timedelta(minutes=1)
                 msg = Message.build(
                     st=outlet.st, cn="2051", qn=_qn(send, 0), pw=password, mn=mn, flag=5,
-                    data_time=start, items=_items(series.minute, series.minute_flag, i),
+                    data_time=start, items=_items(minutes, i),
                 )  # fmt: skip
                 out.extend(_frames(msg, send))
         send = hour + timedelta(hours=1)
         msg = Message.build(
             st=outlet.st, cn="2061", qn=_qn(send, 500), pw=password, mn=mn, flag=5,
-            data_time=hour, items=_items(series.hour, series.hour_flag, h),
+            data_time=hour, items=_items(hours, h),
         )  # fmt: skip
         out.extend(_frames(msg, send))
     return out
