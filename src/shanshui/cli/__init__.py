@@ -10,6 +10,7 @@ from shanshui.cli import demo as _demo
 from shanshui.cli import hj212 as _hj212
 from shanshui.cli import imports as _imports
 from shanshui.cli import keys as _keys
+from shanshui.cli import permits as _permits
 from shanshui.cli import serve as _serve
 from shanshui.cli import simulate as _simulate
 from shanshui.cli import simulate_cems as _simulate_cems
@@ -27,6 +28,7 @@ _assess.register(app)
 _demo.register(app)
 _imports.register(app)
 _keys.register(app)
+_permits.register(app)
 _store.register(app)
 _serve.register(app)
 _simulate.register(app)

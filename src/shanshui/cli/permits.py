@@ -1,0 +1,106 @@
+"""``shanshui permits import FILE [--limits CSV] | list | show ID`` (``--db`` or ``--postgres``).
+
+``import`` reads a permit in the JSON layout of ``docs/permits.md`` (and optionally a CSV
+limits table that replaces the limits of the outlets it names), checks it whole, then stores
+it in one transaction, audited; bad input prints ``file: field: reason`` and changes nothing
+(exit 1). ``list`` prints the permits, ``show`` one permit as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shanshui import store as st
+from shanshui.errors import ShanshuiError
+from shanshui.permits import read_permit
+
+app = typer.Typer(help="Emission permits (排污许可证): import, list, show.", no_args_is_help=True)
+
+DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file of the embedded store.")]
+PgOpt = Annotated[
+    str | None, typer.Option("--postgres", help="PostgreSQL URL, postgresql://user@host/db.")
+]
+
+
+def register(main: typer.Typer) -> None:
+    """Mount ``permits`` on the main app."""
+    main.add_typer(app, name="permits", help="Emission permits: import, list, show.")
+
+
+def _target(db: Path | None, postgres: str | None) -> str | Path:
+    if (db is None) == (postgres is None):
+        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
+    return postgres if postgres is not None else db  # type: ignore[return-value]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="The permit, JSON (docs/permits.md).")],
+    *,
+    limits: Annotated[
+        Path | None,
+        typer.Option("--limits", help="CSV limits table replacing the outlets' limits."),
+    ] = None,
+    db: DbOpt = None,
+    postgres: PgOpt = None,
+    actor: Annotated[str, typer.Option(help="Who imports (audit log).")] = "cli",
+    reason: Annotated[str | None, typer.Option(help="Why (audit log).")] = None,
+) -> None:
+    """Check and store a permit (insert or replace by id), audited; nothing on error."""
+    target = _target(db, postgres)
+    try:
+        permit = read_permit(file, limits_csv=limits)
+        with st.open_store(target) as store:
+            changed = store.put_permit(permit, actor=actor, reason=reason)
+    except ShanshuiError as exc:
+        raise _fail(exc) from exc
+    n_limits = sum(len(o.limits) for o in permit.outlets)
+    what = "stored" if changed else "unchanged (the same permit is stored)"
+    typer.echo(
+        f"permit {permit.id} ({permit.enterprise.name}): {what}; {len(permit.outlets)} outlets, "
+        f"{n_limits} limits, {len(permit.totals)} annual totals"
+    )
+
+
+@app.command("list")
+def list_(db: DbOpt = None, postgres: PgOpt = None) -> None:
+    """One line per permit: id, enterprise, validity, outlets."""
+    try:
+        with st.open_store(_target(db, postgres)) as store:
+            permits = store.permits()
+    except ShanshuiError as exc:
+        raise _fail(exc) from exc
+    for p in permits:
+        tag = " SYNTHETIC" if p.synthetic else ""
+        outlets = ",".join(o.code for o in p.outlets)
+        typer.echo(
+            f"{p.id}\t{p.enterprise.id}\t{p.enterprise.name}\t{p.valid_from}..{p.valid_to}\t"
+            f"{outlets}{tag}"
+        )
+
+
+@app.command("show")
+def show(
+    permit_id: Annotated[str, typer.Argument(help="Permit id.")],
+    db: DbOpt = None,
+    postgres: PgOpt = None,
+) -> None:
+    """The permit as JSON (the import layout)."""
+    try:
+        with st.open_store(_target(db, postgres)) as store:
+            found = store.permit(permit_id)
+    except ShanshuiError as exc:
+        raise _fail(exc) from exc
+    if found is None:
+        typer.echo(f"error: no permit {permit_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
