@@ -93,6 +93,17 @@ def site(request: Request, code: str) -> Site | None:
     return found[0] if found else None
 
 
+def region_name(request: Request, code: str | None, lang: str) -> str | None:
+    """The name of region ``code`` in ``lang`` (Chinese when no English name is stored)."""
+    if code is None:
+        return None
+    with store_of(request) as store:
+        found = [r for r in store.regions() if r.code == code]
+    if not found:
+        return code
+    return (found[0].name_en if lang == "en" else None) or found[0].name
+
+
 def assessment(request: Request, code: str, last: dt.date) -> dict[str, Any] | None:
     """``GET /api/v1/assessment`` of station ``code`` over the :data:`STATION_DAYS` days
     ending ``last``; None when there is nothing to assess."""

@@ -127,6 +127,7 @@ def station_page(request: Request, code: str) -> HTMLResponse:
         {
             "site": site,
             "code": code,
+            "region": data.region_name(request, site.region, lang_of(request)),
             "now": now,
             "last": last,
             "first": last - dt.timedelta(days=data.STATION_DAYS - 1) if last else None,

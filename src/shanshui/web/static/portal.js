@@ -36,24 +36,38 @@
   }
 
   /* ---- the map ---------------------------------------------------------------------- */
+  // a station whose newest hour is more than STALE_HOURS behind the network's is drawn grey
+  var STALE_HOURS = 3;
+  function newestTime(snapshot) {
+    return snapshot.items.reduce(function (m, s) { return Math.max(m, Date.parse(s.time)); }, 0);
+  }
+  function isStale(s, newest) { return newest - Date.parse(s.time) > STALE_HOURS * 3600 * 1000; }
+
   function points(snapshot) {
+    var newest = newestTime(snapshot);
     return snapshot.items.filter(function (s) { return s.lon !== null && s.lat !== null; })
       .map(function (s) {
+        var stale = isStale(s, newest);
         return {
           name: s.name, site: s.site, category: category(s) || "",
-          primary: s.primary_pollutant, time: s.time,
+          primary: s.primary_pollutant, time: s.time, stale: stale,
           value: [s.lon, s.lat, s.aqi],
-          itemStyle: { color: s.colour || GREY }
+          itemStyle: { color: stale ? GREY : (s.colour || GREY), opacity: stale ? 0.6 : 1 },
+          z: stale ? 1 : 2
         };
-      });
+      })
+      // stale first, so the current stations are drawn on top of them
+      .sort(function (a, b) { return (b.stale ? 1 : 0) - (a.stale ? 1 : 0); });
   }
 
   function fillStations(snapshot) {
     var body = document.querySelector("#stations tbody");
     var items = snapshot.items.slice().sort(function (a, b) { return a.site < b.site ? -1 : 1; });
+    var newest = newestTime(snapshot);
     body.textContent = "";
     items.forEach(function (s) {
       var tr = document.createElement("tr");
+      if (isStale(s, newest)) { tr.className = "stale"; }
       var a = document.createElement("a");
       a.href = "/station/" + encodeURIComponent(s.site);
       a.textContent = s.name;
@@ -80,6 +94,7 @@
   window.portalMap = function (pollMs) {
     var snapshot = JSON.parse(el("snapshot").textContent);
     var chart = null;
+    fillStations(snapshot);
     if (window.echarts) {
       chart = window.echarts.init(el("map"));
       window.portalChart = chart;
@@ -95,11 +110,13 @@
               var d = p.data;
               return d.name + " (" + d.site + ")<br>AQI " +
                 (d.value[2] === null ? T.no_value : d.value[2]) + " " + d.category +
-                (d.primary ? "<br>" + T.primary + ": " + d.primary : "") + "<br>" + hour(d.time);
+                (d.primary ? "<br>" + T.primary + ": " + d.primary : "") + "<br>" + hour(d.time) +
+                (d.stale ? " (" + T.stale + ")" : "");
             }
           },
           geo: {
             map: "region", roam: true, nameProperty: P.lang === "zh" ? "name" : "name_en",
+            layoutCenter: ["50%", "50%"], layoutSize: "96%",
             label: { show: true, fontSize: 11, color: "#44515e" },
             itemStyle: { areaColor: "#eef2f5", borderColor: "#7d8d9c", borderWidth: 0.8 },
             emphasis: { label: { show: true }, itemStyle: { areaColor: "#dde6ee" } },
@@ -173,7 +190,7 @@
         connectNulls: false, areaStyle: { opacity: 0.12 },
         data: rows.map(function (r) { return r.valid ? r.value : null; }),
         markLine: limit ? { symbol: "none", silent: true, lineStyle: { color: "#d33", type: "dashed" },
-          label: { formatter: "GB 3095 " + limit }, data: [{ yAxis: limit }] } : undefined
+          label: { position: "insideEndTop", formatter: "GB 3095 " + limit }, data: [{ yAxis: limit }] } : undefined
       }]
     };
   }
@@ -197,9 +214,14 @@
           return { value: r.value, itemStyle: { color: r.valid ? "#3f7cac" : "#c9c9c9" } };
         }),
         markLine: limit ? { symbol: "none", silent: true, lineStyle: { color: "#d33", type: "dashed" },
-          label: { formatter: "GB 3095 " + limit }, data: [{ yAxis: limit }] } : undefined
+          label: { position: "insideEndTop", formatter: "GB 3095 " + limit }, data: [{ yAxis: limit }] } : undefined
       }]
     };
+  }
+
+  // a day with no hourly value at all is left blank; one with too few is "invalid"
+  function hasHours(d) {
+    return Object.keys(d).some(function (k) { return /_hours$/.test(k) && d[k] > 0; });
   }
 
   function calendarOption(days, first, last) {
@@ -227,7 +249,9 @@
       },
       series: [{
         type: "heatmap", coordinateSystem: "calendar",
-        data: days.map(function (d) { return [d.date, d.valid && d.AQI !== null ? d.AQI : -1]; })
+        data: days.filter(hasHours).map(function (d) {
+          return [d.date, d.valid && d.AQI !== null ? d.AQI : -1];
+        })
       }]
     };
   }
