@@ -244,6 +244,9 @@ def _duckdb_hours(
     limits: pa.Table,
     params: dict[str, Any],
 ) -> pa.Table:
+    params = dict(params)
+    params["sites"] = pc.unique(limits["site"]).to_pylist()
+    params["parameters"] = sorted({*pc.unique(limits["parameter"]).to_pylist(), params["oxygen"]})
     conn.register("compliance_limits", limits)
     try:
         result = conn.sql(_sql("compliance_hourly"), params=params).to_arrow_table()
@@ -305,9 +308,10 @@ def _arrow_hours(
         if "flag" in data.column_names
         else pa.nulls(len(data), pa.string())
     )
-    # only flag N (or no flag, HJ 212-2017 §6.6) and a finite number is a valid value
+    # only flag N (or no / an empty flag, HJ 212-2017 §6.6) and a finite number is valid
     good = pc.and_(
-        pc.fill_null(pc.equal(flag, "N"), True), pc.is_finite(pc.fill_null(value, np.nan))
+        pc.fill_null(pc.is_in(flag, value_set=pa.array(["N", ""])), True),
+        pc.is_finite(pc.fill_null(value, np.nan)),
     )
     v = pc.if_else(good, value, pa.scalar(None, pa.float64()))
     slim = pa.table(
