@@ -37,6 +37,8 @@ TIME_CONVENTION = (
 
 #: Longest span of days one request may ask for (keeps every answer bounded).
 MAX_DAYS = 3700
+#: The days a request may name (pandas' nanosecond times span 1677–2262).
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2199, 12, 31)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
@@ -107,6 +109,11 @@ def writer_of(request: Request) -> Iterator[Store]:
 
 def day_span(first: dt.date, last: dt.date, *, max_days: int = MAX_DAYS) -> None:
     """Refuse ``to`` before ``from`` and spans over ``max_days`` (422, the one error shape)."""
+    for day in (first, last):  # beyond these the time arithmetic leaves its range
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ApiError(
+                422, "validation_failed", f"days from {FIRST_DAY} to {LAST_DAY} only, not {day}"
+            )
     if last < first:
         raise ApiError(422, "validation_failed", f"'to' {last} is before 'from' {first}")
     if (last - first).days + 1 > max_days:
