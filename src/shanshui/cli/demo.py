@@ -4,10 +4,12 @@
    air-station list (CNEMC, 2022-02-13 list).
 2. History: the Beijing Multi-Site data (12 national stations, CC BY 4.0, shipped in
    ``shanshui/data/demo``) up to the start of the live period are imported.
-3. ``shanshui serve`` runs in this process (HJ 212 gateway, journal, daily aggregates,
-   ``/metrics`` and the HTTP JSON ingest endpoint), and the last ``--live-days`` of the same
-   real data are replayed by 12 simulated HJ 212 data loggers (CN 2061, Flag=5, resending
-   what is not acknowledged), ``--speed`` data seconds per wall second.
+3. ``shanshui serve`` runs in this process (HJ 212 gateway, journal, daily aggregates, and
+   on the HTTP port the portal at ``/``, the open API under ``/api/v1``, ``/metrics`` and the
+   HTTP JSON ingest endpoint; the portal's URL is printed once it serves), and the last
+   ``--live-days`` of the same real data are replayed by 12 simulated HJ 212 data loggers
+   (CN 2061, Flag=5, resending what is not acknowledged), ``--speed`` data seconds per wall
+   second.
 4. A table of the stations' latest hourly AQI (HJ 633-2012, CNEMC real-time rule) is printed
    as the data arrive, and once more at the end.
 
@@ -53,7 +55,9 @@ def demo(  # noqa: PLR0917 - Typer maps parameters to options
         "demo-run"
     ),
     port: Annotated[int, typer.Option(help="HJ 212 port for the devices (0: any).")] = 5212,
-    http_port: Annotated[int, typer.Option(help="HTTP port (/metrics, ingest; 0: any).")] = 8212,
+    http_port: Annotated[
+        int, typer.Option(help="HTTP port (portal, API, /metrics, ingest; 0: any).")
+    ] = 8212,
     history_days: Annotated[int, typer.Option(help="Days of history imported first.")] = 60,
     live_days: Annotated[int, typer.Option(help="Days replayed live over HJ 212.")] = 28,
     speed: Annotated[
@@ -122,8 +126,14 @@ async def _run(  # noqa: PLR0917
     server = asyncio.create_task(serve(config, stop=stop, ready=ready.set_result))
     info = await ready
     console.print(
-        f"HJ 212 gateway on 127.0.0.1:{info['port']} · metrics "
-        f"http://127.0.0.1:{info['http_port']}/metrics · press Ctrl-C to stop"
+        f"HJ 212 gateway on 127.0.0.1:{info['port']} · API "
+        f"http://127.0.0.1:{info['http_port']}/docs · metrics "
+        f"http://127.0.0.1:{info['http_port']}/metrics"
+    )
+    console.print(
+        f"[bold green]portal: http://127.0.0.1:{info['http_port']}/[/bold green]"
+        " · press Ctrl-C to stop",
+        soft_wrap=True,
     )
     replayer = asyncio.create_task(
         replay(devices, "127.0.0.1", info["port"], speed=speed, max_seconds=duration or 86_400.0)  # type: ignore[arg-type]
