@@ -49,6 +49,7 @@ standard computes the AQI from the pollutants there are).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal, overload
 
@@ -56,7 +57,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shanshui.standards.aqi_tables import BREAKPOINTS, CATEGORIES, IAQI_LEVELS
+from shanshui.standards.aqi_formula import COLUMNS, raw_iaqi
+from shanshui.standards.aqi_tables import CATEGORIES
 from shanshui.standards.errors import StandardsError
 
 FloatArray = npt.NDArray[np.float64]
@@ -95,95 +97,25 @@ CNEMC_SO2_ABOVE_800_IAQI: Final = 200.0
 
 Rule = Literal["hj633", "cnemc"]
 
-
-#: Interpolated IAQI are scaled by this before rounding up, so that values within a relative
-#: 1e-9 above an integer count as that integer (binary floating-point noise, see the module
-#: docstring).
-_SHRINK: Final = 1.0 - 1e-9
-
-
-class _Column:
-    """One Table 1 column as segments, formula (1) written ``slope * C + intercept``.
-
-    Segment codes: 0 = negative or missing (no IAQI), 1 … m = the Table 1 segments
-    (BP_Lo < C <= BP_Hi; the first one includes 0), m + 1 = above the top breakpoint.
-    """
-
-    def __init__(self, key: str) -> None:
-        conc = np.asarray(BREAKPOINTS[key], dtype=np.float64)
-        levels = np.asarray(IAQI_LEVELS[: len(conc)], dtype=np.float64)
-        # formula (1): IAQI = (IAQI_Hi - IAQI_Lo) / (BP_Hi - BP_Lo) * (C - BP_Lo) + IAQI_Lo
-        slope = np.diff(levels) / np.diff(conc)
-        intercept = levels[:-1] - slope * conc[:-1]
-        # above the top breakpoint: 500 where Table 1 reaches IAQI 500; none (NaN) where the
-        # column stops early (SO2 1-hour, O3 8-hour: Table 1's notes say what replaces them)
-        above = np.nan if levels[-1] < IAQI_LEVELS[-1] else float(IAQI_LEVELS[-1])
-        # both scaled by _SHRINK: rounding up then forgives binary floating-point noise
-        self.slope = np.concatenate([[0.0], slope, [0.0]]) * _SHRINK
-        self.intercept = np.concatenate([[np.nan], intercept, [above]]) * _SHRINK
-        self.upper = conc[1:]  # the segment's upper breakpoints, then the top one
-
-
-_COLUMNS: Final = {key: _Column(key) for key in BREAKPOINTS}
 _LEVEL_UPPER: Final = np.asarray(
     [c.aqi_max for c in CATEGORIES if c.aqi_max is not None], dtype=np.float64
 )
-_CATEGORY_ZH: Final = pd.Index([c.category_zh for c in CATEGORIES], dtype=str)
-_CATEGORY_EN: Final = pd.Index([c.category_en for c in CATEGORIES], dtype=str)
-_COLOUR: Final = pd.Index([c.colour for c in CATEGORIES], dtype=str)
-
-
-class _Work:
-    """Scratch arrays for formula (1) on ``n`` values, reused from one pollutant to the next."""
-
-    def __init__(self, n: int) -> None:
-        padded = -(-n // 8) * 8
-        # uint8 segment codes and compare results, padded to whole 8-byte words (zeros): the
-        # codes are summed eight at a time as uint64 words; a code is at most 8, so no byte
-        # carries over into its neighbour
-        self.code = np.zeros(padded, dtype=np.uint8)
-        self.step = np.zeros(padded, dtype=np.bool_)
-        self.code64 = self.code.view(np.uint64)
-        self.step64 = self.step.view(np.uint64)
-        self.index = np.empty(n, dtype=np.intp)
-        self.term = np.empty(n, dtype=np.float64)
-        self.n = n
-
-
-def _raw_iaqi(conc: FloatArray, key: str, work: _Work | None = None) -> FloatArray:
-    """Formula (1) times ``_SHRINK``, not yet rounded up (HJ 633-2012 §4.2), a new array."""
-    col = _COLUMNS[key]
-    flat = conc.reshape(-1)
-    n = len(flat)
-    if work is None or work.n != n:
-        work = _Work(n)
-    code = work.code[:n]
-    work.code64[-1:] = 0  # the padding bytes of the last word (see _Work)
-    # segment code (see _Column): 1 for C >= 0, plus one per breakpoint below C (a breakpoint
-    # closes its segment); NaN compares false everywhere and gets code 0 (no IAQI)
-    np.greater_equal(flat, 0.0, out=code.view(np.bool_))
-    for bp in col.upper:
-        np.greater(flat, bp, out=work.step[:n])
-        np.add(work.code64, work.step64, out=work.code64)
-    np.copyto(work.index, code)  # one cast to intp for both take()s
-    out = col.slope.take(work.index)
-    out *= flat
-    # formula (1) times _SHRINK; +inf: 0 * inf = NaN
-    out += col.intercept.take(work.index, out=work.term, mode="wrap")  # codes are in range
-    return out.reshape(conc.shape)
+_CATEGORY_ZH: Final = pd.CategoricalDtype(pd.Index([c.category_zh for c in CATEGORIES], dtype=str))
+_CATEGORY_EN: Final = pd.CategoricalDtype(pd.Index([c.category_en for c in CATEGORIES], dtype=str))
+_COLOUR: Final = pd.CategoricalDtype(pd.Index([c.colour for c in CATEGORIES], dtype=str))
 
 
 def _iaqi_values(conc: FloatArray, key: str) -> FloatArray:
     """IAQI of ``conc`` on the Table 1 column ``key`` (HJ 633-2012 §4.2 formula (1))."""
-    out = _raw_iaqi(conc, key)
+    out = raw_iaqi(conc.reshape(-1), key).reshape(conc.shape)
     np.ceil(out, out=out)  # 进位取整 (rounded up)
     return out
 
 
 def _table_key(pollutant: str, period: str) -> str:
     key = f"{pollutant}_{period}"
-    if key not in _COLUMNS:
-        known = ", ".join(k.replace("_", " ") for k in _COLUMNS)
+    if key not in COLUMNS:
+        known = ", ".join(k.replace("_", " ") for k in COLUMNS)
         raise StandardsError(
             f"HJ 633-2012 Table 1 has no breakpoints for {pollutant!r} over {period!r}; "
             f"it has: {known}"
@@ -272,12 +204,15 @@ def _column(frame: pd.DataFrame, name: str) -> FloatArray | None:
     return _as_float(frame[name], name) if name in frame.columns else None
 
 
-def _labels(names: Sequence[str]) -> list[str]:
-    """``,``-joined sorted names of every subset of ``names``, indexed by bit mask."""
-    return [
+@functools.cache
+def _subsets(names: tuple[str, ...]) -> pd.CategoricalDtype[str]:
+    """Categories for every subset of ``names``, indexed by bit mask: each subset's names
+    sorted and ``,``-joined (the empty subset: ``""``)."""
+    labels = [
         ",".join(sorted(n for bit, n in enumerate(names) if mask >> bit & 1))
         for mask in range(1 << len(names))
     ]
+    return pd.CategoricalDtype(pd.Index(labels, dtype=str))
 
 
 def summarise_iaqi(
@@ -322,48 +257,85 @@ def summarise_iaqi(
         np.fmax(aqi, v, out=aqi)
     if reported is not None:
         aqi[~reported] = np.nan
-    # one bit per pollutant: primary pollutant(s) (IAQI == AQI, ties all listed) and
-    # non-attainment pollutants (IAQI > 100)
-    primary = np.zeros(n, dtype=np.uint8)
-    over = np.zeros(n, dtype=np.uint8)
-    hit = np.empty(n, dtype=np.bool_)
-    bit = np.empty(n, dtype=np.uint8)
+    missing = np.isnan(aqi)
+    bits = _Bits(n)
     with np.errstate(invalid="ignore"):
+        # one bit per pollutant: primary pollutant(s) (IAQI == AQI, ties all listed) and
+        # non-attainment pollutants (IAQI > 100)
         for i, v in enumerate(values):
-            np.equal(v, aqi, out=hit)
-            primary |= np.multiply(hit.view(np.uint8), 1 << i, out=bit)
-            np.greater(v, 100.0, out=hit)
-            over |= np.multiply(hit.view(np.uint8), 1 << i, out=bit)
-        primary *= np.greater(aqi, 50.0, out=hit)  # a primary pollutant only when AQI > 50
-    labels = _labels(names)
-    level = aqi_level(aqi)
-    code = np.where(np.isnan(level), -1, level - 1).astype(np.int8)
+            bits.set(bits.primary, np.equal(v, aqi, out=bits.hit), i)
+            bits.set(bits.over, np.greater(v, 100.0, out=bits.hit), i)
+        # a primary pollutant only when AQI > 50
+        bits.keep(bits.primary, np.greater(aqi, 50.0, out=bits.hit))
+        # Table 2: the level index 0–5 counts the upper bounds 50, 100, 150, 200, 300 below
+        # the AQI (integers, so 51–100 is level 2); a missing AQI gets -1 (no category)
+        for upper in _LEVEL_UPPER:
+            bits.add(bits.level, np.greater(aqi, upper, out=bits.hit))
+    code = bits.level[:n]
+    code -= missing  # 0 - 1 wraps to 255, which is -1 as int8
+    code_i8 = code.view(np.int8)
+    subsets = _subsets(tuple(names))
     columns: dict[str, object] = {
-        "AQI": _int_array(aqi),
-        "primary_pollutant": _coded(primary, labels),
-        "level": _int_array(level),
-        "category_zh": pd.Categorical.from_codes(code, categories=_CATEGORY_ZH),
-        "category_en": pd.Categorical.from_codes(code, categories=_CATEGORY_EN),
-        "colour": pd.Categorical.from_codes(code, categories=_COLOUR),
-        "non_attainment": _coded(over, labels),
+        "AQI": _int_array(aqi, missing),
+        "primary_pollutant": _coded(bits.primary[:n], subsets),
+        "level": pd.arrays.IntegerArray(np.add(code_i8, 1, dtype=np.int64), missing),
+        "category_zh": pd.Categorical.from_codes(code_i8, dtype=_CATEGORY_ZH, validate=False),
+        "category_en": pd.Categorical.from_codes(code_i8, dtype=_CATEGORY_EN, validate=False),
+        "colour": pd.Categorical.from_codes(code_i8, dtype=_COLOUR, validate=False),
+        "non_attainment": _coded(bits.over[:n], subsets),
     }
     for name, v in zip(names, values, strict=True):
         columns[f"IAQI_{name}"] = _int_array(v)
     return pd.DataFrame(columns, index=pd.RangeIndex(n) if index is None else index, copy=False)
 
 
-def _coded(mask: npt.NDArray[np.uint8], labels: list[str]) -> pd.Categorical[str]:
-    """Bit masks as a categorical of their labels (fast; categories are the subset names)."""
-    used = np.flatnonzero(np.bincount(mask, minlength=len(labels)))
-    remap = np.zeros(len(labels), dtype=np.int16)
-    remap[used] = np.arange(len(used))
-    categories = pd.Index([labels[int(m)] for m in used], dtype=str)
-    return pd.Categorical.from_codes(remap.take(mask), categories=categories)
+class _Bits:
+    """uint8 per-row bit masks and counters, updated eight rows at a time as uint64 words.
+
+    ``hit`` holds one 0/1 byte per row (a compare result); the masks and counters are
+    padded to whole words with zeros. Shifting a word of 0/1 bytes left by i < 8 moves each
+    byte's bit without carrying into its neighbour, and a counter never exceeds 8.
+    """
+
+    def __init__(self, n: int) -> None:
+        padded = -(-n // 8) * 8
+        self.hit = np.zeros(padded, dtype=np.bool_)[:n]
+        self.primary = np.zeros(padded, dtype=np.uint8)
+        self.over = np.zeros(padded, dtype=np.uint8)
+        self.level = np.zeros(padded, dtype=np.uint8)
+        self.word = np.empty(padded // 8, dtype=np.uint64)
+
+    @staticmethod
+    def _words(array: npt.NDArray[np.bool_] | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+        return array.base.view(np.uint64) if array.base is not None else array.view(np.uint64)
+
+    def set(self, mask: npt.NDArray[np.uint8], hit: npt.NDArray[np.bool_], bit: int) -> None:
+        """``mask |= hit << bit``."""
+        np.left_shift(self._words(hit), bit, out=self.word)
+        np.bitwise_or(self._words(mask), self.word, out=self._words(mask))
+
+    def keep(self, mask: npt.NDArray[np.uint8], hit: npt.NDArray[np.bool_]) -> None:
+        """``mask &= 0xFF if hit else 0``."""
+        np.multiply(self._words(hit), 0xFF, out=self.word)
+        np.bitwise_and(self._words(mask), self.word, out=self._words(mask))
+
+    def add(self, counter: npt.NDArray[np.uint8], hit: npt.NDArray[np.bool_]) -> None:
+        """``counter += hit``."""
+        np.add(self._words(counter), self._words(hit), out=self._words(counter))
 
 
-def _int_array(values: FloatArray) -> pd.arrays.IntegerArray:
-    """Integer-valued floats with NaN as a nullable Int64 array."""
-    missing = np.isnan(values)
+def _coded(mask: npt.NDArray[np.uint8], subsets: pd.CategoricalDtype[str]) -> pd.Categorical[str]:
+    """Bit masks as a categorical of the subsets they name (every subset is a category)."""
+    codes = mask.view(np.int8) if len(subsets.categories) <= 128 else mask.astype(np.int16)
+    return pd.Categorical.from_codes(codes, dtype=subsets, validate=False)
+
+
+def _int_array(
+    values: FloatArray, missing: npt.NDArray[np.bool_] | None = None
+) -> pd.arrays.IntegerArray:
+    """Integer-valued floats with NaN (``missing``, if known) as a nullable Int64 array."""
+    if missing is None:
+        missing = np.isnan(values)
     with np.errstate(invalid="ignore"):  # NaN casts to an arbitrary integer, masked anyway
         return pd.arrays.IntegerArray(values.astype(np.int64), missing)
 
@@ -461,32 +433,31 @@ def aqi_value(frame: pd.DataFrame, *, rule: Rule = "hj633") -> FloatArray:
     if rule not in ("hj633", "cnemc"):
         raise StandardsError(f"unknown rule {rule!r}; use 'hj633' or 'cnemc'")
     _check_frame(frame, HOURLY_POLLUTANTS, "the hourly AQI")
-    aqi: FloatArray | None = None
-    no_pm = np.ones(len(frame), dtype=np.bool_)
-    work = _Work(len(frame))
+    aqi = np.full(len(frame), np.nan)
+    no_pm = np.ones(len(frame), dtype=np.bool_) if rule == "cnemc" else None
     for name, key in HOURLY_TABLE.items():
         conc = _column(frame, name)
         if conc is None:
             continue  # a missing pollutant is left out (formula (2))
-        raw = _raw_iaqi(conc, key, work)
+        if no_pm is not None and name in ("PM2.5", "PM10"):
+            raw = raw_iaqi(conc, key)
+            no_pm &= np.isnan(raw)
+            np.fmax(aqi, raw, out=aqi)
+        else:
+            # formula (2) as a running maximum that leaves a missing IAQI out (np.fmax); a
+            # 1-hour SO2 above 800 µg/m³ gets none here (the SO2_1h column stops at 800)
+            raw_iaqi(conc, key, aqi, accumulate=True)
         if name == "SO2":
             with np.errstate(invalid="ignore"):
                 rows = np.flatnonzero(conc > SO2_1H_LIMIT)  # Table 1 note (see hourly_aqi)
             if len(rows):
                 so2_24h = _column(frame, "SO2_24h")
                 if rule == "cnemc":
-                    raw[rows] = CNEMC_SO2_ABOVE_800_IAQI
-                elif so2_24h is None:
-                    raw[rows] = np.nan
-                else:
-                    raw[rows] = _raw_iaqi(so2_24h[rows], "SO2_24h")
-        elif rule == "cnemc" and name in ("PM2.5", "PM10"):
-            no_pm &= np.isnan(raw)
-        # formula (2): np.fmax leaves a missing IAQI out
-        aqi = raw if aqi is None else np.fmax(aqi, raw, out=aqi)
-    assert aqi is not None  # _check_frame: at least one pollutant column
+                    aqi[rows] = np.fmax(aqi[rows], CNEMC_SO2_ABOVE_800_IAQI)
+                elif so2_24h is not None:
+                    aqi[rows] = np.fmax(aqi[rows], raw_iaqi(so2_24h[rows], "SO2_24h"))
     np.ceil(aqi, out=aqi)  # 进位取整, once for all pollutants (see above)
-    if rule == "cnemc":
+    if no_pm is not None:
         aqi[no_pm] = np.nan  # the platform publishes no AQI without either PM value
     return aqi
 
