@@ -15,6 +15,7 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     │   ├── shanshui.standards.StandardsError  arguments a standard does not define
     │   │   └── shanshui.standards.AssessmentError  a period or table GB 3095/HJ 663 cannot assess
     │   ├── shanshui.rules.compliance.ComplianceError  limits or data the evaluator cannot use
+    │   ├── shanshui.ingest.cems_plant.ScenarioError  a CEMS scenario that cannot be simulated
     │   └── shanshui.store.StoreInputError  what a store cannot keep (unknown site, NaN, …)
     └── StoreError                     the store could not do what was asked
 """
