@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 MAP_READY = (
-    "() => window.portalChart && window.portalChart.getOption().series"
+    "() => window.portalChart && (window.portalChart.getOption() || {}).series"
     " && window.portalChart.getOption().series[0].data.length > 0"
 )
 STATION_READY = (
