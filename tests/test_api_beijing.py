@@ -1,0 +1,88 @@
+"""The Beijing figures of the standards issue (issue 3) are the same through the API as
+through the CLI: ``shanshui assess`` on the Beijing multi-site files (PRSA, CC BY 4.0,
+``/work/shared/data/beijing_multisite``) and ``GET /api/v1/assessment`` on a store holding
+the same files imported with ``shanshui import prsa``.
+
+Reference values: Beijing's published annual PM2.5 means (see tests/test_assess.py, OFFICIAL)
+— 2014 85.9 µg/m³ (2014年北京市环境状况公报), 2015 80.6 (MEP briefing 2016-02-04),
+2016 73 (2016年北京市环境状况公报); tolerance 1.5 % as there (11 national stations vs the
+municipal network).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from shanshui.api import create_app
+from shanshui.cli import app as cli
+from shanshui.cli import assess as assess_cli
+from shanshui.store import open_store
+
+OFFICIAL = {2014: 85.9, 2015: 80.6, 2016: 73.0}
+_REAL_LOAD = assess_cli._load
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once(files: tuple[Path, ...]) -> Any:
+    return _REAL_LOAD(list(files))
+
+
+@pytest.fixture(autouse=True)
+def _read_the_files_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads the 12 files once for the three years (as tests/test_assess_cli.py)."""
+    monkeypatch.setattr(assess_cli, "_load", lambda files: _load_once(tuple(files)))
+
+
+@pytest.fixture(scope="module")
+def files(shared: Path) -> list[str]:
+    return [str(p) for p in sorted((shared / "data/beijing_multisite").glob("PRSA_Data_*.csv"))]
+
+
+@pytest.fixture(scope="module")
+def db(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bj") / "bj.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--db", str(path)]).exit_code == 0
+    done = runner.invoke(cli, ["import", "prsa", "--db", str(path), "--no-meteorology", *files])
+    assert done.exit_code == 0, done.output
+    return path
+
+
+def _get(app: Any, path: str, params: dict[str, str]) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            return await c.get(path, params=params)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("year", sorted(OFFICIAL))
+def test_beijing_pm25_annual_mean_api_equals_cli(files: list[str], db: Path, year: int) -> None:
+    args = ["assess", *files, "--city", "北京", "--from", str(year), "--to", str(year), "--json"]
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    by_cli = json.loads(run.stdout)
+    with open_store(db) as store:
+        app = create_app(store)
+        answer = _get(
+            app,
+            "/api/v1/assessment",
+            {"city": "北京", "from": f"{year}-01-01", "to": f"{year}-12-31"},
+        )
+        app.state.readers.close()
+    assert answer.status_code == 200, answer.text
+    by_api = answer.json()
+    mean = by_api["pollutants"]["PM2.5"]["mean"]
+    print(year, "PM2.5 annual mean: API", mean, "CLI", by_cli["pollutants"]["PM2.5"]["mean"])
+    assert mean == by_cli["pollutants"]["PM2.5"]["mean"]
+    assert mean == pytest.approx(OFFICIAL[year], rel=0.015)
+    assert by_api == by_cli  # every figure, not only PM2.5
