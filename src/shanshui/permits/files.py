@@ -57,7 +57,12 @@ def read_limits_csv(path: str | Path) -> dict[str, list[Limit]]:
         if not outlet:
             raise PermitError("is required", source=source, field=f"line {i}, column outlet")
         data = {k: v for k, v in row.items() if k != "outlet" and v not in (None, "")}
-        lim = limit_from_dict(data, source=source, path=f"line {i}, column")
+        try:
+            lim = limit_from_dict(data, source=source)
+        except PermitError as exc:
+            raise PermitError(
+                exc.reason, source=source, field=f"line {i}, column {exc.field}"
+            ) from None
         out.setdefault(outlet, []).append(lim)
     return out
 

@@ -1,0 +1,130 @@
+"""The permit model and its files (docs/permits.md): the shipped example, and bad input that
+must name the file and the field and produce nothing.
+
+Reference values: GB 13223-2011 Table 2 special limits for coal-fired boilers (particulate 20,
+SO2 50, NOx 100 mg/m³ at 6 % O2), as in ``reference/sources/gb13223_limits.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from shanshui.cli import app
+from shanshui.errors import PeerError
+from shanshui.permits import Limit, PermitError, permit_from_dict, read_limits_csv, read_permit
+from shanshui.store import open_store
+
+EXAMPLE = Path(str(resources.files("shanshui") / "data/sources/example_permit.json"))
+
+
+def _doc() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    return data
+
+
+def test_example_permit_carries_the_gb13223_table2_special_limits(shared: Path) -> None:
+    permit = read_permit(EXAMPLE)
+    assert permit.synthetic and "SYNTHETIC" in (permit.note or "")
+    table = {}
+    with open(shared / "reference/sources/gb13223_limits.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["unit_type"] == "coal-fired boiler" and row["source"] == "GB 13223-2011 Table 2":
+                table[row["pollutant"]] = (
+                    float(row["limit_mg_m3"]),
+                    float(row["reference_O2_percent"]),
+                )
+    codes = {"a34013": "particulate", "a21026": "SO2", "a21002": "NOx (as NO2)"}
+    for outlet in (permit.outlet("DA001"), permit.outlet("DA002")):
+        assert outlet is not None and outlet.kind == "air"
+        for code, name in codes.items():
+            lim = outlet.limit(code)
+            assert lim is not None and lim.converted
+            assert (lim.hourly, lim.reference_o2) == table[name]
+            assert lim.standard and "GB 13223-2011" in lim.standard
+    assert permit_from_dict(permit.to_dict()) == permit  # the layout round-trips
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.pop("id"), "id"),
+        (lambda d: d.__setitem__("valid_to", "2023-13-01"), "valid_to"),
+        (lambda d: d.__setitem__("valid_to", "2023-01-01"), "valid_to"),
+        (lambda d: d["outlets"][0].__setitem__("type", "main"), "outlets[0].type"),
+        (lambda d: d["outlets"][1]["limits"][2].__setitem__("hourly", "lots"),
+         "outlets[1].limits[2].hourly"),
+        (lambda d: d["outlets"][0]["limits"][0].__setitem__("hourly", -5),
+         "outlets[0].limits[0].hourly"),
+        (lambda d: d["outlets"][0]["limits"][0].pop("reference_o2"),
+         "outlets[0].limits[0].reference_o2"),
+        (lambda d: d["outlets"][1].__setitem__("code", "DA001"), "outlets[1]"),
+        (lambda d: d["totals"][0].__setitem__("year", 2026.5), "totals[0].year"),
+        (lambda d: d["outlets"][0]["monitoring"][0].__setitem__("mode", "sometimes"),
+         "outlets[0].monitoring[0].mode"),
+    ],
+)  # fmt: skip
+def test_bad_permits_name_the_file_and_field(tmp_path: Path, change: Any, field: str) -> None:
+    doc = _doc()
+    change(doc)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(PermitError) as info:
+        read_permit(path)
+    assert info.value.field == field and info.value.source == str(path)
+    assert str(path) in str(info.value) and isinstance(info.value, PeerError)
+
+
+def test_limits_csv_replaces_the_named_outlets_limits(tmp_path: Path) -> None:
+    table = tmp_path / "limits.csv"
+    table.write_text(
+        "outlet,parameter,unit,hourly,converted,reference_o2,standard\n"
+        "DA001,a34013,mg/m³,10,true,6,超低排放\n"
+        "DA001,a21026,mg/m³,35,true,6,超低排放\n",
+        encoding="utf-8",
+    )
+    permit = read_permit(EXAMPLE, limits_csv=table)
+    da1, da2 = permit.outlet("DA001"), permit.outlet("DA002")
+    assert da1 is not None and da2 is not None
+    assert [lim.parameter for lim in da1.limits] == ["a34013", "a21026"]
+    assert da1.limit("a21026") == Limit("a21026", "mg/m³", 35.0, None, True, 6.0, None, "超低排放")
+    assert len(da2.limits) == 3  # untouched
+    bad = tmp_path / "bad.csv"
+    bad.write_text("outlet,parameter,unit,hourly\nDA001,a21026,mg/m³,x\n", encoding="utf-8")
+    with pytest.raises(PermitError, match=r"bad\.csv: line 2, column hourly"):
+        read_limits_csv(bad)
+    other = tmp_path / "other.csv"
+    other.write_text("outlet,parameter,unit,hourly\nDA404,a21026,mg/m³,3\n", encoding="utf-8")
+    with pytest.raises(PermitError, match="DA404"):
+        read_permit(EXAMPLE, limits_csv=other)
+
+
+def test_cli_imports_lists_shows_and_refuses_bad_files(tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = tmp_path / "s.duckdb"
+    bad = tmp_path / "bad.json"
+    doc = _doc()
+    doc["outlets"][0]["limits"][0]["hourly"] = "x"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    refused = runner.invoke(app, ["permits", "import", str(bad), "--db", str(db)])
+    assert refused.exit_code == 1
+    assert "outlets[0].limits[0].hourly" in refused.output
+    with open_store(db) as store:
+        assert store.permits() == [] and store.audit_log(entity="permit") == []
+    done = runner.invoke(app, ["permits", "import", str(EXAMPLE), "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    assert "stored; 3 outlets, 8 limits, 8 annual totals" in done.output
+    again = runner.invoke(app, ["permits", "import", str(EXAMPLE), "--db", str(db)])
+    assert "unchanged" in again.output
+    listed = runner.invoke(app, ["permits", "list", "--db", str(db)])
+    assert "SYN-PLANT01" in listed.output and "SYNTHETIC" in listed.output
+    pid = read_permit(EXAMPLE).id
+    shown = runner.invoke(app, ["permits", "show", pid, "--db", str(db)])
+    assert json.loads(shown.output) == read_permit(EXAMPLE).to_dict()
+    assert runner.invoke(app, ["permits", "show", "nope", "--db", str(db)]).exit_code == 1
