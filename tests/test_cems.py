@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shanshui.hj212 import CST, Decoder, Frame
+from shanshui.hj212 import CST, Decoder, Frame, Message, encode
 from shanshui.ingest.cems_plant import (
     Event,
     ScenarioError,
@@ -86,7 +86,7 @@ def test_shipped_series_is_the_real_file(shared: Path) -> None:
 
 def test_frames_decode_with_valid_crc_and_fit_the_standard_length(month: tuple) -> None:
     _, devices = month
-    n = 0
+    n = subpackets = 0
     for device in devices:
         qns = set()
         for k, f in enumerate(device.frames):
@@ -104,11 +104,19 @@ def test_frames_decode_with_valid_crc_and_fit_the_standard_length(month: tuple) 
             assert msg.st == ("32" if device.site.endswith("DW001") else "31")
             assert msg.qn not in qns
             qns.add(msg.qn)
+            subpackets += bool(msg.pnum)
+            if k % 97 == 0 or msg.pnum:  # the canonical layout: Message.build gives the bytes
+                again = Message.build(
+                    st=msg.st, cn=msg.cn, qn=msg.qn, pw=msg.pw, mn=msg.mn, flag=msg.flag,
+                    pnum=msg.pnum, pno=msg.pno, data_time=msg.data_time, items=msg.items,
+                )  # fmt: skip
+                assert encode(again) == raw
             n += 1
         times = [f.time for f in device.frames]
         assert times == sorted(times)  # sending order
     # 3 flue stacks: 24 h of minute frames (some split in two) + hourly frames, minus outages
     assert n > 3 * (24 * 60 + 744 - 30) + 700
+    assert subpackets > 0  # the gas turbine's minute frames pass 1024 bytes: split (§6.3.3)
 
 
 def test_deterministic_from_seed() -> None:
