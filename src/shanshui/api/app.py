@@ -36,7 +36,7 @@ from shanshui.api import (
     routes_sites,
 )
 from shanshui.api.auth import ApiKeys
-from shanshui.api.cache import ResponseCache
+from shanshui.api.cache import Expiring, ResponseCache
 from shanshui.api.common import ReaderPool
 from shanshui.api.errors import install
 from shanshui.ingest.http_ingest import create_ingest_router
@@ -117,6 +117,12 @@ def create_app(
         has_keys = callable(getattr(store, "api_keys", None))
         app.state.keys = ApiKeys(keys, load=stored_keys if has_keys else None)
     app.state.cache = ResponseCache(generation)
+
+    def all_sites() -> list[Any]:
+        with pool.acquire() as reader:
+            return reader.sites()
+
+    app.state.sites = Expiring(all_sites)
     install(app)
     modules = [routes_sites, routes_data, routes_air, routes_downloads, routes_devices]
     modules += [routes_admin]

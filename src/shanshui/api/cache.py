@@ -7,8 +7,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-__all__ = ["ResponseCache"]
+__all__ = ["Expiring", "ResponseCache"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -68,3 +71,25 @@ class ResponseCache:
     def clear(self) -> None:
         """Forget every entry (after the API itself changed data)."""
         self._entries.clear()
+
+
+class Expiring(Generic[T]):
+    """One value recomputed at most every ``max_age`` seconds (the site list: thousands of
+    rows that change when a station is added, read by most requests)."""
+
+    def __init__(self, compute: Callable[[], T], max_age: float = 10.0) -> None:
+        self.compute = compute
+        self.max_age = max_age
+        self._value: T | None = None
+        self._made = -float("inf")
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._made > self.max_age:
+                self._value = self.compute()
+                self._made = time.monotonic()
+            return self._value
+
+    def clear(self) -> None:
+        self._value = None

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import Query, Request
 
+from shanshui.api.cache import Expiring
 from shanshui.api.errors import ApiError
-from shanshui.store import DuckDBStore, PostgresStore, Store
+from shanshui.store import DuckDBStore, PostgresStore, Site, Store
 
 __all__ = [
     "MAX_DAYS",
@@ -25,6 +26,7 @@ __all__ = [
     "day_span",
     "page",
     "records",
+    "sites_of",
     "store_of",
     "writer_of",
 ]
@@ -94,6 +96,12 @@ def store_of(request: Request) -> Iterator[Store]:
     pool: ReaderPool = request.app.state.readers
     with pool.acquire() as store:
         yield store
+
+
+def sites_of(request: Request) -> list[Site]:
+    """Every site of the store, read at most every 10 s (a new station shows within 10 s)."""
+    cached: Expiring[list[Site]] = request.app.state.sites
+    return cached.get()
 
 
 @contextmanager

@@ -19,7 +19,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from shanshui.api.cache import ResponseCache
-from shanshui.api.common import TIME_CONVENTION, Limit, Offset, day_span, page, records, store_of
+from shanshui.api.common import (
+    TIME_CONVENTION,
+    Limit,
+    Offset,
+    day_span,
+    page,
+    records,
+    sites_of,
+    store_of,
+)
 from shanshui.api.errors import ApiError
 from shanshui.cli.aqi import store_daily, store_hourly
 from shanshui.cli.assess import (
@@ -32,7 +41,6 @@ from shanshui.cli.assess import (
 from shanshui.standards.aqi import HOURLY_POLLUTANTS, hourly_aqi
 from shanshui.standards.composite import change_percent, change_points
 from shanshui.standards.cube import VALID_FLAGS
-from shanshui.store import Store
 
 router = APIRouter(tags=["air quality"])
 
@@ -49,9 +57,10 @@ def _one_scope(station: str | None, city: str | None) -> None:
         raise ApiError(422, "validation_failed", "give exactly one of station or city")
 
 
-def _known(store: Store, station: str | None) -> None:
+def _known(request: Request, station: str | None) -> None:
     """404 for a station code the store does not hold as an air site."""
-    if station is not None and not any(s.code == station for s in store.sites(kind="air")):
+    air = (s for s in sites_of(request) if s.kind == "air")
+    if station is not None and not any(s.code == station for s in air):
         raise ApiError(404, "not_found", f"no air station {station!r}")
 
 
@@ -91,8 +100,8 @@ def latest(request: Request) -> Response:
 
 def _latest(request: Request) -> dict[str, Any]:
     """The body of :func:`latest`."""
+    stations = [s for s in sites_of(request) if s.kind == "air"]
     with store_of(request) as store:
-        stations = store.sites(kind="air")
         codes = [s.code for s in stations]
         rows = store.latest(codes, list(HOURLY_POLLUTANTS)) if codes else pd.DataFrame()
     items: list[dict[str, Any]] = []
@@ -170,7 +179,7 @@ def aqi_hourly(
     _one_scope(station, city)
     day_span(start, end, max_days=_AQI_DAYS)
     with store_of(request) as store:
-        _known(store, station)
+        _known(request, station)
         front, result = store_hourly(
             store, None if station is None else [station], city, start, end
         )
@@ -195,7 +204,7 @@ def aqi_daily(
     _one_scope(station, city)
     day_span(start, end, max_days=_AQI_DAYS)
     with store_of(request) as store:
-        _known(store, station)
+        _known(request, station)
         front, result = store_daily(store, None if station is None else [station], city, start, end)
     if front.empty:
         raise ApiError(404, "not_found", "no station in this scope")

@@ -15,10 +15,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from shanshui.api.common import TIME_CONVENTION, day_span, store_of
+from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
 from shanshui.standards.aqi import HOURLY_POLLUTANTS
 from shanshui.standards.cube import VALID_FLAGS
@@ -96,7 +98,25 @@ def _years(daily: Aggregate, first: dt.date, last: dt.date) -> list[dict[str, An
     return out
 
 
-@router.get("/sites/{code}/series")
+def _hours(one: pd.DataFrame) -> list[dict[str, Any]]:
+    """Hourly rows, built column-wise (a station-year is 8,760 rows per parameter).
+
+    Beijing time has been UTC+8 without daylight saving since 1991: the offset is fixed.
+    """
+    if one.empty:
+        return []
+    local = one["time"].dt.tz_convert(_TZ).dt.tz_localize(None).to_numpy("datetime64[s]")
+    periods = [f"{t}+08:00" for t in np.datetime_as_string(local, unit="s").tolist()]
+    values = one["value"].to_numpy(dtype=np.float64).tolist()
+    flags = one["flag"].tolist()
+    observed = (one["flag"].isna() | one["flag"].isin(VALID_FLAGS)).to_numpy(bool).tolist()
+    return [
+        {"period": t, "value": v, "flag": f, "expected": 1, "observed": int(ok), "valid": ok}
+        for t, v, f, ok in zip(periods, values, flags, observed, strict=True)
+    ]
+
+
+@router.get("/sites/{code}/series", response_model=None)
 def series(
     request: Request,
     *,
@@ -107,8 +127,12 @@ def series(
         str | None, Query(description="comma-separated codes, e.g. PM2.5,O3; default: six")
     ] = None,
     aggregation: Aggregation = Aggregation.hour,
-) -> dict[str, Any]:
-    """Hourly values or day / month / year means of a site's parameters, with counts."""
+) -> Response:
+    """Hourly values or day / month / year means of a site's parameters, with counts.
+
+    ``series`` maps each parameter to its rows: ``period`` (an hour's start, a day, month
+    or year), ``value``, ``expected`` and ``observed`` counts, ``valid`` (hourly rows also
+    carry the HJ 212 ``flag``; yearly rows the ``minimum`` of valid days they needed)."""
     day_span(start, end, max_days=_HOUR_DAYS if aggregation == "hour" else 3700)
     wanted = (
         [p.strip() for p in parameters.split(",") if p.strip()]
@@ -119,9 +143,9 @@ def series(
         raise ApiError(422, "validation_failed", "parameters is empty")
     t0 = pd.Timestamp(start).tz_localize(_TZ)
     t1 = pd.Timestamp(end + dt.timedelta(days=1)).tz_localize(_TZ)
+    if not any(s.code == code for s in sites_of(request)):
+        raise ApiError(404, "not_found", f"no site {code!r}")
     with store_of(request) as store:
-        if not any(s.code == code for s in store.sites()):
-            raise ApiError(404, "not_found", f"no site {code!r}")
         known = {p.code for p in store.parameters()}
         unknown = [p for p in wanted if p not in known]
         if unknown:
@@ -134,20 +158,7 @@ def series(
     for name in wanted:
         one = long[long["parameter"] == name]
         if aggregation == "hour":
-            observed = (one["flag"].isna() | one["flag"].isin(VALID_FLAGS)).to_numpy(bool)
-            out[name] = [
-                {
-                    "period": t.isoformat(),
-                    "value": _num(float(v)),
-                    "flag": f,
-                    "expected": 1,
-                    "observed": int(ok),
-                    "valid": bool(ok),
-                }
-                for t, v, f, ok in zip(
-                    one["time"], one["value"], one["flag"], observed, strict=True
-                )
-            ]
+            out[name] = _hours(one)
             continue
         # GB 3095-2012 §3 and Table 4: 24-hour means of ≥ 20 valid hours
         daily = daily_mean(_grid(one, t0, n_days * 24)[None, :])
@@ -161,7 +172,7 @@ def series(
             out[name] = _rows([m.strftime("%Y-%m") for m in months], agg)
         else:
             out[name] = _years(daily, start, end)
-    return {
+    body = {
         "site": code,
         "aggregation": aggregation.value,
         "statistic": "mean",
@@ -170,3 +181,4 @@ def series(
         "time_convention": TIME_CONVENTION,
         "series": out,
     }
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 
-from shanshui.api.common import Limit, Offset, page, store_of
+from shanshui.api.common import Limit, Offset, page, sites_of, store_of
 from shanshui.api.errors import ApiError
 from shanshui.store import Site
 
@@ -86,8 +86,8 @@ def sites(
 ) -> dict[str, Any]:
     """Sites, filtered by region, kind and bounding box; ordered by code."""
     box = _bbox(bbox) if bbox is not None else None
+    found = [s for s in sites_of(request) if kind is None or s.kind == kind]
     with store_of(request) as store:
-        found = store.sites(kind=kind)
         if region is not None:
             parents = {r.code: r.parent for r in store.regions()}
             if region not in parents:
@@ -111,8 +111,7 @@ def sites(
 @router.get("/sites/{code}")
 def site(request: Request, code: str) -> dict[str, Any]:
     """One site by its code."""
-    with store_of(request) as store:
-        found = [s for s in store.sites() if s.code == code]
+    found = [s for s in sites_of(request) if s.code == code]
     if not found:
         raise ApiError(404, "not_found", f"no site {code!r}")
     return site_view(found[0])
