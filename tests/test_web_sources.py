@@ -26,9 +26,9 @@ from test_web import Client
 
 START = datetime(2026, 3, 1, tzinfo=CST)
 DAYS = 10
-EXCEEDANCE = Event("exceedance", "SYN05-DA001", START + timedelta(days=2, hours=10), 3,
+EXCEEDANCE = Event("exceedance", "SYN05-DA001", START + timedelta(days=6, hours=10), 3,
                    "a21026", 1.6)  # fmt: skip
-STOP = Event("stop", "SYN05-DA002", START + timedelta(days=5, hours=8), 6)
+STOP = Event("stop", "SYN05-DA002", START + timedelta(days=4, hours=8), 6)
 
 
 def build_plant(db: Path) -> None:

@@ -4,7 +4,8 @@ The portal runs as in ``shanshui serve``: the FastAPI app of :func:`shanshui.api
 served by uvicorn, here in a thread on a free loopback port, over a DuckDB store seeded with
 the regions, the national station list and real hourly data of the project region: the 30
 days of CNEMC station data in ``../shared/data/cnemc/china_sites`` (2025-01), restricted to
-the stations of Beijing, Tianjin, Hebei and Dezhou.
+the stations of Beijing, Tianjin, Hebei and Dezhou; and the synthetic plant SYN05 of
+``tests/test_web_sources.py`` (permit, 10 days of hourly CEMS data, its alarms).
 
 Without a Chromium the tests skip with the reason printed, except under
 ``SHANSHUI_REQUIRE_BROWSER=1`` (CI), where they fail.
@@ -81,6 +82,10 @@ def seed_region(db: Path, shared: Path) -> None:
         seed(store)
         store.write_observations(table.assign(statistic="avg", period="hour"), source="test")
         store.recompute_daily()
+    # a SYNTHETIC plant with its permit, hourly CEMS data and alarms (tests/test_web_sources)
+    from test_web_sources import build_plant
+
+    build_plant(db)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ Reference: HJ 633-2012 Table 2 / Appendix A colours as transcribed in
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,53 @@ def test_ranking_is_sorted_by_composite_index(browser: Any, portal: str, screens
     phone.screenshot(path=str(screenshots / "ranking-phone.png"), full_page=True)
     page.context.close()
     phone.context.close()
+
+
+ENTERPRISE_READY = (
+    "() => window.portalEnterpriseCharts && window.portalEnterpriseCharts.length > 0"
+    " && window.portalEnterpriseCharts.every(c => (c.getOption() || {}).series)"
+)
+
+
+def test_enterprise_page_draws_limits_on_the_online_data(
+    browser: Any, portal: str, screenshots: Path
+) -> None:
+    from test_web_sources import EXCEEDANCE
+
+    page = _page(browser, DESKTOP)
+    page.goto(f"{portal}/enterprise/SYN05?lang=zh")
+    page.wait_for_function(ENTERPRISE_READY, timeout=20_000)
+    # stack DA001 first: particulate, SO2, NOx with their permitted limits as lines
+    options = page.evaluate(
+        "() => window.portalEnterpriseCharts.map(c => { const o = c.getOption();"
+        " return {limit: o.series[0].markLine.data[0].yAxis, marked: o.series[1].data}; })"
+    )
+    assert [o["limit"] for o in options] == [10.0, 35.0, 50.0]  # the permit (超低排放)
+    # the marked hours of SO2 (series 1): red = valid and over the limit
+    red = [m["value"][0] for m in options[1]["marked"] if m["itemStyle"]["color"] == "#d62728"]
+    # the 3 injected exceedance hours, labelled MM-DD HH:MM Beijing time, and no others
+    assert red == [
+        (EXCEEDANCE.start + timedelta(hours=h)).strftime("%m-%d %H:%M") for h in range(3)
+    ]
+    assert page.locator("#alarms tbody tr").count() >= 2
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(screenshots / "enterprise-desktop.png"), full_page=True)
+    # the waste-water outlet: COD and NH3-N
+    page.click("#outlet-pick button[data-outlet='DW001']")
+    page.wait_for_function(
+        "() => window.portalEnterpriseCharts.length === 2"
+        " && window.portalEnterpriseCharts[0].getOption().series[0].markLine.data[0].yAxis"
+        " === 50",
+        timeout=5000,
+    )
+    phone = _page(browser, PHONE)
+    phone.goto(f"{portal}/enterprise/SYN05")
+    phone.wait_for_function(ENTERPRISE_READY, timeout=20_000)
+    phone.wait_for_timeout(1200)
+    phone.screenshot(path=str(screenshots / "enterprise-phone.png"), full_page=True)
+    sources = _page(browser, DESKTOP)
+    sources.goto(f"{portal}/sources?lang=zh")
+    assert sources.locator("#enterprises a[href='/enterprise/SYN05']").count() == 1
+    sources.screenshot(path=str(screenshots / "sources-desktop.png"), full_page=True)
+    for p in (page, phone, sources):
+        p.context.close()

@@ -117,7 +117,7 @@
           geo: {
             map: "region", roam: true, nameProperty: P.lang === "zh" ? "name" : "name_en",
             layoutCenter: ["50%", "50%"], layoutSize: "96%",
-            label: { show: true, fontSize: 11, color: "#44515e" },
+            label: { show: true, fontSize: 11, color: "#34414e", textBorderColor: "#fff", textBorderWidth: 2 },
             itemStyle: { areaColor: "#eef2f5", borderColor: "#7d8d9c", borderWidth: 0.8 },
             emphasis: { label: { show: true }, itemStyle: { areaColor: "#dde6ee" } },
             select: { disabled: true }
@@ -235,12 +235,10 @@
           return p.value[0] + "<br>AQI " + (p.value[1] < 0 ? T.invalid : p.value[1]);
         }
       },
-      visualMap: {
-        type: "piecewise", pieces: pieces, orient: "horizontal", left: "center", bottom: 0,
-        itemWidth: 12, itemHeight: 12, textStyle: { fontSize: 11 }
-      },
+      // the legend is the page's own (HTML, wraps on phones)
+      visualMap: { type: "piecewise", pieces: pieces, show: false },
       calendar: {
-        range: [first, last], cellSize: ["auto", 18], left: 36, right: 12, top: 30, bottom: 56,
+        range: [first, last], cellSize: ["auto", 18], left: 36, right: 12, top: 30, bottom: 10,
         dayLabel: { nameMap: P.lang === "zh" ? "ZH" : "EN", firstDay: 1, fontSize: 10 },
         monthLabel: { nameMap: P.lang === "zh" ? "ZH" : "EN" },
         yearLabel: { show: false },

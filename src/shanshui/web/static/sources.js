@@ -11,12 +11,28 @@
     return { color: "#3f7cac" };
   }
 
+  // a round axis maximum above the data and the limit (1, 2, 5 × 10^n steps)
+  function niceMax(m) {
+    if (!(m > 0)) { return 1; }
+    var step = Math.pow(10, Math.floor(Math.log10(m)));
+    var k = [1, 2, 5, 10].find(function (f) { return f * step >= m / 5; });
+    return Math.ceil(m / (k * step)) * k * step;
+  }
+
   function chartOption(s, flags) {
     var limit = s.limit;
+    var labels = s.points.map(function (p) { return p[0].slice(5, 16).replace("T", " "); });
+    var top = s.points.reduce(function (m, p) { return Math.max(m, p[1]); }, 0);
+    // the hours that stand out: over the limit (valid, flag N) or flagged other than N
+    var marked = [];
+    s.points.forEach(function (p, i) {
+      var style = pointStyle(p[1], p[2], limit);
+      if (style.color !== "#3f7cac") { marked.push({ value: [labels[i], p[1]], itemStyle: style, flag: p[2] }); }
+    });
     return {
-      title: { text: s.name + (s.statistic === "zsavg" ? " (" + T.converted + ")" : ""),
+      title: { text: s.name + (s.statistic === "zsavg" ? " (" + T.converted + ")" : "") + " · " + s.unit,
         left: 8, top: 4, textStyle: { fontSize: 13 } },
-      grid: { left: 52, right: 18, top: 40, bottom: 36 },
+      grid: { left: 46, right: 18, top: 36, bottom: 36 },
       tooltip: {
         trigger: "axis",
         formatter: function (ps) {
@@ -25,19 +41,19 @@
             "<br>" + p[2] + " " + (flags[p[2]] || "");
         }
       },
-      xAxis: { type: "category", data: s.points.map(function (p) { return p[0].slice(5, 16).replace("T", " "); }) },
-      yAxis: { type: "value", name: s.unit, min: 0,
-        max: function (v) { return limit ? Math.max(v.max, limit * 1.15) : v.max; } },
+      xAxis: { type: "category", data: labels },
+      yAxis: { type: "value", min: 0, max: niceMax(Math.max(top, limit ? limit * 1.1 : 0)) },
       series: [{
-        type: "line", showSymbol: true, symbolSize: 4, lineStyle: { width: 1.2, color: "#3f7cac" },
-        data: s.points.map(function (p) {
-          return { value: p[1], flag: p[2], itemStyle: pointStyle(p[1], p[2], limit) };
-        }),
+        type: "line", showSymbol: false, lineStyle: { width: 1.2, color: "#3f7cac" },
+        itemStyle: { color: "#3f7cac" },
+        data: s.points.map(function (p) { return p[1]; }),
         markLine: limit ? {
           symbol: "none", silent: true, lineStyle: { color: "#d62728", type: "dashed", width: 1.5 },
           label: { position: "insideEndTop", formatter: String(limit) + " " + s.unit },
           data: [{ yAxis: limit }]
         } : undefined
+      }, {
+        type: "scatter", symbolSize: 7, data: marked, z: 3, tooltip: { show: false }
       }]
     };
   }
