@@ -55,6 +55,9 @@ class ServeConfig:
     routes: dict[str, HttpHandler] = field(default_factory=dict)
     #: Read connections of the API (DuckDB cursors or PostgreSQL connections).
     api_readers: int = 4
+    #: Seconds between evaluations of the permit rules (shanshui.rules; also soon after the
+    #: writer's batches, at most every 5 s); 0: do not run them in this process.
+    rules_every: float = 60.0
 
 
 def default_journal(target: str) -> Path:
@@ -86,8 +89,15 @@ async def serve(
     writer = JournalWriter(
         journal, committer, store, metrics,
         batch_records=config.batch_records, max_lag_records=config.max_lag_records,
-        aggregate_every=config.aggregate_every, housekeeping=registry.flush,
+        aggregate_every=config.aggregate_every, housekeeping=lambda: _after_batch(registry),
     )  # fmt: skip
+    rules_wake, rules_stop = asyncio.Event(), asyncio.Event()
+    rules_task: asyncio.Task[None] | None = None
+
+    def _after_batch(registry: DeviceRegistry) -> None:  # the writer's thread or the loop
+        registry.flush()
+        loop.call_soon_threadsafe(rules_wake.set)
+
     gateway = Gateway(registry, writer, metrics, config.limits, lag=writer.lag)
     writer_task: asyncio.Task[None] | None = None
     http: uvicorn.Server | None = None
@@ -103,6 +113,14 @@ async def serve(
         except Exception as exc:  # the store may be down: the writer task keeps trying
             LOG.warning("journal replay deferred", extra={"error": str(exc)})
         writer_task = loop.create_task(writer.run())
+        if config.rules_every > 0:  # alarms from the permits (issue 6; shanshui.rules)
+            from shanshui.rules import RulesJob, run_periodically  # noqa: PLC0415
+
+            rules_task = loop.create_task(
+                run_periodically(
+                    RulesJob(store), rules_stop, every=config.rules_every, wake=rules_wake
+                )
+            )
         port = await gateway.start(config.host, config.port)
         from shanshui.api import create_app  # noqa: PLC0415 - the API imports the CLI
 
@@ -134,6 +152,12 @@ async def serve(
         if app is not None:
             await asyncio.to_thread(app.state.readers.close)
         await gateway.close()
+        rules_stop.set()
+        if rules_task is not None:
+            try:
+                await asyncio.wait_for(rules_task, 30)
+            except Exception as exc:  # shutting down: log, go on
+                LOG.warning("rules job did not stop cleanly", extra={"error": repr(exc)})
         writer.stop()
         if writer_task is not None:
             try:

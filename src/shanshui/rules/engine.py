@@ -7,6 +7,7 @@ writer's batches (:func:`run_periodically`). See :mod:`shanshui.rules` for the a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -153,20 +154,29 @@ async def run_periodically(
     *,
     every: float = 60.0,
     wake: asyncio.Event | None = None,
+    min_interval: float = 5.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Run ``job`` every ``every`` seconds, and soon after ``wake`` is set (the writer sets it
-    after a batch), until ``stop``; errors are logged and the loop goes on."""
+    """Run ``job`` every ``every`` seconds, and sooner when ``wake`` is set (the writer sets it
+    after a batch) but never twice within ``min_interval`` seconds, until ``stop``. Errors
+    are logged and the loop goes on (the store may be down for a while)."""
+    loop = asyncio.get_running_loop()
     wake = wake or asyncio.Event()
     while not stop.is_set():
+        started = loop.time()
+        wake.clear()
         try:
             await asyncio.to_thread(job.run_once, clock())
-        except Exception as exc:  # the store may be down: try again next time
+        except Exception as exc:
             LOG.warning("rules evaluation failed", extra={"error": str(exc)})
-        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=min_interval)
+        remaining = every - (loop.time() - started)
+        if stop.is_set() or remaining <= 0:
+            continue
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
         _done, pending = await asyncio.wait(
-            waiters, timeout=every, return_when=asyncio.FIRST_COMPLETED
+            waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
         )
         for w in pending:
             w.cancel()
