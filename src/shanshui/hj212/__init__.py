@@ -22,15 +22,7 @@ from shanshui.hj212.decoder import (
 from shanshui.hj212.encode import encode, frame_segment
 from shanshui.hj212.errors import REASONS, EncodeError, FrameError, Reason
 from shanshui.hj212.jsonview import event_json, message_from_json, message_json
-from shanshui.hj212.message import (
-    CST,
-    TEXT_SUFFIXES,
-    Message,
-    format_value,
-    parse_segment,
-    parse_time,
-    typed_value,
-)
+from shanshui.hj212.message import Message, parse_segment
 from shanshui.hj212.replies import (
     data_ack,
     execution_result,
@@ -42,6 +34,7 @@ from shanshui.hj212.replies import (
     split_upload,
     upload,
 )
+from shanshui.hj212.values import CST, TEXT_SUFFIXES, format_value, parse_time, typed_value
 
 __all__ = [
     "CST",
