@@ -11,6 +11,9 @@ Pure, vectorized functions: concentrations in, IAQI / AQI / primary pollutants o
   colour from any set of IAQI columns.
 - :func:`aqi_level` — the level (1–6) of Table 2.
 
+Formula (1) itself is :mod:`shanshui.standards.aqi_formula` (a compiled loop where
+``setup.py`` built it, numpy otherwise; the same values).
+
 Rules, all from HJ 633-2012 unless said otherwise:
 
 - IAQI by linear interpolation within the Table 1 segment that holds the concentration
@@ -242,7 +245,9 @@ def summarise_iaqi(
         AQI > 50, sorted, ``,``-joined; empty otherwise), ``level`` (Int64, 1–6),
         ``category_zh``, ``category_en``, ``colour`` (``#RRGGBB``; missing with the AQI),
         ``non_attainment`` (names with IAQI > 100, sorted, ``,``-joined), then one
-        ``IAQI_<name>`` (Int64) per input, in input order.
+        ``IAQI_<name>`` (Int64) per input, in input order. The text columns are
+        categoricals; those of pollutant names have every subset of the inputs as a
+        category.
     """
     names = list(iaqis)
     if not names:
