@@ -1,8 +1,9 @@
 -- shanshui store schema, version 3 (DuckDB): permits and alarms (issue 6, items 1 and 3).
 -- Keep in step with ../postgres/0003_permits_alarms.sql (same tables, columns and keys; only
--- json and the collation differ; no secondary indexes: the tables are small). The permit's document (its JSON layout, docs/permits.md) is
--- the source of truth; permit_outlet, permit_limit and permit_total are an index of it,
--- rewritten with it in one transaction, that the rules and the API query. Tables that grow
+-- json and the collation differ; no secondary indexes here: the tables are small). The
+-- permit's document (its JSON layout, docs/permits.md) is the source of truth;
+-- permit_outlet, permit_limit and permit_total are an index of it, rewritten with it in one
+-- transaction, that the rules and the API query. Tables that grow
 -- with the number of outlets carry the site in their key (DESIGN §6).
 
 -- Permit holders (排污单位).
