@@ -258,8 +258,17 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for t in doc["totals"]:
         if t["parameter"] == "a21026" and t["year"] == 2026:
             t["tonnes"] = so2
+    (tmp / "permit-lowered.json").write_text(json.dumps(doc, ensure_ascii=False))
+    done = subprocess.run(
+        [PY, "-m", "shanshui.cli", "permits", "import", str(tmp / "permit-lowered.json"),
+         "--db", str(db), "--actor", "test", "--reason", "SO2 total lowered"],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
     with open_store(str(db)) as store:
-        assert store.put_permit(permit_from_dict(doc), actor="test", reason="SO2 total lowered")
+        permit = store.permit(doc["id"])
+        assert permit is not None and permit == permit_from_dict(doc)
+        assert permit.total("a21026", 2026).tonnes == so2
 
     port, http_port = free_port(), free_port()
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115
