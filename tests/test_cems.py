@@ -250,3 +250,35 @@ def test_scenario_checks() -> None:
             scenario.with_events(events)
     with pytest.raises(ScenarioError):
         plant(0, start=START)
+
+
+def test_custom_events() -> None:
+    """Events placed by hand: a manual value (S), a waste-water stop (F), a particulate
+    fault (D), a calibration of NOx alone (C)."""
+    base = plant(2, start=START, days=2, events=[], minute_days=0, gas_turbine=False)
+    da, dw = base.outlets[0].site, base.outlets[-1].site
+    events = [
+        Event("manual", da, START + timedelta(hours=2), 2),
+        Event("fault", da, START + timedelta(hours=8), 1, "a34013"),
+        Event("calibration", da, START + timedelta(hours=14), 1, "a21002"),
+        Event("stop", dw, START + timedelta(hours=5), 4),
+    ]
+    scenario = base.with_events(events)
+    devices = cems_devices(scenario)
+    flue = decoded_hours(devices, da).set_index(["time", "code"])
+    water = decoded_hours(devices, dw).set_index(["time", "code"])
+    for h in (2, 3):
+        row = flue.loc[(START + timedelta(hours=h), "a21026")]
+        assert row["Flag"] == "S" and row["Avg"] == base.outlets[0].base["a21026"]
+    row = flue.loc[(START + timedelta(hours=8), "a34013")]
+    assert row["Flag"] == "D" and row["Avg"] == 0
+    assert flue.loc[(START + timedelta(hours=8), "a21026")]["Flag"] == "N"
+    row = flue.loc[(START + timedelta(hours=14), "a21002")]
+    assert row["Flag"] == "C" and row["Avg"] > 50
+    assert flue.loc[(START + timedelta(hours=14), "a21026")]["Flag"] == "N"
+    for h in range(5, 9):
+        assert (water.loc[START + timedelta(hours=h)]["Flag"] == "F").all()
+        assert water.loc[(START + timedelta(hours=h), "w00000")]["Avg"] == 0
+    assert (water.loc[START + timedelta(hours=9)]["Flag"] == "N").all()
+    # no minute frames at all with minute_days=0
+    assert all(b";CN=2051;" not in f.data for d in devices for f in d.frames)
