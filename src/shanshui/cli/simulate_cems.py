@@ -18,6 +18,7 @@ import pandas as pd
 import typer
 
 from shanshui.errors import ShanshuiError
+from shanshui.hj212 import CST
 from shanshui.ingest.cems_plant import permit_document, plant, scenario_dict
 from shanshui.ingest.simulate import replay
 from shanshui.ingest.simulate_cems import cems_devices, register_plant
@@ -29,7 +30,11 @@ def register(app: typer.Typer) -> None:
     app.command("simulate-cems")(simulate_cems)
 
 
-def _start(text: str) -> datetime:
+def _start(text: str | None) -> datetime:
+    """The scenario's first hour: ``text`` (Beijing time unless it says), or the current
+    hour — then, at the default speed 1, the plant reports live."""
+    if text is None:
+        return datetime.now(CST).replace(minute=0, second=0, microsecond=0)
     ts = pd.Timestamp(text)
     return (ts if ts.tzinfo else ts.tz_localize("Asia/Shanghai")).to_pydatetime()
 
@@ -37,8 +42,9 @@ def _start(text: str) -> datetime:
 def simulate_cems(  # noqa: PLR0917 - Typer maps parameters to options
     plant_no: Annotated[int, typer.Option("--plant", help="Synthetic plant number (1-99).")] = 1,
     start: Annotated[
-        str, typer.Option("--from", help="First hour (Beijing time unless given).")
-    ] = "2026-01-01",
+        str | None,
+        typer.Option("--from", help="First hour (Beijing time unless given; default: now)."),
+    ] = None,
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 30,
     seed: Annotated[int | None, typer.Option(help="Seed of values and events (default N).")] = (
         None
@@ -54,7 +60,7 @@ def simulate_cems(  # noqa: PLR0917 - Typer maps parameters to options
     port: Annotated[int, typer.Option(help="Gateway HJ 212 port.")] = 5212,
     speed: Annotated[
         float, typer.Option(help="Data seconds per second (3600: an hour a second; 0: max).")
-    ] = 60.0,
+    ] = 1.0,
     window: Annotated[int, typer.Option(help="Unacknowledged frames per device.")] = 64,
     ack_timeout: Annotated[float, typer.Option(help="Resend after this long [s].")] = 10.0,
     max_seconds: Annotated[float, typer.Option(help="Give up after [s].")] = 86_400.0,
