@@ -76,7 +76,7 @@
       cell(tr, s.aqi === null ? T.no_value : String(s.aqi), "num");
       if (s.colour) {
         var span = document.createElement("span");
-        span.className = "cat";
+        span.className = "cat lvl" + s.level;
         span.style.background = s.colour;
         span.textContent = category(s);
         cell(tr, span);
@@ -91,6 +91,19 @@
     el("no-data").hidden = snapshot.items.length > 0;
   }
 
+  // Open the map on the stations when they cluster (the demo's Beijing stations): centre on
+  // them and zoom so that they spread over about a third of the map; else the whole region.
+  var REGION_SPAN = 6.6;  // degrees the region's boundaries span (lon and lat, about)
+  function fitStations(snapshot) {
+    var pts = snapshot.items.filter(function (s) { return s.lon !== null && s.lat !== null; });
+    if (!pts.length) { return { center: undefined, zoom: 1 }; }
+    var lons = pts.map(function (s) { return s.lon; }), lats = pts.map(function (s) { return s.lat; });
+    var x0 = Math.min.apply(null, lons), x1 = Math.max.apply(null, lons);
+    var y0 = Math.min.apply(null, lats), y1 = Math.max.apply(null, lats);
+    var zoom = Math.min(3, Math.max(1, REGION_SPAN / (3 * Math.max(x1 - x0, y1 - y0, 0.1))));
+    return zoom > 1.2 ? { center: [(x0 + x1) / 2, (y0 + y1) / 2], zoom: zoom } : { center: undefined, zoom: 1 };
+  }
+
   window.portalMap = function (pollMs) {
     var snapshot = JSON.parse(el("snapshot").textContent);
     var chart = null;
@@ -102,6 +115,7 @@
       getJSON("/portal/regions.geojson").then(function (geo) {
         window.echarts.registerMap("region", geo);
         chart.hideLoading();
+        var view = fitStations(snapshot);
         chart.setOption({
           tooltip: {
             trigger: "item",
@@ -120,7 +134,8 @@
             label: { show: true, fontSize: 11, color: "#34414e", textBorderColor: "#fff", textBorderWidth: 2 },
             itemStyle: { areaColor: "#eef2f5", borderColor: "#7d8d9c", borderWidth: 0.8 },
             emphasis: { label: { show: true }, itemStyle: { areaColor: "#dde6ee" } },
-            select: { disabled: true }
+            select: { disabled: true },
+            center: view.center, zoom: view.zoom
           },
           series: [{
             id: "stations", type: "scatter", coordinateSystem: "geo", symbolSize: 11,
