@@ -109,6 +109,8 @@ __all__ = [
 
 #: HJ 76-2017 Annex B: an hourly mean needs at least 45 valid minute values.
 MIN_MINUTES_PER_HOUR = 45
+#: Outlets up to which the DuckDB scan filters by site code (more: filtered at the join).
+SITE_FILTER_MAX = 1000
 #: HJ 212 code of the flue gas's O2 content [%].
 OXYGEN = "a19001"
 
@@ -245,7 +247,9 @@ def _duckdb_hours(
     params: dict[str, Any],
 ) -> pa.Table:
     params = dict(params)
-    params["sites"] = pc.unique(limits["site"]).to_pylist()
+    sites = pc.unique(limits["site"]).to_pylist()
+    # a short list is checked in the scan; a long one only at the join (see the SQL)
+    params["sites"] = sites if len(sites) <= SITE_FILTER_MAX else None
     params["parameters"] = sorted({*pc.unique(limits["parameter"]).to_pylist(), params["oxygen"]})
     conn.register("compliance_limits", limits)
     try:

@@ -1,7 +1,7 @@
 -- Hourly compliance of outlets against their permit limits (shanshui.rules.compliance).
 -- Reads the store's observation table and the registered Arrow table `compliance_limits`
 -- (site, parameter, limit, reference_o2, basis). Named parameters:
---   :sites           the outlets of the limits table (text[])
+--   :sites           the outlets of the limits table (text[]), or null: all outlets
 --   :parameters      the limited parameters and the O2 parameter (text[])
 --   :start, :end     time window [start, end) (timestamptz)
 --   :statistic       the stored statistic to read ('avg')
@@ -20,10 +20,13 @@ with minutes as (
            case when coalesce(nullif(o.flag, ''), 'N') = 'N' and isfinite(o.value) then o.value end
                as v
     from observation o
-    -- list filters, not a semi join on (site, parameter): DuckDB checks them in the scan;
-    -- a (site, parameter) read but not limited falls out at the join with the limits below
-    where o.parameter = any(cast(:parameters as text[]))
-      and o.site = any(cast(:sites as text[]))
+    -- list filters, not a semi join on (site, parameter) (`x = any(list)` and `in (select
+    -- unnest(…))` are planned as hash joins, list_contains is a cheaper per-row function);
+    -- a (site, parameter) read but not limited falls out at the join with the limits below.
+    -- :sites is null for a large limits table (checking thousands of codes per row costs
+    -- more than aggregating the few outlets not limited and dropping them at the join)
+    where list_contains(cast(:parameters as text[]), o.parameter)
+      and (cast(:sites as text[]) is null or list_contains(cast(:sites as text[]), o.site))
       and o.statistic = cast(:statistic as text)
       and o.period = cast(:period as text)
       and o.time >= cast(:start as timestamptz)
