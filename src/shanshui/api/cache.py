@@ -44,6 +44,12 @@ class ResponseCache:
             and time.monotonic() - entry.made < self.max_age
         )
 
+    def fresh(self, key: str) -> bytes | None:
+        """The entry of ``key`` when it is fresh (cheap: no computation, no waiting)."""
+        entry = self._entries.get(key)
+        generation = self.generation() if self.generation is not None else None
+        return entry.body if self._fresh(entry, generation) and entry is not None else None
+
     def get(self, key: str, compute: Callable[[], bytes]) -> bytes:
         """The cached answer of ``key``, computing it with ``compute`` when stale."""
         generation = self.generation() if self.generation is not None else None

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import typer
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from shanshui.api.cache import ResponseCache
@@ -80,7 +81,7 @@ def _bad(exc: Exception) -> ApiError:
 
 
 @router.get("/latest", response_model=None)
-def latest(request: Request) -> Response:
+async def latest(request: Request) -> Response:
     """The newest hourly mean of each pollutant at every air station, with its hourly AQI.
 
     The AQI is HJ 633-2012 §5 (real-time report) from the values of the station's newest
@@ -95,7 +96,9 @@ def latest(request: Request) -> Response:
     def compute() -> bytes:
         return json.dumps(_latest(request), ensure_ascii=False, allow_nan=False).encode()
 
-    return Response(cache.get("latest", compute), media_type="application/json")
+    # a fresh answer is served from the event loop; only a recomputation takes a thread
+    body = cache.fresh("latest") or await run_in_threadpool(cache.get, "latest", compute)
+    return Response(body, media_type="application/json")
 
 
 def _latest(request: Request) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Alarms (issue 6, item 3): public reading, operator handling.
 
 - ``GET /alarms`` — filters ``state`` (open / acknowledged / closed, repeatable), ``site``,
-  ``rule`` (exceedance / offline / flag / annual_total), ``enterprise``, ``since`` (opened at
-  or after, ISO time with zone); newest first, paginated;
+  ``rule`` or its alias ``kind`` (exceedance / offline / flag / annual_total),
+  ``enterprise``, ``since`` (opened at or after, ISO time with zone); newest first, paginated;
 - ``GET /alarms/{id}``;
 - ``POST /alarms/{id}/acknowledge`` ``{"note"}`` and ``POST /alarms/{id}/close`` ``{"note"}``
   (operator role): who and when are recorded in the alarm and in the audit log.
@@ -44,13 +44,17 @@ def alarms(
     offset: Offset = 0,
     state: Annotated[list[State] | None, Query(description="repeatable")] = None,
     site: Annotated[str | None, Query(max_length=64)] = None,
-    rule: Annotated[Rule | None, Query()] = None,
+    rule: Annotated[Rule | None, Query(description="the rule (the alarm's kind)")] = None,
+    kind: Annotated[Rule | None, Query(description="the same as rule")] = None,
     enterprise: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[
         dt.datetime | None, Query(description="opened at or after (with zone)")
     ] = None,
 ) -> dict[str, Any]:
     """Alarms, newest first (see :mod:`shanshui.rules` for the model)."""
+    if rule is not None and kind is not None and rule != kind:
+        raise ApiError(422, "validation_failed", "rule and kind differ")
+    rule = rule or kind
     if since is not None and since.utcoffset() is None:
         raise ApiError(422, "validation_failed", "since needs a time zone (e.g. +08:00 or Z)")
     with store_of(request) as store:

@@ -1,0 +1,172 @@
+"""API latency at 50 concurrent clients: latest map, station-year series, a static file.
+
+Usage: ``python bench/api.py [--clients 50] [--requests 1000] [--series-requests 100]
+[--db PATH] [--shared ../shared]``
+
+What is measured (issue 5, item 1):
+
+* a store (DuckDB) initialised with the regions and the national station list, holding the
+  12 Beijing multi-site stations' hourly pollutants 2013-03 … 2017-02 (PRSA, CC BY 4.0,
+  ``../shared/data/beijing_multisite``; imported once and kept at ``--db``);
+* ``shanshui serve`` on it (a subprocess: gateway, writer and the one HTTP server);
+* a client process (httpx, asyncio) keeping ``--clients`` requests in flight, per target in
+  turn, in the same run against the same server:
+  (a) ``GET /api/v1/latest`` — the latest-values map of all stations with their AQI;
+  (b) ``GET /api/v1/sites/{code}/series?from=2015-01-01&to=2015-12-31`` — a station-year of
+      hourly values of the six pollutants (52,000 values, 5 MB of JSON), rotating over the
+      12 stations;
+  (c) ``GET /api/v1/static/error.schema.json`` — a static file served by the same server
+      (the baseline).
+Prints p50 and p99 latency [ms] of each and the ratio p99 / p99 of the static file
+(goal: ≤ 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+STATIC = "/api/v1/static/error.schema.json"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "shanshui.cli", *args], check=True, capture_output=True, text=True
+    )
+
+
+def build(db: Path, shared: Path) -> None:
+    """Initialise and import the PRSA files once (kept for later runs)."""
+    if db.exists():
+        return
+    files = sorted((shared / "data/beijing_multisite").glob("PRSA_Data_*.csv"))
+    assert len(files) == 12, f"the 12 PRSA files under {shared}"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    part = db.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    t = time.perf_counter()
+    _cli("init", "--db", str(part))
+    _cli("import", "prsa", "--db", str(part), "--no-meteorology", *map(str, files))
+    part.rename(db)
+    print(f"store built in {time.perf_counter() - t:.0f} s: {db}", flush=True)
+
+
+def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen(
+        [PY, "-m", "shanshui.cli", "serve", "--db", str(db), "--host", "127.0.0.1",
+         "--port", "0", "--http-port", "0", "--journal", str(workdir / "journal"),
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=open(workdir / "serve.log", "wb"),  # noqa: SIM115
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event.get("event") == "ready":
+            return proc, int(event["http_port"])
+    raise RuntimeError((workdir / "serve.log").read_text()[-2000:])
+
+
+# -- the client process ------------------------------------------------------------------------
+async def _phase(base: str, paths: list[str], clients: int, n: int) -> list[float]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    latencies: list[float] = []
+    todo = iter(range(n))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
+
+        async def worker() -> None:
+            for i in todo:
+                t = time.perf_counter()
+                r = await client.get(paths[i % len(paths)])
+                await r.aread()
+                latencies.append(time.perf_counter() - t)
+                assert r.status_code == 200, (r.status_code, r.text[:300])
+
+        for path in paths[:clients]:  # warm up: connections, caches
+            await client.get(path)
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+def client_main(base: str, clients: int, n: int, n_series: int) -> None:
+    import httpx
+
+    # the stations with data, from the map itself (the 12 PRSA stations)
+    stations = [i["site"] for i in httpx.get(f"{base}/api/v1/latest", timeout=300).json()["items"]]
+    assert len(stations) == 12, stations
+    series = [f"/api/v1/sites/{c}/series?from=2015-01-01&to=2015-12-31" for c in stations]
+    targets = {
+        "static": ([STATIC], n),
+        "latest": (["/api/v1/latest"], n),
+        "series": (series, n_series),
+    }
+    out = {}
+    for name, (paths, count) in targets.items():
+        t = time.perf_counter()
+        lat = asyncio.run(_phase(base, paths, clients, count))
+        wall = time.perf_counter() - t
+        out[name] = {"n": len(lat), "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99),
+                     "rps": len(lat) / wall}  # fmt: skip
+    print(json.dumps(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=1000, help="per target (static, latest)")
+    ap.add_argument("--series-requests", type=int, default=100)
+    ap.add_argument(
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "shanshui-bench-api.duckdb"
+    )
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the client
+    args = ap.parse_args()
+    if args.client:
+        client_main(args.client, args.clients, args.requests, args.series_requests)
+        return
+    build(args.db, args.shared)
+    with tempfile.TemporaryDirectory() as tmp:
+        server, port = start_server(args.db, Path(tmp))
+        try:
+            run = subprocess.run(
+                [PY, __file__, "--client", f"http://127.0.0.1:{port}",
+                 "--clients", str(args.clients), "--requests", str(args.requests),
+                 "--series-requests", str(args.series_requests)],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(60)
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    base = got["static"]["p99"]
+    print(f"API latency at {args.clients} concurrent clients (cpu count {os.cpu_count()}):")
+    for name, label in (
+        ("static", "static file (baseline)"),
+        ("latest", "latest map, all stations"),
+        ("series", "station-year hourly series"),
+    ):
+        g = got[name]
+        print(
+            f"  {label:28s} n={g['n']:5d}  p50 {g['p50']:9.1f} ms  p99 {g['p99']:9.1f} ms  "
+            f"{g['rps']:8.1f} req/s  p99/p99_static {g['p99'] / base:7.1f}x"
+        )
+    print("goal: p99 <= 5x the static file's p99")
+
+
+if __name__ == "__main__":
+    main()
