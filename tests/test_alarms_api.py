@@ -87,6 +87,8 @@ def test_alarm_list_and_filters(client: Client) -> None:
     only_open = client.call("GET", "/api/v1/alarms", params={"state": "open"}).json()
     assert [a["id"] for a in only_open["items"]] == [second["id"]]
     assert client.call("GET", "/api/v1/alarms", params={"rule": "offline"}).json()["total"] == 0
+    assert client.call("GET", "/api/v1/alarms", params={"kind": "exceedance"}).json()["total"] == 2
+    assert client.call("GET", "/api/v1/alarms", params={"site": "nope"}).json()["total"] == 0
     assert client.call("GET", f"/api/v1/alarms/{second['id']}").json()["id"] == second["id"]
     assert client.call("GET", "/api/v1/alarms/99999").status_code == 404
     assert client.call("GET", "/api/v1/alarms", params={"state": "bogus"}).status_code == 422
