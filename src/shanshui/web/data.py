@@ -10,10 +10,14 @@ becomes ``None`` and the page says "no data yet".
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import anyio.from_thread
 import pandas as pd
 from fastapi import Request
 
@@ -63,9 +67,17 @@ def region_geojson() -> dict[str, Any]:
     return formats.boundaries("regions")
 
 
+def call(route: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an API route function from a page handler (which runs in a worker thread),
+    whether the route is a plain or an ``async`` function."""
+    if inspect.iscoroutinefunction(route):
+        return anyio.from_thread.run(functools.partial(route, *args, **kwargs))
+    return route(*args, **kwargs)
+
+
 def latest(request: Request) -> dict[str, Any]:
     """The snapshot of ``GET /api/v1/latest`` (every station's newest hour and AQI)."""
-    answer = routes_air.latest(request)  # cached JSON bytes, shared with the API's clients
+    answer = call(routes_air.latest, request)  # cached JSON bytes, as the API's clients get
     body: dict[str, Any] = json.loads(bytes(answer.body))
     return body
 
@@ -81,7 +93,7 @@ def latest_day(snapshot: dict[str, Any]) -> dt.date | None:
 def ranking(request: Request, first: dt.date, last: dt.date) -> dict[str, Any] | None:
     """``GET /api/v1/ranking`` of the period; None when the store has nothing in it."""
     try:
-        return routes_air.ranking(request, start=first, end=last)
+        return dict(call(routes_air.ranking, request, start=first, end=last))
     except ApiError:
         return None
 
@@ -109,6 +121,8 @@ def assessment(request: Request, code: str, last: dt.date) -> dict[str, Any] | N
     ending ``last``; None when there is nothing to assess."""
     first = last - dt.timedelta(days=STATION_DAYS - 1)
     try:
-        return routes_air.assessment(request, start=first, end=last, station=code, city=None)
+        return dict(
+            call(routes_air.assessment, request, start=first, end=last, station=code, city=None)
+        )
     except ApiError:
         return None

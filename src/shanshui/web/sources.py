@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from shanshui.api import routes_alarms, routes_permits, routes_sources
 from shanshui.api.common import store_of
 from shanshui.api.errors import ApiError
+from shanshui.web.data import call
 from shanshui.web.i18n import lang_of
 from shanshui.web.pages import render
 
@@ -82,13 +83,14 @@ def _names(request: Request) -> dict[str, tuple[str, str]]:
 def enterprise_page(request: Request, enterprise_id: str) -> HTMLResponse:
     """An enterprise: outlets, limits on the online data, alarms, annual totals vs permit."""
     try:
-        ent = routes_permits.enterprise(request, enterprise_id=enterprise_id)
+        ent = call(routes_permits.enterprise, request, enterprise_id=enterprise_id)
     except ApiError:
         return render(
             request, "enterprise.html", {"ent": None, "enterprise_id": enterprise_id}, status=404
         )
-    permits = [routes_permits.permit(request, permit_id=p["id"]) for p in ent["permits"]]
-    alarms = routes_alarms.alarms(
+    permits = [call(routes_permits.permit, request, permit_id=p["id"]) for p in ent["permits"]]
+    alarms = call(
+        routes_alarms.alarms,
         request, limit=500, offset=0, state=None, site=None, rule=None,
         enterprise=enterprise_id, since=None,
     )["items"]  # fmt: skip
@@ -96,7 +98,9 @@ def enterprise_page(request: Request, enterprise_id: str) -> HTMLResponse:
     totals = None
     if newest is not None:
         try:
-            totals = routes_sources.totals(request, enterprise_id=enterprise_id, year=newest.year)
+            totals = call(
+                routes_sources.totals, request, enterprise_id=enterprise_id, year=newest.year
+            )
         except ApiError:
             totals = None
     lang = lang_of(request)
@@ -134,8 +138,8 @@ def online(request: Request, enterprise_id: str, days: int = ONLINE_DAYS) -> JSO
     """
     days = min(max(days, 1), MAX_ONLINE_DAYS)
     # an unknown enterprise raises ApiError: 404 in the API's one error shape
-    ent = routes_permits.enterprise(request, enterprise_id=enterprise_id)
-    permits = [routes_permits.permit(request, permit_id=p["id"]) for p in ent["permits"]]
+    ent = call(routes_permits.enterprise, request, enterprise_id=enterprise_id)
+    permits = [call(routes_permits.permit, request, permit_id=p["id"]) for p in ent["permits"]]
     newest = _newest(request, _outlet_sites(permits))
     names = _names(request)
     outlets: list[dict[str, Any]] = []
@@ -199,11 +203,12 @@ def sources_page(request: Request) -> HTMLResponse:
     result = None
     if first is not None and last is not None:
         try:
-            result = routes_sources.compliance(request, start=first, end=last, region=region)
+            result = call(routes_sources.compliance, request, start=first, end=last, region=region)
         except ApiError:
             result = None
     open_alarms: dict[str, int] = {}
-    for a in routes_alarms.alarms(
+    for a in call(
+        routes_alarms.alarms,
         request, limit=1000, offset=0, state=["open", "acknowledged"], site=None, rule=None,
         enterprise=None, since=None,
     )["items"]:  # fmt: skip
