@@ -202,3 +202,23 @@ def test_a_device_model_is_never_shown_with_its_hash(served: tuple[InProcess, St
     listed = client.get("/api/v1/devices", headers={"X-API-Key": admin}).json()
     assert all("password_hash" not in d for d in listed["items"])
     assert "scrypt$x" not in str(listed)
+
+
+def test_postgres_api_reads_through_its_own_connections(pg_url: str) -> None:
+    """With PostgreSQL the API opens its own connections (a pool), not the writer's; a key
+    issued in the database by another process is honoured, a commit is seen at once."""
+    with open_store(pg_url) as store:
+        seed(store)
+        app = create_app(store, readers=2)
+        members = list(app.state.readers._free.queue)
+        assert len(members) == 2 and all(m is not store for m in members)
+        client = InProcess(app)
+        token = new_key()
+        store.add_api_key(hash_key(token), "operator", "pg", actor="test")
+        assert client.get("/api/v1/devices", headers={"X-API-Key": token}).status_code == 200
+        t = datetime(2025, 1, 1, 4, tzinfo=UTC)
+        store.write_observations([("1001A", "PM2.5", "avg", "hour", t, 80.0, "N")])
+        app.state.cache.clear()
+        items = client.get("/api/v1/latest").json()["items"]
+        assert [(i["site"], i["values"]["PM2.5"]["value"]) for i in items] == [("1001A", 80.0)]
+        app.state.readers.close()
