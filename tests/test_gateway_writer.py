@@ -11,7 +11,7 @@ from pathlib import Path
 from shanshui.hj212 import Message
 from shanshui.ingest.journal import GroupCommitter, Journal
 from shanshui.ingest.metrics import GatewayMetrics
-from shanshui.ingest.session import Columns, encode_payload
+from shanshui.ingest.session import Columns, add_readings, encode_payload
 from shanshui.ingest.writer import JournalWriter
 from shanshui.store import AIR_PARAMETERS, Site, open_store
 
@@ -21,7 +21,7 @@ T0 = datetime(2014, 1, 1, 0, tzinfo=UTC)  # 08:00 Beijing
 def payload(site: str, items: dict[str, dict[str, object]], hour: str = "20140101080000") -> bytes:
     cols = Columns()
     msg = Message.build(st="22", cn="2061", mn="MN1", data_time=hour, items=items)
-    cols.add(msg, site)
+    add_readings(cols, msg, site)
     return encode_payload(cols, 1_700_000_000_000_000)
 
 
@@ -90,7 +90,7 @@ def test_bad_record_goes_to_deadletter_and_the_rest_is_stored(tmp_path: Path) ->
     # a vendor code is registered under its own code with the unit known for it (°C)
     assert {p.code: p.unit for p in store.parameters()}["DEWP"] == "°C"
     lines = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and "NOSUCHSITE" in json.loads(lines[0])["record"]
+    assert len(lines) == 1 and json.loads(lines[0])["record"]["s"] == ["NOSUCHSITE"]
     store.close()
 
 
@@ -116,5 +116,5 @@ def test_a_lone_bad_record_is_dead_lettered_and_the_writer_goes_on(tmp_path: Pat
     asyncio.run(main())
     assert list(store.observations("1001A")["value"]) == [41.0]
     lines = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and "NOSUCHSITE" in json.loads(lines[0])["record"]
+    assert len(lines) == 1 and json.loads(lines[0])["record"]["s"] == ["NOSUCHSITE"]
     store.close()

@@ -25,9 +25,7 @@ Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from typing import Final, Protocol
 
 from shanshui.hj212 import CST, Decoder, Frame, FrameError, Message, encode, frame_segment, replies
 from shanshui.ingest.metrics import LOG, GatewayMetrics
+from shanshui.ingest.payload import COLUMNS, Columns, decode_payload, encode_payload
 from shanshui.store.api import STATISTICS
 
 #: CN of data uploads → period (HJ 212-2017 Table C.1: 2011 实时数据, 2051 分钟数据,
@@ -103,101 +102,65 @@ def parameter_of(st: str, code: str) -> str:
     return code
 
 
+_TIMES: dict[datetime, int] = {}
+
+
 def data_time_us(dt: datetime) -> int:
     """Naive Beijing-time ``DataTime`` → microseconds since the Unix epoch (UTC)."""
-    delta = dt.replace(tzinfo=CST) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    us = _TIMES.get(dt)
+    if us is None:
+        delta = dt.replace(tzinfo=CST) - _EPOCH
+        us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        if len(_TIMES) >= 4096:  # many devices send the same hours: a small cache
+            _TIMES.clear()
+        _TIMES[dt] = us
+    return us
 
 
 Row = tuple[str, str, str, str, int, float, str, str]
 """A reading: site, parameter, statistic, period, time [µs UTC], value, flag, MN."""
 
-#: Journal payload columns, in :data:`Row` order.
-COLUMNS: Final = ("s", "p", "k", "d", "t", "v", "f", "m")
 
+def add_readings(columns: Columns, message: Message, site: str) -> int:
+    """Append the readings of a data upload (2011/2051/2061/2031; see the module docstring
+    for the mapping) to ``columns``; the number added (0 for other CNs, no DataTime).
 
-class Columns:
-    """Readings gathered column-wise (one journal record per received chunk)."""
-
-    __slots__ = ("d", "f", "k", "m", "p", "s", "t", "v")
-
-    def __init__(self) -> None:
-        self.s: list[str] = []
-        self.p: list[str] = []
-        self.k: list[str] = []
-        self.d: list[str] = []
-        self.t: list[int] = []
-        self.v: list[float] = []
-        self.f: list[str] = []
-        self.m: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self.v)
-
-    def add(self, message: Message, site: str) -> int:
-        """Append the readings of a data upload (2011/2051/2061/2031; see the module
-        docstring for the mapping); the number added (0 for other CNs, no DataTime)."""
-        period = PERIODS.get(message.cn)
-        if period is None or message.data_time is None:
-            return 0
-        t = data_time_us(message.data_time)
-        st = message.st
-        stats = _STATS
-        pars, ks, vs, fs = self.p, self.k, self.v, self.f
-        n0 = len(vs)
-        for code, entries in message.items.items():
-            flag = entries.get("Flag", "N")
-            if not isinstance(flag, str) or not flag:
-                flag = "N"
-            parameter = AIR_CODES.get(code, code) if st == "22" else code
-            for suffix, value in entries.items():
-                stat = stats.get(suffix)
-                if stat is None:
-                    continue
-                number = value if isinstance(value, float) else _number(value)
-                if number is not None:
-                    pars.append(parameter)
-                    ks.append(stat)
-                    vs.append(number)
-                    fs.append(flag)
-        n = len(vs) - n0
-        if n:
-            self.s.extend([site] * n)
-            self.d.extend([period] * n)
-            self.t.extend([t] * n)
-            self.m.extend([message.mn or ""] * n)
-        return n
-
-    def rows(self) -> list[Row]:
-        return list(
-            zip(self.s, self.p, self.k, self.d, self.t, self.v, self.f, self.m, strict=True)
-        )
+    Values are kept as sent; :mod:`shanshui.ingest.payload` keeps the plain decimals.
+    """
+    period = PERIODS.get(message.cn)
+    if period is None or message.data_time is None:
+        return 0
+    air = message.st == "22"
+    stats = _STATS
+    pars, ks, vs, fs = columns.p, columns.k, columns.v, columns.f
+    n = 0
+    for code, entries in message.items.items():
+        flag = entries.get("Flag", "N")
+        if not isinstance(flag, str) or not flag:
+            flag = "N"
+        parameter = AIR_CODES.get(code, code) if air else code
+        for suffix, value in entries.items():
+            stat = stats.get(suffix)
+            if stat is not None:
+                pars.append(parameter)
+                ks.append(stat)
+                vs.append(value)
+                fs.append(flag)
+                n += 1
+    if n:
+        columns.frame(site, period, data_time_us(message.data_time), message.mn or "", n)
+    return n
 
 
 def to_rows(message: Message, site: str) -> list[Row]:
     """Readings of a data upload (2011/2051/2061/2031) as rows; see the module docstring.
 
-    Returns an empty list for other CNs and for uploads without ``DataTime``.
+    Returns an empty list for other CNs and for uploads without ``DataTime``; values that
+    are not plain decimals (:func:`~shanshui.ingest.payload.plain_number`) are left out.
     """
     cols = Columns()
-    cols.add(message, site)
+    add_readings(cols, message, site)
     return cols.rows()
-
-
-def _number(text: object) -> float | None:
-    """A plain decimal ``[-]digits[.digits]`` (ASCII) as a float; anything else None.
-
-    HJ 212-2017 §6.3.3.2 values are decimal numbers; text such as ``--1`` or ``1e5`` that a
-    device may send is not a reading (choice: no exponents, no ``nan``/``inf``).
-    """
-    if not isinstance(text, str) or not text.isascii():
-        return None
-    digits = text.replace(".", "", 1)
-    if digits.isdigit() or (digits[:1] == "-" and digits[1:].isdigit()):
-        value = float(text)
-        # 310+ digits overflow to inf, which the store refuses: not a reading either
-        return value if math.isfinite(value) else None
-    return None
 
 
 def ack_frame(message: Message) -> bytes:
@@ -212,13 +175,25 @@ def ack_frame(message: Message) -> bytes:
     version_bits = (message.flag or 0) & 0xFC
     if version_bits == 0 or message.qn is None:
         return encode(replies.data_ack(message))
-    head = [f"QN={message.qn}", "ST=91", "CN=9014"]
-    if message.pw is not None:
-        head.append(f"PW={message.pw}")
-    if message.mn is not None:
-        head.append(f"MN={message.mn}")
-    head.append(f"Flag={version_bits}")
-    return frame_segment((";".join(head) + ";CP=&&&&").encode(message.encoding))
+    key = (message.pw, message.mn, version_bits)
+    tail = _ACK_TAILS.get(key)
+    if tail is None:
+        parts = ["ST=91", "CN=9014"]
+        if message.pw is not None:
+            parts.append(f"PW={message.pw}")
+        if message.mn is not None:
+            parts.append(f"MN={message.mn}")
+        parts.append(f"Flag={version_bits}")
+        tail = ";" + ";".join(parts) + ";CP=&&&&"
+        if len(_ACK_TAILS) >= 65536:
+            _ACK_TAILS.clear()
+        _ACK_TAILS[key] = tail
+    return frame_segment(("QN=" + message.qn + tail).encode(message.encoding))
+
+
+#: ``;ST=91;CN=9014;PW=…;MN=…;Flag=…;CP=&&&&`` by (PW, MN, version bits): the same for
+#: every answer to a device (bounded: cleared when full).
+_ACK_TAILS: dict[tuple[str | None, str | None, int], str] = {}
 
 
 def answers(message: Message) -> list[bytes]:
@@ -285,21 +260,6 @@ class Committer(Protocol):
     async def commit(self, payloads: list[bytes]) -> None: ...
 
 
-def encode_payload(columns: Columns, received_us: int) -> bytes:
-    """A journal record: ``{"r": received [µs], "s": sites, "p": parameters, …}`` (the
-    :data:`COLUMNS`) as compact JSON."""
-    obj: dict[str, object] = {"r": received_us}
-    for name in COLUMNS:
-        obj[name] = getattr(columns, name)
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def decode_payload(payload: bytes) -> tuple[int, dict[str, list[object]]]:
-    """Inverse of :func:`encode_payload`: received [µs] and the columns by name."""
-    obj = json.loads(payload)
-    return int(obj.pop("r")), obj
-
-
 class Session:
     """The protocol state of one device connection.
 
@@ -350,15 +310,36 @@ class Session:
         self.metrics.reject(reason)
         self._log_once(reason, mn, level, **extra)
 
-    def _take_token(self, now: float) -> bool:
+    def _take_tokens(self, now: float, n: int) -> int:
+        """Take up to ``n`` tokens at ``now``; how many were taken."""
         lim = self.limits
         tokens = min(lim.burst, self._tokens + (now - self._refill) * lim.frames_per_second)
         self._refill = now
-        if tokens < 1.0:
-            self._tokens = tokens
-            return False
-        self._tokens = tokens - 1.0
-        return True
+        taken = min(n, max(0, int(tokens)))
+        self._tokens = tokens - taken
+        return taken
+
+    async def _authenticate(self, msg: Message, mn: str) -> DeviceEntry | None:
+        """The active device ``mn`` if the frame's password is its own (noted as seen);
+        None (counted, logged, noted) otherwise."""
+        directory = self.directory
+        device = directory.lookup(mn)
+        if device is None or device.status != "active":
+            reason = "unknown_device" if device is None else f"{device.status}_device"
+            if device is None:
+                directory.note_unknown(mn, self.peer, msg.version)
+            self._reject(reason, mn, logging.WARNING)
+            return None
+        ok = directory.password_known(device, msg.pw or "")
+        if ok is None:
+            ok = await directory.verify(device, msg.pw or "")
+        if not ok:
+            self.refused += 1
+            directory.note_refused(mn, self.peer)
+            self._reject("bad_password", mn, logging.WARNING)
+            return None
+        directory.note_seen(mn, self.peer)
+        return device
 
     async def handle(self, data: bytes) -> list[bytes]:
         """Process received bytes; the answers to send once their readings are durable."""
@@ -380,9 +361,14 @@ class Session:
         out: list[bytes] = []
         rows = Columns()
         metrics = self.metrics
-        directory = self.directory
-        for event in events:
-            if not self._take_token(now):
+        # The MN and password last authenticated in this chunk, and its device: the frames
+        # of one device in a row are looked up, checked and noted as seen once.
+        last: tuple[str, str | None, DeviceEntry] | None = None
+        # Token bucket: every frame of the chunk is taken at the same instant, so the first
+        # ``allowed`` frames pass and the rest are rate limited (as one by one).
+        allowed = self._take_tokens(now, len(events))
+        for i, event in enumerate(events):
+            if i >= allowed:
                 self._reject("rate_limited", level=logging.WARNING)
                 continue
             if isinstance(event, FrameError):
@@ -401,25 +387,16 @@ class Session:
             if not mn:
                 self._reject("no_mn")
                 continue
-            device = directory.lookup(mn)
-            if device is None or device.status != "active":
-                reason = "unknown_device" if device is None else f"{device.status}_device"
+            if last is not None and mn == last[0] and msg.pw == last[1]:
+                device = last[2]
+            else:
+                device = await self._authenticate(msg, mn)
                 if device is None:
-                    directory.note_unknown(mn, self.peer, msg.version)
-                self._reject(reason, mn, logging.WARNING)
-                continue
-            ok = directory.password_known(device, msg.pw or "")
-            if ok is None:
-                ok = await directory.verify(device, msg.pw or "")
-            if not ok:
-                self.refused += 1
-                directory.note_refused(mn, self.peer)
-                self._reject("bad_password", mn, logging.WARNING)
-                if self.refused >= self.limits.max_refused:
-                    self.closing = "refused_logins"
-                    break
-                continue
-            directory.note_seen(mn, self.peer)
+                    if self.refused >= self.limits.max_refused:
+                        self.closing = "refused_logins"
+                        break
+                    continue
+                last = (mn, msg.pw, device)
             if cn in PERIODS:
                 if device.site is None:
                     self._reject("no_site", mn, logging.WARNING)
@@ -427,7 +404,7 @@ class Session:
                 if msg.data_time is None:
                     self._reject("no_datatime", mn)
                     continue
-                rows.add(msg, device.site)
+                add_readings(rows, msg, device.site)
             metrics.accept(cn)
             if msg.ack_required:
                 out.extend(answers(msg))
@@ -438,3 +415,19 @@ class Session:
         if out:
             metrics.ack(len(out))
         return out
+
+
+__all__ = [
+    "COLUMNS",
+    "Columns",
+    "Committer",
+    "DeviceEntry",
+    "Limits",
+    "Session",
+    "ack_frame",
+    "add_readings",
+    "answers",
+    "decode_payload",
+    "encode_payload",
+    "to_rows",
+]

@@ -18,6 +18,7 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -25,19 +26,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shanshui.errors import StoreError
 from shanshui.formats import UNITS
 from shanshui.ingest.journal import GroupCommitter, Journal, Position
 from shanshui.ingest.metrics import LOG, GatewayMetrics
-from shanshui.ingest.session import CODE_UNITS, COLUMNS, decode_payload
+from shanshui.ingest.payload import decode_payload, payload_table, received_of
+from shanshui.ingest.session import CODE_UNITS
 from shanshui.store.api import Parameter, Store, StoreInputError
 from shanshui.store.seed import AIR_PARAMETERS
 from shanshui.store.sqlstore import DIRTY_CHUNK
 
-_TIME = pa.timestamp("us", tz="UTC")
 _KNOWN_UNITS = {p.code: p for p in AIR_PARAMETERS}
+#: A batch stops growing past this many payload bytes (memory bound; a record is at most
+#: :data:`~shanshui.ingest.journal.MAX_RECORD`).
+BATCH_BYTES = 32 * 1024 * 1024
 
 
 def parameter_for(code: str) -> Parameter:
@@ -50,29 +53,21 @@ def parameter_for(code: str) -> Parameter:
 
 def records_table(payloads: list[bytes]) -> tuple[pa.Table, int]:
     """Journal payloads → an Arrow table of observations; and the oldest received [µs]."""
-    cols: dict[str, list[object]] = {name: [] for name in COLUMNS}
-    rec: list[int] = []
-    oldest = 0
-    for payload in payloads:
-        received, part = decode_payload(payload)
-        oldest = received if not oldest else min(oldest, received)
-        for name in COLUMNS:
-            cols[name].extend(part[name])
-        rec.extend([received] * len(part["v"]))
-    table = pa.table(
-        {
-            "site": pa.array(cols["s"], pa.string()),
-            "parameter": pa.array(cols["p"], pa.string()),
-            "statistic": pa.array(cols["k"], pa.string()),
-            "period": pa.array(cols["d"], pa.string()),
-            "time": pa.array(cols["t"], pa.int64()).cast(_TIME),
-            "value": pa.array(cols["v"], pa.float64()),
-            "flag": pa.array(cols["f"], pa.string()),
-            "received": pa.array(rec, pa.int64()).cast(_TIME),
-            "source": pc.binary_join_element_wise("hj212:", pa.array(cols["m"], pa.string()), ""),
-        }
-    )
-    return table, oldest
+    oldest = min((received_of(p) for p in payloads), default=0)
+    return payload_table(payloads), oldest
+
+
+def _dead_letter(payload: bytes, reason: str) -> dict[str, object]:
+    """A dead-letter line: the reason, the record's readings when it decodes, and the record
+    itself (base64) so that nothing acknowledged is lost."""
+    line: dict[str, object] = {"reason": reason}
+    try:
+        received, columns = decode_payload(payload)
+        line["record"] = {"r": received, **columns}
+    except ValueError:
+        line["record"] = None
+    line["payload_b64"] = base64.b64encode(payload).decode()
+    return line
 
 
 class JournalWriter:
@@ -134,7 +129,7 @@ class JournalWriter:
 
     def _write(self, payloads: list[bytes]) -> int:
         try:
-            table, _ = records_table(payloads)
+            table = payload_table(payloads)
             if table.num_rows == 0:
                 return 0
             self._ensure_parameters(table)
@@ -158,8 +153,7 @@ class JournalWriter:
         except (StoreInputError, ValueError) as exc:  # refused, or not a journal record
             path = Path(self.journal.directory) / "deadletter.jsonl"
             with open(path, "a", encoding="utf-8") as handle:
-                record = payload.decode(errors="replace")
-                handle.write(json.dumps({"reason": str(exc), "record": record}) + "\n")
+                handle.write(json.dumps(_dead_letter(payload, str(exc))) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())  # kept before the checkpoint moves past the record
             LOG.error("journal record refused by the store", extra={"reason": str(exc)})
@@ -174,16 +168,18 @@ class JournalWriter:
         payloads: list[bytes] = []
         end = self.position
         next_received: int | None = None
+        size = 0
         if self.position < durable:
             for payload, after in self.journal.read_from(self.position):
                 if after > durable:
                     break
-                if len(payloads) >= self.batch_records:
-                    next_received = decode_payload(payload)[0]
+                if len(payloads) >= self.batch_records or size >= BATCH_BYTES:
+                    next_received = received_of(payload)
                     break
                 if not payloads:
-                    self.oldest_pending = decode_payload(payload)[0] / 1e6
+                    self.oldest_pending = received_of(payload) / 1e6
                 payloads.append(payload)
+                size += len(payload)
                 end = after
         rows = self._apply(payloads) if payloads else 0
         if payloads:

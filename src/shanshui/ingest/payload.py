@@ -1,0 +1,304 @@
+"""Journal payloads: the readings of one received chunk, packed for the journal and unpacked
+column-wise for the store.
+
+The gateway writes one journal record per chunk a connection delivered (one ``read``), and
+the hot path is per frame and per reading, so a record is built with list appends and a few
+C-level joins, and read back with Arrow kernels — no per-reading Python on either side.
+
+Record layout, version 2 (all integers little-endian)::
+
+    u8  2 | i64 received [µs UTC] | u32 frames F | u32 readings R
+    i64[F] time [µs UTC] of each frame | u32[F] readings of each frame
+    7 x (u32 length | UTF-8 text): site, period, MN (F items each), parameter, statistic,
+                                   value, flag (R items each); items joined by U+001F
+
+Values stay the text the device sent; the reader keeps only plain decimals (HJ 212-2017
+§6.3.3.2, :func:`shanshui.ingest.session.plain_number`, same rule vectorised) and drops the
+rest, as the session did before. A chunk whose text contains U+001F, or whose values are
+not all text, is written in version 1 instead: compact JSON ``{"r": received, "s": […],
+…}`` (the :data:`COLUMNS`, values as numbers), the format of earlier releases, which the
+reader keeps accepting (a journal written before an upgrade replays after it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import sys
+from array import array
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Journal payload columns (version 1 and :func:`decode_payload`), in row order: site,
+#: parameter, statistic, period, time [µs UTC], value, flag, MN.
+COLUMNS: Final = ("s", "p", "k", "d", "t", "v", "f", "m")
+
+_V2: Final = 2
+_HEAD: Final = struct.Struct("<BqII")
+_LEN: Final = struct.Struct("<I")
+_SEP: Final = "\x1f"
+_LITTLE: Final = sys.byteorder == "little"
+#: HJ 212-2017 §6.3.3.2 plain decimal ``[-]digits[.digits]`` (also ``5.`` and ``.5``; no
+#: sign ``+``, no exponent, no ``nan``/``inf``) — the rule of ``plain_number``, vectorised.
+PLAIN_DECIMAL: Final = r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+_TIME: Final = pa.timestamp("us", tz="UTC")
+
+
+def plain_number(text: object) -> float | None:
+    """A plain decimal ``[-]digits[.digits]`` (ASCII) as a float; anything else None.
+
+    HJ 212-2017 §6.3.3.2 values are decimal numbers; text such as ``--1`` or ``1e5`` that a
+    device may send is not a reading (choice: no exponents, no ``nan``/``inf``; 310+ digits
+    overflow to inf, which the store refuses: not a reading either). Same rule as
+    :data:`PLAIN_DECIMAL`.
+    """
+    if isinstance(text, float):
+        return text if math.isfinite(text) else None
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    body = text[1:] if text[:1] == "-" else text
+    whole, dot, frac = body.partition(".")
+    if (whole.isdigit() or (dot and not whole)) and (not frac or frac.isdigit()):
+        if not whole and not frac:
+            return None
+        value = float(text)
+        return value if math.isfinite(value) else None
+    return None
+
+
+class Columns:
+    """Readings of one chunk: per frame (``s`` site, ``d`` period, ``t`` time [µs UTC],
+    ``m`` MN, ``n`` readings) and per reading (``p`` parameter, ``k`` statistic, ``v``
+    value as sent, ``f`` flag)."""
+
+    __slots__ = ("d", "f", "k", "m", "n", "p", "s", "t", "v")
+
+    def __init__(self) -> None:
+        self.s: list[str] = []
+        self.d: list[str] = []
+        self.t: list[int] = []
+        self.m: list[str] = []
+        self.n: list[int] = []
+        self.p: list[str] = []
+        self.k: list[str] = []
+        self.v: list[object] = []
+        self.f: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.v)
+
+    def frame(self, site: str, period: str, time_us: int, mn: str, n: int) -> None:
+        """Close a frame whose ``n`` readings were appended to ``p``, ``k``, ``v``, ``f``."""
+        self.s.append(site)
+        self.d.append(period)
+        self.t.append(time_us)
+        self.m.append(mn)
+        self.n.append(n)
+
+    def rows(self) -> list[tuple[str, str, str, str, int, float, str, str]]:
+        """The readings as rows (site, parameter, statistic, period, time, value, flag, MN);
+        values that are not plain decimals are left out."""
+        out = []
+        i = 0
+        for s, d, t, m, n in zip(self.s, self.d, self.t, self.m, self.n, strict=True):
+            for j in range(i, i + n):
+                value = plain_number(self.v[j])
+                if value is not None:
+                    out.append((s, self.p[j], self.k[j], d, t, value, self.f[j], m))
+            i += n
+        return out
+
+
+def encode_payload(columns: Columns, received_us: int) -> bytes:
+    """A journal record of ``columns`` (see the module docstring)."""
+    texts = [columns.s, columns.d, columns.m, columns.p, columns.k, columns.v, columns.f]
+    parts: list[bytes] = []
+    try:
+        for items in texts:
+            joined = _SEP.join(items)  # type: ignore[arg-type]  # TypeError: not all text
+            if joined.count(_SEP) != len(items) - 1:
+                raise TypeError("separator inside an item")
+            blob = joined.encode()
+            parts.append(_LEN.pack(len(blob)))
+            parts.append(blob)
+    except TypeError:
+        return _encode_v1(columns, received_us)
+    t = array("q", columns.t)
+    n = array("I", columns.n)
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        t.byteswap()
+        n.byteswap()
+    head = _HEAD.pack(_V2, received_us, len(columns.t), len(columns.v))
+    return b"".join([head, t.tobytes(), n.tobytes(), *parts])
+
+
+def _encode_v1(columns: Columns, received_us: int) -> bytes:
+    rows = columns.rows()
+    obj: dict[str, object] = {"r": received_us}
+    for i, name in enumerate(COLUMNS):
+        obj[name] = [r[i] for r in rows]
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def received_of(payload: bytes) -> int:
+    """The received time [µs UTC] of a record, without unpacking the rest."""
+    if payload[:1] == b"\x02":
+        return int(_HEAD.unpack_from(payload)[1])
+    return int(json.loads(payload)["r"])
+
+
+def _split_v2(payload: bytes) -> tuple[int, int, memoryview, memoryview, list[memoryview]]:
+    """received, readings, time bytes, count bytes, the 7 text blobs (ValueError if the
+    layout is wrong)."""
+    view = memoryview(payload)
+    try:
+        version, received, frames, readings = _HEAD.unpack_from(payload)
+        at = _HEAD.size
+        times = view[at : at + 8 * frames]
+        at += 8 * frames
+        counts = view[at : at + 4 * frames]
+        at += 4 * frames
+        blobs = []
+        for _ in range(7):
+            (size,) = _LEN.unpack_from(payload, at)
+            at += _LEN.size
+            blobs.append(view[at : at + size])
+            at += size
+    except struct.error as exc:
+        raise ValueError(f"not a journal record: {exc}") from None
+    if version != _V2 or at != len(payload) or len(counts) != 4 * frames:
+        raise ValueError("not a journal record: bad layout")
+    return received, readings, times, counts, blobs
+
+
+def decode_payload(payload: bytes) -> tuple[int, dict[str, list[object]]]:
+    """A record's received time [µs] and its readings by column (:data:`COLUMNS`; values
+    as floats, those that are not plain decimals left out). For tests and tools: the
+    writer reads records with :func:`payload_table`."""
+    if payload[:1] != b"\x02":
+        obj = json.loads(payload)
+        return int(obj.pop("r")), obj
+    received, _, times, counts, blobs = _split_v2(payload)
+    cols = Columns()
+    cols.t = np.frombuffer(times, "<i8").tolist()
+    cols.n = np.frombuffer(counts, "<u4").tolist()
+    texts = [bytes(b).decode().split(_SEP) for b in blobs]
+    cols.s, cols.d, cols.m, cols.p, cols.k, cols.v, cols.f = texts  # type: ignore[assignment]
+    out: dict[str, list[object]] = {c: [] for c in COLUMNS}
+    for row in cols.rows():
+        for name, value in zip(COLUMNS, row, strict=True):
+            out[name].append(value)
+    return received, out
+
+
+def _texts(blobs: list[memoryview], count: int, what: str) -> pa.Array:
+    """Blobs of U+001F-joined items → one string array of ``count`` items."""
+    joined = b"\x1f".join(blobs)
+    arr = pc.list_flatten(pc.split_pattern(pa.array([joined], pa.binary()), _SEP))
+    if len(arr) != count:
+        raise ValueError(f"journal record: {len(arr)} {what} items, expected {count}")
+    return arr.cast(pa.string())  # validates UTF-8
+
+
+def _table_v2(payloads: list[bytes]) -> pa.Table:
+    received, per_record, times, counts = [], [], [], []
+    blobs: list[list[memoryview]] = [[] for _ in range(7)]
+    for payload in payloads:
+        r, n, t, c, texts = _split_v2(payload)
+        received.append(r)
+        per_record.append(n)
+        times.append(t)
+        counts.append(c)
+        for i in range(7):
+            blobs[i].append(texts[i])
+    n_frame = np.frombuffer(b"".join(counts), "<u4")
+    frames, readings = len(n_frame), int(n_frame.sum())
+    if readings != sum(per_record):
+        raise ValueError("journal record: reading counts do not add up")
+    site, period, mn = (_texts(blobs[i], frames, w) for i, w in enumerate(("site", "period", "MN")))
+    parameter, statistic, text, flag = (
+        _texts(blobs[3 + i], readings, w)
+        for i, w in enumerate(("parameter", "statistic", "value", "flag"))
+    )
+    of_frame = pa.array(np.repeat(np.arange(frames, dtype=np.int64), n_frame))
+    time = np.repeat(np.frombuffer(b"".join(times), "<i8"), n_frame)
+    recv = np.repeat(np.array(received, dtype=np.int64), per_record)
+    # HJ 212-2017 §6.3.3.2: only plain decimals are readings (see plain_number)
+    plain = pc.match_substring_regex(text, PLAIN_DECIMAL)
+    if not pc.all(plain).as_py():
+        text = pc.if_else(plain, text, pa.scalar(None, pa.string()))
+    value = pc.cast(text, pa.float64())
+    keep = pc.fill_null(pc.is_finite(value), False)  # 310+ digits: inf, not a reading
+    table = pa.table(
+        {
+            "site": pc.take(site, of_frame),
+            "parameter": parameter,
+            "statistic": statistic,
+            "period": pc.take(period, of_frame),
+            "time": pa.array(time).cast(_TIME),
+            "value": value,
+            "flag": flag,
+            "received": pa.array(recv).cast(_TIME),
+            "source": pc.binary_join_element_wise("hj212:", pc.take(mn, of_frame), ""),
+        }
+    )
+    return table if pc.all(keep).as_py() else table.filter(keep)
+
+
+def _table_v1(payloads: list[bytes]) -> pa.Table:
+    cols: dict[str, list[object]] = {name: [] for name in COLUMNS}
+    rec: list[int] = []
+    for payload in payloads:
+        received, part = decode_payload(payload)
+        for name in COLUMNS:
+            cols[name].extend(part[name])
+        rec.extend([received] * len(part["v"]))
+    return pa.table(
+        {
+            "site": pa.array(cols["s"], pa.string()),
+            "parameter": pa.array(cols["p"], pa.string()),
+            "statistic": pa.array(cols["k"], pa.string()),
+            "period": pa.array(cols["d"], pa.string()),
+            "time": pa.array(cols["t"], pa.int64()).cast(_TIME),
+            "value": pa.array(cols["v"], pa.float64()),
+            "flag": pa.array(cols["f"], pa.string()),
+            "received": pa.array(rec, pa.int64()).cast(_TIME),
+            "source": pc.binary_join_element_wise("hj212:", pa.array(cols["m"], pa.string()), ""),
+        }
+    )
+
+
+def payload_table(payloads: list[bytes]) -> pa.Table:
+    """Journal records → one Arrow table of observations, in record order (site, parameter,
+    statistic, period, time, value, flag, received, source ``hj212:<MN>``).
+
+    ValueError if a record does not decode (the writer then takes the records one by one).
+    """
+    tables = []
+    run: list[bytes] = []
+    for payload in payloads:
+        if run and (payload[:1] == b"\x02") != (run[0][:1] == b"\x02"):
+            tables.append(_table_v2(run) if run[0][:1] == b"\x02" else _table_v1(run))
+            run = []
+        run.append(payload)
+    if run:
+        tables.append(_table_v2(run) if run[0][:1] == b"\x02" else _table_v1(run))
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables)
+
+
+__all__ = [
+    "COLUMNS",
+    "PLAIN_DECIMAL",
+    "Columns",
+    "decode_payload",
+    "encode_payload",
+    "payload_table",
+    "plain_number",
+    "received_of",
+]
