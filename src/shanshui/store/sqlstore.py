@@ -434,7 +434,11 @@ class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
             table = _batch.with_days(table, zones)
             self._stage("stage_obs", table)
             span = pc.min_max(table["time"]).as_py()
-            window = {"tmin": span["min"], "tmax": span["max"]}
+            sites_span = pc.min_max(table["site"]).as_py()
+            window = {
+                "tmin": span["min"], "tmax": span["max"],
+                "smin": sites_span["min"], "smax": sites_span["max"],
+            }  # fmt: skip
             inserted = self._exec("obs_insert", window)
             corrected = 0
             if inserted < table.num_rows:  # some keys are stored: resends or corrections
