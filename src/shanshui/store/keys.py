@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shanshui.store.api import KEY_ROLES, ApiKey, StoreInputError
-
-if TYPE_CHECKING:
-    from shanshui.store.sqlstore import SQLStore
 
 __all__ = ["KeyStore"]
 
@@ -33,7 +32,22 @@ def _key(row: tuple[object, ...]) -> ApiKey:
 class KeyStore:
     """The API-key operations of :class:`~shanshui.store.Store` over SQL."""
 
-    def add_api_key(self: SQLStore, digest: str, role: str, label: str, *, actor: str) -> ApiKey:
+    if TYPE_CHECKING:  # provided by SQLStore
+
+        def _session(self, *, write: bool = True) -> AbstractContextManager[None]: ...
+
+        def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int: ...
+
+        def _fetch(
+            self, name: str, params: Mapping[str, Any] | None = None
+        ) -> list[tuple[Any, ...]]: ...
+
+        def _insert_audit(
+            self, *, changed: datetime, actor: str, action: str, entity: str,
+            site: str | None, key: str, old: Any, new: Any, reason: str | None,
+        ) -> None: ...  # fmt: skip
+
+    def add_api_key(self, digest: str, role: str, label: str, *, actor: str) -> ApiKey:
         digest = digest.lower()
         if not _DIGEST.fullmatch(digest):
             raise StoreInputError("an API key digest is 64 hex digits (SHA-256)")
@@ -57,14 +71,12 @@ class KeyStore:
             )  # fmt: skip
         return key
 
-    def api_keys(self: SQLStore, *, active: bool | None = None) -> list[ApiKey]:
+    def api_keys(self, *, active: bool | None = None) -> list[ApiKey]:
         with self._session(write=False):
             rows = self._fetch("api_keys", {"id": None, "active": active})
         return [_key(r) for r in rows]
 
-    def revoke_api_key(
-        self: SQLStore, key_id: str, *, actor: str, reason: str | None = None
-    ) -> bool:
+    def revoke_api_key(self, key_id: str, *, actor: str, reason: str | None = None) -> bool:
         now = datetime.now(UTC)
         with self._session():
             found = self._fetch("api_keys", {"id": key_id, "active": None})
