@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shanshui.cli import app
-from shanshui.standards import StandardsError, daily_aqi, hourly_aqi, iaqi
+from shanshui.standards import StandardsError, daily_aqi, hourly_aqi, iaqi, summarise_iaqi
 from shanshui.standards.aqi import aqi_value
 from shanshui.standards.aqi_tables import BREAKPOINTS, CATEGORIES
 
@@ -347,3 +347,20 @@ def test_cli_missing_file() -> None:
     result = CliRunner().invoke(app, ["aqi", "daily", "/nonexistent/in.csv"])
     assert result.exit_code == 2
     assert "no such file" in result.stderr
+
+
+def test_summarise_iaqi_rounds_up_and_leaves_missing_ones_out() -> None:
+    """HJ 633-2012 §4.2 rounds an IAQI up (进位取整); §4 formula (2) takes the maximum of the
+    IAQI there are; Table 2: AQI 51 is level 2 (良); a primary pollutant only above 50."""
+    out = summarise_iaqi(
+        {
+            "PM2.5": np.array([50.2, np.nan, -3.0, 40.0]),
+            "O3": np.array([51.0, np.nan, 20.0, 40.0]),
+        }
+    )
+    assert out["AQI"].tolist() == [51, pd.NA, 20, 40]
+    assert out["IAQI_PM2.5"].tolist() == [51, pd.NA, pd.NA, 40]
+    assert out["primary_pollutant"].tolist() == ["O3,PM2.5", "", "", ""]
+    assert out["level"].tolist() == [2, pd.NA, 1, 1]
+    assert out["category_zh"].tolist()[0] == "良"
+    assert pd.isna(out["category_zh"].iloc[1])

@@ -20,11 +20,20 @@ import pandas as pd
 import pytest
 
 from shanshui.standards import aqi, aqi_formula, daily_aqi, hourly_aqi
-from shanshui.standards.aqi_formula import COLUMNS, KERNEL, raw_iaqi, raw_iaqi_numpy
+from shanshui.standards.aqi_formula import (
+    COLUMNS,
+    INT_KERNEL,
+    KERNEL,
+    int_iaqi,
+    int_iaqi_numpy,
+    raw_iaqi,
+    raw_iaqi_numpy,
+)
 from shanshui.standards.aqi_tables import BREAKPOINTS
 
 needs_kernel = pytest.mark.skipif(
-    KERNEL is None, reason="the compiled AQI loop is not built here: only numpy runs"
+    KERNEL is None or INT_KERNEL is None,
+    reason="the compiled AQI loops are not built here: only numpy runs",
 )
 
 
@@ -79,13 +88,29 @@ def test_compiled_loop_equals_numpy_bit_for_bit(key: str) -> None:
     start[::7] = np.nan
     got = raw_iaqi(conc, key, start.copy(), accumulate=True)
     _same_bits(got, np.fmax(start, expected))
+    # rounded up to int64, -1 for none
+    np.testing.assert_array_equal(int_iaqi(conc, key), int_iaqi_numpy(conc, key))
+
+
+def test_int_iaqi_rounds_up_and_marks_no_iaqi() -> None:
+    """Hand-worked HJ 633-2012 formula (1), rounded up; -1 where Table 1 gives no IAQI."""
+    # PM2.5 (24-hour breakpoints): 35 -> 50 exactly; 35.1 -> 50 + 0.1 * 50 / 40 = 50.125 ->
+    # 51; 0 -> 0; 600 (above the top, 500) -> 500; NaN, -1 and +inf -> none
+    conc = np.array([35.0, 35.1, 0.0, 600.0, np.nan, -1.0, np.inf])
+    expected = [50, 51, 0, 500, -1, -1, -1]
+    assert int_iaqi_numpy(conc, "PM2.5_24h").tolist() == expected
+    assert int_iaqi(conc, "PM2.5_24h").tolist() == expected
+    # SO2 1-hour stops at 800 (IAQI 200): above it, no 1-hour IAQI (Table 1 note)
+    assert int_iaqi(np.array([800.0, 800.5]), "SO2_1h").tolist() == [200, -1]
 
 
 @needs_kernel
 def test_compiled_loop_refuses_bad_buffers() -> None:
     col = COLUMNS["PM2.5_24h"]
     conc = np.zeros(4)
-    assert KERNEL is not None
+    assert KERNEL is not None and INT_KERNEL is not None
+    with pytest.raises(ValueError, match="differ in length"):
+        INT_KERNEL(conc, col.slope, col.intercept, col.upper, np.zeros(4, dtype=np.int32))
     with pytest.raises(ValueError, match="differ in length"):
         KERNEL(conc, col.slope, col.intercept, col.upper, np.zeros(3), False)
     with pytest.raises(ValueError, match="upper breakpoints"):
@@ -122,6 +147,7 @@ def test_public_functions_give_the_same_tables_without_the_compiled_loop(
         daily_aqi(daily),
     )
     monkeypatch.setattr(aqi_formula, "KERNEL", None)
+    monkeypatch.setattr(aqi_formula, "INT_KERNEL", None)
     _same_table(hourly_aqi(frame, rule=rule), compiled[0])
     np.testing.assert_array_equal(aqi.aqi_value(frame, rule=rule), compiled[1])
     _same_table(daily_aqi(daily), compiled[2])

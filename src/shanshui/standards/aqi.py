@@ -60,11 +60,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shanshui.standards.aqi_formula import COLUMNS, raw_iaqi
+from shanshui.standards.aqi_formula import COLUMNS, int_iaqi, raw_iaqi
 from shanshui.standards.aqi_tables import CATEGORIES
 from shanshui.standards.errors import StandardsError
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 #: Input columns of :func:`hourly_aqi` (1-hour concentrations; µg/m³, CO mg/m³) and the
 #: Table 1 column each is held against (the real-time rule, see the module docstring).
@@ -103,6 +104,7 @@ Rule = Literal["hj633", "cnemc"]
 _LEVEL_UPPER: Final = np.asarray(
     [c.aqi_max for c in CATEGORIES if c.aqi_max is not None], dtype=np.float64
 )
+_LEVEL_UPPER_INT: Final = tuple(int(u) for u in _LEVEL_UPPER)
 _CATEGORY_ZH: Final = pd.CategoricalDtype(pd.Index([c.category_zh for c in CATEGORIES], dtype=str))
 _CATEGORY_EN: Final = pd.CategoricalDtype(pd.Index([c.category_en for c in CATEGORIES], dtype=str))
 _COLOUR: Final = pd.CategoricalDtype(pd.Index([c.colour for c in CATEGORIES], dtype=str))
@@ -232,7 +234,8 @@ def summarise_iaqi(
     Parameters
     ----------
     iaqis : mapping of str to numpy.ndarray
-        Pollutant name → IAQI [-] (NaN = missing), all the same length.
+        Pollutant name → IAQI [-], all the same length: integers (a fraction is rounded
+        up, 进位取整, §4.2); NaN or negative = missing.
     index : pandas.Index, optional
         Index of the result (default: a RangeIndex).
     reported : numpy.ndarray of bool, optional
@@ -254,34 +257,50 @@ def summarise_iaqi(
         raise StandardsError("no pollutant given: the AQI needs at least one IAQI")
     if len(names) > 8:
         raise StandardsError(f"at most 8 pollutants, got {len(names)}")
-    values = [np.asarray(iaqis[n], dtype=np.float64) for n in names]
+    ints: dict[str, IntArray] = {}
+    for name in names:
+        # IAQI are integers (进位取整, §4.2); missing (NaN) or negative: -1, none
+        rounded = np.ceil(np.asarray(iaqis[name], dtype=np.float64))
+        rounded[~(rounded >= 0.0)] = -1.0
+        ints[name] = rounded.astype(np.int64)
+    return _summarise(ints, index, reported)
+
+
+def _summarise(
+    ints: Mapping[str, IntArray],
+    index: pd.Index | None,
+    reported: npt.NDArray[np.bool_] | None,
+) -> pd.DataFrame:
+    """:func:`summarise_iaqi` of integer IAQI, -1 standing for a missing one."""
+    names = list(ints)
+    values = list(ints.values())
     n = len(values[0])
-    # formula (2): AQI = max(IAQI_1 … IAQI_n); np.fmax skips missing IAQI (never zero)
+    # formula (2): AQI = max(IAQI_1 … IAQI_n); a missing IAQI (-1) is below every IAQI, so
+    # it is left out (never taken as zero); all missing gives -1, no AQI
     aqi = values[0].copy()
     for v in values[1:]:
-        np.fmax(aqi, v, out=aqi)
+        np.maximum(aqi, v, out=aqi)
     if reported is not None:
-        aqi[~reported] = np.nan
-    missing = np.isnan(aqi)
+        aqi[~reported] = -1
+    missing = aqi < 0
     bits = _Bits(n)
-    with np.errstate(invalid="ignore"):
-        # one bit per pollutant: primary pollutant(s) (IAQI == AQI, ties all listed) and
-        # non-attainment pollutants (IAQI > 100)
-        for i, v in enumerate(values):
-            bits.set(bits.primary, np.equal(v, aqi, out=bits.hit), i)
-            bits.set(bits.over, np.greater(v, 100.0, out=bits.hit), i)
-        # a primary pollutant only when AQI > 50
-        bits.keep(bits.primary, np.greater(aqi, 50.0, out=bits.hit))
-        # Table 2: the level index 0–5 counts the upper bounds 50, 100, 150, 200, 300 below
-        # the AQI (integers, so 51–100 is level 2); a missing AQI gets -1 (no category)
-        for upper in _LEVEL_UPPER:
-            bits.add(bits.level, np.greater(aqi, upper, out=bits.hit))
+    # one bit per pollutant: primary pollutant(s) (IAQI == AQI, ties all listed) and
+    # non-attainment pollutants (IAQI > 100)
+    for i, v in enumerate(values):
+        bits.set(bits.primary, np.equal(v, aqi, out=bits.hit), i)
+        bits.set(bits.over, np.greater(v, 100, out=bits.hit), i)
+    # a primary pollutant only when AQI > 50
+    bits.keep(bits.primary, np.greater(aqi, 50, out=bits.hit))
+    # Table 2: the level index 0–5 counts the upper bounds 50, 100, 150, 200, 300 below the
+    # AQI (integers, so 51–100 is level 2); a missing AQI gets -1 (no category)
+    for upper in _LEVEL_UPPER_INT:
+        bits.add(bits.level, np.greater(aqi, upper, out=bits.hit))
     code = bits.level[:n]
     code -= missing  # 0 - 1 wraps to 255, which is -1 as int8
     code_i8 = code.view(np.int8)
     subsets = _subsets(tuple(names))
     columns: dict[str, object] = {
-        "AQI": _int_array(aqi, missing),
+        "AQI": pd.arrays.IntegerArray(aqi, missing),
         "primary_pollutant": _coded(bits.primary[:n], subsets),
         "level": pd.arrays.IntegerArray(np.add(code_i8, 1, dtype=np.int64), missing),
         "category_zh": pd.Categorical.from_codes(code_i8, dtype=_CATEGORY_ZH, validate=False),
@@ -290,7 +309,7 @@ def summarise_iaqi(
         "non_attainment": _coded(bits.over[:n], subsets),
     }
     for name, v in zip(names, values, strict=True):
-        columns[f"IAQI_{name}"] = _int_array(v)
+        columns[f"IAQI_{name}"] = pd.arrays.IntegerArray(v, v < 0)
     return pd.DataFrame(columns, index=pd.RangeIndex(n) if index is None else index, copy=False)
 
 
@@ -335,16 +354,6 @@ def _coded(mask: npt.NDArray[np.uint8], subsets: pd.CategoricalDtype[str]) -> pd
     return pd.Categorical.from_codes(codes, dtype=subsets, validate=False)
 
 
-def _int_array(
-    values: FloatArray, missing: npt.NDArray[np.bool_] | None = None
-) -> pd.arrays.IntegerArray:
-    """Integer-valued floats with NaN (``missing``, if known) as a nullable Int64 array."""
-    if missing is None:
-        missing = np.isnan(values)
-    with np.errstate(invalid="ignore"):  # NaN casts to an arbitrary integer, masked anyway
-        return pd.arrays.IntegerArray(values.astype(np.int64), missing)
-
-
 def _check_frame(frame: pd.DataFrame, names: Sequence[str], what: str) -> None:
     if not any(n in frame.columns for n in names):
         raise StandardsError(
@@ -385,10 +394,10 @@ def hourly_aqi(frame: pd.DataFrame, *, rule: Rule = "hj633") -> pd.DataFrame:
         raise StandardsError(f"unknown rule {rule!r}; use 'hj633' or 'cnemc'")
     _check_frame(frame, HOURLY_POLLUTANTS, "the hourly AQI")
     n = len(frame)
-    iaqis: dict[str, FloatArray] = {}
+    ints: dict[str, IntArray] = {}
     for name, key in HOURLY_TABLE.items():
         conc = _column(frame, name)
-        iaqis[name] = np.full(n, np.nan) if conc is None else _iaqi_values(conc, key)
+        ints[name] = np.full(n, -1, dtype=np.int64) if conc is None else int_iaqi(conc, key)
     so2 = _column(frame, "SO2")
     if so2 is not None:
         with np.errstate(invalid="ignore"):
@@ -397,16 +406,16 @@ def hourly_aqi(frame: pd.DataFrame, *, rule: Rule = "hj633") -> pd.DataFrame:
         if len(rows):
             so2_24h = _column(frame, "SO2_24h")
             if rule == "cnemc":
-                iaqis["SO2"][rows] = CNEMC_SO2_ABOVE_800_IAQI
+                ints["SO2"][rows] = int(CNEMC_SO2_ABOVE_800_IAQI)
             elif so2_24h is None:
-                iaqis["SO2"][rows] = np.nan
+                ints["SO2"][rows] = -1  # no IAQI
             else:
-                iaqis["SO2"][rows] = _iaqi_values(so2_24h[rows], "SO2_24h")
+                ints["SO2"][rows] = int_iaqi(so2_24h[rows], "SO2_24h")
     reported = None
     if rule == "cnemc":
         # the platform publishes no AQI for a station-hour without either PM value
-        reported = ~(np.isnan(iaqis["PM2.5"]) & np.isnan(iaqis["PM10"]))
-    return summarise_iaqi(iaqis, frame.index, reported=reported)
+        reported = (ints["PM2.5"] >= 0) | (ints["PM10"] >= 0)
+    return _summarise(ints, frame.index, reported)
 
 
 def aqi_value(frame: pd.DataFrame, *, rule: Rule = "hj633") -> FloatArray:
@@ -492,13 +501,13 @@ def daily_aqi(frame: pd.DataFrame) -> pd.DataFrame:
     """
     _check_frame(frame, DAILY_POLLUTANTS, "the daily AQI")
     n = len(frame)
-    iaqis: dict[str, FloatArray] = {}
+    ints: dict[str, IntArray] = {}
     for name, key in DAILY_TABLE.items():
         conc = _column(frame, name)
-        iaqis[name] = np.full(n, np.nan) if conc is None else _iaqi_values(conc, key)
+        ints[name] = np.full(n, -1, dtype=np.int64) if conc is None else int_iaqi(conc, key)
     o3_8h = _column(frame, "O3_8h")
     if o3_8h is not None:
         with np.errstate(invalid="ignore"):
             above = o3_8h > O3_8H_LIMIT  # Table 1 note: O3 8-hour > 800 → the 1-hour IAQI
-        iaqis["O3_8h"] = np.where(above, iaqis["O3_1h"], iaqis["O3_8h"])
-    return summarise_iaqi(iaqis, frame.index)
+        ints["O3_8h"] = np.where(above, ints["O3_1h"], ints["O3_8h"])
+    return _summarise(ints, frame.index, None)

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from shanshui.standards.aqi_tables import BREAKPOINTS, IAQI_LEVELS
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 #: Formula (1) is scaled by this before rounding up (see the module docstring).
 SHRINK: Final = 1.0 - 1e-9
@@ -117,20 +118,23 @@ def raw_iaqi_numpy(conc: FloatArray, key: str, work: Work | None = None) -> Floa
 
 
 _Kernel = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, bool], None]
+_IntKernel = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, IntArray], None]
 
 
-def _load_kernel() -> _Kernel | None:
-    """The compiled loop of ``_aqi_kernel.c``, or None where it was not built."""
+def _load_kernels() -> tuple[_Kernel, _IntKernel] | tuple[None, None]:
+    """The compiled loops of ``_aqi_kernel.c``, or None where they were not built."""
     try:
         module = importlib.import_module("shanshui.standards._aqi_kernel")
     except ImportError:  # no C compiler at install time: setup.py left it out
-        return None
+        return None, None
     kernel: _Kernel = module.raw_iaqi
-    return kernel
+    int_kernel: _IntKernel = module.int_iaqi
+    return kernel, int_kernel
 
 
-#: The compiled formula (1), or None (then :func:`raw_iaqi` uses numpy alone).
-KERNEL: Final = _load_kernel()
+#: The compiled formula (1) (:func:`raw_iaqi`) and the compiled :func:`int_iaqi`, or None
+#: (then numpy alone computes them).
+KERNEL, INT_KERNEL = _load_kernels()
 
 
 def raw_iaqi(
@@ -175,4 +179,41 @@ def raw_iaqi(
     if out is None:
         out = np.empty(len(conc), dtype=np.float64)
     KERNEL(conc, col.slope, col.intercept, col.upper, out, accumulate)
+    return out
+
+
+def int_iaqi_numpy(conc: FloatArray, key: str) -> IntArray:
+    """The IAQI rounded up (进位取整) as int64, -1 where there is none (numpy).
+
+    :func:`raw_iaqi_numpy`, rounded up; -1 stands for a missing IAQI (NaN), as a sentinel
+    that no IAQI (0–500) takes.
+    """
+    raw = raw_iaqi_numpy(conc, key)
+    np.ceil(raw, out=raw)
+    raw[np.isnan(raw)] = -1.0
+    return raw.astype(np.int64)
+
+
+def int_iaqi(conc: FloatArray, key: str) -> IntArray:
+    """:func:`int_iaqi_numpy`, faster where the compiled loop is built.
+
+    Parameters
+    ----------
+    conc : numpy.ndarray of float64
+        Concentrations [µg/m³; CO mg/m³], one dimension; NaN = missing.
+    key : str
+        The Table 1 column (a key of :data:`COLUMNS`).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The IAQI [-] rounded up; -1 where there is none (missing, negative or +inf
+        concentration; above the top of SO2 1-hour or O3 8-hour).
+    """
+    conc = np.ascontiguousarray(conc, dtype=np.float64)
+    if INT_KERNEL is None:
+        return int_iaqi_numpy(conc, key)
+    col = COLUMNS[key]
+    out = np.empty(len(conc), dtype=np.int64)
+    INT_KERNEL(conc, col.slope, col.intercept, col.upper, out)
     return out
