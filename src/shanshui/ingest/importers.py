@@ -31,6 +31,8 @@ Rules (DESIGN §4, §5):
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow as pa
 
 from shanshui import formats
 from shanshui.formats import BadRow, Chunk, FormatError
@@ -60,7 +63,9 @@ FORMATS: tuple[str, ...] = ("auto", "cnemc", "prsa", "long")
 
 #: Source lines per chunk by format: a CNEMC line holds one value per station (~2,000), a
 #: PRSA line 6 pollutants (+ 6 meteorological values), a long line one value.
-DEFAULT_CHUNK_LINES = {"cnemc": 120, "prsa": 50_000, "long": 200_000}
+DEFAULT_CHUNK_LINES = {"cnemc": 120, "prsa": 12_000, "long": 200_000}
+
+_TIME = pa.timestamp("us", tz="UTC")
 
 #: Bad rows kept in a report (all are counted and all go to ``on_bad``): bounded memory.
 MAX_KEPT_BAD = 1000
@@ -258,23 +263,47 @@ class Importer:
             if not len(frame):
                 return
         self._ensure_parameters(frame, report)
-        batch = pd.DataFrame(
-            {
-                "site": frame["site"].array,
-                "parameter": frame["parameter"].array,
-                "statistic": self.statistic,
-                "period": self.period,
-                "time": frame["time"].array,
-                "value": frame["value"].to_numpy(),
-                "flag": frame["flag"].array,
-            },
-            copy=False,
-        )
-        result = self.store.write_observations(batch, source=source, actor="import")
+        result = self.store.write_observations(self._batch(frame), source=source, actor="import")
         report.inserted += result.inserted
         report.unchanged += result.unchanged
         report.corrected += result.corrected
         report.superseded += result.superseded
+
+    def _batch(self, frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
+        """The readings of a chunk as an Arrow table of the store's staged types (the
+        store checks it with Arrow kernels, without a pass through Python objects); a
+        frame whose columns do not convert is handed over as a DataFrame, checked there."""
+        n = len(frame)
+        try:
+            times = pa.array(frame["time"])
+            if not pa.types.is_timestamp(times.type) or times.type.tz is None:
+                raise TypeError("naive or not a time")  # the store explains it
+            return pa.table(
+                {
+                    "site": pa.array(frame["site"]).cast(pa.string()),
+                    "parameter": pa.array(frame["parameter"]).cast(pa.string()),
+                    "statistic": pa.repeat(pa.scalar(self.statistic), n),
+                    "period": pa.repeat(pa.scalar(self.period), n),
+                    "time": times.cast(_TIME),  # the same instants, labelled UTC
+                    "value": pa.array(frame["value"], pa.float64()),
+                    "flag": pa.array(frame["flag"]).cast(pa.string()),
+                    "received": pa.nulls(n, _TIME),
+                    "source": pa.nulls(n, pa.string()),
+                }
+            )
+        except (TypeError, pa.ArrowException):
+            return pd.DataFrame(
+                {
+                    "site": frame["site"].array,
+                    "parameter": frame["parameter"].array,
+                    "statistic": self.statistic,
+                    "period": self.period,
+                    "time": frame["time"].array,
+                    "value": frame["value"].to_numpy(),
+                    "flag": frame["flag"].array,
+                },
+                copy=False,
+            )
 
     @staticmethod
     def _note_unknown(report: ImportReport, path: str, site: str, n: int) -> None:
@@ -301,7 +330,7 @@ class Importer:
         try:
             kind, chunks = self._chunks(name, fmt)
             source = self.source or f"import:{kind}:{os.path.basename(name)}"
-            for chunk in _guarded(name, chunks):
+            for chunk in _prefetched(_guarded(name, chunks)):
                 report.lines += chunk.lines
                 for bad in chunk.bad:
                     report.bad_count += 1
@@ -339,6 +368,49 @@ def _guarded(path: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         except (OSError, EOFError, zlib.error, UnicodeError) as exc:
             raise FormatError(path, 0, f"cannot read: {exc}") from exc
         yield chunk
+
+
+def _prefetched(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The same chunks, the next one read in a thread while the caller writes this one.
+
+    Reading (pandas' parser, Arrow kernels) and writing (the store's engine) release the
+    GIL for most of their work, so the two overlap. At most one chunk waits (bounded
+    memory); an exception of the reader is raised here, where its chunk would have been.
+    """
+    slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not put(("chunk", chunk)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            put(("error", exc))
+
+    reader = threading.Thread(target=read, name="shanshui-import-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
 
 
 def import_files(
