@@ -216,6 +216,12 @@ def build(folder: Path, outlets: int, seed: int) -> dict[str, float]:
 
 
 # -- the engines (run in child processes) ------------------------------------------------------
+def _cpu() -> float:
+    """CPU seconds of this process, all threads (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_shanshui(folder: Path) -> dict[str, object]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -224,10 +230,10 @@ def run_shanshui(folder: Path) -> dict[str, object]:
     from shanshui.store.duck import DuckDBStore
 
     limits = pq.read_table(folder / "limits.parquet")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     store = DuckDBStore(folder / "bench.duckdb")
     hours = evaluate_hours(store, limits, start=DAY, end=DAY + timedelta(days=1))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     share = compliance_share(hours)
     store.close()
     ex = hours.filter(hours["exceeded"])
@@ -241,6 +247,8 @@ def run_shanshui(folder: Path) -> dict[str, object]:
     return {
         "seconds": seconds,
         "eval_seconds": seconds,
+        "cpu": cpu,
+        "eval_cpu": cpu,
         "valid_hours": int(pc.sum(hours["valid"].cast(pa.int64())).as_py() or 0),
         "exceedances": per,
         "keys": keys,
@@ -251,10 +259,10 @@ def run_shanshui(folder: Path) -> dict[str, object]:
 def run_pandas(folder: Path) -> dict[str, object]:
     import pandas as pd
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     df = pd.read_parquet(folder / "bench.parquet")
     limits = pd.read_parquet(folder / "limits.parquet")
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu()
     # the rules, written the plain pandas way
     df = df[(df["flag"] == "N") & np.isfinite(df["value"])]
     df = df.assign(hour=df["time"].dt.floor("h"))
@@ -273,7 +281,7 @@ def run_pandas(folder: Path) -> dict[str, object]:
     converted = m["mean"] * (21 - m["reference_o2"]) / (21 - m["o2"])  # GB 13223-2011 §5.2
     m["value"] = np.where(m["basis"] == "converted", converted.where(ok_o2), m["mean"])
     m["exceeded"] = m["value"] > m["limit"]
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), _cpu()
     ex = m[m["exceeded"]]
     per = {p: int((ex["parameter"] == p).sum()) for p in POLLUTANTS}
     keys = sorted(
@@ -283,6 +291,8 @@ def run_pandas(folder: Path) -> dict[str, object]:
     return {
         "seconds": t2 - t0,
         "eval_seconds": t2 - t1,
+        "cpu": c2 - c0,
+        "eval_cpu": c2 - c1,
         "valid_hours": len(m),
         "exceedances": per,
         "keys": keys,
@@ -335,17 +345,26 @@ def main() -> None:
         assert s["exceedances"] == p["exceedances"], (s["exceedances"], p["exceedances"])
         assert s["keys"] == p["keys"], "the engines disagree on which outlet-hours exceed"
         assert s["valid_hours"] == p["valid_hours"], (s["valid_hours"], p["valid_hours"])
-        ss, ps, pe = float(s["seconds"]), float(p["seconds"]), float(p["eval_seconds"])  # type: ignore[arg-type]
+        ss, ps, pe = (float(x) for x in (s["seconds"], p["seconds"], p["eval_seconds"]))  # type: ignore[arg-type]
+        sc, pc_, pec = (float(x) for x in (s["cpu"], p["cpu"], p["eval_cpu"]))  # type: ignore[arg-type]
         print(
             f"valid outlet-pollutant-hours: {s['valid_hours']:,}; exceedances: {s['exceedances']}"
         )
         print(f"source-hour compliance share: {float(s['share']):.4f}")  # type: ignore[arg-type]
-        print(f"shanshui (DuckDB store):  {ss:8.2f} s   peak RSS {s['maxrss_mib']:8.0f} MiB")
         print(
-            f"pandas (Parquet + rules): {ps:8.2f} s   peak RSS {p['maxrss_mib']:8.0f} MiB "
-            f"(rules alone {pe:.2f} s)"
+            f"shanshui (DuckDB store):  {ss:8.2f} s wall {sc:8.2f} s CPU   "
+            f"peak RSS {s['maxrss_mib']:6.0f} MiB"
         )
-        print(f"ratio pandas / shanshui: {ps / ss:.1f}× end to end, {pe / ss:.1f}× rules alone")
+        print(
+            f"pandas (Parquet + rules): {ps:8.2f} s wall {pc_:8.2f} s CPU   "
+            f"peak RSS {p['maxrss_mib']:6.0f} MiB (rules alone {pe:.2f} s wall, {pec:.2f} s CPU)"
+        )
+        print(
+            f"ratio pandas / shanshui: wall {ps / ss:.1f}× end to end, {pe / ss:.1f}× rules alone; "
+            f"CPU {pc_ / sc:.1f}× end to end, {pec / sc:.1f}× rules alone"
+        )
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            print(f"load average at the end (other work on the machine): {fh.read().split()[:3]}")
         print("identical exceedances in both engines: yes")
     finally:
         if args.keep is None:

@@ -17,7 +17,7 @@ with minutes as (
            -- the hour as an integer (µs since the epoch // 1 h): integer grouping is an order of
            -- magnitude cheaper than date_trunc on timestamptz (a calendar call per row)
            epoch_us(o.time) // 3600000000 as h,
-           case when coalesce(nullif(o.flag, ''), 'N') = 'N' and isfinite(o.value) then o.value end
+           case when (o.flag is null or o.flag in ('N', '')) and isfinite(o.value) then o.value end
                as v
     from observation o
     -- list filters, not a semi join on (site, parameter) (`x = any(list)` and `in (select
