@@ -127,6 +127,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "enterprises": "企业",
         "no_sources": "暂无污染源数据。",
         "industry": "行业代码",
+        "judged": "个参与判断",
+        "under_permit": "个持证",
     },
     "en": {
         "site": "Shanshui · Open air-quality information",
@@ -241,6 +243,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "enterprises": "Enterprises",
         "no_sources": "No source data yet.",
         "industry": "Industry code",
+        "judged": "judged",
+        "under_permit": "under permit",
     },
 }
 
