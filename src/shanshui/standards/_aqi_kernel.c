@@ -36,8 +36,9 @@
 /* Table 1 columns have at most 8 breakpoints: at most 7 segment upper bounds. */
 #define MAX_UPPER 7
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-/* a plain x86-64 build and an AVX2 build of the loop, chosen at load time by the CPU */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+/* a plain x86-64 build and an AVX2 build of the loops, chosen at load time by the CPU
+ * (through glibc's ifunc) */
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CLONES
