@@ -453,3 +453,28 @@ def test_reads_see_the_writers_commits(tmp_path: Path) -> None:
             app.state.cache.clear()
             assert c.get("/api/v1/latest").status_code == 200
         app.state.readers.close()
+
+
+def test_the_response_cache_follows_the_write_generation() -> None:
+    from shanshui.api.cache import ResponseCache
+
+    generation = [0]
+    made: list[int] = []
+
+    def compute() -> bytes:
+        made.append(generation[0])
+        return f"g{generation[0]}".encode()
+
+    cache = ResponseCache(lambda: generation[0], max_age=60, max_bytes=4)
+    assert cache.get("latest", compute) == b"g0" and cache.get("latest", compute) == b"g0"
+    assert made == [0]  # computed once per generation
+    generation[0] = 1  # the writer stored something
+    assert cache.fresh("latest") is None and cache.get("latest", compute) == b"g1"
+    # a past period's entry does not follow the generation, only its own age
+    assert cache.get("past", compute, follow=False, max_age=60) == b"g1"
+    generation[0] = 2
+    assert cache.fresh("past") == b"g1"
+    assert cache.get("short", compute, follow=False, max_age=0.0) == b"g2"
+    assert cache.fresh("short") is None  # expired at once
+    # at most max_bytes (4) are kept: the least recently used entry went first
+    assert list(cache._entries) == ["past", "short"]
