@@ -190,3 +190,41 @@ def test_a_failed_fsync_stops_all_acknowledgements(tmp_path: Path) -> None:
     assert asyncio.run(main()) == [False, False]
     assert calls == 1
     journal.close()
+
+
+def test_sync_fsyncs_the_segment_it_flushed_even_if_rotation_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sync() fsyncs outside its lock; a rotation in that moment closes the segment's file.
+    # The fsync must still reach that segment (not EBADF, and not whichever file reused
+    # the descriptor's number).
+    journal = Journal(tmp_path, segment_bytes=4096)
+    journal.append(b"x" * 1000)
+    first = os.stat(tmp_path / "seg-00000000000000000001.log").st_ino
+    real_fsync = os.fsync
+    synced: list[int] = []
+
+    def fsync(fd: int) -> None:
+        if not synced:
+            synced.append(-1)
+            journal.append(b"y" * 3500)  # rotates: segment 1 is closed, segment 2 opened
+            assert journal.end().segment == 2
+            synced[0] = os.fstat(fd).st_ino
+        real_fsync(fd)
+
+    monkeypatch.setattr("shanshui.ingest.journal.os.fsync", fsync)
+    journal.sync()
+    journal.close()
+    assert synced[0] == first
+
+
+def test_a_new_journal_fsyncs_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first segment's name is made durable before anything is acknowledged in it.
+    calls: list[str] = []
+    monkeypatch.setattr(Journal, "_fsync_directory", lambda self: calls.append("dir"))
+    Journal(tmp_path / "j").close()
+    assert calls == ["dir"]
+    Journal(tmp_path / "j").close()  # reopening an existing segment: nothing new to name
+    assert calls == ["dir"]

@@ -67,8 +67,11 @@ class Journal:
         self._segment = segments[-1] if segments else 1
         path = self.directory / _segment_name(self._segment)
         # Cut away a torn tail left by a crash before appending after it.
-        end = self._valid_end(path) if path.exists() else 0
+        existed = path.exists()
+        end = self._valid_end(path) if existed else 0
         self._file = open(path, "ab")  # noqa: SIM115 - kept open for the journal's life
+        if not existed:  # the new segment's name must survive a crash like its records
+            self._fsync_directory()
         if self._file.tell() != end:
             self._file.truncate(end)
             self._file.seek(end)
@@ -104,9 +107,15 @@ class Journal:
             if not self._dirty:
                 return
             self._file.flush()
-            fd = self._file.fileno()
+            # fsync a duplicate outside the lock (appends go on meanwhile): a rotation may
+            # close the segment's own descriptor, never this one (no EBADF, and never an
+            # fsync of whatever file reused the number). Rotation fsyncs the old segment.
+            fd = os.dup(self._file.fileno())
             self._dirty = False
-        os.fsync(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def end(self) -> Position:
         """The position after the last appended record."""
