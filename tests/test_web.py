@@ -202,3 +202,11 @@ def test_missing_chart_library_is_said_not_crashed(
     assert "echarts.min.js" not in html
     monkeypatch.undo()
     assert 'id="charts-missing"' not in seeded.get("/").text
+
+
+def test_map_polls_every_30_s_unless_asked_faster(seeded: Client) -> None:
+    assert "portalMap(30000)" in seeded.get("/").text
+    assert "portalMap(2000)" in seeded.get("/?poll=1").text  # never below 2 s
+    assert "portalMap(5000)" in seeded.get("/?poll=5").text
+    assert "portalMap(30000)" in seeded.get("/?poll=600").text  # never above 30 s
+    assert "portalMap(30000)" in seeded.get("/?poll=soon").text

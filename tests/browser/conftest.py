@@ -89,8 +89,10 @@ def seed_region(db: Path, shared: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def portal(chromium: str, shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of the portal, served by uvicorn on a free loopback port."""
+def served(
+    chromium: str, shared: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Any]]:
+    """(base URL, store) of the portal, served by uvicorn on a free loopback port."""
     import uvicorn
 
     from shanshui.api import create_app
@@ -111,9 +113,15 @@ def portal(chromium: str, shared: Path, tmp_path_factory: pytest.TempPathFactory
             if time.monotonic() > deadline or not thread.is_alive():
                 pytest.fail("the portal did not start")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", store
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def portal(served: tuple[str, Any]) -> str:
+    """The base URL of the portal."""
+    return str(served[0])
 
 
 @pytest.fixture(scope="session")

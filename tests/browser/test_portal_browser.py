@@ -229,3 +229,34 @@ def test_enterprise_page_draws_limits_on_the_online_data(
     sources.screenshot(path=str(screenshots / "sources-desktop.png"), full_page=True)
     for p in (page, phone, sources):
         p.context.close()
+
+
+def test_map_updates_as_data_arrive(browser: Any, served: tuple[str, Any]) -> None:
+    """A new hour stored while the page is open shows within a poll (here every 2 s): station
+    1001A turns maroon (HJ 633-2012: AQI > 300, severely polluted) and the hour advances."""
+    import pandas as pd
+
+    portal, store = served
+    page = _page(browser, DESKTOP)
+    page.goto(f"{portal}/?poll=2&lang=en")
+    page.wait_for_function(MAP_READY, timeout=20_000)
+    before = page.locator("#latest-time").inner_text()
+    hour = pd.Timestamp(before.replace(" ", "T")).tz_localize("Asia/Shanghai") + pd.Timedelta(
+        hours=1
+    )
+    # PM2.5 350 µg/m³ is IAQI 400 (HJ 633-2012 Table 1 breakpoint), the others far below
+    values = {"PM2.5": 350.0, "PM10": 100.0, "SO2": 5.0, "NO2": 20.0, "CO": 1.0, "O3": 10.0}
+    rows = pd.DataFrame(
+        {
+            "site": "1001A", "time": hour, "parameter": list(values),
+            "value": list(values.values()), "flag": "N", "statistic": "avg", "period": "hour",
+        }
+    )  # fmt: skip
+    store.write_observations(rows, source="browser-test")
+    page.wait_for_function(
+        "() => window.portalChart.getOption().series[0].data.some("
+        "d => d.site === '1001A' && d.value[2] === 400 && d.itemStyle.color === '#7E0023')",
+        timeout=15_000,
+    )
+    assert page.locator("#latest-time").inner_text() == hour.strftime("%Y-%m-%d %H:%M")
+    page.context.close()

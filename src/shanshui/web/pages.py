@@ -65,7 +65,16 @@ def render(
 def map_page(request: Request) -> HTMLResponse:
     """The regional map: stations coloured by their latest hourly AQI category."""
     snapshot = data.latest(request)
-    return render(request, "map.html", {"snapshot": snapshot, "poll_ms": POLL_MS})
+    return render(request, "map.html", {"snapshot": snapshot, "poll_ms": _poll_ms(request)})
+
+
+def _poll_ms(request: Request) -> int:
+    """:data:`POLL_MS`, or ``?poll=`` seconds (2 … 30; for demonstrations and tests)."""
+    try:
+        asked = int(request.query_params.get("poll", ""))
+    except ValueError:
+        return POLL_MS
+    return min(max(asked * 1000, 2000), POLL_MS)
 
 
 @router.get("/portal/regions.geojson")
