@@ -1,20 +1,22 @@
 """API latency at 50 concurrent clients: latest map, station-year series, a static file.
 
 Usage: ``python bench/api.py [--clients 50] [--requests 1000] [--series-requests 100]
-[--db PATH] [--shared ../shared]``
+[--db PATH]``
 
 What is measured (issue 5, item 1):
 
 * a store (DuckDB) initialised with the regions and the national station list, holding the
-  12 Beijing multi-site stations' hourly pollutants 2013-03 … 2017-02 (PRSA, CC BY 4.0,
-  ``../shared/data/beijing_multisite``; imported once and kept at ``--db``);
+  12 Beijing multi-site stations' hourly pollutants 2013-03 … 2017-02 (the shipped demo data,
+  PRSA, CC BY 4.0, ``shanshui.formats.demo_data()``; loaded once and kept at ``--db``);
 * ``shanshui serve`` on it (a subprocess: gateway, writer and the one HTTP server);
-* a client process (httpx, asyncio) keeping ``--clients`` requests in flight, per target in
-  turn, in the same run against the same server:
+* a client process (a minimal asyncio HTTP/1.1 keep-alive client) keeping ``--clients``
+  requests in flight, per target in turn, in the same run against the same server:
   (a) ``GET /api/v1/latest`` — the latest-values map of all stations with their AQI;
   (b) ``GET /api/v1/sites/{code}/series?from=2015-01-01&to=2015-12-31`` — a station-year of
       hourly values of the six pollutants (52,000 values, 5 MB of JSON), rotating over the
-      12 stations;
+      12 stations (answers of a past period are cached up to 60 s by the server);
+  (b') the same series with a different end day per request (nothing cached: every answer
+      is read from the store and written as JSON — the cost of a new query);
   (c) ``GET /api/v1/static/error.schema.json`` — a static file served by the same server
       (the baseline).
 Prints p50 and p99 latency [ms] of each and the ratio p99 / p99 of the static file
@@ -25,15 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 STATIC = "/api/v1/static/error.schema.json"
 
@@ -44,20 +47,25 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def build(db: Path, shared: Path) -> None:
-    """Initialise and import the PRSA files once (kept for later runs)."""
+def build(db: Path) -> None:
+    """Initialise the store and load the shipped demo data once (kept for later runs)."""
     if db.exists():
         return
-    files = sorted((shared / "data/beijing_multisite").glob("PRSA_Data_*.csv"))
-    assert len(files) == 12, f"the 12 PRSA files under {shared}"
+    from shanshui.formats import demo_data
+    from shanshui.store import open_store
+
     db.parent.mkdir(parents=True, exist_ok=True)
     part = db.with_suffix(".part")
     part.unlink(missing_ok=True)
     t = time.perf_counter()
-    _cli("init", "--db", str(part))
-    _cli("import", "prsa", "--db", str(part), "--no-meteorology", *map(str, files))
+    _cli("init", "--db", str(part))  # regions, the national station list, parameters
+    long = demo_data()
+    long["statistic"], long["period"] = "avg", "hour"
+    with open_store(part) as store:
+        for i in range(0, len(long), 250_000):
+            store.write_observations(long.iloc[i : i + 250_000], source="bench")
     part.rename(db)
-    print(f"store built in {time.perf_counter() - t:.0f} s: {db}", flush=True)
+    print(f"store built in {time.perf_counter() - t:.0f} s ({len(long)} values): {db}")
 
 
 def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -76,25 +84,55 @@ def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]
 
 
 # -- the client process ------------------------------------------------------------------------
-async def _phase(base: str, paths: list[str], clients: int, n: int) -> list[float]:
-    import httpx
+class _Connection:
+    """A minimal HTTP/1.1 keep-alive client on one connection (GET, Content-Length bodies):
+    far less CPU per request than a general client, so the figures are the server's."""
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(
+                self.host, self.port, limit=1 << 20
+            )
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next(
+            int(v)
+            for k, _, v in (h.partition(":") for h in lines[1:])
+            if k.lower() == "content-length"
+        )
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _phase(base: str, paths: list[str], clients: int, n: int) -> list[float]:
+    host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     todo = iter(range(n))
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
 
-        async def worker() -> None:
+    async def worker(k: int) -> None:
+        conn = _Connection(host, int(port))
+        try:
+            await conn.get(paths[k % len(paths)])  # warm up: the connection, caches
             for i in todo:
                 t = time.perf_counter()
-                r = await client.get(paths[i % len(paths)])
-                await r.aread()
+                status, body = await conn.get(paths[(clients + i) % len(paths)])
                 latencies.append(time.perf_counter() - t)
-                assert r.status_code == 200, (r.status_code, r.text[:300])
+                assert status == 200, (status, body[:300])
+        finally:
+            conn.close()
 
-        for path in paths[:clients]:  # warm up: connections, caches
-            await client.get(path)
-        await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(k) for k in range(clients)))
     return latencies
 
 
@@ -104,16 +142,22 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def client_main(base: str, clients: int, n: int, n_series: int) -> None:
-    import httpx
-
     # the stations with data, from the map itself (the 12 PRSA stations)
-    stations = [i["site"] for i in httpx.get(f"{base}/api/v1/latest", timeout=300).json()["items"]]
+    with urllib.request.urlopen(f"{base}/api/v1/latest", timeout=300) as r:
+        stations = [i["site"] for i in json.loads(r.read())["items"]]
     assert len(stations) == 12, stations
     series = [f"/api/v1/sites/{c}/series?from=2015-01-01&to=2015-12-31" for c in stations]
+    last = dt.date(2015, 12, 31)
+    uncached = [
+        f"/api/v1/sites/{stations[j % 12]}/series?from=2015-01-01"
+        f"&to={last - dt.timedelta(days=j // 12)}"
+        for j in range(clients + n_series)
+    ]
     targets = {
         "static": ([STATIC], n),
         "latest": (["/api/v1/latest"], n),
-        "series": (series, n_series),
+        "series": (series, n),
+        "series_new": (uncached, n_series),
     }
     out = {}
     for name, (paths, count) in targets.items():
@@ -129,17 +173,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--requests", type=int, default=1000, help="per target (static, latest)")
-    ap.add_argument("--series-requests", type=int, default=100)
+    ap.add_argument("--series-requests", type=int, default=100, help="of the never-cached series")
     ap.add_argument(
-        "--db", type=Path, default=Path(tempfile.gettempdir()) / "shanshui-bench-api.duckdb"
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "shanshui-bench-api-demo.duckdb"
     )
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the client
     args = ap.parse_args()
     if args.client:
         client_main(args.client, args.clients, args.requests, args.series_requests)
         return
-    build(args.db, args.shared)
+    build(args.db)
     with tempfile.TemporaryDirectory() as tmp:
         server, port = start_server(args.db, Path(tmp))
         try:
@@ -159,6 +202,7 @@ def main() -> None:
         ("static", "static file (baseline)"),
         ("latest", "latest map, all stations"),
         ("series", "station-year hourly series"),
+        ("series_new", "  the same, never cached"),
     ):
         g = got[name]
         print(
