@@ -1,4 +1,6 @@
-"""``shanshui serve`` — the HJ 212 gateway, journal writer, daily aggregates and /metrics."""
+"""``shanshui serve`` — the HJ 212 gateway, journal writer, daily aggregates and one HTTP
+server: the open API (``/api/v1``, docs at ``/docs``), the HTTP JSON ingest, the portal (``/``)
+and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     host: Annotated[str, typer.Option(help="Address for HJ 212 devices.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(help="TCP port for HJ 212 devices (0: any).")] = 5212,
     http_host: Annotated[str, typer.Option(help="Address of the HTTP server.")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(help="HTTP port (/metrics; 0: any).")] = 8212,
+    http_port: Annotated[
+        int, typer.Option(help="HTTP port: API, portal, ingest, /metrics (0: any).")
+    ] = 8212,
     journal: Annotated[
         Path | None,
         typer.Option(help="Journal folder (default: <db>.journal or ./shanshui-journal)."),
@@ -43,7 +47,7 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     ] = 1.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
-    """Run the gateway, the journal writer and the daily aggregation in one process."""
+    """Run the gateway, the journal writer, the daily aggregation and the API in one process."""
     if (db is None) == (postgres is None):
         raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
     target = postgres if postgres is not None else str(db)
