@@ -25,6 +25,8 @@ hour  SO2 minute values                    converted hourly value      judgement
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -32,7 +34,7 @@ import pandas as pd
 import pytest
 
 from shanshui.permits import AnnualTotal, Enterprise, Limit, Outlet, Permit
-from shanshui.rules.engine import RulesJob
+from shanshui.rules.engine import RulesJob, run_periodically
 from shanshui.rules.episodes import hourly_episodes
 from shanshui.rules.regional import enterprise_totals, regional_compliance
 from shanshui.store import Parameter, Store
@@ -258,3 +260,58 @@ def test_enterprise_totals_against_the_permit(plant: Store) -> None:
     assert row["projection_t"] == pytest.approx(60 / (1430.5 / 8760))
     assert row["permitted_t"] == 280.0 and row["on_course_to_exceed"] is True
     assert enterprise_totals(plant, "E1", 2025, NOW)["totals"] == []
+
+
+def test_own_reader_gives_the_same_alarms(plant: Store) -> None:
+    job = RulesJob(plant, own_reader=True)
+    try:
+        first = job.run_once(NOW)
+        assert first.opened == 6
+        assert job.run_once(NOW).changed == 0
+    finally:
+        job.close()
+    assert len(plant.alarms()) == 6
+
+
+def test_the_engine_never_undoes_an_operator(plant: Store) -> None:
+    RulesJob(plant).run_once(NOW)
+    stale = by_key(plant)[("S1", "exceedance", SO2)][1]  # as the engine read it: open
+    assert stale.id is not None and stale.state == "open"
+    plant.acknowledge_alarm(stale.id, actor="op", note="seen")
+    (saved,) = plant.save_alarms([replace(stale, hours=5)])
+    assert (saved.state, saved.acknowledged_by, saved.hours) == ("acknowledged", "op", 5)
+    plant.close_alarm(stale.id, actor="op", note="done", at=NOW)
+    (saved,) = plant.save_alarms([replace(stale, hours=6)])
+    assert (saved.state, saved.closed_by, saved.close_note, saved.hours) == (
+        "closed", "op", "done", 6,
+    )  # fmt: skip
+
+
+def test_run_periodically_runs_at_once_on_wake_and_stops() -> None:
+    calls: list[float] = []
+
+    class Job:
+        def run_once(self, now: datetime) -> None:
+            assert now == NOW
+            calls.append(time.monotonic())
+
+    async def until(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(calls) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(calls) >= n
+
+    async def scenario() -> None:
+        stop, wake = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(
+            run_periodically(Job(), stop, every=3600, wake=wake, min_interval=0.2,  # type: ignore[arg-type]
+                             clock=lambda: NOW)
+        )  # fmt: skip
+        await until(1)  # a run at start
+        wake.set()  # a writer batch: the next run comes after min_interval, not after `every`
+        await until(2)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(scenario())
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.2

@@ -93,6 +93,7 @@ async def serve(
     )  # fmt: skip
     rules_wake, rules_stop = asyncio.Event(), asyncio.Event()
     rules_task: asyncio.Task[None] | None = None
+    rules_job = None
 
     def _after_batch(registry: DeviceRegistry) -> None:  # the writer's thread or the loop
         registry.flush()
@@ -116,10 +117,9 @@ async def serve(
         if config.rules_every > 0:  # alarms from the permits (issue 6; shanshui.rules)
             from shanshui.rules import RulesJob, run_periodically  # noqa: PLC0415
 
+            rules_job = RulesJob(store, own_reader=True)  # reads never hold the writer
             rules_task = loop.create_task(
-                run_periodically(
-                    RulesJob(store), rules_stop, every=config.rules_every, wake=rules_wake
-                )
+                run_periodically(rules_job, rules_stop, every=config.rules_every, wake=rules_wake)
             )
         port = await gateway.start(config.host, config.port)
         from shanshui.api import create_app  # noqa: PLC0415 - the API imports the CLI
@@ -158,6 +158,8 @@ async def serve(
                 await asyncio.wait_for(rules_task, 30)
             except Exception as exc:  # shutting down: log, go on
                 LOG.warning("rules job did not stop cleanly", extra={"error": repr(exc)})
+        if rules_job is not None:
+            await asyncio.to_thread(rules_job.close)
         writer.stop()
         if writer_task is not None:
             try:

@@ -25,6 +25,8 @@ from shanshui.rules.conditions import (
 from shanshui.rules.episodes import ENGINE, reconcile
 from shanshui.store.alarms import Alarm
 from shanshui.store.api import Store
+from shanshui.store.duck import DuckDBStore
+from shanshui.store.postgres import PostgresStore
 
 __all__ = ["RulesJob", "RunResult", "run_periodically"]
 
@@ -65,6 +67,10 @@ class RulesJob:
     lookback : how far back each run re-evaluates the data (late data inside it are taken
         into account); the window also reaches back to the oldest alarm still open.
     rules : the rules to run (default: all four).
+    own_reader : read through a separate connection to the same database (a DuckDB cursor, a
+        PostgreSQL connection), so that a long evaluation never holds ``store`` (and the
+        gateway's writes behind it); alarms are written through ``store``. :meth:`close`
+        closes that connection.
     """
 
     def __init__(
@@ -73,18 +79,32 @@ class RulesJob:
         *,
         lookback: timedelta = timedelta(days=2),
         rules: frozenset[str] = frozenset({"exceedance", "offline", "flag", "annual_total"}),
+        own_reader: bool = False,
     ) -> None:
         self.store = store
         self.lookback = lookback
         self.rules = rules
+        self._own: Store | None = None
+        if own_reader and isinstance(store, DuckDBStore):
+            self._own = store.reader()
+        elif own_reader and isinstance(store, PostgresStore):
+            self._own = PostgresStore(store.url)
+        self.reader: Store = self._own or store
+
+    def close(self) -> None:
+        """Close the job's own read connection (not ``store``)."""
+        own, self._own = self._own, None
+        if own is not None:
+            own.close()
+        self.reader = self.store
 
     def run_once(self, now: datetime | None = None) -> RunResult:
         """Evaluate all rules at ``now`` (tz-aware; default the clock) and save the changes."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
-        permits = self.store.permits()
-        lasting = self.store.alarms(state=["open", "acknowledged"])
+        permits = self.reader.permits()
+        lasting = self.reader.alarms(state=["open", "acknowledged"])
         changes: list[Alarm] = []
         for rule, evaluate in _HOURLY_RULES.items():
             if rule not in self.rules:
@@ -94,9 +114,9 @@ class RulesJob:
                 if a.rule == rule and a.opened_at < start:
                     start = _hour(a.opened_at)
             bound = bind_outlets(permits, start, now)
-            episodes = evaluate(self.store, bound, start, now)
+            episodes = evaluate(self.reader, bound, start, now)
             stored: dict[tuple[str, str, str], list[Alarm]] = defaultdict(list)
-            for a in self.store.alarms(rule=rule, active_since=start):
+            for a in self.reader.alarms(rule=rule, active_since=start):
                 stored[a.key].append(a)
             for key in sorted(set(episodes) | set(stored)):
                 changes += reconcile(key, episodes.get(key, []), stored.get(key, []), start)
@@ -117,9 +137,9 @@ class RulesJob:
         """Rule (d): one alarm per enterprise and pollutant while the projection is over."""
         hour = _hour(now)
         out: list[Alarm] = []
-        projections = annual_projection(self.store, permits, now)
+        projections = annual_projection(self.reader, permits, now)
         open_by_key = {a.key: a for a in lasting if a.rule == "annual_total"}
-        recent = self.store.alarms(rule="annual_total", active_since=hour - timedelta(days=366))
+        recent = self.reader.alarms(rule="annual_total", active_since=hour - timedelta(days=366))
         for p in projections:
             key = (p.enterprise, "annual_total", p.parameter)
             detail = {"year": p.year, "so_far_t": p.so_far, "elapsed_fraction": p.fraction}

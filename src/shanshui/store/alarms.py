@@ -153,7 +153,9 @@ class AlarmStore:
             return self._alarm_by_id(alarm_id)
 
     def save_alarms(self: SQLStore, alarms: Sequence[Alarm]) -> list[Alarm]:
-        """Insert the alarms without id, update those with one; one transaction. The alarms as
+        """The rules engine's write: insert the alarms without id, update those with one (what
+        the data say: times, hours, values, state; an alarm an operator closed meanwhile stays
+        closed, one acknowledged meanwhile stays acknowledged); one transaction. The alarms as
         stored (with ids)."""
         now = datetime.now(UTC)
         out = []
@@ -170,9 +172,12 @@ class AlarmStore:
                     new_id = self._fetch("alarm_insert", params)[0][0]
                     out.append(replace(a, id=int(new_id), created=now, updated=now))
                 else:
-                    if self._exec("alarm_update", params) == 0 and self._alarm_by_id(a.id) is None:
+                    # never undoes an operator's acknowledgement or close made meanwhile
+                    self._exec("alarm_update_rules", params)
+                    stored = self._alarm_by_id(a.id)
+                    if stored is None:
                         raise StoreInputError(f"no alarm {a.id}")
-                    out.append(replace(a, created=a.created or now, updated=now))
+                    out.append(stored)
         return out
 
     def acknowledge_alarm(
@@ -233,7 +238,10 @@ class AlarmStore:
             rows = self._fetch(
                 "alarm_flag_hours", {"sites": list(sites), "start": start, "end": end}
             )
-        return [(str(s), _utc(h), str(f), int(n)) for s, h, f, n in rows]
+        return [
+            (str(s), datetime.fromtimestamp(int(h) * 3600, UTC), str(f), int(n))
+            for s, h, f, n in rows
+        ]
 
     def rule_gaps(
         self: SQLStore, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
