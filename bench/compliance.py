@@ -264,7 +264,9 @@ def run_pandas(folder: Path) -> dict[str, object]:
     limits = pd.read_parquet(folder / "limits.parquet")
     t1, c1 = time.perf_counter(), _cpu()
     # the rules, written the plain pandas way
-    df = df[(df["flag"] == "N") & np.isfinite(df["value"])]
+    needed = [*limits["parameter"].unique(), "a19001"]  # the limited pollutants and O2
+    valid = df["flag"].isin(["N", ""]) | df["flag"].isna()  # HJ 212-2017 Table 6: only N
+    df = df[df["parameter"].isin(needed) & valid & np.isfinite(df["value"])]
     df = df.assign(hour=df["time"].dt.floor("h"))
     hourly = (
         df.groupby(["site", "parameter", "hour"], observed=True)["value"]

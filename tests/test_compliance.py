@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -21,6 +22,7 @@ from shanshui.rules.compliance import (
     compliance_share,
     evaluate_hours,
     outlet_hours,
+    sort_hours,
 )
 from shanshui.store.api import Parameter, Site
 from shanshui.store.duck import DuckDBStore
@@ -104,7 +106,7 @@ def check_plant(result: pa.Table) -> None:
 
 @pytest.mark.parametrize("engine", ["arrow", "duckdb"])
 def test_hand_worked_plant_in_memory(engine: str) -> None:
-    check_plant(evaluate_hours(plant(), LIMITS, engine=engine))  # type: ignore[arg-type]
+    check_plant(evaluate_hours(plant(), LIMITS, engine=engine, sort=True))  # type: ignore[arg-type]
 
 
 def test_hand_worked_plant_on_the_store(tmp_path: Path) -> None:
@@ -121,8 +123,13 @@ def test_hand_worked_plant_on_the_store(tmp_path: Path) -> None:
         data = plant().assign(statistic="avg", period="minute")
         data["flag"] = data["flag"].replace("", None)
         store.write_observations(data)
-        result = evaluate_hours(store, LIMITS, start=T0, end=T0 + timedelta(days=1))
+        result = evaluate_hours(store, LIMITS, start=T0, end=T0 + timedelta(days=1), sort=True)
         check_plant(result)
+        # the same store read out and evaluated in memory
+        arrow = evaluate_hours(
+            store, LIMITS, start=T0, end=T0 + timedelta(days=1), engine="arrow", sort=True
+        )
+        check_plant(arrow)
         # a window that leaves hour 0 out
         later = evaluate_hours(
             store, LIMITS, start=T0 + timedelta(hours=1), end=T0 + timedelta(days=1)
@@ -156,13 +163,22 @@ def test_engines_agree_on_random_data() -> None:
         for s in range(n_sites)
         for p, lim in ((PM, 10.0), (SO2, 35.0))
     ]
-    a = evaluate_hours(pa.Table.from_pandas(data), limits, engine="arrow").to_pandas()
-    d = evaluate_hours(data, limits, engine="duckdb").to_pandas()
+    a = evaluate_hours(pa.Table.from_pandas(data), limits, engine="arrow", sort=True).to_pandas()
+    d = evaluate_hours(data, limits, engine="duckdb", sort=True).to_pandas()
     assert len(a) == len(d) == n_sites * 2 * 3
     assert a.exceeded.tolist() == d.exceeded.tolist()
     assert a["count"].tolist() == d["count"].tolist()
     assert np.allclose(a.value, d.value, equal_nan=True)
     assert 0 < a.exceeded.sum() < len(a)  # the data exercise both outcomes
+    # a DuckDB connection holding an observation table of the store's layout, both engines
+    conn = duckdb.connect()
+    conn.execute("set TimeZone = 'UTC'")
+    conn.register("observation", data.assign(statistic="avg", period="minute"))
+    for engine in ("duckdb", "arrow"):
+        c = evaluate_hours(conn, limits, engine=engine, sort=True).to_pandas()  # type: ignore[arg-type]
+        assert c.exceeded.tolist() == a.exceeded.tolist()
+        assert np.allclose(c.value, a.value, equal_nan=True)
+    conn.close()
 
 
 def test_hourly_input() -> None:
@@ -175,9 +191,27 @@ def test_hourly_input() -> None:
             "flag": ["N", "N", "C", "N"],
         }
     )
-    out = evaluate_hours(data, LIMITS[:1], period="hour").to_pandas()
+    out = evaluate_hours(data, LIMITS[:1], period="hour", sort=True).to_pandas()
     assert out.valid.tolist() == [True, False]  # the calibrating hour (C) is invalid
     assert out.exceeded.tolist() == [True, False]
+
+
+def test_sort_hours_orders_by_site_parameter_hour() -> None:
+    table = pa.table(
+        {
+            "site": ["B", "A", "B", "A", "A"],
+            "parameter": ["p", "q", "p", "p", "q"],
+            "hour": pa.array(
+                [T0 + timedelta(hours=h) for h in (1, 0, 0, 3, 2)], pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
+    out = sort_hours(table).to_pydict()
+    assert out["site"] == ["A", "A", "A", "B", "B"]
+    assert out["parameter"] == ["p", "q", "q", "p", "p"]
+    assert [h.hour for h in out["hour"]] == [
+        (T0 + timedelta(hours=h)).hour for h in (3, 0, 2, 0, 1)
+    ]
 
 
 def test_limits_are_checked() -> None:

@@ -3,11 +3,12 @@
 One function, two engines, the same result:
 
 - :func:`evaluate_hours` ``(source, limits, *, start=None, end=None, period="minute",
-  statistic="avg", oxygen="a19001", engine="auto") -> pa.Table`` — per outlet, parameter and
-  hour: the hourly mean of the valid values with its count and validity, the value compared
-  with the limit (reference-oxygen converted where the permit says so), the exceedance flag
-  and multiple. ``source`` is a store (:class:`~shanshui.store.duck.DuckDBStore` runs the SQL
-  in ``rules/sql/compliance_hourly.sql`` inside DuckDB; any other store is read through
+  statistic="avg", oxygen="a19001", engine="auto", sort=False) -> pa.Table`` — per outlet,
+  parameter and hour: the hourly mean of the valid values with its count and validity, the
+  value compared with the limit (reference-oxygen converted where the permit says so), the
+  exceedance flag and multiple. ``source`` is a store
+  (:class:`~shanshui.store.duck.DuckDBStore` runs the SQL in
+  ``rules/sql/compliance_hourly.sql`` inside DuckDB; any other store is read through
   ``Store.observations`` and evaluated in memory), a ``duckdb.DuckDBPyConnection`` holding an
   ``observation`` table of the store's schema, or a long frame (``pa.Table`` /
   ``pd.DataFrame`` with columns ``site, parameter, time, value, flag``, evaluated with
@@ -33,7 +34,8 @@ basis           str       ``'converted'`` (compare the reference-oxygen converte
 ==============  ========  ==================================================================
 
 The result of :func:`evaluate_hours`, one row per (site, parameter, hour) with any stored
-value of that parameter in that hour, sorted by site, parameter, hour:
+value of that parameter in that hour, in no particular order (``sort=True`` or
+:func:`sort_hours` sorts by site, parameter, hour):
 
 =================  ===============  =============================================================
 column             type             meaning
@@ -314,7 +316,7 @@ def _arrow_hours(
     )
     # only flag N (or no / an empty flag, HJ 212-2017 §6.6) and a finite number is valid
     good = pc.and_(
-        pc.fill_null(pc.is_in(flag, value_set=pa.array(["N", ""])), True),
+        pc.or_(pc.is_null(flag), pc.is_in(flag, value_set=pa.array(["N", ""]))),
         pc.is_finite(pc.fill_null(value, np.nan)),
     )
     v = pc.if_else(good, value, pa.scalar(None, pa.float64()))
@@ -375,9 +377,7 @@ def _arrow_hours(
             "excess_multiple": pa.array(excess, pa.float64(), from_pandas=True),
         }
     )
-    return result.sort_by(
-        [("site", "ascending"), ("parameter", "ascending"), ("hour", "ascending")]
-    ).cast(RESULT_SCHEMA)
+    return result.cast(RESULT_SCHEMA)
 
 
 #: The widest window, for an open start or end (the SQL compares with both).
@@ -403,6 +403,7 @@ def evaluate_hours(
     statistic: str = "avg",
     oxygen: str = OXYGEN,
     engine: Engine = "auto",
+    sort: bool = False,
 ) -> pa.Table:
     """Hourly means of outlets' data compared with their permit limits (module docstring).
 
@@ -427,12 +428,43 @@ def evaluate_hours(
     engine : {'auto', 'duckdb', 'arrow'}
         ``auto``: DuckDB for a DuckDB store or connection, Arrow/numpy for frames and other
         stores. ``duckdb`` on a frame runs the same SQL on an in-memory DuckDB.
+    sort : bool
+        Sort the rows by site, parameter and hour (:func:`sort_hours`); default: no
+        particular order (sorting a million rows on two strings costs as much as the joins).
 
     Returns
     -------
     pa.Table
         :data:`RESULT_SCHEMA`, one row per (site, parameter, hour) with data.
     """
+    result = _evaluate(source, limits, start, end, period, statistic, oxygen, engine)
+    return sort_hours(result) if sort else result
+
+
+def sort_hours(table: pa.Table, keys: Sequence[str] = ("site", "parameter", "hour")) -> pa.Table:
+    """``table`` sorted by ``keys`` (strings ranked once, then one integer argsort)."""
+    if table.num_rows == 0:
+        return table
+    composite = np.zeros(table.num_rows, dtype=np.int64)
+    for key in keys:
+        col = table[key]
+        uniq = pc.unique(col)
+        uniq = uniq.take(pc.sort_indices(uniq))
+        codes = pc.index_in(col, value_set=uniq).to_numpy(zero_copy_only=False)
+        composite = composite * len(uniq) + codes.astype(np.int64)
+    return table.take(pa.array(np.argsort(composite, kind="stable")))
+
+
+def _evaluate(  # noqa: PLR0917 - the keywords of evaluate_hours, passed on
+    source: Any,
+    limits: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]],
+    start: datetime | str | None,
+    end: datetime | str | None,
+    period: Period,
+    statistic: str,
+    oxygen: str,
+    engine: Engine,
+) -> pa.Table:
     if period not in ("minute", "hour"):
         raise ComplianceError(f"period must be 'minute' or 'hour', not {period!r}")
     lim = normalise_limits(limits)
@@ -456,11 +488,8 @@ def evaluate_hours(
     if isinstance(source, duckdb.DuckDBPyConnection) and engine in ("auto", "duckdb"):
         return _duckdb_hours(source, lim, params)
     if isinstance(source, duckdb.DuckDBPyConnection):
-        data = source.sql(
-            "select site, parameter, time, value, flag from observation "
-            "where statistic = $statistic and period = $period",
-            params={"statistic": statistic, "period": period},
-        ).to_arrow_table()
+        wanted = {k: params[k] for k in ("statistic", "period", "start", "end")}
+        data = source.sql(_sql("compliance_observations"), params=wanted).to_arrow_table()
     elif isinstance(source, Store):
         sites = lim["site"].unique().to_pylist()
         data = _long_table(
