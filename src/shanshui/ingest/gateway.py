@@ -1,4 +1,4 @@
-"""The asyncio HJ 212 TCP gateway: connections, the device cache, limits and ``/metrics``.
+"""The asyncio HJ 212 TCP gateway: connections, the device cache and limits.
 
 Each connection is a :class:`~shanshui.ingest.session.Session` fed by one reader task:
 read at most ``read_size`` bytes, let the session decode, authenticate and journal them,
@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from shanshui.ingest.metrics import LOG, GatewayMetrics
@@ -120,10 +120,6 @@ class DeviceRegistry:
                 self._noted_unknown.clear()
 
 
-HttpHandler = Callable[[str, bytes], Awaitable[tuple[int, str, bytes]]]
-"""An extra HTTP route: ``(method, body) -> (status, content type, body)``."""
-
-
 class Gateway:
     """The HJ 212 TCP server of one process; see the module docstring."""
 
@@ -142,7 +138,6 @@ class Gateway:
         self.limits = limits or Limits()
         self.lag = lag
         self.sessions: dict[Session, asyncio.StreamWriter] = {}
-        self.routes: dict[str, HttpHandler] = {}
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -225,43 +220,6 @@ class Gateway:
                 records, age = self.lag()
                 self.metrics.lag_records.set(records)
                 self.metrics.lag_seconds.set(age)
-
-    # -- HTTP (/metrics and extra routes) -------------------------------------------------------
-    async def start_http(self, host: str, port: int) -> int:
-        """Serve ``GET /metrics`` (and :attr:`routes`) over HTTP/1.0; returns the port."""
-        server = await asyncio.start_server(self._http, host, port)
-        self._servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
-            method, path = (line[0], line[1].split("?", 1)[0]) if len(line) >= 2 else ("", "")
-            length = 0
-            for h in head.split(b"\r\n")[1:]:
-                k, _, v = h.partition(b":")
-                if k.strip().lower() == b"content-length":
-                    length = min(int(v.strip() or 0), 1 << 20)
-            body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
-            if path == "/metrics" and method == "GET":
-                status, ctype, out = 200, "text/plain; version=0.0.4", self.metrics.render()
-            elif path in self.routes:
-                status, ctype, out = await self.routes[path](method, body)
-            else:
-                status, ctype, out = 404, "text/plain", b"not found\n"
-            writer.write(
-                b"HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-                % (status, b"OK" if status == 200 else b"-", ctype.encode(), len(out))
-                + out
-            )
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            pass
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
 
     async def close(self) -> None:
         """Stop listening and close every connection."""

@@ -20,18 +20,21 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
-from shanshui.ingest.gateway import DeviceRegistry, Gateway, HttpHandler
+from shanshui.ingest.gateway import DeviceRegistry, Gateway
 from shanshui.ingest.journal import GroupCommitter, Journal
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.session import Limits
 from shanshui.ingest.writer import JournalWriter
 from shanshui.store import open_store
+
+HttpHandler = Callable[[str, bytes], Awaitable[tuple[int, str, bytes]]]
+"""An extra plain HTTP route: ``(method, body) -> (status, content type, body)``."""
 
 
 @dataclass
