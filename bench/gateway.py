@@ -217,6 +217,12 @@ def rss_mib(pid: int, key: str = "VmRSS") -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads [s]."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def metrics(http: int) -> dict[str, float]:
     import urllib.request
 
@@ -239,7 +245,13 @@ def bench_gateway(
     prepare_store(target, len(frames))
     proc, port, http = start_gateway(target_args, workdir)
     try:
+        cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
         result = run_load(port, frames, args.window, args.warmup, args.seconds)
+        cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
+        # On a shared machine the gateway may get less than a core: frames per CPU second
+        # of the gateway process tells its own cost apart from what it was given.
+        result["cpu_share"] = cpu / wall
+        result["frames_per_cpu_s"] = result["acked"] / cpu if cpu else 0.0
         m = metrics(http)
         result["rss_mib"] = rss_mib(proc.pid, "VmHWM")
         result["write_lag_records"] = m.get("shanshui_gateway_write_lag_records", 0.0)
@@ -346,7 +358,9 @@ def main() -> None:
             f"{name}: {r['frames_per_s']:,.0f} acknowledged frames/s with {args.devices} devices"
             f" (goal 20,000) — {ratio:.2f} of the null server (goal 0.4); peak RSS"
             f" {r['rss_mib']:.0f} MiB; stored {r['stored']:,.0f} readings,"
-            f" write lag at the end {r['write_lag_records']:,.0f} journal records"
+            f" write lag at the end {r['write_lag_records']:,.0f} journal records;"
+            f" gateway CPU {r['cpu_share']:.0%} of a core, {r['frames_per_cpu_s']:,.0f}"
+            " frames per CPU second"
         )
     idle = bench_idle(args.idle)
     print(

@@ -289,6 +289,8 @@ def payload_table(payloads: list[bytes]) -> pa.Table:
         tables.append(_table_v2(run) if run[0][:1] == b"\x02" else _table_v1(run))
     if len(tables) == 1:
         return tables[0]
+    if not tables:
+        return _table_v1([])
     return pa.concat_tables(tables)
 
 
