@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,12 +45,12 @@ class Bound:
     permit: Permit
     outlet: Outlet
 
-    @property
+    @cached_property
     def start(self) -> datetime:
         """First instant of the permit's validity (00:00 Beijing of ``valid_from``)."""
         return datetime.combine(self.permit.valid_from, time(), BEIJING).astimezone(UTC)
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         """First instant after the validity (00:00 Beijing of the day after ``valid_to``)."""
         day = self.permit.valid_to + timedelta(days=1)
