@@ -76,3 +76,50 @@ def test_serve_answers_the_api_while_data_arrive(shared: Path, tmp_path: Path) -
         assert metrics["shanshui_gateway_observations_stored_total"] >= 12 * 6
     finally:
         server.stop()
+
+
+def test_serve_in_process_mounts_extra_routes_and_stops(tmp_path: Path) -> None:
+    """``serve(config, stop=…, ready=…)``: one HTTP port for the API, /metrics and the
+    config's extra plain routes; it stops when ``stop`` is set, closing the port."""
+    import asyncio
+
+    from shanshui.ingest.serve import ServeConfig, serve
+
+    async def hello(method: str, body: bytes) -> tuple[int, str, bytes]:
+        return 200, "text/plain", f"{method} {len(body)}".encode()
+
+    config = ServeConfig(
+        target=str(tmp_path / "s.duckdb"), journal=tmp_path / "journal", host="127.0.0.1",
+        port=0, http_port=0, routes={"/hello": hello},
+    )  # fmt: skip
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        info: dict[str, int] = {}
+
+        def on_ready(i: dict[str, int]) -> None:
+            info.update(i)
+            ready.set()
+
+        task = asyncio.create_task(serve(config, stop=stop, ready=on_ready))
+        await asyncio.wait_for(ready.wait(), 60)
+        port = info["http_port"]
+        got["hello"] = await asyncio.to_thread(_get, port, "/hello")
+        got["regions"] = await asyncio.to_thread(_get, port, "/api/v1/regions")
+        got["metrics"] = await asyncio.to_thread(_get, port, "/metrics")
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        got["port"] = port
+
+    asyncio.run(main())
+    assert got["hello"] == (200, "GET 0")
+    assert got["regions"][0] == 200 and got["regions"][1]["total"] == 0  # an empty store
+    assert got["metrics"][0] == 200 and "shanshui_gateway_connections_total" in got["metrics"][1]
+    try:
+        _get(got["port"], "/metrics")
+    except urllib.error.URLError:
+        pass  # the port is closed
+    else:
+        raise AssertionError("serve still answers after stop")
