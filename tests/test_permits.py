@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from shanshui.cli import app
 from shanshui.errors import PeerError
 from shanshui.permits import Limit, PermitError, permit_from_dict, read_limits_csv, read_permit
-from shanshui.store import open_store
+from shanshui.store import Parameter, open_store
 
 EXAMPLE = Path(str(resources.files("shanshui") / "data/sources/example_permit.json"))
 
@@ -128,3 +130,28 @@ def test_cli_imports_lists_shows_and_refuses_bad_files(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["permits", "show", pid, "--db", str(db)])
     assert json.loads(shown.output) == read_permit(EXAMPLE).to_dict()
     assert runner.invoke(app, ["permits", "show", "nope", "--db", str(db)]).exit_code == 1
+    # two hours of SO2 at 40 mg/m³ with 11 % O2 → 60 mg/m³ at 6 % O2 (GB 13223-2011 §5.2)
+    # > 50: one exceedance alarm, open (rules in shanshui/rules/__init__.py)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [
+        ("SYN-PLANT01-DA001", code, "avg", "minute", t0 + timedelta(minutes=m), v, "N")
+        for m in range(120)
+        for code, v in (("a21026", 40.0), ("a19001", 11.0))
+    ]
+    with open_store(db) as store:
+        store.upsert_parameters(
+            [
+                Parameter("a21026", "SO2", "mg/m³", "a21026"),
+                Parameter("a19001", "O2", "%", "a19001"),
+            ]
+        )
+        cols = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
+        store.write_observations(pd.DataFrame(rows, columns=cols))
+    args = ["permits", "evaluate", "--db", str(db), "--now", "2026-03-01T10:00:00+08:00"]
+    evaluated = runner.invoke(app, args)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "1 opened, 0 updated, 0 closed; 1 not closed" in evaluated.output
+    assert (
+        "exceedance\tSYN-PLANT01-DA001\ta21026\t2026-03-01T00:00:00+00:00\t2 h" in evaluated.output
+    )
+    assert runner.invoke(app, [*args[:-1], "2026-03-01T10:00:00"]).exit_code == 2

@@ -1,14 +1,18 @@
-"""``shanshui permits import FILE [--limits CSV] | list | show ID`` (``--db`` or ``--postgres``).
+"""``shanshui permits import FILE [--limits CSV] | list | show ID | evaluate [--now TIME]``
+(``--db`` or ``--postgres``).
 
 ``import`` reads a permit in the JSON layout of ``docs/permits.md`` (and optionally a CSV
 limits table that replaces the limits of the outlets it names), checks it whole, then stores
 it in one transaction, audited; bad input prints ``file: field: reason`` and changes nothing
-(exit 1). ``list`` prints the permits, ``show`` one permit as JSON.
+(exit 1). ``list`` prints the permits, ``show`` one permit as JSON. ``evaluate`` runs the
+rules of :mod:`shanshui.rules` once (what ``shanshui serve`` does every minute) and prints the
+alarms that are not closed.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -104,3 +108,44 @@ def show(
         typer.echo(f"error: no permit {permit_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+
+
+@app.command("evaluate")
+def evaluate(
+    *,
+    db: DbOpt = None,
+    postgres: PgOpt = None,
+    now: Annotated[
+        str | None, typer.Option(help="Evaluation time, ISO 8601 with zone (default: now).")
+    ] = None,
+    lookback_days: Annotated[
+        float, typer.Option(min=0.05, help="Days of data re-evaluated (late data inside).")
+    ] = 2.0,
+) -> None:
+    """Run the permit rules once (exceedance, offline, flags, annual totals) and print the
+    alarms still open."""
+    from shanshui.rules import RulesJob  # noqa: PLC0415 - keeps the CLI's start light
+
+    when = datetime.now(UTC)
+    if now is not None:
+        try:
+            when = datetime.fromisoformat(now)
+        except ValueError:
+            raise typer.BadParameter(f"not an ISO 8601 time: {now!r}") from None
+        if when.utcoffset() is None:
+            raise typer.BadParameter("--now needs a zone, e.g. 2026-02-01T00:00:00+08:00")
+    try:
+        with st.open_store(_target(db, postgres)) as store:
+            result = RulesJob(store, lookback=timedelta(days=lookback_days)).run_once(when)
+            lasting = store.alarms(state=["open", "acknowledged"])
+    except ShanshuiError as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"evaluated at {result.now.isoformat()}: {result.opened} opened, {result.updated} "
+        f"updated, {result.closed} closed; {len(lasting)} not closed"
+    )
+    for a in lasting:
+        typer.echo(
+            f"{a.id}\t{a.state}\t{a.rule}\t{a.site}\t{a.parameter}\t"
+            f"{a.opened_at.isoformat()}\t{a.hours} h"
+        )
