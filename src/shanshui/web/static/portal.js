@@ -205,7 +205,7 @@
         connectNulls: false, areaStyle: { opacity: 0.12 },
         data: rows.map(function (r) { return r.valid ? r.value : null; }),
         markLine: limit ? { symbol: "none", silent: true, lineStyle: { color: "#d33", type: "dashed" },
-          label: { position: "insideEndTop", formatter: "GB 3095 " + limit }, data: [{ yAxis: limit }] } : undefined
+          label: { position: "insideEndTop", formatter: "GB 3095 " + limit, backgroundColor: "rgba(255,255,255,0.85)", padding: [1, 3] }, data: [{ yAxis: limit }] } : undefined
       }]
     };
   }
@@ -229,7 +229,7 @@
           return { value: r.value, itemStyle: { color: r.valid ? "#3f7cac" : "#c9c9c9" } };
         }),
         markLine: limit ? { symbol: "none", silent: true, lineStyle: { color: "#d33", type: "dashed" },
-          label: { position: "insideEndTop", formatter: "GB 3095 " + limit }, data: [{ yAxis: limit }] } : undefined
+          label: { position: "insideEndTop", formatter: "GB 3095 " + limit, backgroundColor: "rgba(255,255,255,0.85)", padding: [1, 3] }, data: [{ yAxis: limit }] } : undefined
       }]
     };
   }
