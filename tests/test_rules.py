@@ -315,3 +315,19 @@ def test_run_periodically_runs_at_once_on_wake_and_stops() -> None:
 
     asyncio.run(scenario())
     assert len(calls) == 2 and calls[1] - calls[0] >= 0.2
+
+
+def test_after_a_hand_close_the_next_occurrence_opens_a_new_alarm(plant: Store) -> None:
+    job = RulesJob(plant)
+    job.run_once(NOW)
+    hand = by_key(plant)[("S1", "exceedance", SO2)][1]  # opened 05:00, lasting
+    assert hand.id is not None
+    # closed by hand at a wall-clock time long after the data hours in question
+    plant.close_alarm(hand.id, actor="op", note="known", at=NOW + timedelta(days=10))
+    # 06: 40 → 60 exceeds (same condition); 07: 30 → 45 clears; 08: 40 → 60 exceeds again
+    plant.write_observations(minutes({6: 40.0, 7: 30.0, 8: 40.0}))
+    job.run_once(h(9))
+    _first, closed, new = by_key(plant)[("S1", "exceedance", SO2)]
+    assert (closed.id, closed.state, closed.closed_by, closed.hours) == (hand.id, "closed", "op", 2)
+    assert (new.opened_at, new.closed_at, new.state, new.hours) == (h(8), None, "open", 1)
+    assert job.run_once(h(9)).changed == 0

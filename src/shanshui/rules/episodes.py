@@ -71,10 +71,25 @@ def hourly_episodes(
     return out
 
 
+#: ``detail`` key where the engine keeps where the alarm's condition cleared in the data (ISO
+#: time; null while it lasts): an alarm closed by hand covers its condition until then.
+EPISODE_END = "episode_end"
+
+
+def _alarm_end(a: Alarm) -> datetime | None:
+    """Where alarm ``a`` stops covering its condition (None: not yet)."""
+    hand_closed = a.state == "closed" and a.closed_by not in (None, ENGINE)
+    if hand_closed and EPISODE_END in a.detail:
+        end = a.detail[EPISODE_END]
+        return None if end is None else datetime.fromisoformat(str(end))
+    return a.closed_at
+
+
 def _overlaps(a: Alarm, e: Episode) -> bool:
-    """Whether alarm ``a`` ([opened_at, closed_at)) and episode ``e`` ([start, end)) meet; an
-    alarm closed in the hour it opened still covers that instant."""
-    a_end = a.closed_at
+    """Whether alarm ``a`` ([opened_at, end)) and episode ``e`` ([start, end)) meet. The end of
+    an alarm closed by hand is where its condition cleared in the data, once the engine saw
+    it (its close time before); an alarm closed in the hour it opened covers that instant."""
+    a_end = _alarm_end(a)
     if a_end is not None and a_end <= a.opened_at:
         a_end = a.opened_at + timedelta(seconds=1)
     ends_after_start = a_end is None or a_end > e.start
@@ -94,7 +109,7 @@ def _from_episode(a: Alarm, e: Episode) -> Alarm:
         threshold=e.threshold,
         enterprise=e.enterprise,
         permit=e.permit,
-        detail=dict(e.detail),
+        detail={**e.detail, EPISODE_END: None if e.end is None else e.end.isoformat()},
     )
     if hand_closed:  # an operator's close stands (rules/__init__.py)
         return new
