@@ -37,6 +37,9 @@ The alarm (:class:`shanshui.store.alarms.Alarm`, one row of the store's ``alarm`
                   (exceedance: mg/m³ or mg/L as the limit's unit; annual_total: projected and
                   permitted t/a; offline: longest silence and the interval, seconds).
 ``enterprise``, ``permit``  where the rule's limit came from.
+``detail``        rule-specific facts (outlet code, unit, basis, reference O2, standard, flag,
+                  last data time …) and ``episode_end``: where the data cleared the condition
+                  (ISO time, null while it lasts).
 ``acknowledged_by/_at``, ``ack_note``, ``closed_by``, ``close_note``  who did what (closed_by
                   is ``rules`` when the engine closed it).
 
