@@ -5,11 +5,13 @@ Run it
 ------
 ``RulesJob(store).run_once(now)`` (:mod:`shanshui.rules.engine`) evaluates every rule for every
 outlet under a permit and writes the differences to the store's ``alarm`` table; ``shanshui
-serve`` calls it periodically and after writer batches. ``now`` is the evaluation instant
-(timezone-aware; a simulation passes its simulated clock). Running it twice with the same data
-and ``now`` changes nothing (idempotent); data arriving late are re-evaluated on the next run
-over the look-back window (``RulesJob(lookback=timedelta(days=2))``, extended back to the
-oldest alarm still open).
+serve`` calls it every ``ServeConfig.rules_every`` seconds (60; 0 turns it off) and soon after
+the writer's batches (at most every 5 s), reading through its own connection
+(``RulesJob(store, own_reader=True)``); ``shanshui permits evaluate`` runs it once. ``now`` is
+the evaluation instant (timezone-aware; a simulation passes its simulated clock). Running it
+twice with the same data and ``now`` changes nothing (idempotent); data arriving late are
+re-evaluated on the next run over the look-back window
+(``RulesJob(lookback=timedelta(days=2))``, extended back to the oldest alarm still open).
 
 Time labels
 -----------
