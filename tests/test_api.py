@@ -239,6 +239,10 @@ def test_series_day_and_month_with_counts(client: ApiClient, raw: dict[str, pd.D
     o3 = raw["1001A"]["O3"].loc["2015-01-01 00:00":"2015-01-01 23:00"].dropna()
     assert [r["value"] for r in h] == pytest.approx(list(o3))
     assert h[0]["period"] == "2015-01-01T00:00:00+08:00"
+    assert set(h[0]) == {"period", "value", "flag", "expected", "observed", "valid"}
+    assert all(
+        (r["flag"], r["expected"], r["observed"], r["valid"]) == ("N", 1, 1, True) for r in h
+    )
     bad = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "week"})
     _error(bad, 422, "validation_failed")
     backwards = params | {"from": "2015-02-01"}
@@ -448,6 +452,16 @@ def test_reads_see_the_writers_commits(tmp_path: Path) -> None:
         )
         # IAQI of 80 µg/m³ PM2.5 (HJ 633-2012 Table 1: 75→100, 115→150): 100 + 50·5/40, up
         assert item["aqi"] == 107
+        # HJ 212-2017 §6.6: flag D (instrument fault) is stored but not valid data
+        store.write_observations([("1001A", "PM2.5", "avg", "hour", t, 81.0, "D")])
+        hour = c.get(
+            "/api/v1/sites/1001A/series",
+            params={"from": "2025-01-01", "to": "2025-01-01", "parameters": "PM2.5"},
+        ).json()["series"]["PM2.5"]
+        assert hour == [
+            {"period": "2025-01-01T12:00:00+08:00", "value": 81.0, "flag": "D",
+             "expected": 1, "observed": 0, "valid": False}
+        ]  # fmt: skip
         # a read while the writer holds its lock (in the middle of a batch) is not blocked
         with store._lock:  # type: ignore[attr-defined]
             app.state.cache.clear()
