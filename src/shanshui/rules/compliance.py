@@ -1,14 +1,17 @@
 """Bulk evaluation of outlets' minute or hourly data against their permit limits.
 
-One function, two engines, the same result:
+One function, two engines for its heavy half (minute → hour means: DuckDB SQL in
+``rules/sql/compliance_hourly.sql`` on the store, or Arrow ``group_by`` in memory), and one
+shared judge of the hours (O2 beside each hour, conversion, exceedance: ``_judge``), so both
+engines give the same result:
 
 - :func:`evaluate_hours` ``(source, limits, *, start=None, end=None, period="minute",
   statistic="avg", oxygen="a19001", engine="auto", sort=False) -> pa.Table`` — per outlet,
   parameter and hour: the hourly mean of the valid values with its count and validity, the
   value compared with the limit (reference-oxygen converted where the permit says so), the
   exceedance flag and multiple. ``source`` is a store
-  (:class:`~shanshui.store.duck.DuckDBStore` runs the SQL in
-  ``rules/sql/compliance_hourly.sql`` inside DuckDB; any other store is read through
+  (:class:`~shanshui.store.duck.DuckDBStore` aggregates inside DuckDB, on the store's own
+  connection under its lock; any other store is read through
   ``Store.observations`` and evaluated in memory), a ``duckdb.DuckDBPyConnection`` holding an
   ``observation`` table of the store's schema, or a long frame (``pa.Table`` /
   ``pd.DataFrame`` with columns ``site, parameter, time, value, flag``, evaluated with
@@ -95,7 +98,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shanshui.errors import CallerError
-from shanshui.standards.emissions import O2_AIR, O2_MEASURED_MAX, reference_oxygen_conversion
+from shanshui.standards.emissions import reference_oxygen_conversion
 from shanshui.store.api import Store
 from shanshui.store.duck import DuckDBStore
 
@@ -253,14 +256,32 @@ def _duckdb_hours(
     # a short list is checked in the scan; a long one only at the join (see the SQL)
     params["sites"] = sites if len(sites) <= SITE_FILTER_MAX else None
     params["parameters"] = sorted({*pc.unique(limits["parameter"]).to_pylist(), params["oxygen"]})
-    conn.register("compliance_limits", limits)
-    try:
-        result = conn.sql(_sql("compliance_hourly"), params=params).to_arrow_table()
-    finally:
-        conn.unregister("compliance_limits")
-    if not isinstance(result, pa.Table):  # newer DuckDB may hand back a reader
-        result = result.read_all()
-    return result.cast(RESULT_SCHEMA)
+    wanted = {k: params[k] for k in HOURLY_PARAMETERS}
+    hourly = conn.sql(_sql("compliance_hourly"), params=wanted).to_arrow_table()
+    if not isinstance(hourly, pa.Table):  # newer DuckDB may hand back a reader
+        hourly = hourly.read_all()
+    # the hour comes back as whole hours since the epoch: the start of the hour, UTC
+    hour = pc.multiply(hourly["h"].cast(pa.int64()), 3_600_000_000).cast(
+        pa.timestamp("us", tz="UTC")
+    )
+    n = hourly["n"].cast(pa.int32())
+    table = pa.table(
+        {
+            "site": hourly["site"].cast(pa.string()),
+            "parameter": hourly["parameter"].cast(pa.string()),
+            "hour": hour,
+            "count": n,
+            "valid": pc.greater_equal(n, params["min_count"]),  # HJ 76-2017 Annex B
+            "mean": hourly["mean"].cast(pa.float64()),
+        }
+    )
+    return _judge(table, limits, params["oxygen"])
+
+
+#: The named parameters of rules/sql/compliance_hourly.sql.
+HOURLY_PARAMETERS = (
+    "sites", "parameters", "start", "end", "statistic", "period", "min_count",
+)  # fmt: skip
 
 
 # -- the Arrow / numpy engine -----------------------------------------------------------------
@@ -342,6 +363,13 @@ def _arrow_hours(
             "mean": mean,
         }
     )
+    return _judge(hourly, limits, oxygen)
+
+
+def _judge(hourly: pa.Table, limits: pa.Table, oxygen: str) -> pa.Table:
+    """Hourly means (``site, parameter, hour, count, valid, mean``) against the limits: the
+    O2 hour beside each, the conversion (GB 13223-2011 §5.2) where the basis is converted,
+    the exceedance. One implementation for both engines."""
     o2 = hourly.filter(pc.equal(hourly["parameter"], oxygen)).select(["site", "hour", "mean"])
     o2 = o2.rename_columns(["site", "hour", "o2"])
     joined = hourly.join(limits, ["site", "parameter"], join_type="inner")
@@ -478,8 +506,6 @@ def _evaluate(  # noqa: PLR0917 - the keywords of evaluate_hours, passed on
         "period": period,
         "oxygen": oxygen,
         "min_count": min_count,
-        "o2_air": O2_AIR,
-        "o2_max": O2_MEASURED_MAX,
     }
     if isinstance(source, DuckDBStore) and engine in ("auto", "duckdb"):
         # the store's own connection, under its lock and in one read transaction
