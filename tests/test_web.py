@@ -168,6 +168,9 @@ def test_station_page_has_statistics_with_counts(seeded: Client) -> None:
     # 30 days expected; GB 3095-2012 Table 4 asks 27 valid days a month (25 in February),
     # so the minimum for 30 days is between 25 and 30
     assert all(25 <= int(minimum) <= 30 for _, minimum in counts)
+    # HJ 663-2013 judges PM2.5 by its mean AND the 95th percentile of its daily means (SO2,
+    # NO2: 98th), so the page shows that percentile beside the mean
+    assert "P95 of daily means" in html and "P98 of daily means" in html
 
 
 def test_unknown_station_is_a_page_not_an_error(seeded: Client) -> None:
