@@ -68,7 +68,11 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "mean": "平均值",
         "assessed": "评价浓度",
         "daily_means": "日均值",
-        "compliance_note": "达标判定（HJ 663-2013）：SO2、NO2、PM10、PM2.5 须平均浓度不超过年均限值，且日均值的百分位数（SO2、NO2 第98，PM10、PM2.5 第95）不超过24小时平均限值；CO 以日均值第95百分位数、O3 以日最大8小时平均第90百分位数评价。",
+        "compliance_note": (
+            "达标判定（HJ 663-2013）：SO2、NO2、PM10、PM2.5 须平均浓度不超过年均限值，"
+            "且日均值的百分位数（SO2、NO2 第98，PM10、PM2.5 第95）不超过24小时平均限值；"
+            "CO 以日均值第95百分位数、O3 以日最大8小时平均第90百分位数评价。"
+        ),
         "limit": "二级标准限值",
         "compliant": "达标",
         "yes": "是",
@@ -186,7 +190,13 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "mean": "Mean",
         "assessed": "Assessed value",
         "daily_means": "of daily means",
-        "compliance_note": "Compliance (HJ 663-2013): SO2, NO2, PM10 and PM2.5 comply when the period mean meets the annual limit and the percentile of the daily means (98th for SO2 and NO2, 95th for PM10 and PM2.5) meets the 24-hour limit; CO is judged by the 95th percentile of its daily means, O3 by the 90th percentile of its daily maximum 8-hour means.",
+        "compliance_note": (
+            "Compliance (HJ 663-2013): SO2, NO2, PM10 and PM2.5 comply when the period mean "
+            "meets the annual limit and the percentile of the daily means (98th for SO2 and "
+            "NO2, 95th for PM10 and PM2.5) meets the 24-hour limit; CO is judged by the 95th "
+            "percentile of its daily means, O3 by the 90th percentile of its daily maximum "
+            "8-hour means."
+        ),
         "limit": "Grade II limit",
         "compliant": "Meets limit",
         "yes": "yes",
