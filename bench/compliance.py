@@ -318,12 +318,26 @@ def measure(engine: str, folder: Path) -> dict[str, object]:
     return result
 
 
+def best(results: list[dict[str, object]]) -> dict[str, object]:
+    """The first run's answers with each timing and the peak memory at their minimum (the
+    machine is shared: the least disturbed run is the best estimate)."""
+    out = dict(results[0])
+    for key in ("seconds", "eval_seconds", "cpu", "eval_cpu", "maxrss_mib"):
+        out[key] = min(float(r[key]) for r in results)  # type: ignore[arg-type]
+    for r in results[1:]:
+        assert r["keys"] == out["keys"], "a repeated run found other exceedances"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outlets", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--keep", type=Path, help="folder for the store and Parquet file")
     parser.add_argument("--reuse", action="store_true", help="reuse the data in --keep")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per engine, alternating; the minimum is shown"
+    )
     parser.add_argument("--child", choices=["shanshui", "pandas"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -342,8 +356,11 @@ def main() -> None:
                 f"{built['generate_s']:.1f} s, loaded into the store in {built['load_s']:.1f} s "
                 f"(+ Parquet copy)"
             )
-        s = measure("shanshui", folder)
-        p = measure("pandas", folder)
+        runs: dict[str, list[dict[str, object]]] = {"shanshui": [], "pandas": []}
+        for _ in range(args.repeat):
+            for engine, done in runs.items():
+                done.append(measure(engine, folder))
+        s, p = best(runs["shanshui"]), best(runs["pandas"])
         assert s["exceedances"] == p["exceedances"], (s["exceedances"], p["exceedances"])
         assert s["keys"] == p["keys"], "the engines disagree on which outlet-hours exceed"
         assert s["valid_hours"] == p["valid_hours"], (s["valid_hours"], p["valid_hours"])
