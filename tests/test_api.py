@@ -339,7 +339,7 @@ def test_devices_need_the_operator_role(client: ApiClient, operator_key: str) ->
     _error(client.get("/api/v1/admin/keys"), 401, "unauthorized")
 
 
-def test_an_unexpected_failure_is_a_500_in_the_one_shape() -> None:
+def test_an_unexpected_failure_is_a_500_in_the_one_shape(caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
         def regions(self) -> None:
             raise RuntimeError("disk on fire")
@@ -348,6 +348,8 @@ def test_an_unexpected_failure_is_a_500_in_the_one_shape() -> None:
     client = ApiClient(create_app(Broken(), keys={hash_key(admin): "admin"}))  # type: ignore[arg-type]
     error = _error(client.get("/api/v1/regions"), 500, "internal_error")
     assert "fire" not in error["message"]  # no internals leak
+    logged = [r for r in caplog.records if r.name == "shanshui.api" and r.exc_info]
+    assert logged and "disk on fire" in str(logged[0].exc_info[1])  # but the log has them
     counts = client.get("/api/v1/admin/keys", headers={"X-API-Key": admin}).json()
     assert counts["roles"] == {"operator": 0, "admin": 1}
     assert client.get("/api/v1/latest").json()["error"]["code"] == "internal_error"
