@@ -115,9 +115,10 @@ class _Connection:
             self.writer.close()
 
 
-async def _phase(base: str, paths: list[str], clients: int, n: int) -> list[float]:
+async def _phase(base: str, paths: list[str], clients: int, n: int) -> tuple[list[float], float]:
     host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
+    sizes: list[int] = []
     todo = iter(range(n))
 
     async def worker(k: int) -> None:
@@ -128,12 +129,13 @@ async def _phase(base: str, paths: list[str], clients: int, n: int) -> list[floa
                 t = time.perf_counter()
                 status, body = await conn.get(paths[(clients + i) % len(paths)])
                 latencies.append(time.perf_counter() - t)
+                sizes.append(len(body))
                 assert status == 200, (status, body[:300])
         finally:
             conn.close()
 
     await asyncio.gather(*(worker(k) for k in range(clients)))
-    return latencies
+    return latencies, sum(sizes) / max(len(sizes), 1)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -162,10 +164,10 @@ def client_main(base: str, clients: int, n: int, n_series: int) -> None:
     out = {}
     for name, (paths, count) in targets.items():
         t = time.perf_counter()
-        lat = asyncio.run(_phase(base, paths, clients, count))
+        lat, size = asyncio.run(_phase(base, paths, clients, count))
         wall = time.perf_counter() - t
         out[name] = {"n": len(lat), "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99),
-                     "rps": len(lat) / wall}  # fmt: skip
+                     "rps": len(lat) / wall, "kb": size / 1000}  # fmt: skip
     print(json.dumps(out))
 
 
@@ -207,7 +209,7 @@ def main() -> None:
         g = got[name]
         print(
             f"  {label:28s} n={g['n']:5d}  p50 {g['p50']:9.1f} ms  p99 {g['p99']:9.1f} ms  "
-            f"{g['rps']:8.1f} req/s  p99/p99_static {g['p99'] / base:7.1f}x"
+            f"{g['rps']:7.1f} req/s {g['kb']:7.0f} kB  p99/p99_static {g['p99'] / base:6.1f}x"
         )
     print("goal: p99 <= 5x the static file's p99")
 
