@@ -1,8 +1,9 @@
 """One HJ 212 connection's protocol logic, without sockets: bytes in, answers out.
 
 :class:`Session` decodes what a device sends (:class:`shanshui.hj212.Decoder`),
-authenticates each frame by MN and password (:class:`DeviceDirectory`), turns data uploads
-into observations (:func:`to_rows`), makes them durable through a :class:`Committer` (the
+authenticates each frame by MN and password (:class:`DeviceDirectory`), gathers the readings
+of data uploads (:func:`add_readings`, packed per received chunk into one journal record by
+:mod:`shanshui.ingest.payload`), makes them durable through a :class:`Committer` (the
 journal's group commit) and only then returns the acknowledgements (HJ 212-2017 §6.5.1:
 9014 "数据应答" when the upload's Flag has A = 1). The gateway owns the socket; tests feed
 bytes in-process.
@@ -411,7 +412,7 @@ class Session:
         if rows:
             received = int(time.time() * 1_000_000)
             await self.committer.commit([encode_payload(rows, received)])
-            metrics.journaled.inc(len(rows))
+            metrics.journaled.inc(len(rows))  # values as sent; the writer keeps decimals
         if out:
             metrics.ack(len(out))
         return out
