@@ -383,7 +383,7 @@ def _judge(hourly: pa.Table, limits: pa.Table, oxygen: str) -> pa.Table:
     value_np = np.where(conv_np, reference_oxygen_conversion(mean_np, o2_np, ref_np), mean_np)
     limit_np = joined["limit"].to_numpy(zero_copy_only=False)
     value_arr = pa.array(value_np, pa.float64(), from_pandas=True)  # NaN → null
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero limit: ratio inf
         exceeded = np.nan_to_num(value_np, nan=-np.inf) > limit_np
         ratio = value_np / limit_np
         excess = (value_np - limit_np) / limit_np
