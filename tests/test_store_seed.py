@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from shanshui.cli import store as store_cli
 from shanshui.store import AIR_PARAMETERS, Store, open_store, seed
+from shanshui.store.sql import migrations
 
 pytest_plugins = ["pg"]
 
@@ -84,7 +85,10 @@ def test_init_creates_migrates_and_seeds(tmp_path: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(_app(), ["init", "--db", str(db)])
     assert first.exit_code == 0, first.output
-    assert "applied now: [1]" in first.output and "2026 sites" in first.output
+    # every migration shipped with the package is applied, in order, on a new file
+    shipped = [m.version for m in migrations("duckdb")]
+    assert shipped[:3] == [1, 2, 3]
+    assert f"applied now: {shipped}" in first.output and "2026 sites" in first.output
     second = runner.invoke(_app(), ["init", "--db", str(db)])
     assert second.exit_code == 0 and "applied now: none" in second.output
     with open_store(db) as s:
