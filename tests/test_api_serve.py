@@ -123,3 +123,26 @@ def test_serve_in_process_mounts_extra_routes_and_stops(tmp_path: Path) -> None:
         pass  # the port is closed
     else:
         raise AssertionError("serve still answers after stop")
+
+
+def test_serve_cli_passes_rules_every(monkeypatch: Any, tmp_path: Path) -> None:
+    """``--rules-every`` reaches ``ServeConfig.rules_every`` (0 turns the permit rules off);
+    the default is the config's 60 s."""
+    from typer.testing import CliRunner
+
+    import shanshui.cli.serve as cli_serve
+    from shanshui.cli import app
+    from shanshui.ingest.serve import ServeConfig
+
+    seen: list[ServeConfig] = []
+    monkeypatch.setattr(cli_serve, "run", seen.append)
+    monkeypatch.setattr(cli_serve, "setup_json_logging", lambda level: None)  # keep pytest's
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    for extra, want in (([], 60.0), (["--rules-every", "0"], 0.0), (["--rules-every", "5"], 5.0)):
+        result = runner.invoke(app, ["serve", "--db", db, "--log-level", "error", *extra])
+        assert result.exit_code == 0, result.output
+        assert seen[-1].rules_every == want
+    assert ServeConfig(target=db, journal=tmp_path).rules_every == 60.0
+    refused = runner.invoke(app, ["serve", "--db", db, "--rules-every", "-1"])
+    assert refused.exit_code == 2 and len(seen) == 3

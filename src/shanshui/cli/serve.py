@@ -45,6 +45,13 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     aggregate_every: Annotated[
         float, typer.Option(help="Recompute touched daily aggregates at most this often [s].")
     ] = 1.0,
+    rules_every: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Evaluate the permit rules (alarms) at most this often [s]; 0: not at all.",
+        ),
+    ] = 60.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Run the gateway, the journal writer, the daily aggregation and the API in one process."""
@@ -59,5 +66,6 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     config = ServeConfig(
         target=target, journal=journal or default_journal(target), host=host, port=port,
         http_host=http_host, http_port=http_port, limits=limits, aggregate_every=aggregate_every,
+        rules_every=rules_every,
     )  # fmt: skip
     run(config)
