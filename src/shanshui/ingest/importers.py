@@ -30,12 +30,14 @@ Rules (DESIGN §4, §5):
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,7 +65,7 @@ FORMATS: tuple[str, ...] = ("auto", "cnemc", "prsa", "long")
 
 #: Source lines per chunk by format: a CNEMC line holds one value per station (~2,000), a
 #: PRSA line 6 pollutants (+ 6 meteorological values), a long line one value.
-DEFAULT_CHUNK_LINES = {"cnemc": 120, "prsa": 12_000, "long": 200_000}
+DEFAULT_CHUNK_LINES = {"cnemc": 120, "prsa": 50_000, "long": 200_000}
 
 _TIME = pa.timestamp("us", tz="UTC")
 
@@ -313,10 +315,26 @@ class Importer:
                 return
         report.unknown_sites.append(UnknownSite(path, site, n))
 
+    def _open(self, path: str, fmt: Format) -> tuple[str, Iterator[Chunk]]:
+        """Detect ``path``'s format and read its first chunk (see :meth:`import_files`);
+        the format and all its chunks. FormatError if it cannot be read."""
+        kind, chunks = self._chunks(path, fmt)
+        guarded = _guarded(path, chunks)
+        first = next(guarded, None)
+        return kind, itertools.chain(() if first is None else (first,), guarded)
+
     def import_file(
-        self, path: str | os.PathLike[str], fmt: Format = "auto", report: ImportReport | None = None
+        self,
+        path: str | os.PathLike[str],
+        fmt: Format = "auto",
+        report: ImportReport | None = None,
+        *,
+        opened: Future[tuple[str, Iterator[Chunk]]] | None = None,
     ) -> ImportReport:
-        """Import one file; failures to read it go into the report (never raised)."""
+        """Import one file; failures to read it go into the report (never raised).
+
+        ``opened``: the file already opened by :meth:`_open` in another thread.
+        """
         report = report if report is not None else ImportReport()
         started = time.perf_counter()
         name = str(path)
@@ -328,9 +346,9 @@ class Importer:
         if self.on_file is not None:
             self.on_file(name, size)
         try:
-            kind, chunks = self._chunks(name, fmt)
+            kind, chunks = opened.result() if opened is not None else self._open(name, fmt)
             source = self.source or f"import:{kind}:{os.path.basename(name)}"
-            for chunk in _prefetched(_guarded(name, chunks)):
+            for chunk in _prefetched(chunks):
                 report.lines += chunk.lines
                 for bad in chunk.bad:
                     report.bad_count += 1
@@ -350,10 +368,21 @@ class Importer:
     def import_files(
         self, paths: Iterable[str | os.PathLike[str]], fmt: Format = "auto"
     ) -> ImportReport:
-        """Import several files in order into one report."""
+        """Import several files in order into one report.
+
+        While a file is written, the next one is opened and its first chunk read in a
+        thread (reading and the store's engine overlap; one chunk more in memory).
+        """
         report = ImportReport()
-        for path in paths:
-            self.import_file(path, fmt, report)
+        names = [str(p) for p in paths]
+        with ThreadPoolExecutor(1, thread_name_prefix="shanshui-import-open") as pool:
+            following = pool.submit(self._open, names[0], fmt) if names else None
+            for i, name in enumerate(names):
+                current = following
+                following = (
+                    pool.submit(self._open, names[i + 1], fmt) if i + 1 < len(names) else None
+                )
+                self.import_file(name, fmt, report, opened=current)
         return report
 
 
