@@ -265,10 +265,13 @@ def _duckdb_hours(
         pa.timestamp("us", tz="UTC")
     )
     n = hourly["n"].cast(pa.int32())
+    # k is the 1-based position of the parameter in the list sent (see the SQL)
+    codes = pa.array(params["parameters"], pa.string())
+    position = pc.subtract(hourly["k"].cast(pa.int32()), 1)
     table = pa.table(
         {
             "site": hourly["site"].cast(pa.string()),
-            "parameter": hourly["parameter"].cast(pa.string()),
+            "parameter": codes.take(position),
             "hour": hour,
             "count": n,
             "valid": pc.greater_equal(n, params["min_count"]),  # HJ 76-2017 Annex B

@@ -14,22 +14,27 @@
 -- hours since 1970-01-01 UTC (µs // 3.6e9; times after 1970): integer grouping is an order
 -- of magnitude cheaper than date_trunc on timestamptz (a calendar call per row), and UTC
 -- clock hours are the local hours of whole-hour zones such as Asia/Shanghai.
-select site, parameter, h,
+-- k is the parameter's 1-based position in :parameters (the caller maps it back to the
+-- code): grouping by (site, k, h) hashes one string per row instead of two, and the
+-- position doubles as the parameter filter (null: not wanted), which DuckDB pushes into the
+-- scan; measured 15-25 % less CPU than grouping by the parameter text (bench/compliance.py).
+select site, k, h,
        count(v)::integer as n,
        case when count(v) >= :min_count then avg(v) end as mean
 from (
-    select o.site, o.parameter,
+    select o.site,
+           list_position(cast(:parameters as text[]), o.parameter) as k,
            epoch_us(o.time) // 3600000000 as h,
            case when (o.flag is null or o.flag in ('N', '')) and isfinite(o.value) then o.value end
                as v
     from observation o
     -- list filters, not a semi join (`x = any(list)` and `in (select unnest(…))` are planned
     -- as hash joins; list_contains is a cheaper per-row function)
-    where list_contains(cast(:parameters as text[]), o.parameter)
-      and (cast(:sites as text[]) is null or list_contains(cast(:sites as text[]), o.site))
+    where (cast(:sites as text[]) is null or list_contains(cast(:sites as text[]), o.site))
       and o.statistic = cast(:statistic as text)
       and o.period = cast(:period as text)
       and o.time >= cast(:start as timestamptz)
       and o.time < cast(:end as timestamptz)
 ) minutes
-group by site, parameter, h
+where k is not null
+group by site, k, h
