@@ -27,7 +27,7 @@ import math
 import struct
 import sys
 from array import array
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -115,11 +115,13 @@ class Columns:
 
 def encode_payload(columns: Columns, received_us: int) -> bytes:
     """A journal record of ``columns`` (see the module docstring)."""
-    texts = [columns.s, columns.d, columns.m, columns.p, columns.k, columns.v, columns.f]
+    texts: list[list[Any]] = [
+        columns.s, columns.d, columns.m, columns.p, columns.k, columns.v, columns.f
+    ]  # fmt: skip
     parts: list[bytes] = []
     try:
         for items in texts:
-            joined = _SEP.join(items)  # type: ignore[arg-type]  # TypeError: not all text
+            joined = _SEP.join(items)  # TypeError if not all text
             if joined.count(_SEP) != len(items) - 1:
                 raise TypeError("separator inside an item")
             blob = joined.encode()

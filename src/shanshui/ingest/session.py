@@ -391,12 +391,13 @@ class Session:
             if last is not None and mn == last[0] and msg.pw == last[1]:
                 device = last[2]
             else:
-                device = await self._authenticate(msg, mn)
-                if device is None:
+                found = await self._authenticate(msg, mn)
+                if found is None:
                     if self.refused >= self.limits.max_refused:
                         self.closing = "refused_logins"
                         break
                     continue
+                device = found
                 last = (mn, msg.pw, device)
             if cn in PERIODS:
                 if device.site is None:
