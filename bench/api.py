@@ -1,7 +1,7 @@
 """API latency at 50 concurrent clients: latest map, station-year series, a static file.
 
 Usage: ``python bench/api.py [--clients 50] [--requests 1000] [--series-requests 100]
-[--db PATH]``
+[--db PATH] [--identity] [--layout columns|rows]``
 
 What is measured (issue 5, item 1):
 
@@ -13,14 +13,18 @@ What is measured (issue 5, item 1):
   requests in flight, per target in turn, in the same run against the same server:
   (a) ``GET /api/v1/latest`` — the latest-values map of all stations with their AQI;
   (b) ``GET /api/v1/sites/{code}/series?from=2015-01-01&to=2015-12-31`` — a station-year of
-      hourly values of the six pollutants (52,000 values, 5 MB of JSON), rotating over the
-      12 stations (answers of a past period are cached up to 60 s by the server);
+      hourly values of the six pollutants (52,560 values), rotating over the 12 stations
+      (answers of a past period are cached up to 60 s by the server), in the endpoint's
+      default layout (columns: 1.2 MB of JSON; ``--layout rows``: one object per value,
+      5 MB) — what a client gets without asking for more;
   (b') the same series with a different end day per request (nothing cached: every answer
       is read from the store and written as JSON — the cost of a new query);
   (c) ``GET /api/v1/static/error.schema.json`` — a static file served by the same server
       (the baseline).
-Prints p50 and p99 latency [ms] of each and the ratio p99 / p99 of the static file
-(goal: ≤ 5).
+Every request says ``Accept-Encoding: gzip`` as browsers and HTTP libraries do (``--identity``:
+not), and the client inflates what comes gzip-encoded inside the timed span.
+Prints p50 and p99 latency [ms] of each, the mean answer size on the wire [kB], and the
+ratio p99 / p99 of the static file (goal: ≤ 5).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 PY = sys.executable
@@ -88,48 +93,53 @@ class _Connection:
     """A minimal HTTP/1.1 keep-alive client on one connection (GET, Content-Length bodies):
     far less CPU per request than a general client, so the figures are the server's."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, gzip: bool) -> None:
         self.host, self.port = host, port
+        self.accept = "Accept-Encoding: gzip\r\n" if gzip else ""
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def get(self, path: str) -> tuple[int, bytes]:
+    async def get(self, path: str) -> tuple[int, bytes, int]:
+        """Status, body (inflated) and the body's size on the wire [bytes]."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(
                 self.host, self.port, limit=1 << 20
             )
         assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.accept}\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
-        length = next(
-            int(v)
-            for k, _, v in (h.partition(":") for h in lines[1:])
-            if k.lower() == "content-length"
-        )
-        return status, await self.reader.readexactly(length)
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+        }
+        body = await self.reader.readexactly(int(headers["content-length"]))
+        if headers.get("content-encoding") == "gzip":
+            return status, zlib.decompress(body, 31), len(body)
+        return status, body, len(body)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
 
 
-async def _phase(base: str, paths: list[str], clients: int, n: int) -> tuple[list[float], float]:
+async def _phase(
+    base: str, paths: list[str], clients: int, n: int, gzip: bool
+) -> tuple[list[float], float]:
     host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     sizes: list[int] = []
     todo = iter(range(n))
 
     async def worker(k: int) -> None:
-        conn = _Connection(host, int(port))
+        conn = _Connection(host, int(port), gzip)
         try:
             await conn.get(paths[k % len(paths)])  # warm up: the connection, caches
             for i in todo:
                 t = time.perf_counter()
-                status, body = await conn.get(paths[(clients + i) % len(paths)])
+                status, body, wire = await conn.get(paths[(clients + i) % len(paths)])
                 latencies.append(time.perf_counter() - t)
-                sizes.append(len(body))
+                sizes.append(wire)
                 assert status == 200, (status, body[:300])
         finally:
             conn.close()
@@ -143,16 +153,19 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
-def client_main(base: str, clients: int, n: int, n_series: int) -> None:
+def client_main(  # noqa: PLR0917 - the options
+    base: str, clients: int, n: int, n_series: int, gzip: bool, layout: str
+) -> None:
     # the stations with data, from the map itself (the 12 PRSA stations)
     with urllib.request.urlopen(f"{base}/api/v1/latest", timeout=300) as r:
         stations = [i["site"] for i in json.loads(r.read())["items"]]
     assert len(stations) == 12, stations
-    series = [f"/api/v1/sites/{c}/series?from=2015-01-01&to=2015-12-31" for c in stations]
+    extra = "" if layout == "columns" else f"&layout={layout}"  # columns: the default
+    series = [f"/api/v1/sites/{c}/series?from=2015-01-01&to=2015-12-31{extra}" for c in stations]
     last = dt.date(2015, 12, 31)
     uncached = [
         f"/api/v1/sites/{stations[j % 12]}/series?from=2015-01-01"
-        f"&to={last - dt.timedelta(days=j // 12)}"
+        f"&to={last - dt.timedelta(days=j // 12)}{extra}"
         for j in range(clients + n_series)
     ]
     targets = {
@@ -164,7 +177,7 @@ def client_main(base: str, clients: int, n: int, n_series: int) -> None:
     out = {}
     for name, (paths, count) in targets.items():
         t = time.perf_counter()
-        lat, size = asyncio.run(_phase(base, paths, clients, count))
+        lat, size = asyncio.run(_phase(base, paths, clients, count, gzip))
         wall = time.perf_counter() - t
         out[name] = {"n": len(lat), "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99),
                      "rps": len(lat) / wall, "kb": size / 1000}  # fmt: skip
@@ -179,10 +192,15 @@ def main() -> None:
     ap.add_argument(
         "--db", type=Path, default=Path(tempfile.gettempdir()) / "shanshui-bench-api-demo.duckdb"
     )
+    ap.add_argument("--identity", action="store_true", help="do not accept gzip answers")
+    ap.add_argument("--layout", choices=["columns", "rows"], default="columns")
     ap.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the client
     args = ap.parse_args()
     if args.client:
-        client_main(args.client, args.clients, args.requests, args.series_requests)
+        client_main(
+            args.client, args.clients, args.requests, args.series_requests,
+            not args.identity, args.layout,
+        )  # fmt: skip
         return
     build(args.db)
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +209,8 @@ def main() -> None:
             run = subprocess.run(
                 [PY, __file__, "--client", f"http://127.0.0.1:{port}",
                  "--clients", str(args.clients), "--requests", str(args.requests),
-                 "--series-requests", str(args.series_requests)],
+                 "--series-requests", str(args.series_requests), "--layout", args.layout,
+                 *(["--identity"] if args.identity else [])],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
         finally:
@@ -199,7 +218,10 @@ def main() -> None:
             server.wait(60)
     got = json.loads(run.stdout.strip().splitlines()[-1])
     base = got["static"]["p99"]
-    print(f"API latency at {args.clients} concurrent clients (cpu count {os.cpu_count()}):")
+    print(
+        f"API latency at {args.clients} concurrent clients (cpu count {os.cpu_count()}; "
+        f"series layout {args.layout}; {'identity' if args.identity else 'gzip accepted'}):"
+    )
     for name, label in (
         ("static", "static file (baseline)"),
         ("latest", "latest map, all stations"),

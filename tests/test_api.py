@@ -209,6 +209,7 @@ def test_latest_gives_the_last_hour_and_its_aqi(
 
 def test_series_day_and_month_with_counts(client: ApiClient, raw: dict[str, pd.DataFrame]) -> None:
     params = {"parameters": "PM2.5,O3", "from": "2015-01-01", "to": "2015-01-31"}
+    params |= {"layout": "rows"}  # the columns layout is checked against it below
     day = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "day"})
     assert day.status_code == 200, day.text
     days = day.json()["series"]["PM2.5"]
@@ -248,6 +249,65 @@ def test_series_day_and_month_with_counts(client: ApiClient, raw: dict[str, pd.D
     backwards = params | {"from": "2015-02-01"}
     _error(client.get("/api/v1/sites/1001A/series", params=backwards), 422, "validation_failed")
     _error(client.get("/api/v1/sites/ZZZ/series", params=params), 404, "not_found")
+
+
+def test_series_columns_hold_what_rows_hold(
+    client: ApiClient, raw: dict[str, pd.DataFrame]
+) -> None:
+    """The default layout (columns: ``period`` once, arrays per field) says of every value
+    what the rows layout says, and an hour with nothing stored is null, not observed."""
+    params = {"parameters": "PM2.5,O3", "from": "2015-01-01", "to": "2015-01-31"}
+    for aggregation in ("hour", "day", "month", "year"):
+        got = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": aggregation})
+        assert got.status_code == 200, got.text
+        assert got.headers["content-encoding"] == "gzip"  # httpx accepts gzip by default
+        columns = got.json()
+        rows = client.get(
+            "/api/v1/sites/1001A/series",
+            params=params | {"aggregation": aggregation, "layout": "rows"},
+        ).json()
+        assert columns["layout"] == "columns" and rows["layout"] == "rows"
+        periods = columns["period"]
+        assert len(periods) == {"hour": 31 * 24, "day": 31, "month": 1, "year": 1}[aggregation]
+        for name in ("PM2.5", "O3"):
+            col = columns["series"][name]
+            assert all(len(v) == len(periods) for v in col.values())
+            by_period = {r["period"]: r for r in rows["series"][name]}
+            for i, period in enumerate(periods):
+                one = {k: v[i] for k, v in col.items()}
+                if period in by_period:
+                    assert {"period": period, **one} == by_period[period]
+                else:  # rows list stored hours only
+                    assert aggregation == "hour"
+                    assert one == {
+                        "value": None, "flag": None, "expected": 1, "observed": 0, "valid": False
+                    }  # fmt: skip
+    # the hours against the raw file (PRSA, hours labelled by their start here)
+    hour = client.get("/api/v1/sites/1001A/series", params=params).json()
+    assert hour["period"][0] == "2015-01-01T00:00:00+08:00"
+    assert hour["period"][-1] == "2015-01-31T23:00:00+08:00"
+    pm = raw["1001A"]["PM2.5"].loc["2015-01-01 00:00":"2015-01-31 23:00"]
+    assert len(pm) == 31 * 24 and pm.isna().any()  # the month has gaps: nulls are tested
+    want = [None if math.isnan(v) else pytest.approx(v) for v in pm]
+    assert hour["series"]["PM2.5"]["value"] == want
+    assert hour["series"]["PM2.5"]["observed"] == [int(not math.isnan(v)) for v in pm]
+
+
+def test_series_gzip_only_when_accepted(client: ApiClient) -> None:
+    params = {"parameters": "CO", "from": "2015-01-01", "to": "2015-01-02"}
+    plain = client.get(
+        "/api/v1/sites/1001A/series", params=params, headers={"accept-encoding": "identity"}
+    )
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    refused = client.get(
+        "/api/v1/sites/1001A/series", params=params, headers={"accept-encoding": "gzip;q=0"}
+    )
+    assert "content-encoding" not in refused.headers
+    zipped = client.get(
+        "/api/v1/sites/1001A/series", params=params, headers={"accept-encoding": "br, gzip"}
+    )
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == plain.content  # httpx decodes it
 
 
 def test_aqi_daily_and_hourly(client: ApiClient, raw: dict[str, pd.DataFrame]) -> None:
@@ -458,12 +518,28 @@ def test_reads_see_the_writers_commits(tmp_path: Path) -> None:
         store.write_observations([("1001A", "PM2.5", "avg", "hour", t, 81.0, "D")])
         hour = c.get(
             "/api/v1/sites/1001A/series",
-            params={"from": "2025-01-01", "to": "2025-01-01", "parameters": "PM2.5"},
+            params={"from": "2025-01-01", "to": "2025-01-01", "parameters": "PM2.5"}
+            | {"layout": "rows"},
         ).json()["series"]["PM2.5"]
         assert hour == [
             {"period": "2025-01-01T12:00:00+08:00", "value": 81.0, "flag": "D",
              "expected": 1, "observed": 0, "valid": False}
         ]  # fmt: skip
+        columns = c.get(
+            "/api/v1/sites/1001A/series",
+            params={"from": "2025-01-01", "to": "2025-01-01", "parameters": "PM2.5"},
+        ).json()
+        assert columns["period"][12] == "2025-01-01T12:00:00+08:00"
+        pm = columns["series"]["PM2.5"]
+        assert (pm["value"][12], pm["flag"][12], pm["observed"][12], pm["valid"][12]) == (
+            81.0, "D", 0, False
+        )  # fmt: skip
+        assert pm["value"][:12] == [None] * 12 and pm["flag"][13:] == [None] * 11
+        empty = c.get(
+            "/api/v1/sites/1001A/series",
+            params={"from": "2025-01-02", "to": "2025-01-02", "parameters": "CO"},
+        ).json()["series"]["CO"]
+        assert empty["value"] == [None] * 24 and empty["valid"] == [False] * 24
         # a read while the writer holds its lock (in the middle of a batch) is not blocked
         with store._lock:  # type: ignore[attr-defined]
             app.state.cache.clear()

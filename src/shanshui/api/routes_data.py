@@ -6,11 +6,17 @@ days (25 in February), a calendar year ≥ 324 valid days. Only hourly values wh
 flag is ``N`` count as observed (valid data only). The aggregate is the arithmetic mean
 (GB 3095-2012 §3: 24-hour, monthly and annual means), computed by
 :mod:`shanshui.standards.statistics`.
+
+The answer is columnar by default (``layout=columns``: the periods once, then per parameter
+one array per field, aligned with them; a station-year of six pollutants is 1.2 MB instead of
+the 5 MB of one object per value, ``layout=rows``) and gzip-encoded when the client accepts
+it, compressed once per cached answer rather than once per request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -27,11 +33,13 @@ from fastapi.responses import Response
 from shanshui.api.cache import ResponseCache
 from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
+from shanshui.formats.canonical import TIME_DTYPE, empty_frame
 from shanshui.standards.aqi import HOURLY_POLLUTANTS
 from shanshui.standards.cube import VALID_FLAGS
 from shanshui.standards.statistics import Aggregate, daily_mean, monthly_mean
 from shanshui.standards.validity import period_rule
-from shanshui.store.reading import read_long
+from shanshui.store import Store
+from shanshui.store.reading import _duck_arrow, _generic_arrow, _postgres_arrow
 
 router = APIRouter(tags=["series"])
 
@@ -45,6 +53,14 @@ class Aggregation(StrEnum):
     day = "day"
     month = "month"
     year = "year"
+
+
+class Layout(StrEnum):
+    """How ``series`` is written: ``columns`` (default) one array per field, aligned with
+    the top-level ``period`` array; ``rows`` one object per value (the first layout)."""
+
+    columns = "columns"
+    rows = "rows"
 
 
 def _num(x: float) -> float | None:
@@ -103,6 +119,53 @@ def _years(daily: Aggregate, first: dt.date, last: dt.date) -> list[dict[str, An
     return out
 
 
+def _read_site(
+    store: Store, code: str, start: dt.datetime, end: dt.datetime, wanted: list[str]
+) -> pa.Table:
+    """One site's hourly means ``[start, end)``: Arrow columns ``site, time (UTC), parameter,
+    value, flag``, as :func:`shanshui.store.reading.read_long` reads them but without its
+    site check: the code was checked against the cached site list, and ``read_long`` reads
+    and builds every stored site's row first (2,000 stations: 300 ms, five times the query's
+    own time)."""
+    params = {
+        "sites": [code],
+        "parameters": wanted,
+        "start": start,
+        "end": end,
+        "statistic": "avg",
+        "period": "hour",
+    }
+    dialect = getattr(store, "dialect", None)
+    if dialect == "duckdb" and hasattr(store, "_c"):
+        return _duck_arrow(store, params)
+    if dialect == "postgres" and hasattr(store, "_c"):
+        return _postgres_arrow(store, params)
+    return _generic_arrow(store, params)
+
+
+def _long_frame(table: pa.Table) -> pd.DataFrame:
+    """The canonical long table (:mod:`shanshui.formats`) of :func:`_read_site`'s columns."""
+    if table.num_rows == 0:
+        return empty_frame()
+    times = pd.DatetimeIndex(table["time"].to_pandas()).as_unit("us").tz_convert(_TZ)
+    return pd.DataFrame(
+        {
+            "site": pd.array(table["site"], dtype="str"),
+            "time": pd.Series(times, dtype=TIME_DTYPE).array,
+            "parameter": pd.array(table["parameter"], dtype="str"),
+            "value": table["value"].to_numpy().astype(np.float64),
+            "flag": pd.array(table["flag"], dtype="str"),
+        },
+        copy=False,
+    )
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], list[str]]:
+    """A string column as integer codes and the distinct strings (a few: no per-row str)."""
+    coded = pc.fill_null(column, "N").combine_chunks().dictionary_encode()
+    return coded.indices.to_numpy(zero_copy_only=False), coded.dictionary.to_pylist()
+
+
 def _hours_json(long: pd.DataFrame, wanted: list[str]) -> dict[str, bytes]:
     """Each parameter's hourly rows as the text of a JSON array, written column-wise by Arrow
     (a station-year is 52,560 rows: building a dict per row costs more than the query).
@@ -143,13 +206,167 @@ def _hours_json(long: pd.DataFrame, wanted: list[str]) -> dict[str, bytes]:
     return out
 
 
+def _hour_columns(
+    table: pa.Table, start: pd.Timestamp, n_hours: int, wanted: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Each parameter's hourly values on every hour ``start`` … as columns (numpy arrays).
+
+    Fields, aligned with the hours: ``value`` (null where nothing is stored), ``flag`` (the
+    HJ 212 flag; null where nothing is stored), ``expected`` (1), ``observed`` (1 when the
+    hour is valid data: flag ``N``, GB 3095-2012 Table 4 counts valid data only; else 0) and
+    ``valid`` (the same as a boolean). An hour stored with another flag keeps its value with
+    ``observed`` 0, as in the rows layout.
+    """
+    if table.num_rows == 0:  # Arrow types may be null here: no casts
+        table = pa.table(
+            {"time": pa.array([], pa.int64()), "parameter": pa.array([], pa.string())}
+            | {"value": pa.array([], pa.float64()), "flag": pa.array([], pa.string())}
+        )
+    else:
+        table = table.set_column(
+            table.schema.get_field_index("time"),
+            "time",
+            pc.cast(table["time"], pa.timestamp("us", tz="UTC")).cast(pa.int64()),
+        )
+    first = start.tz_convert("UTC").value // 1000  # [µs]
+    hour = (table["time"].to_numpy() - first) // 3_600_000_000
+    value = table["value"].to_numpy()
+    flag_code, flag_names = _codes(table["flag"])
+    flag_of = np.array([None, *flag_names], object)  # code + 1; 0: nothing stored
+    ok_of = np.array([False, *(f in VALID_FLAGS for f in flag_names)], bool)
+    param_code, param_names = _codes(table["parameter"])
+    expected = np.ones(n_hours, np.uint8)
+    out = {}
+    for name in wanted:
+        flag = np.zeros(n_hours, np.int64)
+        values = np.full(n_hours, np.nan)
+        if name in param_names:
+            where = param_code == param_names.index(name)
+            flag[hour[where]] = flag_code[where] + 1
+            values[hour[where]] = value[where]
+        valid = ok_of[flag]
+        out[name] = {
+            "value": values,
+            "flag": flag_of[flag].tolist(),
+            "expected": expected,
+            "observed": valid.astype(np.uint8),
+            "valid": valid,
+        }
+    return out
+
+
+def _aggregate_columns(agg: Aggregate) -> dict[str, Any]:
+    return {
+        "value": np.asarray(agg.value, np.float64),  # NaN (written null) where invalid
+        "expected": np.asarray(agg.expected, np.int64),
+        "observed": np.asarray(agg.count, np.int64),
+        "valid": np.asarray(agg.valid, bool),
+    }
+
+
+def _accepts_gzip(header: str) -> bool:
+    """Whether ``Accept-Encoding`` accepts gzip (RFC 9110 §12.5.3; ``q=0`` refuses)."""
+    for item in header.lower().split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip() in {"gzip", "*"}:
+            q = params.strip().removeprefix("q=")
+            try:
+                return not params.strip().startswith("q=") or float(q) > 0
+            except ValueError:
+                return True
+    return False
+
+
+#: zlib level of the gzip answers: a station-year (1.2 MB of columns) compresses 11:1 at
+#: level 1 in ~16 ms on the 2-core CI machine; level 4 gains 12 % for 2x the time, 6: 18 %, 6x.
+_GZIP_LEVEL = 1
+
+
+def _gzip(body: bytes) -> bytes:
+    # mtime 0: the same answer gives the same bytes (caches, ETags)
+    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)
+    return compressor.compress(body) + compressor.flush()
+
+
 #: A series ending this many days before today is "past": late data and corrections are
 #: rare there, so its answer is kept up to a minute whatever the writer does meanwhile.
 _PAST_DAYS = 2
 _PAST_MAX_AGE = 60.0
 
+_COLUMNS_DOC = {
+    "type": "object",
+    "description": "layout=columns: each field an array aligned with the top-level period",
+    "properties": {
+        "value": {"type": "array", "items": {"type": ["number", "null"]}},
+        "expected": {"type": "array", "items": {"type": "integer"}},
+        "observed": {"type": "array", "items": {"type": "integer"}},
+        "valid": {"type": "array", "items": {"type": "boolean"}},
+        "flag": {
+            "type": "array",
+            "items": {"type": ["string", "null"]},
+            "description": "hour only: the HJ 212-2017 §6.6 flag; null where nothing is stored",
+        },
+        "minimum": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "year only: valid days the year needed (GB 3095-2012 Table 4)",
+        },
+    },
+    "required": ["value", "expected", "observed", "valid"],
+}
+_ROWS_DOC = {
+    "type": "array",
+    "description": "layout=rows: one object per value",
+    "items": {
+        "type": "object",
+        "properties": {
+            "period": {"type": "string"},
+            "value": {"type": ["number", "null"]},
+            "expected": {"type": "integer"},
+            "observed": {"type": "integer"},
+            "valid": {"type": "boolean"},
+            "flag": {"type": "string"},
+            "minimum": {"type": "integer"},
+        },
+        "required": ["period", "value", "expected", "observed", "valid"],
+    },
+}
+_SERIES_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The series (gzip-encoded when the client accepts it).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "site": {"type": "string"},
+                        "aggregation": {"type": "string"},
+                        "statistic": {"type": "string"},
+                        "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "time_convention": {"type": "string"},
+                        "layout": {"type": "string", "enum": ["columns", "rows"]},
+                        "period": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "layout=columns: the periods, once for all "
+                            "parameters: every hour's start YYYY-MM-DDTHH:MM:SS+08:00, every "
+                            "day YYYY-MM-DD, month YYYY-MM or year YYYY of from … to",
+                        },
+                        "series": {
+                            "type": "object",
+                            "additionalProperties": {"oneOf": [_COLUMNS_DOC, _ROWS_DOC]},
+                        },
+                    },
+                    "required": ["site", "aggregation", "from", "to", "layout", "series"],
+                }
+            }
+        },
+    }
+}
 
-@router.get("/sites/{code}/series", response_model=None)
+
+@router.get("/sites/{code}/series", response_model=None, responses=_SERIES_DOC)
 async def series(
     request: Request,
     *,
@@ -160,15 +377,26 @@ async def series(
         str | None, Query(description="comma-separated codes, e.g. PM2.5,O3; default: six")
     ] = None,
     aggregation: Aggregation = Aggregation.hour,
+    layout: Annotated[
+        Layout, Query(description="columns (arrays per field, the default) or rows")
+    ] = Layout.columns,
 ) -> Response:
     """Hourly values or day / month / year means of a site's parameters, with counts.
 
-    ``series`` maps each parameter to its rows: ``period`` (an hour's start, a day, month
-    or year), ``value``, ``expected`` and ``observed`` counts, ``valid`` (hourly rows also
-    carry the HJ 212 ``flag``; yearly rows the ``minimum`` of valid days they needed).
+    Every value carries its ``period`` (an hour's start, a day, month or year), its
+    ``value``, the ``expected`` and ``observed`` counts it rests on and whether it is
+    ``valid``; hourly values also carry their HJ 212 ``flag``, yearly ones the ``minimum`` of
+    valid days they needed.
 
-    Answers are cached: a period that ended more than two days ago up to 60 s, a recent one
-    until the writer stores new data (at most 2 s)."""
+    ``layout=columns`` (the default) states the periods once, in ``period``: every hour (day,
+    month, year) of ``from`` … ``to``, and maps each parameter to an object of arrays
+    aligned with it (``value`` null and ``flag`` null where nothing is stored).
+    ``layout=rows`` maps each parameter to a list of objects, one per stored value (hour) or
+    period, each with its ``period`` — five times the bytes of a station-year.
+
+    Answers are gzip-encoded when the client accepts it, and cached: a period that ended
+    more than two days ago up to 60 s, a recent one until the writer stores new data (at
+    most 2 s)."""
     day_span(start, end, max_days=_HOUR_DAYS if aggregation == "hour" else 3700)
     wanted = (
         [p.strip() for p in parameters.split(",") if p.strip()]
@@ -178,18 +406,25 @@ async def series(
     if not wanted:
         raise ApiError(422, "validation_failed", "parameters is empty")
     cache: ResponseCache = request.app.state.cache
-    key = f"series:{code}:{start}:{end}:{aggregation.value}:{','.join(wanted)}"
+    key = f"series:{code}:{start}:{end}:{aggregation.value}:{layout.value}:{','.join(wanted)}"
+    gzip = _accepts_gzip(request.headers.get("accept-encoding", ""))
+    headers = {"Vary": "Accept-Encoding"}
+    if gzip:
+        key, headers["Content-Encoding"] = f"{key}:gzip", "gzip"
     body = cache.fresh(key)
     if body is None:
         past = end < dt.datetime.now(ZoneInfo(_TZ)).date() - dt.timedelta(days=_PAST_DAYS)
+        options: dict[str, Any] = {"max_age": _PAST_MAX_AGE if past else None, "follow": not past}
 
         def compute() -> bytes:
-            return _series(request, code, start, end, wanted, aggregation)
+            return _series(request, code, start, end, wanted, aggregation, layout)
 
-        body = await run_in_threadpool(
-            cache.get, key, compute, max_age=_PAST_MAX_AGE if past else None, follow=not past
-        )
-    return Response(body, media_type="application/json")
+        def compressed() -> bytes:
+            # the plain answer's cache entry is reused (or made): one query for both
+            return _gzip(cache.get(key.removesuffix(":gzip"), compute, **options))
+
+        body = await run_in_threadpool(cache.get, key, compressed if gzip else compute, **options)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _series(  # noqa: PLR0917 - the endpoint's parameters
@@ -199,6 +434,7 @@ def _series(  # noqa: PLR0917 - the endpoint's parameters
     end: dt.date,
     wanted: list[str],
     aggregation: Aggregation,
+    layout: Layout,
 ) -> bytes:
     """The body of :func:`series` (in a worker thread: it reads the store)."""
     t0 = pd.Timestamp(start).tz_localize(_TZ)
@@ -210,36 +446,55 @@ def _series(  # noqa: PLR0917 - the endpoint's parameters
         unknown = [p for p in wanted if p not in known]
         if unknown:
             raise ApiError(422, "validation_failed", f"unknown parameters: {unknown}")
-        long = read_long(
-            store, [code], start=t0.to_pydatetime(), end=t1.to_pydatetime(), parameters=wanted
-        )
-    head = {
+        table = _read_site(store, code, t0.to_pydatetime(), t1.to_pydatetime(), wanted)
+    head: dict[str, Any] = {
         "site": code,
         "aggregation": aggregation.value,
         "statistic": "mean",
         "from": start.isoformat(),
         "to": end.isoformat(),
         "time_convention": TIME_CONVENTION,
+        "layout": layout.value,
     }
+    n_days = (end - start).days + 1
+    if aggregation == "hour" and layout == Layout.columns:
+        # Beijing time is UTC+8 without daylight saving (since 1991): 24 hours a day
+        hours = np.datetime64(start.isoformat(), "h") + np.arange(n_days * 24)
+        text = np.datetime_as_string(hours.astype("datetime64[s]"), unit="s").tolist()
+        head["period"] = [f"{t}+08:00" for t in text]
+        columns = _hour_columns(table, t0, n_days * 24, wanted)
+        return orjson.dumps({**head, "series": columns}, option=orjson.OPT_SERIALIZE_NUMPY)
+    long = _long_frame(table)
     if aggregation == "hour":
         arrays = _hours_json(long, wanted)
         series = b",".join(orjson.dumps(name) + b":" + arrays[name] for name in wanted)
         return orjson.dumps(head)[:-1] + b',"series":{' + series + b"}}"
-    out: dict[str, list[dict[str, Any]]] = {}
-    n_days = (end - start).days + 1
+    out: dict[str, Any] = {}
+    periods: list[str] = []
     for name in wanted:
         one = long[long["parameter"] == name]
         # GB 3095-2012 §3 and Table 4: 24-hour means of ≥ 20 valid hours
         daily = daily_mean(_grid(one, t0, n_days * 24)[None, :])
         daily = Aggregate(daily.value[0], daily.count[0], daily.expected[0], daily.valid[0])
         if aggregation == "day":
-            days = [(start + dt.timedelta(days=i)).isoformat() for i in range(n_days)]
-            out[name] = _rows(days, daily)
+            periods = [(start + dt.timedelta(days=i)).isoformat() for i in range(n_days)]
+            agg = daily
         elif aggregation == "month":
             # GB 3095-2012 Table 4: ≥ 27 valid days a month, 25 in February
             months, agg = monthly_mean(daily, start)
-            out[name] = _rows([m.strftime("%Y-%m") for m in months], agg)
+            periods = [m.strftime("%Y-%m") for m in months]
         else:
-            out[name] = _years(daily, start, end)
-    body = {**head, "series": out}
-    return orjson.dumps(body)
+            years = _years(daily, start, end)
+            periods = [y["period"] for y in years]
+            if layout == Layout.rows:
+                out[name] = years
+            else:
+                out[name] = {
+                    k: [y[k] for y in years]
+                    for k in ("value", "expected", "observed", "minimum", "valid")
+                }
+            continue
+        out[name] = _rows(periods, agg) if layout == Layout.rows else _aggregate_columns(agg)
+    if layout == Layout.columns:
+        head["period"] = periods
+    return orjson.dumps({**head, "series": out}, option=orjson.OPT_SERIALIZE_NUMPY)

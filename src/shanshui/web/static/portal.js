@@ -23,6 +23,21 @@
       return r.json();
     });
   }
+  // The series endpoint's default columns layout (period once, one array per field) as one
+  // object per period, {period, value, expected, observed, valid, flag?}, by parameter; hours
+  // with nothing stored (flag null) are left out, as the rows layout leaves them out.
+  function seriesRows(answer) {
+    var out = {};
+    Object.keys(answer.series).forEach(function (p) {
+      var col = answer.series[p], fields = Object.keys(col);
+      out[p] = answer.period.map(function (period, i) {
+        var r = { period: period };
+        fields.forEach(function (f) { r[f] = col[f][i]; });
+        return r;
+      }).filter(function (r) { return r.flag !== null; });
+    });
+    return out;
+  }
   // ISO day arithmetic on "YYYY-MM-DD" strings (calendar days, no time zone involved)
   function addDays(day, n) {
     var d = new Date(day + "T00:00:00Z");
@@ -291,7 +306,7 @@
     var calUrl = "/api/v1/aqi/daily?limit=1000&station=" + code + "&from=" + calFirst +
       "&to=" + info.last;
     Promise.all([getJSON(hoursUrl), getJSON(daysUrl)]).then(function (both) {
-      var hours = both[0].series, days = both[1].series;
+      var hours = seriesRows(both[0]), days = seriesRows(both[1]);
       function show(p) {
         var unit = p === "CO" ? "mg/m³" : "µg/m³";
         var last24 = (hours[p] || []).filter(function (r) {
