@@ -124,8 +124,11 @@ def portal(served: tuple[str, Any]) -> str:
     return str(served[0])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Chromium, for one test module at a time: Playwright's sync API runs an event loop in
+    the main thread while it is open, so it must be closed before other modules' tests (which
+    start their own loops, e.g. through httpx's ASGI transport) run."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
