@@ -211,11 +211,14 @@ def main() -> None:
                  "--clients", str(args.clients), "--requests", str(args.requests),
                  "--series-requests", str(args.series_requests), "--layout", args.layout,
                  *(["--identity"] if args.identity else [])],
-                check=True, capture_output=True, text=True,
+                check=False, capture_output=True, text=True,
             )  # fmt: skip
         finally:
             server.terminate()
             server.wait(60)
+            log = (Path(tmp) / "serve.log").read_text()
+    if run.returncode != 0:
+        sys.exit(f"the client failed:\n{run.stderr[-3000:]}\nserver log:\n{log[-3000:]}")
     got = json.loads(run.stdout.strip().splitlines()[-1])
     base = got["static"]["p99"]
     print(

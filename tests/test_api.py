@@ -570,3 +570,20 @@ def test_the_response_cache_follows_the_write_generation() -> None:
     assert cache.fresh("short") is None  # expired at once
     # at most max_bytes (4) are kept: the least recently used entry went first
     assert list(cache._entries) == ["past", "short"]
+
+
+def test_series_on_a_reader_never_used_before(store_path: Path) -> None:
+    """The series reads its one site on whichever pooled reader it gets, also one whose
+    connection has not been opened yet (the site and parameter lists come from caches)."""
+    with open_store(store_path) as store:
+        app = create_app(store, readers=2)
+        app.state.sites.get()
+        app.state.parameters.get()  # both through the one reader used so far
+        with app.state.readers.acquire():  # … which is now busy: the request gets the other
+            got = ApiClient(app).get(
+                "/api/v1/sites/1001A/series",
+                params={"from": "2015-01-01", "to": "2015-01-01", "parameters": "CO"},
+            )
+        assert got.status_code == 200, got.text
+        assert len(got.json()["series"]["CO"]["value"]) == 24
+        app.state.readers.close()

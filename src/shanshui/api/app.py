@@ -123,6 +123,12 @@ def create_app(
             return reader.sites()
 
     app.state.sites = Expiring(all_sites)
+
+    def all_parameters() -> frozenset[str]:
+        with pool.acquire() as reader:
+            return frozenset(p.code for p in reader.parameters())
+
+    app.state.parameters = Expiring(all_parameters)
     install(app)
     modules = [routes_sites, routes_data, routes_air, routes_downloads, routes_devices]
     modules += [routes_admin]

@@ -30,7 +30,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from shanshui.api.cache import ResponseCache
+from shanshui.api.cache import Expiring, ResponseCache
 from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
 from shanshui.formats.canonical import TIME_DTYPE, empty_frame
@@ -136,9 +136,11 @@ def _read_site(
         "period": "hour",
     }
     dialect = getattr(store, "dialect", None)
-    if dialect == "duckdb" and hasattr(store, "_c"):
+    # the class, not the instance: a reader's connection opens in its session (``_c`` of a
+    # store not in a session raises)
+    if dialect == "duckdb" and hasattr(type(store), "_c"):
         return _duck_arrow(store, params)
-    if dialect == "postgres" and hasattr(store, "_c"):
+    if dialect == "postgres" and hasattr(type(store), "_c"):
         return _postgres_arrow(store, params)
     return _generic_arrow(store, params)
 
@@ -441,8 +443,11 @@ def _series(  # noqa: PLR0917 - the endpoint's parameters
     t1 = pd.Timestamp(end + dt.timedelta(days=1)).tz_localize(_TZ)
     if not any(s.code == code for s in sites_of(request)):
         raise ApiError(404, "not_found", f"no site {code!r}")
+    cached: Expiring[frozenset[str]] = request.app.state.parameters
     with store_of(request) as store:
-        known = {p.code for p in store.parameters()}
+        known: frozenset[str] | set[str] = cached.get()
+        if not known.issuperset(wanted):  # a parameter added in the last 10 s?
+            known = {p.code for p in store.parameters()}
         unknown = [p for p in wanted if p not in known]
         if unknown:
             raise ApiError(422, "validation_failed", f"unknown parameters: {unknown}")
