@@ -444,8 +444,8 @@ def _series(  # noqa: PLR0917 - the endpoint's parameters
     if not any(s.code == code for s in sites_of(request)):
         raise ApiError(404, "not_found", f"no site {code!r}")
     cached: Expiring[frozenset[str]] = request.app.state.parameters
+    known: frozenset[str] | set[str] = cached.get()  # not inside store_of: it takes a reader
     with store_of(request) as store:
-        known: frozenset[str] | set[str] = cached.get()
         if not known.issuperset(wanted):  # a parameter added in the last 10 s?
             known = {p.code for p in store.parameters()}
         unknown = [p for p in wanted if p not in known]
