@@ -38,30 +38,64 @@ same set of outlet-hours).
 Run: ``.venv/bin/python bench/compliance.py`` (full size) or ``--outlets 500`` for a quick
 run; ``--keep DIR`` keeps the store and Parquet file.
 
+Engines compared in the same run also include ``floor``: a fresh process opens the store
+read-only and runs ``bench/compliance_floor.sql`` — read and decode the five columns the rules
+need (site, parameter, flag, time, value) of the 57.6 M wanted rows, no grouping, no judging.
+No evaluator on this store can cost less, so pandas / floor bounds the ratio any evaluator on
+the store's schema can reach.
+
 Measured at full size on 2026-11-26 (10,000 outlets, 115.2 M values; the project's 2-core
-VM with 23 GiB RAM, shared with other engineers' test runs — load average 3.5 to 12 during
-the runs, so wall times vary by a factor of 2 to 4 from run to run). Building the data:
-generation 36 s, loading into the store 346 s (with the Parquet copy; the store file is
-1.6 GB, the Parquet file 1.0 GB). Both engines agree: 712,515 valid outlet-pollutant-hours,
-765 exceedances (particulate 295, SO2 223, NOx 247), source-hour compliance share 0.9968.
+VM, 23 GiB RAM, shared with other engineers' test suites: load average 3.5 to 8.4 during the
+runs, so wall times swing by 2× and CPU seconds are the steadier figure). Building the data:
+generation 40 s, loading into the store 311 s (with the Parquet copy; store 1.6 GB, Parquet
+1.0 GB). All engines agree: 712,515 valid outlet-pollutant-hours, 765 exceedances
+(particulate 295, SO2 223, NOx 247), source-hour compliance share 0.9968.
 
-=====================================  ==========  =========  ============
-``--repeat 3`` (minimum of 3 runs)     wall [s]    CPU [s]    peak RSS
-=====================================  ==========  =========  ============
-shanshui, DuckDB store                 7.8         7.9        2.1 GiB
-pandas, Parquet read + rules           47.2        40.8       8.1 GiB
-pandas, rules alone (data in memory)   19.3        19.0
-ratio, end to end                      6.0×        5.2×       3.9× less
-=====================================  ==========  =========  ============
+Three alternating rounds, each engine a fresh process, minimum of the 3 (the evaluator
+"before" is commit 2469013's, grouping by the parameter text; "after" groups by its position
+in the wanted list, ``rules/sql/compliance_hourly.sql``):
 
-Single runs under heavier load gave 5.4× to 18× (wall) end to end: shanshui's two DuckDB
-threads and pandas' one suffer differently from the other work on the machine. The goal of
-10× is NOT met against this baseline: pandas here gets the favourable layout (categorical
-site/parameter/flag from Parquet, the unneeded parameters dropped before the groupby); an
-earlier version of the baseline that grouped all 8 parameters measured 8.3× (wall). What
-the shanshui side costs: about 5 CPU-s of the 8 are DuckDB's scan and hash aggregation of
-57.6 M minute rows (site and parameter are strings in the store's observation table),
-the rest the hourly judging in Arrow (960,000 hours) and the first read of the file.
+=======================================  ==========  =========  ==========  ================
+engine                                   wall [s]    CPU [s]    peak RSS    pandas / it
+=======================================  ==========  =========  ==========  ================
+shanshui before (2469013)                14.8        9.2        2.1 GiB     4.7× wall 4.8× CPU
+shanshui after                           8.8         7.9        2.1 GiB     7.9× wall 5.6× CPU
+floor: the store read alone              5.4         4.1        1.6 GiB     13× wall 10.7× CPU
+pandas, Parquet read + rules             69.9        44.1       8.8 GiB
+pandas, rules alone (data in memory)     32.9        20.3
+=======================================  ==========  =========  ==========  ================
+
+(single rounds: after 8.8–21.3 s wall, 7.9–9.0 s CPU; before 14.8–21.8 s, 9.2–12.4 s CPU;
+pandas 69.9–103 s, 44.1–49.1 s CPU; run ``--repeat 3 --keep DIR`` then ``--reuse``.)
+
+Verdict: the ≥ 10× goal is NOT met on this machine (7.9× wall, 5.6× CPU at best), and it
+cannot be met by any evaluator on this store schema on a loaded 2-core machine by CPU: merely
+reading the needed columns out of the store costs 4.1 CPU-s, so 10× CPU would leave 0.3 CPU-s
+for hashing 57.6 M rows into 960,000 hourly groups and judging them. The evaluator's 7.9
+CPU-s are the floor's 4.1 plus about 3 for DuckDB's hash grouping and the flag/validity
+projection (``EXPLAIN ANALYZE``) and 0.8 for the Arrow judging (two joins of 960,000 hours,
+cProfile). On an idle 2-core machine DuckDB's two threads against pandas' mostly single one
+might lift the wall ratio towards 10× (the SQL alone took 2.3 s wall, warm, when the load
+average fell to 3.5), but no idle machine was available to measure it cold.
+
+What was measured and rejected (full size, SQL alone, CPU-s, warm, noisy):
+grouping by parameter text 5.5–7.3 → by list position 4.3–5.9 (kept); a pivot grouping once
+per (site, hour) with FILTER aggregates — no gain at 1,000 outlets (0.64–0.67 vs 0.45–0.63);
+one packed integer (k, h) key 5.9–6.2 (worse); a join to the wanted parameters instead of
+``list_position`` 0.59–0.95 vs 0.45–0.63 at 1,000 outlets (worse); the flag test as ``coalesce``
+(same). ``SET threads = 1`` cut the SQL's CPU to 4.5 s but would double an idle machine's
+wall time and is a connection-wide setting of the store, so it is not used. The statistic,
+period and time filters cost nothing here: DuckDB drops them from the plan when the zone maps
+show every row group matches; in the gateway's arrival order (time-ordered) a one-hour
+window scans 5 of 94 row groups, in this benchmark's outlet order all 94 (every row group
+spans the day — irrelevant for a whole-day evaluation, which needs every row group anyway).
+
+The pandas baseline is the plain reading of the same rules on the same data: the same rows
+at rest (the store file for shanshui, a Parquet copy for pandas), each read from the OS page
+cache by a fresh process and the read counted in both; ``read_parquet`` defaults (site,
+parameter, flag come back categorical because the file stores them dictionary-encoded), the
+unneeded parameters and invalid flags dropped before one groupby, merges with O2 and the
+limits, the same conversion and comparison. It is neither weakened nor hand-tuned.
 """
 
 from __future__ import annotations

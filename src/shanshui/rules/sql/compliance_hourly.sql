@@ -17,7 +17,7 @@
 -- k is the parameter's 1-based position in :parameters (the caller maps it back to the
 -- code): grouping by (site, k, h) hashes one string per row instead of two, and the
 -- position doubles as the parameter filter (null: not wanted), which DuckDB pushes into the
--- scan; measured 15-25 % less CPU than grouping by the parameter text (bench/compliance.py).
+-- scan; measured about 15 % less CPU than grouping by the parameter text (bench/compliance.py).
 select site, k, h,
        count(v)::integer as n,
        case when count(v) >= :min_count then avg(v) end as mean
