@@ -369,14 +369,69 @@ def _arrow_hours(
     return _judge(hourly, limits, oxygen)
 
 
+#: Most cells of the dense (site × hour) O2 grid :func:`_join_by_codes` builds; a longer
+#: window or more outlets fall back to Arrow joins.
+DENSE_GRID_MAX = 50_000_000
+
+
+def _join_by_codes(hourly: pa.Table, limits: pa.Table, oxygen: str) -> pa.Table | None:
+    """The two joins of :func:`_judge` (limits on site and parameter, inner; the O2 hour on
+    site and hour, left) with integer codes and dense lookup arrays instead of hash joins on
+    strings (measured 0.6 → 0.1 s for 960,000 hours). None when the grid would be too big."""
+    if hourly.num_rows == 0 or limits.num_rows == 0:
+        return None
+    n_lim = limits.num_rows
+    # one dictionary over the limits' and the hours' codes (chunks joined, not converted)
+    site = pa.chunked_array([*limits["site"].chunks, *hourly["site"].chunks], pa.string())
+    site = site.combine_chunks().dictionary_encode()
+    par = pa.chunked_array([*limits["parameter"].chunks, *hourly["parameter"].chunks], pa.string())
+    par = par.combine_chunks().dictionary_encode()
+    site_code = site.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    par_code = par.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_site, n_par = len(site.dictionary), len(par.dictionary)
+    us = hourly["hour"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    first = int(us.min())
+    hour_idx = (us - first) // 3_600_000_000  # hours are whole-hour starts in both engines
+    n_hour = int(hour_idx.max()) + 1
+    if n_site * max(n_hour, n_par) > DENSE_GRID_MAX:
+        return None
+    # limits: (site, parameter) → row of the limits table (normalise_limits made them unique)
+    lim_row = np.full(n_site * n_par, -1, dtype=np.int64)
+    lim_row[site_code[:n_lim] * n_par + par_code[:n_lim]] = np.arange(n_lim)
+    h_site, h_par = site_code[n_lim:], par_code[n_lim:]
+    row_of = lim_row[h_site * n_par + h_par]
+    keep = np.flatnonzero(row_of >= 0)
+    # the O2 hour of each (site, hour): NaN where no O2 row or its mean is null
+    grid = np.full(n_site * n_hour, np.nan)
+    mean = hourly["mean"].to_numpy(zero_copy_only=False).astype(np.float64)
+    o2_code = par.dictionary.index(oxygen).as_py()
+    if o2_code >= 0:
+        is_o2 = np.flatnonzero(h_par == o2_code)
+        grid[h_site[is_o2] * n_hour + hour_idx[is_o2]] = mean[is_o2]
+    o2 = grid[h_site[keep] * n_hour + hour_idx[keep]]
+    take = pa.array(keep)
+    lim = limits.take(pa.array(row_of[keep]))
+    return pa.table(
+        {
+            **{name: hourly[name].take(take) for name in hourly.column_names},
+            "limit": lim["limit"],
+            "reference_o2": lim["reference_o2"],
+            "basis": lim["basis"],
+            "o2": pa.array(o2, pa.float64(), from_pandas=True),  # NaN → null
+        }
+    )
+
+
 def _judge(hourly: pa.Table, limits: pa.Table, oxygen: str) -> pa.Table:
     """Hourly means (``site, parameter, hour, count, valid, mean``) against the limits: the
     O2 hour beside each, the conversion (GB 13223-2011 §5.2) where the basis is converted,
     the exceedance. One implementation for both engines."""
-    o2 = hourly.filter(pc.equal(hourly["parameter"], oxygen)).select(["site", "hour", "mean"])
-    o2 = o2.rename_columns(["site", "hour", "o2"])
-    joined = hourly.join(limits, ["site", "parameter"], join_type="inner")
-    joined = joined.join(o2, ["site", "hour"], join_type="left outer")
+    joined = _join_by_codes(hourly, limits, oxygen)
+    if joined is None:
+        o2 = hourly.filter(pc.equal(hourly["parameter"], oxygen))
+        o2 = o2.select(["site", "hour", "mean"]).rename_columns(["site", "hour", "o2"])
+        joined = hourly.join(limits, ["site", "parameter"], join_type="inner")
+        joined = joined.join(o2, ["site", "hour"], join_type="left outer")
     converted = pc.equal(joined["basis"], "converted")
     mean_np = joined["mean"].to_numpy(zero_copy_only=False)
     o2_np = joined["o2"].to_numpy(zero_copy_only=False)
