@@ -45,46 +45,61 @@ No evaluator on this store can cost less, so pandas / floor bounds the ratio any
 the store's schema can reach.
 
 Measured at full size on 2026-11-26 (10,000 outlets, 115.2 M values; the project's 2-core
-VM, 23 GiB RAM, shared with other engineers' test suites: load average 3.5 to 8.4 during the
-runs, so wall times swing by 2× and CPU seconds are the steadier figure). Building the data:
-generation 40 s, loading into the store 311 s (with the Parquet copy; store 1.6 GB, Parquet
-1.0 GB). All engines agree: 712,515 valid outlet-pollutant-hours, 765 exceedances
-(particulate 295, SO2 223, NOx 247), source-hour compliance share 0.9968.
+VM, 23 GiB RAM, shared with other engineers' test suites, so wall times swing with their
+load and CPU seconds are the steadier figure). Building the data: generation 40 s, loading
+into the store 311 s (with the Parquet copy; store 1.6 GB, Parquet 1.0 GB). All engines
+agree: 712,515 valid outlet-pollutant-hours, 765 exceedances (particulate 295, SO2 223, NOx
+247), source-hour compliance share 0.9968.
 
-Three alternating rounds, each engine a fresh process, minimum of the 3 (the evaluator
-"before" is commit 2469013's, grouping by the parameter text; "after" groups by its position
-in the wanted list, ``rules/sql/compliance_hourly.sql``):
+Two sets of three alternating rounds, each engine a fresh process, minimum of the 3;
+"before" is commit 2469013's evaluator (grouping by the parameter text, Arrow hash joins in
+the judging), "after" groups by the parameter's position in the wanted list
+(``rules/sql/compliance_hourly.sql``) and, in set B, joins the hours with the limits and O2
+through integer codes. Ratio = pandas / engine, end to end:
 
-=======================================  ==========  =========  ==========  ================
-engine                                   wall [s]    CPU [s]    peak RSS    pandas / it
-=======================================  ==========  =========  ==========  ================
-shanshui before (2469013)                14.8        9.2        2.1 GiB     4.7× wall 4.8× CPU
-shanshui after                           8.8         7.9        2.1 GiB     7.9× wall 5.6× CPU
-floor: the store read alone              5.4         4.1        1.6 GiB     13× wall 10.7× CPU
-pandas, Parquet read + rules             69.9        44.1       8.8 GiB
-pandas, rules alone (data in memory)     32.9        20.3
-=======================================  ==========  =========  ==========  ================
+================================  =====================================  =====================
+set A: load average 5.8–8.4       wall [s] / CPU [s] / peak RSS          ratio wall / CPU
+================================  =====================================  =====================
+shanshui before (2469013)         14.8 / 9.2 / 2.1 GiB                   4.7× / 4.8×
+shanshui after (728df66)          8.8 / 7.9 / 2.1 GiB                    7.9× / 5.6×
+floor: the store read alone       5.4 / 4.1 / 1.6 GiB                    13× / 10.7×
+pandas, Parquet read + rules      69.9 / 44.1 / 8.8 GiB (rules alone 32.9 / 20.3)
+================================  =====================================  =====================
 
-(single rounds: after 8.8–21.3 s wall, 7.9–9.0 s CPU; before 14.8–21.8 s, 9.2–12.4 s CPU;
-pandas 69.9–103 s, 44.1–49.1 s CPU; run ``--repeat 3 --keep DIR`` then ``--reuse``.)
+================================  =====================================  =====================
+set B: load average 2.7–5.8       wall [s] / CPU [s] / peak RSS          ratio wall / CPU
+================================  =====================================  =====================
+shanshui before (2469013)         9.6 / 9.1 / 2.1 GiB                    4.4× / 4.6×
+shanshui after (7dcadd9)          8.3 / 8.2 / 2.0 GiB                    5.1× / 5.1×
+floor: the store read alone       4.2 / 3.9 / 1.6 GiB                    10.0× / 10.8×
+pandas, Parquet read + rules      42.3 / 41.8 / 8.8 GiB (rules alone 20.4 / 19.9)
+================================  =====================================  =====================
 
-Verdict: the ≥ 10× goal is NOT met on this machine (7.9× wall, 5.6× CPU at best), and it
-cannot be met by any evaluator on this store schema on a loaded 2-core machine by CPU: merely
-reading the needed columns out of the store costs 4.1 CPU-s, so 10× CPU would leave 0.3 CPU-s
-for hashing 57.6 M rows into 960,000 hourly groups and judging them. The evaluator's 7.9
-CPU-s are the floor's 4.1 plus about 3 for DuckDB's hash grouping and the flag/validity
-projection (``EXPLAIN ANALYZE``) and 0.8 for the Arrow judging (two joins of 960,000 hours,
-cProfile). On an idle 2-core machine DuckDB's two threads against pandas' mostly single one
-might lift the wall ratio towards 10× (the SQL alone took 2.3 s wall, warm, when the load
-average fell to 3.5), but no idle machine was available to measure it cold.
+Set A's higher wall ratios come from pandas suffering more from the load (its minimum wall
+time 69.9 s against 42.3 s in set B; shanshui's 8.8 s against 8.3 s), not from shanshui being
+faster. Run ``--repeat 3 --keep DIR``,
+then ``--reuse --keep DIR`` to repeat without rebuilding.
+
+Verdict: the ≥ 10× goal is NOT met (after: 5.1× wall and CPU on the quieter run; 7.9× wall
+under heavy load), and it cannot be met by any evaluator on this store schema against this
+baseline: merely opening the store and reading and decoding the needed columns (site,
+parameter, flag as text) costs 3.9–4.1 CPU-s and 4.2–5.4 s, so the floor alone reaches only
+10–11× by CPU and 10× by wall on the quieter run; hashing 57.6 M rows into 960,000 hourly
+groups and judging them must come on top. The after evaluator's ~8 CPU-s are that floor plus
+about 3.5 for DuckDB's hash grouping and the flag/validity projection (``EXPLAIN ANALYZE``)
+and 0.6 for the judging in Arrow/numpy (cProfile; 0.8 with the former hash joins). A
+shanshui process runs one query at a time nearly single-threaded here (wall ≈ CPU when the
+machine was quieter), so DuckDB's threads do not rescue the wall ratio either. Reaching 10×
+would need a cheaper layout to read (site and parameter as integer codes, time-ordered
+minutes kept per day) — the observation table's schema, which this task may not change.
 
 What was measured and rejected (full size, SQL alone, CPU-s, warm, noisy):
 grouping by parameter text 5.5–7.3 → by list position 4.3–5.9 (kept); a pivot grouping once
 per (site, hour) with FILTER aggregates — no gain at 1,000 outlets (0.64–0.67 vs 0.45–0.63);
 one packed integer (k, h) key 5.9–6.2 (worse); a join to the wanted parameters instead of
 ``list_position`` 0.59–0.95 vs 0.45–0.63 at 1,000 outlets (worse); the flag test as ``coalesce``
-(same). ``SET threads = 1`` cut the SQL's CPU to 4.5 s but would double an idle machine's
-wall time and is a connection-wide setting of the store, so it is not used. The statistic,
+(same). ``SET threads = 1`` cut the SQL's CPU (warm) to 4.5 s but is a connection-wide setting of
+the store, so it is not used; it was not measured end to end. The statistic,
 period and time filters cost nothing here: DuckDB drops them from the plan when the zone maps
 show every row group matches; in the gateway's arrival order (time-ordered) a one-hour
 window scans 5 of 94 row groups, in this benchmark's outlet order all 94 (every row group
