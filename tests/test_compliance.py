@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from shanshui.rules.compliance import (
@@ -179,6 +180,46 @@ def test_engines_agree_on_random_data() -> None:
         assert c.exceeded.tolist() == a.exceeded.tolist()
         assert np.allclose(c.value, a.value, equal_nan=True)
     conn.close()
+
+
+def test_joins_by_codes_and_by_hash_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judging joins the hours with the limits and the O2 hour through integer codes and
+    dense grids, or through Arrow hash joins past DENSE_GRID_MAX cells: the same rows either
+    way, including a limit on the measured basis, an unlimited parameter and a limit on an
+    outlet without data (which yield no row)."""
+    from shanshui.rules import compliance
+
+    rng = np.random.default_rng(11)
+    times = [T0 + timedelta(minutes=i) for i in range(150)]
+    data = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "site": site,
+                    "parameter": p,
+                    "time": times,
+                    "value": level * rng.lognormal(0, 0.4, len(times)),
+                    "flag": rng.choice(["N"] * 9 + ["F"], len(times)),
+                }
+            )
+            for site in ("A", "B", "C")
+            for p, level in ((PM, 9.0), (SO2, 30.0), (O2, 8.0), ("a00000", 100.0))
+            if not (site == "C" and p == O2)  # C has no O2: its converted values are null
+        ],
+        ignore_index=True,
+    )
+    limits = [
+        {"site": s, "parameter": p, "limit": lim, "reference_o2": 6.0}
+        for s in ("A", "B", "C", "NODATA")
+        for p, lim in ((PM, 10.0), (SO2, 35.0))
+    ] + [{"site": "B", "parameter": "a00000", "limit": 120.0, "basis": "measured"}]
+    by_codes = evaluate_hours(data, limits, sort=True)
+    monkeypatch.setattr(compliance, "DENSE_GRID_MAX", 0)
+    by_hash = evaluate_hours(data, limits, sort=True)
+    assert by_codes.equals(by_hash)
+    assert by_codes.num_rows == (3 * 2 + 1) * 3  # 3 hours; no rows for NODATA or unlimited
+    c_values = by_codes.filter(pc.equal(by_codes["site"], "C"))["value"]
+    assert c_values.null_count == len(c_values)
 
 
 def test_hourly_input() -> None:
