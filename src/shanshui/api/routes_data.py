@@ -33,13 +33,12 @@ from fastapi.responses import Response
 from shanshui.api.cache import Expiring, ResponseCache
 from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
-from shanshui.formats.canonical import TIME_DTYPE, empty_frame
 from shanshui.standards.aqi import HOURLY_POLLUTANTS
 from shanshui.standards.cube import VALID_FLAGS
 from shanshui.standards.statistics import Aggregate, daily_mean, monthly_mean
 from shanshui.standards.validity import period_rule
 from shanshui.store import Store
-from shanshui.store.reading import _duck_arrow, _generic_arrow, _postgres_arrow
+from shanshui.store.reading import long_frame, read_arrow
 
 router = APIRouter(tags=["series"])
 
@@ -135,31 +134,7 @@ def _read_site(
         "statistic": "avg",
         "period": "hour",
     }
-    dialect = getattr(store, "dialect", None)
-    # the class, not the instance: a reader's connection opens in its session (``_c`` of a
-    # store not in a session raises)
-    if dialect == "duckdb" and hasattr(type(store), "_c"):
-        return _duck_arrow(store, params)
-    if dialect == "postgres" and hasattr(type(store), "_c"):
-        return _postgres_arrow(store, params)
-    return _generic_arrow(store, params)
-
-
-def _long_frame(table: pa.Table) -> pd.DataFrame:
-    """The canonical long table (:mod:`shanshui.formats`) of :func:`_read_site`'s columns."""
-    if table.num_rows == 0:
-        return empty_frame()
-    times = pd.DatetimeIndex(table["time"].to_pandas()).as_unit("us").tz_convert(_TZ)
-    return pd.DataFrame(
-        {
-            "site": pd.array(table["site"], dtype="str"),
-            "time": pd.Series(times, dtype=TIME_DTYPE).array,
-            "parameter": pd.array(table["parameter"], dtype="str"),
-            "value": table["value"].to_numpy().astype(np.float64),
-            "flag": pd.array(table["flag"], dtype="str"),
-        },
-        copy=False,
-    )
+    return read_arrow(store, params)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], list[str]]:
@@ -469,7 +444,7 @@ def _series(  # noqa: PLR0917 - the endpoint's parameters
         head["period"] = [f"{t}+08:00" for t in text]
         columns = _hour_columns(table, t0, n_days * 24, wanted)
         return orjson.dumps({**head, "series": columns}, option=orjson.OPT_SERIALIZE_NUMPY)
-    long = _long_frame(table)
+    long = long_frame(table)
     if aggregation == "hour":
         arrays = _hours_json(long, wanted)
         series = b",".join(orjson.dumps(name) + b":" + arrays[name] for name in wanted)

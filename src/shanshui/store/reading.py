@@ -33,7 +33,7 @@ from shanshui.formats.canonical import TIME_DTYPE, TZ, empty_frame
 from shanshui.store.api import Site, Store, StoreInputError
 from shanshui.store.sql import query
 
-__all__ = ["read_long", "select_sites", "station_table"]
+__all__ = ["long_frame", "read_arrow", "read_long", "select_sites", "station_table"]
 
 _STATION_COLUMNS = (
     "code", "name", "city", "lon", "lat", "reference", "note", "closed", "opened", "active",
@@ -260,13 +260,25 @@ def read_long(
         "statistic": statistic,
         "period": period,
     }
+    return long_frame(read_arrow(store, params))
+
+
+def read_arrow(store: Store, params: dict[str, Any]) -> pa.Table:
+    """The readings ``params`` selects (``sites``, ``parameters`` or None, ``start``, ``end``,
+    ``statistic``, ``period``) as Arrow columns ``site, time (UTC), parameter, value, flag``,
+    read the fastest way the store allows."""
     dialect = getattr(store, "dialect", None)
-    if dialect == "duckdb" and hasattr(store, "_c"):
-        table = _duck_arrow(store, params)
-    elif dialect == "postgres" and hasattr(store, "_c"):
-        table = _postgres_arrow(store, params)
-    else:
-        table = _generic_arrow(store, params)
+    # the class, not the instance: a pooled reader's connection opens in its session (``_c``
+    # of a store outside one raises)
+    if dialect == "duckdb" and hasattr(type(store), "_c"):
+        return _duck_arrow(store, params)
+    if dialect == "postgres" and hasattr(type(store), "_c"):
+        return _postgres_arrow(store, params)
+    return _generic_arrow(store, params)
+
+
+def long_frame(table: pa.Table) -> pd.DataFrame:
+    """The canonical long table (:mod:`shanshui.formats`) of :func:`read_arrow`'s columns."""
     if table.num_rows == 0:
         return empty_frame()
     times = pd.DatetimeIndex(table["time"].to_pandas()).as_unit("us").tz_convert(TZ)
