@@ -14,7 +14,7 @@ Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
   2031 daily → ``day``; ``DataTime`` is the start of the interval (sampling instant for
   2011), Beijing time (:data:`shanshui.hj212.CST`).
 * ST 22 (ambient air): a34004 → PM2.5, a34002 → PM10, a21026 → SO2, a21004 → NO2,
-  a05024 → O3, a21005 → CO (µg/m³; CO mg/m³), and meteorology a01001 → TEMP [°C],
+  a05024 → O3, a21005 → CO, a21002 → NOx (µg/m³; CO mg/m³), and meteorology a01001 → TEMP [°C],
   a01007 → WSPM [m/s], a01008 → WD [°]. Other codes (other STs, vendor codes such as
   ``PM25`` or ``DEWP``) are kept under their own code: flue-gas a21026 is SO2 in mg/m³, a
   different quantity, so codes are mapped only where the system code makes them certain.
@@ -49,6 +49,7 @@ AIR_CODES: Final[dict[str, str]] = {
     "a21004": "NO2",
     "a05024": "O3",
     "a21005": "CO",
+    "a21002": "NOx",
     "a01001": "TEMP",
     "a01007": "WSPM",
     "a01008": "WD",
@@ -64,7 +65,12 @@ CODE_UNITS: Final[dict[str, str]] = {
     "a34001": "µg/m³",
     "a34005": "µg/m³",
     "a21003": "µg/m³",
-    "a21002": "µg/m³",
+    # ambient NOx (ST 22) is stored as "NOx" [µg/m³]; the raw codes of SO2, NOx and CO are
+    # those of flue gas (ST 31), whose concentrations HJ 212-2017 Appendix B gives in mg/m³
+    "NOx": "µg/m³",
+    "a21026": "mg/m³",
+    "a21002": "mg/m³",
+    "a21005": "mg/m³",
     "a00000": "m³/s",
     "a34013": "mg/m³",
     "a19001": "%",
