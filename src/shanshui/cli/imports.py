@@ -28,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 
 app = typer.Typer(
@@ -150,11 +151,9 @@ def _run(
     from shanshui import store as st  # noqa: PLC0415 - heavy imports only when used
     from shanshui.ingest.importers import Importer  # noqa: PLC0415
 
-    if (db is None) == (postgres is None):
-        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
+    target = store_target(db, postgres)
     if options.get("hour_label", "end") not in ("end", "start"):
         raise typer.BadParameter("--hour-label must be end or start")
-    target: str | Path = postgres if postgres is not None else db  # type: ignore[assignment]
     run = _Run(show_bad=show_bad, bad_file=bad_rows, progress=progress)
     try:
         with st.open_store(target) as store, run.progress:

@@ -16,6 +16,7 @@ import typer
 
 from shanshui import store as st
 from shanshui.api.auth import hash_key, new_key
+from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -32,12 +33,6 @@ def register(main: typer.Typer) -> None:
     main.add_typer(app, name="keys", help="API keys: issue, list, revoke (admin).")
 
 
-def _target(db: Path | None, postgres: str | None) -> str | Path:
-    if (db is None) == (postgres is None):
-        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
-    return postgres if postgres is not None else db  # type: ignore[return-value]
-
-
 def _fail(exc: ShanshuiError) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(1)
@@ -52,7 +47,7 @@ def issue(
     actor: Actor = "cli",
 ) -> None:
     """Issue a key and print it — once: only its digest is kept."""
-    target = _target(db, postgres)
+    target = store_target(db, postgres)
     token = new_key()
     try:
         with st.open_store(target) as store:
@@ -71,7 +66,7 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
     """List the keys (id, role, label, created, revoked); never the keys themselves."""
-    target = _target(db, postgres)
+    target = store_target(db, postgres)
     try:
         with st.open_store(target) as store:
             keys = store.api_keys()
@@ -104,7 +99,7 @@ def revoke(
     actor: Actor = "cli",
 ) -> None:
     """Revoke a key; running servers refuse it within seconds."""
-    target = _target(db, postgres)
+    target = store_target(db, postgres)
     try:
         with st.open_store(target) as store:
             done = store.revoke_api_key(key_id, actor=actor, reason=reason)

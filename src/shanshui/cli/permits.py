@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from shanshui import store as st
+from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 from shanshui.permits import read_permit
 
@@ -33,12 +34,6 @@ PgOpt = Annotated[
 def register(main: typer.Typer) -> None:
     """Mount ``permits`` on the main app."""
     main.add_typer(app, name="permits", help="Emission permits: import, list, show.")
-
-
-def _target(db: Path | None, postgres: str | None) -> str | Path:
-    if (db is None) == (postgres is None):
-        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
-    return postgres if postgres is not None else db  # type: ignore[return-value]
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -60,7 +55,7 @@ def import_(
     reason: Annotated[str | None, typer.Option(help="Why (audit log).")] = None,
 ) -> None:
     """Check and store a permit (insert or replace by id), audited; nothing on error."""
-    target = _target(db, postgres)
+    target = store_target(db, postgres)
     try:
         permit = read_permit(file, limits_csv=limits)
         with st.open_store(target) as store:
@@ -79,7 +74,7 @@ def import_(
 def list_(db: DbOpt = None, postgres: PgOpt = None) -> None:
     """One line per permit: id, enterprise, validity, outlets."""
     try:
-        with st.open_store(_target(db, postgres)) as store:
+        with st.open_store(store_target(db, postgres)) as store:
             permits = store.permits()
     except ShanshuiError as exc:
         raise _fail(exc) from exc
@@ -100,7 +95,7 @@ def show(
 ) -> None:
     """The permit as JSON (the import layout)."""
     try:
-        with st.open_store(_target(db, postgres)) as store:
+        with st.open_store(store_target(db, postgres)) as store:
             found = store.permit(permit_id)
     except ShanshuiError as exc:
         raise _fail(exc) from exc
@@ -135,7 +130,7 @@ def evaluate(
         if when.utcoffset() is None:
             raise typer.BadParameter("--now needs a zone, e.g. 2026-02-01T00:00:00+08:00")
     try:
-        with st.open_store(_target(db, postgres)) as store:
+        with st.open_store(store_target(db, postgres)) as store:
             result = RulesJob(store, lookback=timedelta(days=lookback_days)).run_once(when)
             lasting = store.alarms(state=["open", "acknowledged"])
     except ShanshuiError as exc:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from shanshui.cli.target import store_target
 from shanshui.ingest.metrics import setup_json_logging
 from shanshui.ingest.serve import ServeConfig, default_journal, run
 from shanshui.ingest.session import Limits
@@ -55,9 +56,7 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Run the gateway, the journal writer, the daily aggregation and the API in one process."""
-    if (db is None) == (postgres is None):
-        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
-    target = postgres if postgres is not None else str(db)
+    target = store_target(db, postgres)
     setup_json_logging(getattr(logging, log_level.upper(), logging.INFO))
     limits = Limits(
         max_segment=max_frame, idle_timeout=idle_timeout, slow_timeout=slow_timeout,

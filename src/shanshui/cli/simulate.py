@@ -12,6 +12,7 @@ import pandas as pd
 import typer
 
 from shanshui import formats
+from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 from shanshui.ingest.simulate import (
     devices_from_table,
@@ -79,9 +80,7 @@ def simulate(  # noqa: PLR0917 - Typer maps parameters to options
         else:
             raise typer.BadParameter("give files to replay or --synthetic N")
         if do_register:
-            if (db is None) == (postgres is None):
-                raise typer.BadParameter("--register needs exactly one of --db or --postgres")
-            target = postgres if postgres is not None else str(db)
+            target = store_target(db, postgres, needed_by="--register")
             params = []
             if not synthetic:
                 used = sorted(set(table["parameter"]))

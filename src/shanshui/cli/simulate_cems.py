@@ -17,6 +17,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 from shanshui.hj212 import CST
 from shanshui.ingest.cems_plant import permit_document, plant, scenario_dict
@@ -103,9 +104,7 @@ def simulate_cems(  # noqa: PLR0917 - Typer maps parameters to options
             doc = permit_document(scenario, secret)
             permit_out.write_text(json.dumps(doc, ensure_ascii=False, indent=1))
         if do_register:
-            if (db is None) == (postgres is None):
-                raise typer.BadParameter("--register needs exactly one of --db or --postgres")
-            target = postgres if postgres is not None else str(db)
+            target = store_target(db, postgres, needed_by="--register")
             with open_store(target) as store:
                 counts = register_plant(store, scenario, secret=secret, hash_cost=hash_cost)
             typer.echo(json.dumps({"event": "registered", "synthetic": True, **counts}))

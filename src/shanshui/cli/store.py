@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from shanshui import store as st
+from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 
 
@@ -28,9 +29,7 @@ def init(
     ] = True,
 ) -> None:
     """Create (or update) a store: apply schema migrations, then seed it; safe to repeat."""
-    if (db is None) == (postgres is None):
-        raise typer.BadParameter("give exactly one of --db PATH or --postgres URL")
-    target: str | Path = postgres if postgres is not None else db  # type: ignore[assignment]
+    target = store_target(db, postgres)
     try:
         with st.open_store(target, migrate=False) as store:
             applied = store.migrate()
