@@ -9,22 +9,17 @@ of the running server. A revocation reaches running servers within seconds.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shanshui import store as st
 from shanshui.api.auth import hash_key, new_key
-from shanshui.cli.target import store_target
+from shanshui.cli.target import DbOption, PostgresOption, store_target
 from shanshui.errors import ShanshuiError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
-Db = Annotated[Path | None, typer.Option("--db", help="DuckDB file of the embedded store.")]
-Postgres = Annotated[
-    str | None, typer.Option("--postgres", help="PostgreSQL URL, postgresql://user@host/db.")
-]
 Actor = Annotated[str, typer.Option(help="Who does it (audit log).")]
 
 
@@ -42,8 +37,8 @@ def _fail(exc: ShanshuiError) -> typer.Exit:
 def issue(
     role: Annotated[str, typer.Option(help="operator or admin.")],
     label: Annotated[str, typer.Option(help="Whose key it is (shown in lists and logs).")],
-    db: Db = None,
-    postgres: Postgres = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
     actor: Actor = "cli",
 ) -> None:
     """Issue a key and print it — once: only its digest is kept."""
@@ -61,8 +56,8 @@ def issue(
 
 @app.command("list")
 def list_keys(
-    db: Db = None,
-    postgres: Postgres = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
     """List the keys (id, role, label, created, revoked); never the keys themselves."""
@@ -93,8 +88,8 @@ def list_keys(
 @app.command("revoke")
 def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
-    db: Db = None,
-    postgres: Postgres = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
     reason: Annotated[str | None, typer.Option(help="Why (audit log).")] = None,
     actor: Actor = "cli",
 ) -> None:

@@ -19,16 +19,11 @@ from typing import Annotated
 import typer
 
 from shanshui import store as st
-from shanshui.cli.target import store_target
+from shanshui.cli.target import DbOption, PostgresOption, store_target
 from shanshui.errors import ShanshuiError
 from shanshui.permits import read_permit
 
 app = typer.Typer(help="Emission permits (排污许可证): import, list, show.", no_args_is_help=True)
-
-DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file of the embedded store.")]
-PgOpt = Annotated[
-    str | None, typer.Option("--postgres", help="PostgreSQL URL, postgresql://user@host/db.")
-]
 
 
 def register(main: typer.Typer) -> None:
@@ -49,8 +44,8 @@ def import_(
         Path | None,
         typer.Option("--limits", help="CSV limits table replacing the outlets' limits."),
     ] = None,
-    db: DbOpt = None,
-    postgres: PgOpt = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
     actor: Annotated[str, typer.Option(help="Who imports (audit log).")] = "cli",
     reason: Annotated[str | None, typer.Option(help="Why (audit log).")] = None,
 ) -> None:
@@ -71,7 +66,7 @@ def import_(
 
 
 @app.command("list")
-def list_(db: DbOpt = None, postgres: PgOpt = None) -> None:
+def list_(db: DbOption = None, postgres: PostgresOption = None) -> None:
     """One line per permit: id, enterprise, validity, outlets."""
     try:
         with st.open_store(store_target(db, postgres)) as store:
@@ -90,8 +85,8 @@ def list_(db: DbOpt = None, postgres: PgOpt = None) -> None:
 @app.command("show")
 def show(
     permit_id: Annotated[str, typer.Argument(help="Permit id.")],
-    db: DbOpt = None,
-    postgres: PgOpt = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
 ) -> None:
     """The permit as JSON (the import layout)."""
     try:
@@ -108,8 +103,8 @@ def show(
 @app.command("evaluate")
 def evaluate(
     *,
-    db: DbOpt = None,
-    postgres: PgOpt = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
     now: Annotated[
         str | None, typer.Option(help="Evaluation time, ISO 8601 with zone (default: now).")
     ] = None,

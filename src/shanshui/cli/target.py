@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-__all__ = ["store_target"]
+__all__ = ["DbOption", "PostgresOption", "store_target"]
+
+#: ``--db PATH`` and ``--postgres URL`` as commands declare them.
+DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file of the embedded store.")]
+PostgresOption = Annotated[
+    str | None, typer.Option("--postgres", help="PostgreSQL URL, postgresql://user@host/db.")
+]
 
 
 def store_target(db: Path | None, postgres: str | None, *, needed_by: str | None = None) -> str:
