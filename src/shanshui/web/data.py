@@ -23,7 +23,7 @@ from fastapi import Request
 
 from shanshui import formats
 from shanshui.api import routes_air
-from shanshui.api.common import store_of
+from shanshui.api.common import sites_of, store_of
 from shanshui.api.errors import ApiError
 from shanshui.standards.aqi_tables import CATEGORIES
 from shanshui.store import Site
@@ -99,10 +99,8 @@ def ranking(request: Request, first: dt.date, last: dt.date) -> dict[str, Any] |
 
 
 def site(request: Request, code: str) -> Site | None:
-    """The stored site ``code`` (any kind), or None."""
-    with store_of(request) as store:
-        found = [s for s in store.sites() if s.code == code]
-    return found[0] if found else None
+    """The stored site ``code`` (any kind), or None; from the API's cached site list."""
+    return next((s for s in sites_of(request) if s.code == code), None)
 
 
 def region_name(request: Request, code: str | None, lang: str) -> str | None:
