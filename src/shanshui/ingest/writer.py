@@ -51,12 +51,6 @@ def parameter_for(code: str) -> Parameter:
     return Parameter(code, code, unit, code if code[:1] in "aw" and code[1:].isdigit() else None)
 
 
-def records_table(payloads: list[bytes]) -> tuple[pa.Table, int]:
-    """Journal payloads → an Arrow table of observations; and the oldest received [µs]."""
-    oldest = min((received_of(p) for p in payloads), default=0)
-    return payload_table(payloads), oldest
-
-
 def _dead_letter(payload: bytes, reason: str) -> dict[str, object]:
     """A dead-letter line: the reason, the record's readings when it decodes, and the record
     itself (base64) so that nothing acknowledged is lost."""
@@ -273,4 +267,4 @@ class JournalWriter:
         self._stop = True
 
 
-__all__ = ["JournalWriter", "parameter_for", "records_table"]
+__all__ = ["JournalWriter", "parameter_for"]
