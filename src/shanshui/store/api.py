@@ -233,6 +233,19 @@ class Store(abc.ABC):
         """Insert or replace parameters by code. The number of parameters given."""
 
     @abc.abstractmethod
+    def site_ids(self, codes: Sequence[str]) -> dict[str, int]:
+        """The integer key of each site code (migration 0004), ``{code: id}``.
+
+        A site gets its id when it is first registered and keeps it for ever (across reopening
+        and on every process of the same database). Ids are cached; codes not seen yet are
+        fetched. An unregistered code raises :class:`StoreInputError`.
+        """
+
+    @abc.abstractmethod
+    def parameter_ids(self, codes: Sequence[str]) -> dict[str, int]:
+        """The integer key of each parameter code, as :meth:`site_ids` for sites."""
+
+    @abc.abstractmethod
     def regions(self) -> list[Region]:
         """All regions, by code."""
 

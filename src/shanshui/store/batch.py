@@ -21,7 +21,7 @@ from shanshui.store.api import PERIODS, STATISTICS, Observation, ObservationBatc
 KEY = ["site", "parameter", "statistic", "period", "time"]
 FIELDS = list(Observation._fields)
 TIME = pa.timestamp("us", tz="UTC")
-#: The staged layout (``stage_obs``): the reading plus the site's local ``day`` for hourly means.
+#: A checked batch by codes (the write path then maps the codes to ids, ``stores.OBS_STAGE``).
 STAGE_SCHEMA = pa.schema(
     [
         ("site", pa.string()),
@@ -33,7 +33,6 @@ STAGE_SCHEMA = pa.schema(
         ("flag", pa.string()),
         ("received", TIME),
         ("source", pa.string()),
-        ("day", pa.date32()),
     ]
 )
 
@@ -96,8 +95,6 @@ def _arrow_ready(batch: ObservationBatch) -> bool:
         return False
     schema = batch.schema
     for f in STAGE_SCHEMA:
-        if f.name == "day":
-            continue
         i = schema.get_field_index(f.name)
         if i < 0 or schema.field(i).type != f.type:
             return False
@@ -181,14 +178,14 @@ def _normalise_arrow(table: pa.Table, received: datetime, source: str | None) ->
     if src.null_count == n:
         src = pa.repeat(pa.scalar(source, pa.string()), n)
     cols = [table[name] for name in ("site", "parameter", "statistic", "period", "time")]
-    cols += [values, table["flag"], recv, src, pa.nulls(n, pa.date32())]
+    cols += [values, table["flag"], recv, src]
     return pa.Table.from_arrays(cols, schema=STAGE_SCHEMA)
 
 
 def normalise(
     batch: ObservationBatch, *, received: datetime, source: str | None
 ) -> tuple[pa.Table, int]:
-    """Check a batch and return it as a table of :data:`STAGE_SCHEMA` (``day`` still null)
+    """Check a batch and return it as a table of :data:`STAGE_SCHEMA`
     without repeated keys (the last row of a key wins), and the number of rows dropped."""
     if _arrow_ready(batch):
         assert isinstance(batch, pa.Table)
@@ -241,7 +238,6 @@ def normalise(
         cols["source"] = _strings(frame, "source", nullable=True)
     else:
         cols["source"] = pa.array([source] * n, type=pa.string())
-    cols["day"] = pa.nulls(n, pa.date32())
     table = pa.Table.from_pydict(cols, schema=STAGE_SCHEMA)
     dup = table.select(KEY).to_pandas().duplicated(keep="last").to_numpy()
     dropped = int(dup.sum())
@@ -250,21 +246,51 @@ def normalise(
     return table, dropped
 
 
-def with_days(table: pa.Table, tz_of: Mapping[str, str]) -> pa.Table:
-    """Fill ``day`` — the site's natural day (local date, DESIGN §4) — for hourly means."""
-    hourly = pc.and_(pc.equal(table["period"], "hour"), pc.equal(table["statistic"], "avg"))
+def natural_days(
+    site_id: pa.Array,
+    statistic: pa.Array,
+    period: pa.Array,
+    time: pa.Array,
+    zone_of: Mapping[int, str],
+) -> pa.Table:
+    """The distinct (``site_id``, ``day``) pairs of a batch's hourly means: ``day`` is the
+    site's natural day (自然日, 00:00–24:00 local time, DESIGN §4) of the hour's start label,
+    the day whose daily mean the reading enters (GB 3095-2012 Table 4, 24-hour mean).
+
+    The distinct (site, time) pairs are taken first, so the time-zone arithmetic costs the
+    batch's hours, not its rows (a station batch: one hour × its sites).
+
+    Parameters
+    ----------
+    site_id, statistic, period, time : the batch's columns (``time`` UTC [µs]).
+    zone_of : IANA time zone of every site id in the batch.
+
+    Returns
+    -------
+    Table ``site_id`` (int32), ``day`` (date32); empty if the batch has no hourly means.
+    """
+    empty = pa.table({"site_id": pa.array([], pa.int32()), "day": pa.array([], pa.date32())})
+    hourly = pc.and_(pc.equal(period, "hour"), pc.equal(statistic, "avg"))
     if not pc.any(hourly).as_py():
-        return table
-    zones = sorted(set(tz_of.values()))
+        return empty
+    pairs = (
+        pa.table({"site_id": site_id, "time": time})
+        .filter(hourly)
+        .group_by(["site_id", "time"], use_threads=False)
+        .aggregate([])
+    )
+    sites, times = pairs["site_id"], pairs["time"]
+    zones = sorted({zone_of[i] for i in pc.unique(sites).to_pylist()})
+    days = pa.nulls(pairs.num_rows, pa.date32())
     if len(zones) == 1:
-        zone_of_row = None
+        local = pc.local_timestamp(times.cast(pa.timestamp("us", tz=zones[0])))
+        days = local.cast(pa.date32())
     else:
-        sites = sorted(tz_of)
-        lookup = pa.array([zones.index(tz_of[s]) for s in sites], type=pa.int32())
-        zone_of_row = pc.take(lookup, pc.index_in(table["site"], value_set=pa.array(sites)))
-    days = pa.nulls(table.num_rows, pa.date32())
-    for i, zone in enumerate(zones):
-        local = pc.local_timestamp(table["time"].cast(pa.timestamp("us", tz=zone)))
-        sel = hourly if zone_of_row is None else pc.and_(hourly, pc.equal(zone_of_row, i))
-        days = pc.if_else(sel, local.cast(pa.date32()), days)
-    return table.set_column(table.schema.get_field_index("day"), "day", days)
+        ids = sorted(zone_of)
+        lookup = pa.array([zones.index(zone_of[i]) for i in ids], pa.int32())
+        zone_row = pc.take(lookup, pc.index_in(sites, value_set=pa.array(ids, pa.int32())))
+        for k, zone in enumerate(zones):
+            local = pc.local_timestamp(times.cast(pa.timestamp("us", tz=zone)))
+            days = pc.if_else(pc.equal(zone_row, k), local.cast(pa.date32()), days)
+    out = pa.table({"site_id": sites, "day": days})
+    return out.group_by(["site_id", "day"], use_threads=False).aggregate([])

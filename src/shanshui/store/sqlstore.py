@@ -38,10 +38,11 @@ from shanshui.store.api import (
     StoreInputError,
     WriteResult,
 )
+from shanshui.store.codes import CodeIds, encode
 from shanshui.store.keys import KeyStore
 from shanshui.store.permits import PermitStore
 from shanshui.store.sql import Dialect, Query, migrations, query
-from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, STAGES
+from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, OBS_STAGE, STAGES
 
 #: GB 3095-2012 Table 4: a 24-hour mean needs at least 20 hourly means in the natural day.
 MIN_VALID_HOURS = 20
@@ -86,7 +87,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
         raise StoreInputError(f"unknown {what} {value!r}; allowed: {sorted(allowed)}")
 
 
-class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
+class SQLStore(CodeIds, KeyStore, PermitStore, AlarmStore, Store):
     """Shared implementation of :class:`Store`; subclasses provide the SQL primitives."""
 
     dialect: Dialect
@@ -96,7 +97,7 @@ class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
         self._lock = threading.RLock()
         self._closed = False
         self._site_tz: dict[str, str] = {}  # sites are never deleted: a safe cache
-        self._known_parameters: set[str] = set()
+        self._init_codes()
 
     # -- primitives ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -248,6 +249,7 @@ class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
         with self._session():
             self._load("stage_sites", rows)
             self._exec("site_upsert", {"updated": _now()})
+            self._exec("site_key_insert")  # a new site gets its integer key at once
         with self._lock:
             self._site_tz.update({r["code"]: r["tz"] for r in rows})
         return len(rows)
@@ -259,6 +261,7 @@ class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
         with self._session():
             self._load("stage_params", rows)
             self._exec("parameter_upsert")
+            self._exec("parameter_key_insert")  # a new parameter gets its integer key at once
         return len(rows)
 
     def regions(self) -> list[Region]:
@@ -390,31 +393,21 @@ class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
                 )
         return {s: self._site_tz[s] for s in sites}
 
-    def _check_parameters(self, codes: list[str]) -> None:
-        missing = [c for c in codes if c not in self._known_parameters]
-        if missing:
-            self._known_parameters.update(
-                r[0] for r in self._fetch("parameters_known", {"codes": missing})
-            )
-            unknown = [c for c in missing if c not in self._known_parameters]
-            if unknown:
-                raise StoreInputError(
-                    f"unknown parameters {sorted(unknown)[:10]}; register them (with units) first"
-                )
-
     def _audit_corrections(self, rows: list[tuple[Any, ...]], now: datetime, actor: str) -> None:
+        """Audit corrections (rows by ids, as obs_corrections returns them) with the codes."""
+        site, par = self._site_code, self._parameter_code  # the batch's ids are cached
         self._load(
             "stage_audit",
             [
                 {
                     "changed": now, "actor": actor, "action": "correct",
-                    "entity": "observation", "site": site,
-                    "key": f"{par}/{stat}/{per}/{t.astimezone(UTC).isoformat()}",
+                    "entity": "observation", "site": site[sid],
+                    "key": f"{par[pid]}/{stat}/{per}/{t.astimezone(UTC).isoformat()}",
                     "old_value": _json({"value": ov, "flag": of}),
                     "new_value": _json({"value": nv, "flag": nf}),
                     "reason": "a later reading replaced the stored one",
                 }
-                for site, par, stat, per, t, ov, of, nv, nf in rows
+                for sid, pid, stat, per, t, ov, of, nv, nf in rows
             ],
         )  # fmt: skip
         self._exec("audit_insert")
@@ -426,28 +419,34 @@ class SQLStore(KeyStore, PermitStore, AlarmStore, Store):
         table, superseded = _batch.normalise(batch, received=now, source=source)
         if table.num_rows == 0:
             return WriteResult(0, 0, 0, superseded)
-        sites = table["site"].unique().to_pylist()
-        parameters = table["parameter"].unique().to_pylist()
         with self._session():
-            zones = self._zones(sites)
-            self._check_parameters(parameters)
-            table = _batch.with_days(table, zones)
-            self._stage("stage_obs", table)
-            span = pc.min_max(table["time"]).as_py()
-            sites_span = pc.min_max(table["site"]).as_py()
+            # codes to integer ids (migration 0004), vectorised; unknown codes raise here,
+            # inside the transaction, before anything is written
+            site_id = encode(table["site"], self._sites_in_session)
+            parameter_id = encode(table["parameter"], self._parameters_in_session)
+            cols = [table[c] for c in OBS_STAGE.names[2:]]
+            staged = pa.Table.from_arrays([site_id, parameter_id, *cols], schema=OBS_STAGE)
+            self._stage("stage_obs", staged)
+            span = pc.min_max(staged["time"]).as_py()
+            ids = pc.min_max(site_id).as_py()
             window = {
-                "tmin": span["min"], "tmax": span["max"],
-                "smin": sites_span["min"], "smax": sites_span["max"],
+                "tmin": span["min"], "tmax": span["max"], "smin": ids["min"], "smax": ids["max"],
             }  # fmt: skip
             inserted = self._exec("obs_insert", window)
             corrected = 0
-            if inserted < table.num_rows:  # some keys are stored: resends or corrections
+            if inserted < staged.num_rows:  # some keys are stored: resends or corrections
                 corrections = self._fetch("obs_corrections", window)
                 if corrections:
                     self._audit_corrections(corrections, now, actor or source or "unknown")
                     corrected = self._exec("obs_update", window)
-            self._exec("dirty_mark")
-        unchanged = table.num_rows - inserted - corrected
+            zone_of = {i: self._site_tz[self._site_code[i]] for i in pc.unique(site_id).to_pylist()}
+            days = _batch.natural_days(
+                site_id, staged["statistic"], staged["period"], staged["time"], zone_of
+            )
+            if days.num_rows:
+                self._stage("stage_dirty", days)
+                self._exec("dirty_mark")
+        unchanged = staged.num_rows - inserted - corrected
         return WriteResult(inserted, unchanged, corrected, superseded)
 
     def observations(

@@ -8,7 +8,23 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from shanshui.store.batch import STAGE_SCHEMA, TIME
+from shanshui.store.batch import TIME
+
+#: ``stage_obs``: a batch of readings by integer site and parameter ids (migration 0004), as
+#: the write path stages it (:meth:`~shanshui.store.sqlstore.SQLStore.write_observations`).
+OBS_STAGE = pa.schema(
+    [
+        ("site_id", pa.int32()),
+        ("parameter_id", pa.int32()),
+        ("statistic", pa.string()),
+        ("period", pa.string()),
+        ("time", TIME),
+        ("value", pa.float64()),
+        ("flag", pa.string()),
+        ("received", TIME),
+        ("source", pa.string()),
+    ]
+)
 
 #: Columns of :meth:`Store.observations` and :meth:`Store.latest`.
 OBS_COLUMNS = pa.schema(
@@ -43,7 +59,9 @@ DAILY_COLUMNS = pa.schema(
 )
 #: The staging tables: name → layout.
 STAGES: dict[str, pa.Schema] = {
-    "stage_obs": STAGE_SCHEMA,
+    "stage_obs": OBS_STAGE,
+    # the batch's distinct (site id, natural day) pairs of hourly means (batch.natural_days)
+    "stage_dirty": pa.schema([("site_id", pa.int32()), ("day", pa.date32())]),
     "stage_days": pa.schema(
         [
             ("site", pa.string()),

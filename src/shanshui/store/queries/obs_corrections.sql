@@ -1,7 +1,9 @@
--- Staged readings that differ from the stored reading with the same key: corrections.
-select s.site, s.parameter, s.statistic, s.period, s.time, o.value, o.flag, s.value, s.flag
+-- Staged readings that differ from the stored reading with the same key: corrections, by
+-- ids (the caller maps them back to codes for the audit log).
+select s.site_id, s.parameter_id, s.statistic, s.period, s.time, o.value, o.flag, s.value,
+       s.flag
 from stage_obs s
-join observation o
-  on o.site = s.site and o.parameter = s.parameter and o.statistic = s.statistic
+join obs o
+  on o.site_id = s.site_id and o.parameter_id = s.parameter_id and o.statistic = s.statistic
  and o.period = s.period and o.time = s.time
 where o.value <> s.value or o.flag is distinct from s.flag

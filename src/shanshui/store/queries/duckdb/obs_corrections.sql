@@ -1,10 +1,12 @@
--- Staged readings that differ from the stored reading with the same key: corrections.
--- [:tmin, :tmax], [:smin, :smax]: the batch's time and site spans (see obs_insert.sql).
-select s.site, s.parameter, s.statistic, s.period, s.time, o.value, o.flag, s.value, s.flag
+-- Staged readings that differ from the stored reading with the same key: corrections, by
+-- ids (the caller maps them back to codes for the audit log).
+-- [:tmin, :tmax], [:smin, :smax]: the batch's time and site-id spans (see obs_insert.sql).
+select s.site_id, s.parameter_id, s.statistic, s.period, s.time, o.value, o.flag, s.value,
+       s.flag
 from stage_obs s
-join observation o
-  on o.site = s.site and o.parameter = s.parameter and o.statistic = s.statistic
+join obs o
+  on o.site_id = s.site_id and o.parameter_id = s.parameter_id and o.statistic = s.statistic
  and o.period = s.period and o.time = s.time
 where o.time >= cast(:tmin as timestamptz) and o.time <= cast(:tmax as timestamptz)
-  and o.site >= :smin and o.site <= :smax
+  and o.site_id >= cast(:smin as integer) and o.site_id <= cast(:smax as integer)
   and (o.value <> s.value or o.flag is distinct from s.flag)

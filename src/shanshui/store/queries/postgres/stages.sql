@@ -1,10 +1,14 @@
 -- Session staging tables for bulk loads (COPY); emptied at every commit. DuckDB registers
 -- Arrow tables under the same names and columns instead (see shanshui.store.sqlstore).
 -- Codes collate "C" like the columns they meet (see migrations/postgres/0001_initial.sql).
+-- stage_obs: readings by integer site and parameter ids (migration 0004).
 create temp table if not exists stage_obs (
-    site text collate "C", parameter text collate "C", statistic text collate "C",
+    site_id integer, parameter_id integer, statistic text collate "C",
     period text collate "C", time timestamptz, value double precision, flag text,
-    received timestamptz, source text, day date
+    received timestamptz, source text
+) on commit delete rows;
+create temp table if not exists stage_dirty (
+    site_id integer, day date
 ) on commit delete rows;
 create temp table if not exists stage_days (
     site text collate "C", day date, start_utc timestamptz, end_utc timestamptz,
