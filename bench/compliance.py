@@ -134,6 +134,16 @@ MINUTES = 1440
 PARAMETERS = ["a34013", "a21026", "a21002", "a19001", "a00000", "a01012", "a01013", "a01014"]
 POLLUTANTS = ["a34013", "a21026", "a21002"]
 FLAGS = ["N", "F", "M", "C", "D"]
+UNITS = {
+    "a34013": "mg/m³",
+    "a21026": "mg/m³",
+    "a21002": "mg/m³",
+    "a19001": "%",
+    "a00000": "m³/s",
+    "a01012": "°C",
+    "a01013": "kPa",
+    "a01014": "%",
+}
 LIMIT_CLASSES = np.array(
     [[10.0, 35.0, 50.0], [20.0, 50.0, 100.0], [30.0, 100.0, 100.0]]
 )  # ultra-low, special (GB 13223-2011 Table 2), general (Table 1, new coal boiler)
@@ -238,26 +248,37 @@ def build(folder: Path, outlets: int, seed: int) -> dict[str, float]:
     """The store file and the Parquet file of the same synthetic day."""
     import pyarrow.parquet as pq
 
+    from shanshui.store.api import Parameter, Site
     from shanshui.store.duck import DuckDBStore
 
     t0 = time.perf_counter()
     store = DuckDBStore(folder / "bench.duckdb")
     store.migrate()
+    codes = site_codes(outlets)
+    # registered as any outlet and parameter is, which gives each its integer key
+    store.upsert_parameters([Parameter(c, c, UNITS[c], c) for c in PARAMETERS])
+    store.upsert_sites([Site(c, f"排口 {c}", "outlet") for c in codes])
+    site_id = store.site_ids(codes)
+    parameter_id = store.parameter_ids(PARAMETERS)
+    site_ids = np.array([site_id[c] for c in codes], np.int32)
+    parameter_ids = np.array([parameter_id[c] for c in PARAMETERS], np.int32)
     writer: pq.ParquetWriter | None = None
     gen = load = 0.0
     rows = 0
     received = datetime.now(UTC)
-    with store._session():  # the documented shortcut: straight into the observation table
+    with store._session():  # the documented shortcut: straight into the readings table obs
         conn = store._c
         for first in range(0, outlets, CHUNK):
             a = time.perf_counter()
             chunk = generate(first, min(CHUNK, outlets - first), seed)
             b = time.perf_counter()
             n = chunk.num_rows
+            site_idx = chunk["site"].combine_chunks().indices.to_numpy()
+            par_idx = chunk["parameter"].combine_chunks().indices.to_numpy()
             obs = pa.table(
                 {
-                    "site": chunk["site"],
-                    "parameter": chunk["parameter"],
+                    "site_id": pa.array(site_ids[site_idx]),
+                    "parameter_id": pa.array(parameter_ids[par_idx]),
                     "statistic": _constant("avg", n),
                     "period": _constant("minute", n),
                     "time": chunk["time"],
@@ -270,7 +291,7 @@ def build(folder: Path, outlets: int, seed: int) -> dict[str, float]:
                 }
             )
             conn.register("bench_chunk", obs)
-            conn.execute("insert into observation select * from bench_chunk")
+            conn.execute("insert into obs select * from bench_chunk")
             conn.unregister("bench_chunk")
             if writer is None:
                 writer = pq.ParquetWriter(folder / "bench.parquet", chunk.schema)
@@ -402,10 +423,24 @@ def run_pandas(folder: Path) -> dict[str, object]:
     }
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory [MiB]: ``VmHWM``, the high-water mark of its own
+    address space. Not ``ru_maxrss``: Linux carries the parent's peak across exec into it, so
+    a child started by a parent that has just built the data reported the parent's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(engine: str, folder: Path) -> None:
     run = {"shanshui": run_shanshui, "pandas": run_pandas, "floor": run_floor}[engine]
     result = run(folder)
-    result["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["maxrss_mib"] = peak_rss_mib()
     print(json.dumps(result))
 
 

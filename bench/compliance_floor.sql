@@ -1,17 +1,21 @@
 -- bench/compliance.py's floor: what any evaluator on the store must do at the least — read
--- and decode the five columns the rules need (site, parameter, flag, time, value) of the
--- wanted parameters' rows of the day, with no grouping, no judging and no result. Its cost
--- bounds the ratio any DuckDB-store evaluator can reach against the pandas baseline.
--- Named parameters: :parameters (text[]), :statistic, :period, :start, :end.
+-- and decode the five columns the rules need (site_id, parameter_id, flag, time, value) of
+-- the wanted parameters' rows of the day from the integer-keyed readings (table obs,
+-- migration 0004), with no grouping, no judging and no result. Its cost bounds the ratio any
+-- DuckDB-store evaluator can reach against the pandas baseline.
+-- Named parameters: :parameters (text[], codes), :statistic, :period, :start, :end.
 select count(*) as n,
-       sum(length(site)) as site_chars,
-       sum(length(parameter)) as parameter_chars,
-       sum(length(coalesce(flag, ''))) as flag_chars,
-       max(time) as last,
-       sum(value) as total
-from observation
-where list_contains(cast(:parameters as text[]), parameter)
-  and statistic = cast(:statistic as text)
-  and period = cast(:period as text)
-  and time >= cast(:start as timestamptz)
-  and time < cast(:end as timestamptz)
+       sum(o.site_id) as site_ids,
+       sum(o.parameter_id) as parameter_ids,
+       sum(length(coalesce(o.flag, ''))) as flag_chars,
+       max(o.time) as last,
+       sum(o.value) as total
+from obs o
+where list_contains(
+          (select list(k.id) from parameter_key k
+           where list_contains(cast(:parameters as text[]), k.code)),
+          o.parameter_id)
+  and o.statistic = cast(:statistic as text)
+  and o.period = cast(:period as text)
+  and o.time >= cast(:start as timestamptz)
+  and o.time < cast(:end as timestamptz)
