@@ -1,7 +1,8 @@
 """The rules job: evaluate every rule and write the differences to the alarm table.
 
 ``RulesJob(store).run_once(now)`` is what ``shanshui serve`` calls periodically and after the
-writer's batches (:func:`run_periodically`). See :mod:`shanshui.rules` for the alarm model.
+writer's batches (:func:`run_periodically`). See :mod:`shanshui.rules` for the alarm model
+and for what an incremental run re-reads.
 """
 
 from __future__ import annotations
@@ -9,53 +10,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from shanshui.permits.model import Permit
-from shanshui.rules.conditions import (
-    annual_projection,
-    bind_outlets,
-    exceedance_episodes,
-    flag_episodes,
-    offline_episodes,
-)
-from shanshui.rules.episodes import ENGINE, reconcile
-from shanshui.store.alarms import Alarm
+from shanshui.rules.binding import BEIJING, Bound, bind_outlets, day_start, hour_start
+from shanshui.rules.conditions import annual_projection, exceedance_episodes, flag_episodes
+from shanshui.rules.episodes import ENGINE, Episode, reconcile
+from shanshui.rules.hours import FLOW, hour_values
+from shanshui.rules.limits import DAILY_RULE, RATE_RULE, daily_episodes, rate_episodes
+from shanshui.rules.offline import OFFLINE, Silences, anchors, offline_episodes, read_silences
+from shanshui.store.alarms import Alarm, AlarmStore
 from shanshui.store.api import Store
 from shanshui.store.duck import DuckDBStore
 from shanshui.store.postgres import PostgresStore
 
-__all__ = ["RulesJob", "RunResult", "run_periodically"]
+__all__ = ["ALL_RULES", "RulesJob", "RunResult", "run_periodically"]
 
 LOG = logging.getLogger("shanshui.rules")
 
-_HOURLY_RULES = {
-    "exceedance": exceedance_episodes,
-    "flag": flag_episodes,
-    "offline": offline_episodes,
+#: Every rule of :mod:`shanshui.rules`.
+ALL_RULES = frozenset({"exceedance", DAILY_RULE, RATE_RULE, OFFLINE, "flag", "annual_total"})
+#: Rules judged on hourly values, read once per run for all three.
+VALUE_RULES = ("exceedance", DAILY_RULE, RATE_RULE)
+#: The groups of rules that share one read of the store.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "value": VALUE_RULES,
+    "flag": ("flag",),
+    "offline": (OFFLINE,),
 }
-
-
-def _hour(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+#: The first ``received`` watermark's floor (a store without readings).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class RunResult:
     """What one evaluation changed: alarms opened, updated (still open or re-opened) and
-    closed by the engine."""
+    closed by the engine; ``full``: whether every outlet's data were read (else only those
+    of ``evaluated`` outlets with changed data, :mod:`shanshui.rules`)."""
 
     now: datetime
     opened: int
     updated: int
     closed: int
+    full: bool = True
+    evaluated: int = 0
 
     @property
     def changed(self) -> int:
         return self.opened + self.updated + self.closed
+
+
+@dataclass
+class _State:
+    """What an incremental run needs from the previous ones."""
+
+    now: datetime
+    watermark: datetime | None
+    full_at: float
+    bound: dict[str, dict[str, tuple[object, ...] | None]] = field(default_factory=dict)
+    start: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    silences: dict[str, Silences] = field(default_factory=dict)
 
 
 class RulesJob:
@@ -65,12 +83,18 @@ class RulesJob:
     ----------
     store : the store holding permits, observations and alarms.
     lookback : how far back each run re-evaluates the data (late data inside it are taken
-        into account); the window also reaches back to the oldest alarm still open.
-    rules : the rules to run (default: all four).
+        into account); an outlet's window also reaches back to its oldest alarm of the rule
+        still open.
+    rules : the rules to run (default: all six, :data:`ALL_RULES`).
     own_reader : read through a separate connection to the same database (a DuckDB cursor, a
         PostgreSQL connection), so that a long evaluation never holds ``store`` (and the
         gateway's writes behind it); alarms are written through ``store``. :meth:`close`
         closes that connection.
+    incremental : after the first run, read again only the outlets whose readings changed
+        (:mod:`shanshui.rules`, "Incremental runs"); False: every run reads everything.
+    grace : how far before the newest ``received`` time seen the next run looks for
+        readings (writers that commit a little after stamping their rows).
+    full_every : a full evaluation at least this often (wall clock; None: only the first).
     """
 
     def __init__(
@@ -78,18 +102,28 @@ class RulesJob:
         store: Store,
         *,
         lookback: timedelta = timedelta(days=2),
-        rules: frozenset[str] = frozenset({"exceedance", "offline", "flag", "annual_total"}),
+        rules: frozenset[str] = ALL_RULES,
         own_reader: bool = False,
+        incremental: bool = True,
+        grace: timedelta = timedelta(minutes=5),
+        full_every: timedelta | None = timedelta(hours=1),
     ) -> None:
+        unknown = set(rules) - ALL_RULES
+        if unknown:
+            raise ValueError(f"unknown rules {sorted(unknown)}; known {sorted(ALL_RULES)}")
         self.store = store
         self.lookback = lookback
         self.rules = rules
+        self.incremental = incremental
+        self.grace = grace
+        self.full_every = full_every
         self._own: Store | None = None
         if own_reader and isinstance(store, DuckDBStore):
             self._own = store.reader()
         elif own_reader and isinstance(store, PostgresStore):
             self._own = PostgresStore(store.url)
         self.reader: Store = self._own or store
+        self._state: _State | None = None
 
     def close(self) -> None:
         """Close the job's own read connection (not ``store``)."""
@@ -98,44 +132,108 @@ class RulesJob:
             own.close()
         self.reader = self.store
 
-    def run_once(self, now: datetime | None = None) -> RunResult:
-        """Evaluate all rules at ``now`` (tz-aware; default the clock) and save the changes."""
-        now = (now or datetime.now(UTC)).astimezone(UTC)
+    def _rules_reader(self) -> AlarmStore:
+        if not isinstance(self.reader, AlarmStore):
+            raise TypeError(f"the rules need a SQL store, not {type(self.reader).__name__}")
+        return self.reader
+
+    def _is_full(self, now: datetime, full: bool) -> bool:
+        state = self._state
+        if full or not self.incremental or state is None or now < state.now:
+            return True
+        every = self.full_every
+        return every is not None and time.monotonic() - state.full_at >= every.total_seconds()
+
+    def run_once(self, now: datetime | None = None, *, full: bool = False) -> RunResult:
+        """Evaluate all rules at ``now`` (tz-aware; default the clock) and save the changes;
+        ``full``: read every outlet's data (as the first run does)."""
+        now = now or datetime.now(UTC)
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
+        now = now.astimezone(UTC)
+        reader = self._rules_reader()
+        old = self._state
+        full = self._is_full(now, full)
+        # what changed first: readings committed while this run reads are seen by the next
+        changed: set[str] | None = None
+        if full or old is None:
+            watermark = reader.rule_received_max()
+        else:
+            since = (old.watermark or _EPOCH) - self.grace
+            changed, newest = reader.rule_changed_sites(since, old.now, now)
+            watermark = max((t for t in (old.watermark, newest) if t is not None), default=None)
+        full_at = old.full_at if old is not None and not full else time.monotonic()
+        state = _State(now, watermark, full_at)
+        if old is not None and not full:
+            state.bound = {g: dict(v) for g, v in old.bound.items()}
+            state.start = {g: dict(v) for g, v in old.start.items()}
+            state.silences = dict(old.silences)
         permits = self.reader.permits()
         lasting = self.reader.alarms(state=["open", "acknowledged"])
+        tz = {s.code: s.tz for s in self.reader.sites(kind="outlet")}
+        evaluated: set[str] = set()
         changes: list[Alarm] = []
-        for rule, evaluate in _HOURLY_RULES.items():
-            if rule not in self.rules:
-                continue
-            start = _hour(now - self.lookback)
-            for a in lasting:
-                if a.rule == rule and a.opened_at < start:
-                    start = _hour(a.opened_at)
-            bound = bind_outlets(permits, start, now)
-            episodes = evaluate(self.reader, bound, start, now)
-            stored: dict[tuple[str, str, str], list[Alarm]] = defaultdict(list)
-            for a in self.reader.alarms(rule=rule, active_since=start):
-                stored[a.key].append(a)
-            for key in sorted(set(episodes) | set(stored)):
-                changes += reconcile(key, episodes.get(key, []), stored.get(key, []), start)
+        for group, names in GROUPS.items():
+            rules = tuple(r for r in names if r in self.rules)
+            if rules:
+                ctx = _Window(self, permits=permits, lasting=lasting, tz=tz, now=now, rules=rules)
+                sites = ctx.evaluated(group, changed, state)
+                evaluated |= sites
+                episodes, judged = self._episodes(group, ctx, sites, state, reader)
+                changes += ctx.reconcile(episodes, judged)
         if "annual_total" in self.rules:
             changes += self._annual(permits, lasting, now)
         saved = self.store.save_alarms(changes) if changes else []
+        self._state = state  # only once the run succeeded
         opened = sum(1 for a, s in zip(changes, saved, strict=True) if a.id is None and s.id)
         closed = sum(1 for a in changes if a.id is not None and a.state == "closed")
-        result = RunResult(now, opened, len(changes) - opened - closed, closed)
+        result = RunResult(now, opened, len(changes) - opened - closed, closed, full,
+                           len(evaluated))  # fmt: skip
         if result.changed:
             LOG.info(
                 "rules evaluated",
-                extra={"opened": opened, "updated": result.updated, "closed": closed},
-            )
+                extra={"opened": opened, "updated": result.updated, "closed": closed,
+                       "full": full, "sites": len(evaluated)},
+            )  # fmt: skip
         return result
+
+    def _episodes(
+        self, group: str, ctx: _Window, sites: set[str], state: _State, reader: AlarmStore
+    ) -> tuple[dict[tuple[str, str, str], list[Episode]], set[str]]:
+        """The episodes of ``group``'s rules and the sites they speak for."""
+        bound = {s: ctx.bound[s] for s in sorted(sites) if s in ctx.bound}
+        starts = {s: ctx.gstart[s] for s in bound}
+        state.bound.setdefault(group, {}).update({s: _signature(ctx.bound.get(s)) for s in sites})
+        state.start.setdefault(group, {}).update({s: ctx.gstart[s] for s in sites})
+        if group == "offline":
+            fresh = read_silences(reader, bound, starts, ctx.now)
+            for s in sites:
+                state.silences.pop(s, None)
+            state.silences.update(fresh)
+            everyone = {s: b for s, b in ctx.bound.items() if s in state.silences}
+            sil = {s: state.silences[s] for s in everyone}
+            episodes = offline_episodes(
+                everyone, sil, anchors(reader, everyone, sil), ctx.now, ctx.starts[OFFLINE]
+            )
+            return episodes, set(ctx.gstart)  # the offline rule speaks for every outlet
+        if group == "flag":
+            return flag_episodes(reader, bound, starts, ctx.now), sites
+        out: dict[tuple[str, str, str], list[Episode]] = {}
+        if not bound:
+            return out, sites
+        hours = hour_values(self.reader, bound, min(starts.values()), ctx.now)
+        if "exceedance" in ctx.rules:
+            out.update(exceedance_episodes(hours, bound, ctx.starts["exceedance"]))
+        if DAILY_RULE in ctx.rules:
+            out.update(daily_episodes(hours, bound, ctx.starts[DAILY_RULE], ctx.now, ctx.tz))
+        if RATE_RULE in ctx.rules:
+            units = {p.code: p.unit for p in self.reader.parameters()}
+            out.update(rate_episodes(hours, bound, ctx.starts[RATE_RULE], units.get(FLOW)))
+        return out, sites
 
     def _annual(self, permits: list[Permit], lasting: list[Alarm], now: datetime) -> list[Alarm]:
         """Rule (d): one alarm per enterprise and pollutant while the projection is over."""
-        hour = _hour(now)
+        hour = hour_start(now)
         out: list[Alarm] = []
         projections = annual_projection(self.reader, permits, now)
         open_by_key = {a.key: a for a in lasting if a.rule == "annual_total"}
@@ -165,6 +263,110 @@ class RulesJob:
                     replace(current, state="closed", closed_at=max(hour, current.opened_at),
                             closed_by=ENGINE, value=p.projection, detail=detail)
                 )  # fmt: skip
+        return out
+
+
+def _signature(b: Bound | None) -> tuple[object, ...] | None:
+    """What the rules take from the binding permit for one outlet: a change re-reads it."""
+    if b is None:
+        return None
+    p = b.permit
+    return (p.id, p.enterprise.id, p.valid_from, p.valid_to, b.outlet)
+
+
+class _Window:
+    """One group of rules at one run: each outlet's window start per rule, the permit that
+    binds it, and the stored alarms to reconcile with."""
+
+    def __init__(
+        self,
+        job: RulesJob,
+        *,
+        permits: list[Permit],
+        lasting: list[Alarm],
+        tz: Mapping[str, str],
+        now: datetime,
+        rules: tuple[str, ...],
+    ) -> None:
+        self.now, self.rules, self.tz = now, rules, tz
+        self.base = hour_start(now - job.lookback)
+        oldest: dict[tuple[str, str], datetime] = {}
+        for a in lasting:
+            if a.rule in rules:
+                k = (a.rule, a.site)
+                oldest[k] = min(a.opened_at, oldest.get(k, a.opened_at))
+        self._oldest = oldest
+        sites = {o.site for p in permits for o in p.outlets} | {s for _r, s in oldest}
+        self.starts: dict[str, dict[str, datetime]] = {r: {} for r in rules}
+        self.gstart: dict[str, datetime] = {}
+        self._add(sites)
+        # the stored alarms that any outlet's window can see
+        self.stored = job.reader.alarms(
+            rule=list(rules), active_since=min(self.gstart.values(), default=self.base)
+        )
+        self._add({a.site for a in self.stored} - set(self.gstart))
+        memo: dict[datetime, dict[str, Bound]] = {}
+        self.bound: dict[str, Bound] = {}
+        for site, start in self.gstart.items():
+            if start not in memo:
+                memo[start] = bind_outlets(permits, start, now)
+            b = memo[start].get(site)
+            if b is not None:
+                self.bound[site] = b
+
+    def _start(self, rule: str, site: str) -> datetime:
+        """The window start of ``rule`` at ``site``: the look-back's hour (its natural day
+        for the daily rule), earlier where an alarm of the rule still open began earlier."""
+        zone = self.tz.get(site, BEIJING)
+        floor = (lambda t: day_start(t, zone)) if rule == DAILY_RULE else hour_start
+        start = floor(self.base)
+        oldest = self._oldest.get((rule, site))
+        return start if oldest is None else min(start, floor(oldest))
+
+    def _add(self, sites: Iterable[str]) -> None:
+        for site in sites:
+            for rule in self.rules:
+                self.starts[rule][site] = self._start(rule, site)
+            self.gstart[site] = min(self.starts[r][site] for r in self.rules)
+
+    def evaluated(self, group: str, changed: set[str] | None, state: _State) -> set[str]:
+        """The outlets whose data this run reads: all (``changed`` None), else those with
+        changed readings, another binding permit or an earlier window start than when they
+        were read last, or never read."""
+        if changed is None:
+            return set(self.gstart)
+        seen_bound = state.bound.get(group, {})
+        seen_start = state.start.get(group, {})
+        out = set()
+        for site, start in self.gstart.items():
+            if (
+                site in changed
+                or site not in seen_start
+                or start < seen_start[site]
+                or seen_bound.get(site) != _signature(self.bound.get(site))
+            ):
+                out.add(site)
+        return out
+
+    def reconcile(
+        self, episodes: Mapping[tuple[str, str, str], list[Episode]], sites: set[str]
+    ) -> list[Alarm]:
+        """The alarm changes of ``sites`` (:func:`shanshui.rules.episodes.reconcile` per key,
+        each with its outlet's window start)."""
+        stored: dict[tuple[str, str, str], list[Alarm]] = defaultdict(list)
+        for a in self.stored:
+            if a.site not in sites:
+                continue
+            start = self.starts[a.rule][a.site]
+            if a.closed_at is None or a.closed_at >= start:
+                stored[a.key].append(a)
+        keys = {k for k in episodes if k[0] in sites} | set(stored)
+        out: list[Alarm] = []
+        for key in sorted(keys):
+            site, rule, _par = key
+            out += reconcile(
+                key, episodes.get(key, []), stored.get(key, []), self.starts[rule][site]
+            )
         return out
 
 

@@ -25,7 +25,9 @@ __all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore"]
 #: Alarm states: open → acknowledged → closed.
 ALARM_STATES = frozenset({"open", "acknowledged", "closed"})
 #: The rules of :mod:`shanshui.rules`.
-RULES = frozenset({"exceedance", "offline", "flag", "annual_total"})
+RULES = frozenset(
+    {"exceedance", "daily_exceedance", "rate_exceedance", "offline", "flag", "annual_total"}
+)
 
 
 @dataclass(frozen=True)
@@ -270,3 +272,36 @@ class AlarmStore:
         with self._session(write=False):
             rows = self._fetch("alarm_cou_sums", params)
         return {(str(s), str(p)): float(v) for s, p, v, _n in rows}
+
+    def rule_data_span(
+        self: SQLStore, sites: Sequence[str], end: datetime
+    ) -> dict[str, tuple[datetime, datetime]]:
+        """(first, last) data time before ``end`` of each of ``sites`` that has data."""
+        with self._session(write=False):
+            rows = self._fetch("alarm_data_span", {"sites": list(sites), "end": end})
+        return {str(s): (_utc(f), _utc(t)) for s, f, t in rows}
+
+    def rule_changed_sites(
+        self: SQLStore, since: datetime, t0: datetime, t1: datetime
+    ) -> tuple[set[str], datetime | None]:
+        """Sites with readings received after ``since`` or labelled in ``[t0, t1)``, and the
+        newest received time among the former (None: none)."""
+        with self._session(write=False):
+            rows = self._fetch("alarm_changed_sites", {"since": since, "t0": t0, "t1": t1})
+        newest = max((_utc(r) for _s, r in rows if r is not None), default=None)
+        return {str(s) for s, _r in rows}, newest
+
+    def rule_received_max(self: SQLStore) -> datetime | None:
+        """The newest received time of any reading (None: no readings)."""
+        with self._session(write=False):
+            rows = self._fetch("alarm_received_max")
+        return _utc(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def rule_device_activation(
+        self: SQLStore, sites: Sequence[str], mns: Sequence[str]
+    ) -> list[tuple[str, str | None, datetime | None]]:
+        """(mn, site, activated) of the active devices linked to ``sites`` or named by
+        ``mns``: when each was last made active (audit log; None: unknown)."""
+        with self._session(write=False):
+            rows = self._fetch("alarm_device_activation", {"sites": list(sites), "mns": list(mns)})
+        return [(str(m), None if s is None else str(s), _utc(a)) for m, s, a in rows]

@@ -1,0 +1,71 @@
+"""Which permit binds each outlet in a window, and the alarm key.
+
+:func:`bind_outlets` is the one place that decides which permit (and so which limits and
+reporting interval) the rules apply to an outlet; see :mod:`shanshui.rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from shanshui.permits.model import Outlet, Permit
+
+__all__ = ["BEIJING", "Bound", "Key", "bind_outlets", "day_start", "hour_start"]
+
+#: Permits' dates and the natural year are Beijing time (DESIGN §4).
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+#: The de-duplication key of an alarm: (site, rule, parameter).
+Key = tuple[str, str, str]
+
+
+def hour_start(t: datetime) -> datetime:
+    """The start of the UTC clock hour of ``t`` (= the Beijing hour: UTC+8 is whole hours)."""
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_start(t: datetime, tz: str | ZoneInfo = BEIJING) -> datetime:
+    """The start (UTC instant) of the natural day (自然日, 00:00–24:00 local, DESIGN §4) of
+    the zone ``tz`` that holds ``t``."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    local = t.astimezone(zone)
+    return datetime.combine(local.date(), time(), zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An outlet under the permit that binds it in the evaluated window."""
+
+    permit: Permit
+    outlet: Outlet
+
+    @cached_property
+    def start(self) -> datetime:
+        """First instant of the permit's validity (00:00 Beijing of ``valid_from``)."""
+        return datetime.combine(self.permit.valid_from, time(), BEIJING).astimezone(UTC)
+
+    @cached_property
+    def end(self) -> datetime:
+        """First instant after the validity (00:00 Beijing of the day after ``valid_to``)."""
+        day = self.permit.valid_to + timedelta(days=1)
+        return datetime.combine(day, time(), BEIJING).astimezone(UTC)
+
+
+def bind_outlets(permits: Sequence[Permit], start: datetime, end: datetime) -> dict[str, Bound]:
+    """Site → the permit and outlet that bind it: among the permits valid at some time in
+    ``[start, end)``, the one that starts last (CHOICE: a renewed permit replaces the old one
+    for the whole window)."""
+    found: dict[str, Bound] = {}
+    for p in permits:
+        for o in p.outlets:
+            b = Bound(p, o)
+            if b.end <= start or b.start >= end:
+                continue
+            old = found.get(o.site)
+            if old is None or p.valid_from > old.permit.valid_from:
+                found[o.site] = b
+    return found

@@ -1,0 +1,175 @@
+"""The daily-mean and emission-rate rules (rules (e) and (f) of :mod:`shanshui.rules`) as
+functions from hourly values (:func:`shanshui.rules.hours.hour_values`) to episodes.
+
+Both are pure: the caller reads the hours once and hands each rule its window starts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from shanshui.rules.binding import Bound, Key, day_start
+from shanshui.rules.episodes import Episode, hourly_episodes
+from shanshui.rules.hours import FLOW, HourValues
+from shanshui.standards.emissions import emission_rate, flow_m3s_to_m3h
+
+__all__ = [
+    "DAILY_RULE",
+    "MIN_VALID_HOURS_PER_DAY",
+    "RATE_RULE",
+    "daily_episodes",
+    "daily_means",
+    "flow_to_m3h",
+    "rate_episodes",
+]
+
+DAILY_RULE = "daily_exceedance"
+RATE_RULE = "rate_exceedance"
+#: HJ 76-2017 Annex B (and HJ 75-2017's data validity): a daily value needs at least 20
+#: valid hourly values in the natural day.
+MIN_VALID_HOURS_PER_DAY = 20
+
+
+def daily_means(
+    hours: Mapping[datetime, float | None], tz: str, now: datetime
+) -> dict[datetime, tuple[float | None, int]]:
+    """Per natural day (自然日 of zone ``tz``, labelled by its start, UTC) that is over by
+    ``now``: (mean of its valid hourly values, how many there are); the mean is None when
+    fewer than 20 (HJ 76-2017 Annex B). Days without any hourly value are absent."""
+    by_day: dict[datetime, list[float]] = defaultdict(list)
+    seen: set[datetime] = set()
+    for hour, value in hours.items():
+        day = day_start(hour, tz)
+        seen.add(day)
+        if value is not None:
+            by_day[day].append(value)
+    out: dict[datetime, tuple[float | None, int]] = {}
+    for day in seen:
+        end = day_start(day + timedelta(hours=36), tz)  # the next day's start (any DST)
+        if end > now:
+            continue  # CHOICE: a day is judged once it is over (its mean is not final before)
+        values = by_day.get(day, [])
+        mean = float(np.mean(values)) if len(values) >= MIN_VALID_HOURS_PER_DAY else None
+        out[day] = (mean, len(values))
+    return out
+
+
+def daily_episodes(
+    hours: HourValues,
+    bound: Mapping[str, Bound],
+    starts: Mapping[str, datetime],
+    now: datetime,
+    tz: Mapping[str, str],
+) -> dict[Key, list[Episode]]:
+    """Rule (e): runs of natural days whose daily mean exceeds the permitted daily-mean
+    concentration (strictly greater), per outlet and pollutant with a ``Limit.daily``.
+
+    The daily mean is the mean of the day's valid hourly values as rule (a) compares them
+    (converted where the permit says so; CHOICE: the mean of the hourly converted values,
+    as the CEMS daily report lists it, not the conversion of daily means), judged when the
+    day has at least 20 of them (HJ 76-2017 Annex B) and is over. Days from ``starts[site]``
+    (a day start) on; episodes labelled by day starts; ``hours`` = 24 per exceeding day.
+    """
+    out: dict[Key, list[Episode]] = {}
+    for site, b in bound.items():
+        start = starts.get(site)
+        if start is None:
+            continue
+        zone = tz.get(site, "Asia/Shanghai")
+        for lim in b.outlet.limits:
+            if lim.daily is None:
+                continue
+            values = hours.get((site, lim.parameter), {})
+            days = daily_means({h: v.value for h, v in values.items()}, zone, now)
+            steps = [
+                (d, None if mean is None else mean > lim.daily, mean)
+                for d, (mean, _n) in sorted(days.items())
+                if d >= start
+            ]
+            runs = hourly_episodes(steps)
+            if not runs:
+                continue
+            detail = {
+                "unit": lim.unit,
+                "basis": "converted" if lim.converted else "measured",
+                "reference_o2": lim.reference_o2 if lim.converted else None,
+                "standard": lim.standard,
+                "outlet": b.outlet.code,
+                "tz": zone,
+                "min_valid_hours": MIN_VALID_HOURS_PER_DAY,
+            }
+            out[(site, DAILY_RULE, lim.parameter)] = [
+                Episode(s, last, end, 24 * n, worst, lim.daily, b.permit.enterprise.id,
+                        b.permit.id, {**detail, "days": n})
+                for s, last, end, n, worst in runs
+            ]  # fmt: skip
+    return out
+
+
+def flow_to_m3h(flow: np.ndarray, unit: str | None) -> np.ndarray | None:
+    """The flow in m³/h from its stored unit (the unit travels with the parameter, DESIGN
+    §4): m³/s × 3600 (HJ 212 ``a00000``), m³/h as is; None for any other unit."""
+    norm = (unit or "m³/s").replace("3", "³").replace(" ", "").lower()
+    if norm == "m³/s":
+        return flow_m3s_to_m3h(flow)
+    if norm == "m³/h":
+        return flow.astype(np.float64)
+    return None
+
+
+def rate_episodes(
+    hours: HourValues,
+    bound: Mapping[str, Bound],
+    starts: Mapping[str, datetime],
+    flow_unit: str | None = "m³/s",
+) -> dict[Key, list[Episode]]:
+    """Rule (f): runs of hours whose emission rate exceeds the permitted rate [kg/h]
+    (strictly greater), per air outlet and pollutant with a ``Limit.rate_kg_h``.
+
+    The hourly rate is ``G = C × Q × 10⁻⁶`` (HJ 75-2017, :func:`~shanshui.standards.
+    emissions.emission_rate`) from the MEASURED hourly mean concentration C [mg/m³] (never
+    the converted one: the flow already carries the dilution) and the hour's mean dry
+    standard flow Q [m³/h] (HJ 212 ``a00000``, stored in m³/s:
+    :func:`~shanshui.standards.emissions.flow_m3s_to_m3h`). An hour is judged when both
+    hourly means are valid (≥ 45 valid minutes or a valid hourly record, HJ 76-2017 Annex B).
+    """
+    out: dict[Key, list[Episode]] = {}
+    for site, b in bound.items():
+        start = starts.get(site)
+        if start is None or b.outlet.kind != "air":
+            continue
+        flow = {h: v.mean for h, v in hours.get((site, FLOW), {}).items() if v.mean is not None}
+        for lim in b.outlet.limits:
+            if lim.rate_kg_h is None:
+                continue
+            conc = hours.get((site, lim.parameter), {})
+            order = sorted(h for h in conc if h >= start)
+            both = [h for h in order if conc[h].mean is not None and h in flow]
+            q = flow_to_m3h(np.array([flow[h] for h in both], dtype=np.float64), flow_unit)
+            if q is None:
+                continue
+            c = np.array([conc[h].mean for h in both], dtype=np.float64)
+            rate = dict(zip(both, emission_rate(c, q).tolist(), strict=True))
+            steps = [
+                (h, None if h not in rate else rate[h] > lim.rate_kg_h, rate.get(h)) for h in order
+            ]
+            runs = hourly_episodes(steps)
+            if not runs:
+                continue
+            detail = {
+                "unit": "kg/h",
+                "basis": "measured",
+                "flow": FLOW,
+                "standard": lim.standard,
+                "outlet": b.outlet.code,
+            }
+            out[(site, RATE_RULE, lim.parameter)] = [
+                Episode(s, last, end, n, worst, lim.rate_kg_h, b.permit.enterprise.id,
+                        b.permit.id, detail)
+                for s, last, end, n, worst in runs
+            ]  # fmt: skip
+    return out

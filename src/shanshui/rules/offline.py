@@ -1,0 +1,193 @@
+"""The offline rule (rule (b) of :mod:`shanshui.rules`): silences longer than an outlet's
+reporting interval, from its data times and its expectation anchor.
+
+Split in a read (:func:`read_silences`: what the store says about each outlet's data times,
+which the rules job keeps between runs for outlets without new readings) and a pure part
+(:func:`offline_episodes`: the episodes at ``now``, since a silence grows with the clock).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shanshui.rules.binding import Bound, Key
+from shanshui.rules.episodes import Episode
+from shanshui.store.alarms import AlarmStore
+
+__all__ = ["OFFLINE", "Silences", "anchors", "offline_episodes", "read_silences"]
+
+OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Silences:
+    """One outlet's data times as the offline rule needs them.
+
+    ``gaps``: (previous, next) consecutive data times further apart than the smallest
+    interval read, with ``next`` at or after ``start`` (``previous`` may be earlier);
+    ``first``/``last``: its first and last data time before the evaluation instant (None:
+    no data); ``start``: the window start the gaps were read from.
+    """
+
+    start: datetime
+    gaps: tuple[tuple[datetime, datetime], ...]
+    first: datetime | None
+    last: datetime | None
+
+
+def read_silences(
+    store: AlarmStore,
+    bound: Mapping[str, Bound],
+    starts: Mapping[str, datetime],
+    now: datetime,
+) -> dict[str, Silences]:
+    """:class:`Silences` of the outlets of ``bound`` (window ``[starts[site], now)``)."""
+    sites = sorted(s for s in bound if s in starts)
+    if not sites:
+        return {}
+    start = min(starts[s] for s in sites)
+    min_gap = min(bound[s].outlet.reporting_interval_s for s in sites)
+    gaps: dict[str, list[tuple[datetime, datetime]]] = {s: [] for s in sites}
+    for site, prev, nxt in store.rule_gaps(sites, start, now, min_gap):
+        # the gap ending in the site's own window (its previous time may lie before it)
+        if nxt >= starts[site]:
+            gaps[site].append((prev, nxt))
+    span = store.rule_data_span(sites, now)
+    return {
+        s: Silences(
+            starts[s],
+            tuple(sorted(gaps[s])),
+            span[s][0] if s in span else None,
+            span[s][1] if s in span else None,
+        )
+        for s in sites
+    }
+
+
+def anchors(
+    store: AlarmStore, bound: Mapping[str, Bound], silences: Mapping[str, Silences]
+) -> dict[str, datetime]:
+    """Site → its expectation anchor: the later of the binding permit's validity start and
+    the activation of its linked active device (linked: the device's site is the outlet, or
+    its MN is the one the permit names; several: the earliest activation; activation: the
+    newest audit entry that made the device active, its registration or approval; none
+    found: the permit's start). Outlets without a linked active device have no anchor (no
+    one is expected to report). Asked only for outlets whose first data time is unknown or
+    after their permit's start: the others sent data before any anchor."""
+    wanted = {
+        s: b
+        for s, b in bound.items()
+        if s in silences and (silences[s].first is None or silences[s].first > b.start)
+    }
+    if not wanted:
+        return {}
+    mns = {b.outlet.mn: s for s, b in wanted.items() if b.outlet.mn}
+    found: dict[str, list[datetime | None]] = {}
+    for mn, site, activated in store.rule_device_activation(sorted(wanted), sorted(mns)):
+        for s in {site, mns.get(mn)}:
+            if s in wanted:
+                found.setdefault(s, []).append(activated)
+    out = {}
+    for s, times in found.items():
+        b = wanted[s]
+        known = [t for t in times if t is not None]
+        out[s] = max(b.start, min(known)) if known else b.start
+    return out
+
+
+def _episode(
+    b: Bound, *, opened: datetime, prev: datetime | None, resumed: datetime | None,
+    now: datetime, since: datetime,
+) -> Episode:  # fmt: skip
+    interval = timedelta(seconds=b.outlet.reporting_interval_s)
+    until = resumed if resumed is not None else now
+    detail = {
+        "outlet": b.outlet.code,
+        "last_data": None if prev is None else prev.isoformat(),
+        "mn": b.outlet.mn,
+    }
+    if prev is None:
+        detail["expected_since"] = since.isoformat()
+    return Episode(
+        opened,
+        until,
+        resumed,
+        math.floor((until - opened).total_seconds() / 3600),
+        (until - since).total_seconds(),
+        interval.total_seconds(),
+        b.permit.enterprise.id,
+        b.permit.id,
+        detail,
+    )
+
+
+def offline_episodes(
+    bound: Mapping[str, Bound],
+    silences: Mapping[str, Silences],
+    anchor: Mapping[str, datetime],
+    now: datetime,
+    starts: Mapping[str, datetime] | None = None,
+) -> dict[Key, list[Episode]]:
+    """Rule (b) at ``now``: per outlet, the silences longer than its reporting interval.
+
+    - between two consecutive data times ``prev`` < ``next`` with ``next − prev >
+      interval``: opened at ``prev + interval``, closed at ``next``;
+    - after the last data time ``last`` when ``now − last > interval``: opened at
+      ``last + interval``, lasting;
+    - before the first data time (or with no data at all), from the anchor ``A``
+      (:func:`anchors`) when no data time precedes it: opened at ``A + interval`` when
+      ``(first or now) − A > interval``, closed at the first data time (lasting without).
+
+    ``value`` is the silence [s] (from ``prev`` or ``A`` to ``next`` or ``now``),
+    ``threshold`` the interval [s], ``hours`` the whole hours from the opening. Episodes
+    that ended before the site's window start (``starts``, default the one read) are left
+    out.
+    """
+    out: dict[Key, list[Episode]] = {}
+    for site, sil in silences.items():
+        b = bound.get(site)
+        if b is None:
+            continue
+        start = sil.start if starts is None else starts.get(site, sil.start)
+        interval = timedelta(seconds=b.outlet.reporting_interval_s)
+        episodes: list[Episode] = []
+        a = anchor.get(site)
+        if a is not None and (sil.first is None or sil.first > a):
+            until = sil.first if sil.first is not None else now
+            if until - a > interval and (sil.first is None or sil.first >= start):
+                episodes.append(
+                    _episode(b, opened=a + interval, prev=None, resumed=sil.first, now=now, since=a)
+                )
+        for prev, nxt in sil.gaps:
+            if nxt - prev > interval and nxt >= start:
+                episodes.append(
+                    _episode(b, opened=prev + interval, prev=prev, resumed=nxt, now=now, since=prev)
+                )
+        if sil.last is not None and now - sil.last > interval:
+            episodes.append(
+                _episode(
+                    b,
+                    opened=sil.last + interval,
+                    prev=sil.last,
+                    resumed=None,
+                    now=now,
+                    since=sil.last,
+                )
+            )
+        if episodes:
+            out[(site, OFFLINE, "")] = sorted(episodes, key=lambda e: e.start)
+    return out
+
+
+def evaluate_offline(
+    store: AlarmStore,
+    bound: Mapping[str, Bound],
+    starts: Mapping[str, datetime],
+    now: datetime,
+) -> dict[Key, list[Episode]]:
+    """Read and judge in one call (a full evaluation of the given outlets)."""
+    silences = read_silences(store, bound, starts, now)
+    return offline_episodes(bound, silences, anchors(store, bound, silences), now)

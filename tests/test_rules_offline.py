@@ -1,0 +1,128 @@
+"""The offline rule for outlets that never sent anything (issue 6 item 3, gap 1): an active
+device linked to a permitted outlet that has sent nothing for longer than the outlet's
+reporting interval since the permit's validity start (or the device's registration, when
+later) raises the offline alarm; on DuckDB and PostgreSQL.
+
+Expectations from the permit (validity from 00:00 Beijing time of ``valid_from``, DESIGN §4;
+``reporting_interval_s``) and from the registration instant the test observes around the
+registering call — not from the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from shanshui.permits import Enterprise, Limit, Outlet, Permit
+from shanshui.rules.engine import RulesJob
+from shanshui.store import Device, Parameter, Store
+
+pytest_plugins = ["pg"]
+
+NOX = "a21002"
+BEIJING = ZoneInfo("Asia/Shanghai")
+HOUR = timedelta(hours=1)
+
+
+def permit(valid_from: date, *outlets: Outlet) -> Permit:
+    return Permit(
+        "PO", Enterprise("EO", "离线示例厂 (synthetic)", "130100"), valid_from,
+        date(2030, 12, 31), outlets=outlets, synthetic=True,
+    )  # fmt: skip
+
+
+def outlet(site: str, mn: str | None, interval: int = 3600) -> Outlet:
+    return Outlet(f"DA{site[-1]}", site, "主要", "air", site, mn, interval,
+                  limits=(Limit(NOX, "mg/m³", hourly=100),))  # fmt: skip
+
+
+@pytest.fixture
+def base(store: Store) -> Store:
+    store.upsert_parameters([Parameter(NOX, "NOx", "mg/m³", NOX)])
+    return store
+
+
+def offline(store: Store) -> dict[str, list]:  # type: ignore[type-arg]
+    out: dict[str, list] = {}  # type: ignore[type-arg]
+    for a in sorted(store.alarms(rule="offline"), key=lambda a: a.opened_at):
+        out.setdefault(a.site, []).append(a)
+    return out
+
+
+def test_silent_since_the_permit_starts_after_the_registration(base: Store) -> None:
+    """Devices registered now; the permit starts tomorrow (Beijing): the outlet is expected to
+    report from tomorrow 00:00 Beijing. At +5 h 30 min it is offline since +1 h (the 3600 s
+    interval after the start), 4 whole hours, silent 19 800 s; its first record at +6 h
+    closes the alarm there. An outlet whose device is disabled, and one without any device,
+    are not expected to report: no alarm."""
+    tomorrow = datetime.now(BEIJING).date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(), BEIJING).astimezone(UTC)
+    base.put_permit(
+        permit(tomorrow, outlet("S1", "MN1"), outlet("S2", "MN2"), outlet("S3", None)),
+        actor="test",
+    )
+    base.upsert_devices(
+        [Device("MN1", "active", site="S1"), Device("MN2", "disabled", site="S2")], actor="test"
+    )
+    job = RulesJob(base)
+    job.run_once(start + timedelta(hours=5, minutes=30))
+    (alarm,) = offline(base)["S1"]
+    assert set(offline(base)) == {"S1"}
+    assert (alarm.opened_at, alarm.closed_at, alarm.state) == (start + HOUR, None, "open")
+    assert (alarm.hours, alarm.value, alarm.threshold) == (4, 19_800.0, 3600.0)
+    assert alarm.detail["last_data"] is None
+    assert alarm.detail["expected_since"] == start.isoformat()
+    # the first record arrives (hour label +6 h): the silence ends there
+    first = [("S1", NOX, "avg", "hour", start + 6 * HOUR, 50.0, "N")]
+    base.write_observations(
+        pd.DataFrame(
+            first, columns=["site", "parameter", "statistic", "period", "time", "value", "flag"]
+        )
+    )
+    job.run_once(start + timedelta(hours=6, minutes=30))
+    (alarm,) = offline(base)["S1"]
+    assert (alarm.opened_at, alarm.closed_at, alarm.state) == (start + HOUR, start + 6 * HOUR,
+                                                              "closed")  # fmt: skip
+    assert (alarm.hours, alarm.value) == (5, 6 * 3600.0)
+    assert job.run_once(start + timedelta(hours=6, minutes=30)).changed == 0
+
+
+def test_silent_since_the_registration_after_the_permit_starts(base: Store) -> None:
+    """The permit started long ago; the device (linked by the permit's MN, its site unset)
+    is registered now: the silence counts from the registration. Registered between
+    ``before`` and ``after``: the alarm opens 60 s (the interval) after it."""
+    base.put_permit(permit(date(2026, 1, 1), outlet("S1", "MN1", 60)), actor="test")
+    before = datetime.now(UTC)
+    base.upsert_devices([Device("MN1", "active")], actor="test")
+    after = datetime.now(UTC)
+    now = after + timedelta(hours=3)
+    RulesJob(base).run_once(now)
+    (alarm,) = offline(base)["S1"]
+    interval = timedelta(seconds=60)
+    assert before + interval <= alarm.opened_at <= after + interval
+    assert alarm.state == "open" and alarm.closed_at is None
+    assert alarm.hours == 2  # whole hours from the opening: just under 3 h
+    registered = datetime.fromisoformat(alarm.detail["expected_since"])
+    assert before <= registered <= after
+    assert alarm.value == pytest.approx((now - registered).total_seconds())
+
+
+def test_a_pending_device_counts_from_its_approval(base: Store) -> None:
+    """A device first seen unregistered (pending) is expected to report only once an
+    operator approves it: nothing while pending, offline from approval + interval after."""
+    base.put_permit(permit(date(2026, 1, 1), outlet("S1", "MN1", 600)), actor="test")
+    seen = datetime.now(UTC)
+    base.note_unknown_device("MN1", peer="10.0.0.1", seen=seen)
+    job = RulesJob(base)
+    job.run_once(seen + timedelta(hours=2))
+    assert offline(base) == {}
+    before = datetime.now(UTC)
+    base.set_device_status("MN1", "active", actor="op", reason="checked on site")
+    after = datetime.now(UTC)
+    job.run_once(after + timedelta(hours=1))
+    (alarm,) = offline(base)["S1"]
+    interval = timedelta(seconds=600)
+    assert before + interval <= alarm.opened_at <= after + interval
