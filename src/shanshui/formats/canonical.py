@@ -6,7 +6,7 @@ See the package docstring (:mod:`shanshui.formats`) for the conventions in full.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,22 +107,246 @@ class FormatError(PeerError):
         return cls(bad.file, bad.line, bad.reason)
 
 
-@dataclass
+#: The canonical long table as Arrow (what :attr:`Chunk.table` holds and the importer hands
+#: to the store): the string columns dictionary-encoded (a few distinct codes over millions
+#: of rows), ``time`` as µs since the epoch labelled UTC (the same instants as the frame's
+#: Beijing times; Arrow keeps the zone as metadata only).
+ARROW_SCHEMA = pa.schema(
+    [
+        ("site", pa.dictionary(pa.int32(), pa.string())),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("parameter", pa.dictionary(pa.int32(), pa.string())),
+        ("value", pa.float64()),
+        ("flag", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
+
+
 class Chunk:
     """A piece of a file read by :func:`shanshui.formats.iter_chunks`.
 
-    ``frame`` holds the good rows as a canonical long table; ``bad`` the rows left out.
-    ``position`` and ``size`` are bytes of the file on disk (compressed size for ``.gz``):
-    how far reading has got, for a progress bar.
+    The good rows come as a canonical long table, either as a pandas ``frame`` or as an
+    Arrow ``table`` of :data:`ARROW_SCHEMA` (readers give one; the other is converted on
+    first use and kept). ``bad`` holds the rows left out. ``position`` and ``size`` are bytes
+    of the file on disk (compressed size for ``.gz``): how far reading has got, for a
+    progress bar. ``lines``: source lines covered by this chunk (good and bad, excluding the
+    header). ``units``: units of parameters that are not in :data:`UNITS` (long CSV).
     """
 
-    file: str
-    frame: pd.DataFrame
-    bad: list[BadRow] = field(default_factory=list)
-    position: int = 0
-    size: int = 0
-    lines: int = 0
-    """Source lines covered by this chunk (good and bad, excluding the header)."""
+    def __init__(  # noqa: PLR0917 - the positional order of the former dataclass
+        self,
+        file: str,
+        frame: pd.DataFrame | None = None,
+        bad: list[BadRow] | None = None,
+        position: int = 0,
+        size: int = 0,
+        lines: int = 0,
+        *,
+        table: pa.Table | None = None,
+        categorical: bool = False,
+    ) -> None:
+        if frame is None and table is None:
+            raise ValueError("a chunk needs a frame or a table")
+        self.file = file
+        self.bad: list[BadRow] = list(bad or [])
+        self.position = position
+        self.size = size
+        self.lines = lines
+        self.categorical = categorical
+        """Whether :attr:`frame` (when made from the table) has Categorical string columns."""
+        self.from_table = frame is None
+        """Whether the reader gave the rows as an Arrow table (the frame is derived)."""
+        self._frame = frame
+        self._table = table
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The good rows as a canonical pandas long table."""
+        if self._frame is None:
+            assert self._table is not None
+            self._frame = arrow_to_frame(self._table, self.categorical)
+        return self._frame
+
+    @property
+    def table(self) -> pa.Table:
+        """The good rows as an Arrow table of :data:`ARROW_SCHEMA`."""
+        if self._table is None:
+            assert self._frame is not None
+            self._table = frame_to_arrow(self._frame)
+        return self._table
+
+    @property
+    def rows(self) -> int:
+        """Number of good rows (values)."""
+        return len(self._frame) if self._frame is not None else int(self.table.num_rows)
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Units the file itself gives for its parameters (a long CSV's ``unit`` column)."""
+        if self._frame is None:
+            return {}
+        units: dict[str, str] = self._frame.attrs.get("units", {})
+        return units
+
+    def __repr__(self) -> str:
+        return (
+            f"Chunk({self.file!r}, rows={self.rows}, bad={len(self.bad)}, "
+            f"lines={self.lines}, position={self.position}/{self.size})"
+        )
+
+
+def dict_strings(names: list[str], index: np.ndarray) -> pa.DictionaryArray:
+    """``names[index]`` as an Arrow dictionary array whose dictionary holds only the names
+    that occur (so that ``dictionary`` is the column's distinct values)."""
+    index = np.asarray(index)
+    used = np.unique(index) if len(index) else np.array([], dtype=np.int64)
+    if len(used) == len(names):
+        codes = index.astype(np.int32, copy=False)
+        dictionary = pa.array(names, pa.string())
+    else:
+        remap = np.full(len(names), -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        codes = remap[index]
+        dictionary = pa.array([names[i] for i in used], pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+
+
+def dict_runs(names: list[str], counts: np.ndarray) -> pa.DictionaryArray:
+    """``names[0]`` repeated ``counts[0]`` times, then ``names[1]`` …, as a dictionary array
+    (only the names with a non-zero count in the dictionary)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    keep = np.flatnonzero(counts > 0)
+    codes = np.repeat(np.arange(len(keep), dtype=np.int32), counts[keep])
+    dictionary = pa.array([names[i] for i in keep], pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+
+
+def plain_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary (or string) column as Arrow ``string``, built from its runs of equal codes.
+
+    A canonical column is a few long runs (one site per file, one parameter per block of
+    rows), so its offsets and bytes are written run by run: about a tenth of the cost of a
+    gather (``cast``) per row. Other columns are cast. Assumes < 2 GiB of text per chunk.
+    """
+    if not pa.types.is_dictionary(column.type):
+        return column.cast(pa.string())
+    parts = []
+    for part in column.chunks:
+        codes = part.indices.to_numpy(zero_copy_only=False)
+        if part.null_count or not len(codes):
+            parts.append(part.cast(pa.string()))
+            continue
+        starts = np.flatnonzero(np.diff(codes)) + 1
+        if len(starts) > len(codes) // 64:  # not a few runs: a gather is as good
+            parts.append(part.cast(pa.string()))
+            continue
+        bounds = np.concatenate([[0], starts, [len(codes)]])
+        run_codes = codes[bounds[:-1]]
+        counts = np.diff(bounds)
+        names = [v.encode("utf-8") for v in part.dictionary.to_pylist()]
+        size = np.array([len(names[c]) for c in run_codes], dtype=np.int32)
+        offsets = np.empty(len(codes) + 1, dtype=np.int32)
+        offsets[0] = 0
+        np.cumsum(np.repeat(size, counts), out=offsets[1:])
+        data = b"".join(names[c] * int(k) for c, k in zip(run_codes, counts, strict=True))
+        parts.append(
+            pa.Array.from_buffers(
+                pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+            )
+        )
+    return pa.chunked_array(parts, pa.string())
+
+
+def utc_us_array(utc_us: np.ndarray) -> pa.Array:
+    """int64 µs since the epoch → Arrow ``timestamp[us, UTC]`` (no copy)."""
+    data = np.ascontiguousarray(utc_us, dtype=np.int64)
+    return pa.Array.from_buffers(
+        pa.timestamp("us", tz="UTC"), len(data), [None, pa.py_buffer(data)]
+    )
+
+
+def arrow_table(
+    site: pa.Array, utc_us: np.ndarray, parameter: pa.Array, value: np.ndarray, flag: pa.Array
+) -> pa.Table:
+    """Assemble a table of :data:`ARROW_SCHEMA` from its columns."""
+    return pa.Table.from_arrays(
+        [site, utc_us_array(utc_us), parameter, pa.array(value, pa.float64()), flag],
+        schema=ARROW_SCHEMA,
+    )
+
+
+def _dict_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(column.type):
+        if column.type != ARROW_SCHEMA.field("site").type:
+            column = column.cast(pa.dictionary(pa.int32(), column.type.value_type))
+        if column.type.value_type != pa.string():
+            column = column.cast(ARROW_SCHEMA.field("site").type)
+        return column
+    return pc.dictionary_encode(column.cast(pa.string()))
+
+
+def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A canonical pandas long table as an Arrow table of :data:`ARROW_SCHEMA`.
+
+    String columns (``str`` or Categorical) are dictionary-encoded; times must be tz-aware
+    (the readers' frames always are), else ``TypeError``.
+    """
+    times = frame["time"]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        raise TypeError(f"column 'time' must hold tz-aware times, not {times.dtype}")
+    columns = []
+    for name in COLUMNS:
+        if name == "time":
+            columns.append(pa.chunked_array([utc_us_array(utc_us(times))]))
+        elif name == "value":
+            columns.append(pa.chunked_array([pa.array(frame["value"], pa.float64())]))
+        else:
+            data = pa.array(frame[name]) if len(frame) else pa.array([], pa.string())
+            columns.append(_dict_column(pa.chunked_array([data])))
+    return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
+
+
+def utc_us(column: pd.Series) -> np.ndarray:
+    """µs since the epoch (UTC) of a tz-aware column, without a copy when already in µs."""
+    times: Any = column.array
+    if times.unit != "us":
+        times = times.as_unit("us")
+    values: np.ndarray = times.asi8
+    return values
+
+
+def arrow_to_frame(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
+    """An Arrow table of :data:`ARROW_SCHEMA` as the canonical pandas long table.
+
+    ``categorical``: string columns as pandas Categoricals (else ``str``).
+    """
+    columns: dict[str, Any] = {}
+    for name in ("site", "parameter", "flag"):
+        column = table[name]
+        if categorical:
+            unified = column.unify_dictionaries() if column.num_chunks > 1 else column
+            chunks = unified.chunks
+            if chunks:
+                dictionary = chunks[0].dictionary
+                codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+            else:
+                dictionary, codes = pa.array([], pa.string()), np.array([], dtype=np.int32)
+            names = dictionary.to_pylist()
+            columns[name] = pd.Categorical.from_codes(
+                codes.astype(_code_type(len(names))), categories=_categories(names), validate=False
+            )
+        else:
+            plain = (
+                column.cast(pa.large_string())
+                if len(column)
+                else pa.chunked_array([], pa.large_string())
+            )
+            columns[name] = pd.array(plain, dtype="str")
+    time = table["time"].combine_chunks() if table.num_rows else pa.array([], pa.int64())
+    utc = time.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    columns["time"] = pd.Series(utc_to_time(utc), copy=False).array
+    columns["value"] = table["value"].to_numpy()
+    return pd.DataFrame({c: columns[c] for c in COLUMNS}, copy=False)
 
 
 def _str_array(values: np.ndarray | list[str]) -> pd.api.extensions.ExtensionArray:
@@ -196,6 +420,17 @@ def factorize_map(
     codes, uniques = pd.factorize(values)
     table = np.array([mapping.get(u, default) for u in uniques] + [default], dtype=np.float64)
     return table[codes]  # code -1 (missing) picks the trailing default
+
+
+def arrow_map(values: pa.Array, mapping: dict[str, Any], default: float = np.nan) -> np.ndarray:
+    """``mapping[value]`` for each string of an Arrow array, as float64 (``default`` for
+    nulls and strings not in the mapping); computed on the distinct strings only."""
+    encoded = pc.dictionary_encode(values)
+    uniques = encoded.dictionary.to_pylist()
+    table = np.array([mapping.get(u, default) for u in uniques] + [default], dtype=np.float64)
+    codes = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+    result: np.ndarray = table[codes]
+    return result
 
 
 def empty_frame() -> pd.DataFrame:

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 from pandas.api.types import union_categoricals
 
 from shanshui.formats.canonical import (
@@ -30,8 +31,10 @@ from shanshui.formats.canonical import (
     BadRow,
     Chunk,
     FormatError,
+    arrow_to_frame,
     empty_frame,
     utc_to_time,
+    utc_us,
 )
 
 _NL = 10
@@ -210,6 +213,23 @@ def split_lines(
     return Lines(data, numbers[keep], bad, len(ends))
 
 
+def raw_lines(first_line: int, block: bytes, ends: np.ndarray | None = None) -> Lines:
+    """The lines of ``block`` unchecked, for a parser that checks field counts itself
+    (:func:`arrow_cells`): ``line_numbers`` holds the non-blank lines (the parser reports and
+    removes the bad ones). Blank lines are skipped silently, as :func:`split_lines` does."""
+    arr = np.frombuffer(block, dtype=np.uint8)
+    if ends is None:
+        ends = np.flatnonzero(arr == _NL)
+    starts = np.empty_like(ends)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (arr[np.maximum(ends - 1, 0)] == _CR))
+    numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
+    return Lines(block, numbers[~blank] if blank.any() else numbers, [], len(ends))
+
+
 @dataclass
 class Parsed:
     """Cells of the good lines: text columns as object arrays, numbers as one 2-D array."""
@@ -278,22 +298,163 @@ def parse_lines(
     return Parsed(text, numbers, bad)
 
 
-#: Turns the good lines of one block into (canonical frame, bad rows).
-BlockParser = Callable[[Lines], tuple[pd.DataFrame, list[BadRow]]]
+#: pandas' default "no value" strings (``pandas.read_csv``'s ``keep_default_na``), so that
+#: the Arrow parser reads the same cells as missing as the pandas one.
+NA_STRINGS: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+@dataclass
+class ArrowCells:
+    """Cells of the good lines parsed by Arrow: text columns as Arrow arrays, numbers as one
+    2-D array."""
+
+    text: dict[str, pa.Array]
+    """Text columns as Arrow ``string`` arrays (null = no value), row i = line i."""
+    numbers: np.ndarray
+    """float64, shape (len(numeric), rows) — column-major; NaN = no value (or a bad cell)."""
+    bad: list[BadRow]
+
+
+def _arrow_read(
+    data: bytes,
+    names: list[str],
+    types: dict[str, pa.DataType],
+    on_invalid: Callable[[Any], str] | None = None,
+) -> pa.Table:
+    return pa_csv.read_csv(
+        pa.py_buffer(data),
+        read_options=pa_csv.ReadOptions(
+            column_names=names,
+            # one thread: the import's writer thread uses the other core, small blocks
+            # gain nothing from a hand-off, and with one thread Arrow numbers invalid rows
+            use_threads=False,
+            block_size=max(1 << 20, len(data) + 1),
+        ),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=False, invalid_row_handler=on_invalid),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=types,
+            null_values=list(NA_STRINGS),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+
+
+def arrow_cells(path: str, lines: Lines, names: list[str], numeric: list[str]) -> ArrowCells:
+    """Parse lines with Arrow's CSV reader: ``numeric`` columns as float64, the others as
+    strings. Same results as :func:`split_lines` + :func:`parse_lines` at about half their
+    cost: a line with another number of fields than ``names`` is a :class:`BadRow` (and is
+    removed from ``lines.line_numbers``, which ``lines`` from :func:`raw_lines` or
+    :func:`split_lines` hold); the same "no value" strings; a cell that is not a number, or
+    is infinite, becomes NaN and a :class:`BadRow` naming its column, the rest of its line
+    is kept. Row ``i`` of the result is line ``lines.line_numbers[i]`` afterwards.
+    """
+    num = set(numeric)
+    text_cols = [c for c in names if c not in num]
+    bad: list[BadRow] = []
+    invalid: list[tuple[int, int]] = []  # (n-th non-blank line, 1-based; fields found)
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((int(row.number), int(row.actual_columns)))
+        return "skip"
+
+    types: dict[str, pa.DataType] = dict.fromkeys(names, pa.string())
+    table: pa.Table | None = None
+    if lines.data:
+        try:
+            table = _arrow_read(
+                lines.data, names, {**types, **dict.fromkeys(numeric, pa.float64())}, on_invalid
+            )
+        except pa.ArrowInvalid:
+            # a cell is not a number (Arrow fails the whole column): read the numbers as
+            # text and convert column by column, cell by cell where a column does not convert
+            invalid.clear()
+            try:
+                table = _arrow_read(lines.data, names, types, on_invalid)
+            except pa.ArrowInvalid as exc:
+                line = int(lines.line_numbers[0]) if len(lines.line_numbers) else 0
+                raise FormatError(path, line, f"cannot parse: {exc}") from exc
+    if invalid:
+        at = np.array([k - 1 for k, _ in invalid], dtype=np.int64)
+        for k, (_, found) in zip(at, invalid, strict=True):
+            reason = f"expected {len(names)} fields, found {found}"
+            bad.append(BadRow(path, int(lines.line_numbers[k]), reason))
+        lines.line_numbers = np.delete(lines.line_numbers, at)
+    rows = len(lines.line_numbers)
+    matrix = np.empty((len(numeric), rows), dtype=np.float64)
+    if table is None:
+        return ArrowCells({c: pa.array([], pa.string()) for c in text_cols}, matrix, bad)
+    if table.num_rows != rows:
+        line = int(lines.line_numbers[0]) if rows else 0
+        raise FormatError(path, line, "a field contains a line break")
+    for j, c in enumerate(numeric):
+        column = table[c]
+        if column.type != pa.float64():
+            try:
+                column = column.cast(pa.float64())
+            except pa.ArrowInvalid:
+                cells = column.to_pandas()
+                values = pd.to_numeric(cells, errors="coerce").astype(np.float64)
+                broken = values.isna().to_numpy() & cells.notna().to_numpy()
+                for i in np.flatnonzero(broken):
+                    reason = f"column {c}: {cells.iloc[i]!r} is not a number"
+                    bad.append(BadRow(path, int(lines.line_numbers[i]), reason))
+                column = pa.chunked_array([pa.array(values.to_numpy(), pa.float64())])
+        matrix[j] = column.to_numpy()  # nulls come out as NaN
+    inf = np.isinf(matrix)
+    if inf.any():
+        for j, i in zip(*np.nonzero(inf), strict=True):
+            bad.append(BadRow(path, int(lines.line_numbers[i]), f"column {numeric[j]}: infinite"))
+        matrix[inf] = np.nan
+    text = {c: table[c].combine_chunks() for c in text_cols}
+    bad.sort(key=lambda b: b.line)
+    return ArrowCells(text, matrix, bad)
+
+
+#: Turns the good lines of one block into (canonical long table, bad rows); the table as a
+#: pandas frame or as an Arrow table of :data:`~shanshui.formats.canonical.ARROW_SCHEMA`.
+BlockParser = Callable[[Lines], tuple[pd.DataFrame | pa.Table, list[BadRow]]]
 
 
 def iter_source(
-    path: str | os.PathLike[str], chunk_rows: int, make_parser: Callable[[Source], BlockParser]
+    path: str | os.PathLike[str],
+    chunk_rows: int,
+    make_parser: Callable[[Source], BlockParser],
+    *,
+    categorical: bool = False,
+    checked: bool = True,
 ) -> Iterator[Chunk]:
-    """Drive a reader: open ``path``, let ``make_parser`` check the header, parse each block."""
+    """Drive a reader: open ``path``, let ``make_parser`` check the header, parse each block.
+
+    ``categorical``: how the chunks turn an Arrow table into a frame (see :class:`Chunk`).
+    ``checked``: hand the parser lines whose field count is checked (:func:`split_lines`);
+    False for a parser that checks them itself (:func:`raw_lines`, :func:`arrow_cells`).
+    """
     src = open_source(path)
     try:
         parse = make_parser(src)
         for first, block, ends in iter_blocks(src, chunk_rows):
-            lines = split_lines(src.path, first, block, len(src.header), ends)
-            frame, bad = parse(lines)
+            lines = (
+                split_lines(src.path, first, block, len(src.header), ends)
+                if checked
+                else raw_lines(first, block, ends)
+            )
+            good, bad = parse(lines)
             bad_rows = sorted(lines.bad + bad, key=lambda b: b.line)
-            yield Chunk(src.path, frame, bad_rows, src.position(), src.size, lines.total)
+            frame, table = (None, good) if isinstance(good, pa.Table) else (good, None)
+            yield Chunk(
+                src.path,
+                frame,
+                bad_rows,
+                src.position(),
+                src.size,
+                lines.total,
+                table=table,
+                categorical=categorical,
+            )
     finally:
         src.close()
 
@@ -303,15 +464,19 @@ def collect(chunks: Iterable[Chunk], errors: str) -> pd.DataFrame:
     ``errors="skip"`` leaves bad rows out."""
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
-    frames = []
+    kept: list[Chunk] = []
     units: dict[str, str] = {}
     for chunk in chunks:
         if chunk.bad and errors == "raise":
             raise FormatError.from_bad_row(chunk.bad[0])
-        units.update(chunk.frame.attrs.get("units", {}))
-        if len(chunk.frame):
-            frames.append(chunk.frame)
-    out = concat_frames(frames)
+        units.update(chunk.units)
+        if chunk.rows:
+            kept.append(chunk)
+    if kept and all(c.from_table for c in kept):  # one conversion of all the Arrow tables
+        table = pa.concat_tables([c.table for c in kept])
+        out = arrow_to_frame(table, kept[0].categorical)
+    else:
+        out = concat_frames([c.frame for c in kept])
     out.attrs = {"units": units} if units else {}
     return out
 
@@ -320,15 +485,6 @@ def _arrow(column: pd.Series) -> pa.ChunkedArray:
     """The Arrow data behind a ``str`` column (the Arrow C data protocol; no copy)."""
     data = column.array.__arrow_array__()
     return data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
-
-
-def _utc_us(column: pd.Series) -> np.ndarray:
-    """µs since the epoch (UTC) of a tz-aware column, without a copy when already in µs."""
-    times: Any = column.array
-    if times.unit != "us":
-        times = times.as_unit("us")
-    values: np.ndarray = times.asi8
-    return values
 
 
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -348,7 +504,7 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
             for c in _arrow(f[name].astype("str")).chunks
         ]
         columns[name] = pd.array(pa.chunked_array(chunks, pa.large_string()), dtype="str")
-    columns["time"] = utc_to_time(np.concatenate([_utc_us(f["time"]) for f in frames]))
+    columns["time"] = utc_to_time(np.concatenate([utc_us(f["time"]) for f in frames]))
     columns["value"] = np.concatenate([f["value"].to_numpy() for f in frames])
     return pd.DataFrame({c: columns[c] for c in COLUMNS}, copy=False)
 

@@ -21,33 +21,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from shanshui.formats.canonical import (
+    FLAG_NORMAL,
     HOUR_US,
     UTC_OFFSET_US,
     BadRow,
     Chunk,
     FormatError,
-    build_frame,
+    arrow_map,
+    arrow_table,
     civil_days,
-    factorize_map,
-    run_strings,
-    take_strings,
-    utc_to_time,
+    dict_runs,
+    dict_strings,
 )
 from shanshui.formats.lines import (
     BlockParser,
     Lines,
     PathArg,
     Source,
+    arrow_cells,
     as_paths,
     collect,
     iter_source,
-    parse_lines,
 )
 from shanshui.formats.reference import prsa_stations
 
@@ -98,17 +100,22 @@ def is_prsa_header(header: list[str]) -> bool:
     return tuple(header) == HEADER
 
 
-def _block_parser(
-    src: Source, meteorology: bool, hour_label: HourLabel, categorical: bool = False
-) -> BlockParser:
+@lru_cache(maxsize=1)
+def _station_codes() -> tuple[list[str], dict[str, int]]:
+    """The national codes of the PRSA stations (sorted) and, by pinyin name, the index of
+    each station's code among them."""
+    table = prsa_stations()
+    codes = {str(s): str(c) for s, c in zip(table["station"], table["code"], strict=True)}
+    site_names = sorted(set(codes.values()))
+    return site_names, {name: site_names.index(code) for name, code in codes.items()}
+
+
+def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> BlockParser:
     if not is_prsa_header(src.header):
         raise FormatError(src.path, 1, "not a PRSA file: header must be " + ",".join(HEADER))
     if hour_label not in ("end", "start"):
         raise ValueError("hour_label must be 'end' or 'start'")
-    table = prsa_stations()
-    codes = {str(s): str(c) for s, c in zip(table["station"], table["code"], strict=True)}
-    site_names = sorted(set(codes.values()))
-    site_of = {name: site_names.index(code) for name, code in codes.items()}
+    site_names, site_of = _station_codes()
     params = [*POLLUTANT_COLUMNS, *((*METEO_COLUMNS, "WD") if meteorology else ())]
     take_cols = [_NUMERIC.index(c) for c in params if c != "WD"]
     co = params.index("CO")
@@ -119,15 +126,15 @@ def _block_parser(
     shift_us = -HOUR_US if hour_label == "end" else 0
     seen: list[np.ndarray] = []
 
-    def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:
-        cells = parse_lines(src.path, lines, list(HEADER), numeric=_NUMERIC, categorical=True)
+    def parse(lines: Lines) -> tuple[pa.Table, list[BadRow]]:
+        cells = arrow_cells(src.path, lines, list(HEADER), numeric=_NUMERIC)
         bad = cells.bad
-        num = cells.numbers
-        year, month, day, hour = (num[:, _NUMERIC.index(c)] for c in _YMDH)
+        num = cells.numbers  # (column, row)
+        year, month, day, hour = (num[_NUMERIC.index(c)] for c in _YMDH)
         days = civil_days(year, month, day)
         day_us = np.nan_to_num(days).astype(np.int64) * (24 * HOUR_US)
         station = cells.text["station"]
-        site = factorize_map(station, site_of)  # index into site_names
+        site = arrow_map(station, site_of)  # index into site_names
         valid_hour = (hour >= 0) & (hour <= 23) & (hour == np.floor(hour))
         valid_date = ~np.isnan(days) & valid_hour
         ok = valid_date & ~np.isnan(site)
@@ -150,43 +157,42 @@ def _block_parser(
             if dup[i]:
                 reason = "duplicate: this station and hour appear earlier in the file"
             elif not valid_date[i]:
-                ymdh = " ".join(f"{c}={num[i, _NUMERIC.index(c)]:g}" for c in _YMDH)
+                ymdh = " ".join(f"{c}={num[_NUMERIC.index(c), i]:g}" for c in _YMDH)
                 reason = f"not a valid date and hour: {ymdh}"
             else:
-                reason = f"unknown station {station.iloc[i]!r}"
+                reason = f"unknown station {station[i].as_py()!r}"
             bad.append(BadRow(src.path, line, reason))
         rows = np.flatnonzero(ok)
         # one row per parameter (parameter-major order: the parameter column is a few runs)
-        by_param = num.T[take_cols] if len(rows) == len(ok) else num.T[take_cols][:, rows]
+        by_param = np.empty((len(params), len(rows)), dtype=np.float64)
+        numeric = num[take_cols] if len(rows) == len(ok) else num[take_cols][:, rows]
+        by_param[: len(take_cols)] = numeric
         by_param[co] /= 1000.0  # CO: file µg/m³ -> mg/m³ (GB 3095-2012 table 1 unit)
         if meteorology:
-            wd = cells.text["wd"].iloc[rows]
-            bearing = factorize_map(wd, WIND_BEARINGS)
-            unknown = np.flatnonzero(np.isnan(bearing) & np.array(wd.notna(), dtype=bool))
-            for i in unknown:
-                reason = f"column wd: {wd.iloc[i]!r} is not a 16-point direction"
+            wd = cells.text["wd"].take(pa.array(rows))
+            bearing = arrow_map(wd, WIND_BEARINGS)
+            given = wd.is_valid().to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(np.isnan(bearing) & given):
+                reason = f"column wd: {wd[i].as_py()!r} is not a 16-point direction"
                 bad.append(BadRow(src.path, int(lines.line_numbers[rows[i]]), reason))
-            by_param = np.vstack([by_param, bearing])
+            by_param[-1] = bearing
         present = ~np.isnan(by_param)
         counts = present.sum(axis=1)
+        cells_at = np.flatnonzero(present)  # (parameter, row) of each value, flattened
+        row_of = cells_at % max(len(rows), 1)
         row_utc = time_us[rows] - UTC_OFFSET_US
-        utc = np.broadcast_to(row_utc, by_param.shape)[present]
         row_site = site_idx[rows]
-        if categorical and len(row_site) and (row_site == row_site[0]).all():
-            runs = np.zeros(len(site_names), dtype=np.int64)  # every site a category
-            runs[row_site[0]] = counts.sum()
-            site_col = run_strings(site_names, runs, categorical)
-        elif len(row_site) and (row_site == row_site[0]).all():  # one station per file
-            site_col = run_strings([site_names[row_site[0]]], np.array([int(counts.sum())]))
+        n = len(cells_at)
+        if len(row_site) and (row_site == row_site[0]).all():  # one station per file
+            site_col = dict_runs([site_names[row_site[0]]], np.array([n]))
         else:
-            where = np.broadcast_to(row_site, present.shape)[present]
-            site_col = take_strings(site_names, where, categorical)
-        out = build_frame(
+            site_col = dict_strings(site_names, row_site[row_of])
+        out = arrow_table(
             site=site_col,
-            time=utc_to_time(utc),
-            parameter=run_strings(params, counts, categorical),
-            value=by_param[present],
-            categorical=categorical,
+            utc_us=row_utc[row_of],
+            parameter=dict_runs(params, counts),
+            value=by_param.ravel()[cells_at],
+            flag=dict_runs([FLAG_NORMAL], np.array([n])),
         )
         return out, bad
 
@@ -203,7 +209,11 @@ def iter_prsa(
 ) -> Iterator[Chunk]:
     """Stream a PRSA file in chunks of ``chunk_rows`` source lines (see :func:`read_prsa`)."""
     return iter_source(
-        path, chunk_rows, lambda src: _block_parser(src, meteorology, hour_label, categorical)
+        path,
+        chunk_rows,
+        lambda src: _block_parser(src, meteorology, hour_label),
+        categorical=categorical,
+        checked=False,  # arrow_cells checks the field counts
     )
 
 

@@ -41,12 +41,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shanshui import formats
 from shanshui.formats import BadRow, Chunk, FormatError
-from shanshui.store.api import PERIODS, STATISTICS, Parameter, Store, StoreInputError
+from shanshui.formats.canonical import plain_strings
+from shanshui.store.api import (
+    PERIODS,
+    STATISTICS,
+    Parameter,
+    Region,
+    Store,
+    StoreInputError,
+)
 from shanshui.store.seed import AIR_PARAMETERS, city_index, region_records, station_records
 
 __all__ = [
@@ -201,6 +211,7 @@ class Importer:
         self._sites: set[str] = {s.code for s in store.sites()}
         self._parameters: set[str] = {p.code for p in store.parameters()}
         self._listed: pd.DataFrame | None = None
+        self._regions: list[Region] | None = None
 
     # -- sites and parameters -----------------------------------------------------------------
     def _station_list(self) -> pd.DataFrame:
@@ -216,22 +227,26 @@ class Importer:
         listed = self._station_list()
         known = [c for c in missing if c in listed.index] if self.create_sites else []
         if known:
-            regions = region_records(formats.regions())
-            if not self.store.regions():  # a fresh store: the sites' regions come along
-                self.store.upsert_regions(regions)
-            sites = station_records(listed.loc[known].reset_index(drop=True), city_index(regions))
+            if self._regions is None:
+                self._regions = region_records(formats.regions())
+                if not self.store.regions():  # a fresh store: the sites' regions come along
+                    self.store.upsert_regions(self._regions)
+            cities = city_index(self._regions)
+            sites = station_records(listed.loc[known].reset_index(drop=True), cities)
             self.store.upsert_sites(sites)
             self._sites.update(known)
             report.created_sites.extend(known)
         return set(missing) - set(known)
 
-    def _ensure_parameters(self, frame: pd.DataFrame, report: ImportReport) -> None:
-        missing = sorted(set(frame["parameter"].unique()) - self._parameters)
+    def _ensure_parameters(
+        self, codes: Iterable[str], units: dict[str, str], report: ImportReport
+    ) -> None:
+        missing = sorted(set(codes) - self._parameters)
         if not missing:
             return
-        units = {**formats.UNITS, **frame.attrs.get("units", {})}
+        unit_of = {**formats.UNITS, **units}
         by_code = {p.code: p for p in AIR_PARAMETERS}
-        new = [by_code.get(code) or Parameter(code, code, units[code]) for code in missing]
+        new = [by_code.get(code) or Parameter(code, code, unit_of[code]) for code in missing]
         self.store.upsert_parameters(new)
         self._parameters.update(missing)
         report.created_parameters.extend(missing)
@@ -251,61 +266,84 @@ class Importer:
         return detected, formats.iter_long_csv(path, lines, **self.options)
 
     def _write(self, path: str, chunk: Chunk, report: ImportReport, source: str) -> None:
-        frame = chunk.frame
-        if not len(frame):
+        if not chunk.rows:
             return
-        report.values += len(frame)
-        unknown = self._ensure_sites(frame["site"].unique().tolist(), report)
+        report.values += chunk.rows
+        try:
+            table = chunk.table
+        except TypeError:  # not convertible to Arrow (naive times): the store explains
+            self._write_frame(path, chunk.frame, report, source)
+            return
+        unknown = self._ensure_sites(distinct(table["site"]), report)
         if unknown:
-            drop = frame["site"].isin(unknown)
-            counts = frame.loc[drop, "site"].value_counts()
-            for site, n in counts.items():
-                self._note_unknown(report, path, str(site), int(n))
-            frame = frame[~drop.to_numpy()]
-            if not len(frame):
+            drop = dictionary_mask(table["site"], unknown)
+            left_out = pc.value_counts(table.filter(drop)["site"].cast(pa.string()))
+            for item in left_out.to_pylist():
+                self._note_unknown(report, path, str(item["values"]), int(item["counts"]))
+            table = table.filter(pc.invert(drop))
+            if not table.num_rows:
                 return
-        self._ensure_parameters(frame, report)
-        result = self.store.write_observations(self._batch(frame), source=source, actor="import")
+        self._ensure_parameters(distinct(table["parameter"]), chunk.units, report)
+        self._store_batch(self._batch(table), report, source)
+
+    def _store_batch(
+        self, batch: pa.Table | pd.DataFrame, report: ImportReport, source: str
+    ) -> None:
+        result = self.store.write_observations(batch, source=source, actor="import")
         report.inserted += result.inserted
         report.unchanged += result.unchanged
         report.corrected += result.corrected
         report.superseded += result.superseded
 
-    def _batch(self, frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
-        """The readings of a chunk as an Arrow table of the store's staged types (the
-        store checks it with Arrow kernels, without a pass through Python objects); a
-        frame whose columns do not convert is handed over as a DataFrame, checked there."""
-        n = len(frame)
-        try:
-            times = pa.array(frame["time"])
-            if not pa.types.is_timestamp(times.type) or times.type.tz is None:
-                raise TypeError("naive or not a time")  # the store explains it
-            return pa.table(
-                {
-                    "site": pa.array(frame["site"]).cast(pa.string()),
-                    "parameter": pa.array(frame["parameter"]).cast(pa.string()),
-                    "statistic": pa.repeat(pa.scalar(self.statistic), n),
-                    "period": pa.repeat(pa.scalar(self.period), n),
-                    "time": times.cast(_TIME),  # the same instants, labelled UTC
-                    "value": pa.array(frame["value"], pa.float64()),
-                    "flag": pa.array(frame["flag"]).cast(pa.string()),
-                    "received": pa.nulls(n, _TIME),
-                    "source": pa.nulls(n, pa.string()),
-                }
-            )
-        except (TypeError, pa.ArrowException):
-            return pd.DataFrame(
-                {
-                    "site": frame["site"].array,
-                    "parameter": frame["parameter"].array,
-                    "statistic": self.statistic,
-                    "period": self.period,
-                    "time": frame["time"].array,
-                    "value": frame["value"].to_numpy(),
-                    "flag": frame["flag"].array,
-                },
-                copy=False,
-            )
+    def _batch(self, table: pa.Table) -> pa.Table:
+        """A chunk's Arrow table (:data:`shanshui.formats.canonical.ARROW_SCHEMA`) in the
+        layout the store's write path takes without conversion (its staged types, checked
+        there with Arrow kernels: ``shanshui.store.batch``): the dictionary-encoded strings
+        decoded, statistic and period constant, ``received`` and ``source`` left to the
+        store (null)."""
+        n = table.num_rows
+        return pa.table(
+            {
+                "site": plain_strings(table["site"]),
+                "parameter": plain_strings(table["parameter"]),
+                "statistic": constant_strings(self.statistic, n),
+                "period": constant_strings(self.period, n),
+                "time": table["time"],
+                "value": table["value"],
+                "flag": plain_strings(table["flag"]),
+                "received": pa.nulls(n, _TIME),
+                "source": pa.nulls(n, pa.string()),
+            }
+        )
+
+    def _write_frame(
+        self, path: str, frame: pd.DataFrame, report: ImportReport, source: str
+    ) -> None:
+        """The slow path for a frame Arrow cannot take: pandas throughout."""
+        unknown = self._ensure_sites(frame["site"].unique().tolist(), report)
+        if unknown:
+            drop = frame["site"].isin(unknown)
+            for site, n in frame.loc[drop, "site"].value_counts().items():
+                self._note_unknown(report, path, str(site), int(n))
+            frame = frame[~drop.to_numpy()]
+            if not len(frame):
+                return
+        self._ensure_parameters(
+            frame["parameter"].unique().tolist(), frame.attrs.get("units", {}), report
+        )
+        batch = pd.DataFrame(
+            {
+                "site": frame["site"].array,
+                "parameter": frame["parameter"].array,
+                "statistic": self.statistic,
+                "period": self.period,
+                "time": frame["time"].array,
+                "value": frame["value"].to_numpy(),
+                "flag": frame["flag"].array,
+            },
+            copy=False,
+        )
+        self._store_batch(batch, report, source)
 
     @staticmethod
     def _note_unknown(report: ImportReport, path: str, site: str, n: int) -> None:
@@ -384,6 +422,41 @@ class Importer:
                 )
                 self.import_file(name, fmt, report, opened=current)
         return report
+
+
+def distinct(column: pa.ChunkedArray) -> list[str]:
+    """The distinct non-null strings of a string or dictionary column (for a dictionary
+    column: computed on its codes, so hashing a few million integers, not strings)."""
+    if not pa.types.is_dictionary(column.type):
+        return [v for v in pc.unique(column).to_pylist() if v is not None]
+    out: set[str] = set()
+    for part in column.chunks:
+        used = pc.unique(part.indices).drop_null()
+        out.update(part.dictionary.take(used).to_pylist())
+    return sorted(out)
+
+
+def dictionary_mask(column: pa.ChunkedArray, values: Iterable[str]) -> pa.ChunkedArray:
+    """Whether each row of a string or dictionary column is one of ``values`` (a dictionary
+    column is tested on its dictionary, then the answer taken by code)."""
+    value_set = pa.array(sorted(values), pa.string())
+    if not pa.types.is_dictionary(column.type):
+        return pc.is_in(column, value_set=value_set)
+    parts = [
+        pc.take(pc.is_in(part.dictionary, value_set=value_set), part.indices).fill_null(False)
+        for part in column.chunks
+    ]
+    return pa.chunked_array(parts, pa.bool_())
+
+
+def constant_strings(value: str, n: int) -> pa.Array:
+    """``value`` ``n`` times as an Arrow ``string`` array, built from its buffers (offsets
+    ``0, k, 2k, …`` and the repeated bytes: no per-row work)."""
+    encoded = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(encoded))  # < 2 GiB in all
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)]
+    )
 
 
 def _guarded(path: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
