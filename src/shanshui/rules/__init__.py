@@ -11,7 +11,35 @@ the writer's batches (at most every 5 s), reading through its own connection
 the evaluation instant (timezone-aware; a simulation passes its simulated clock). Running it
 twice with the same data and ``now`` changes nothing (idempotent); data arriving late are
 re-evaluated on the next run over the look-back window
-(``RulesJob(lookback=timedelta(days=2))``, extended back to the oldest alarm still open).
+(``RulesJob(lookback=timedelta(days=2))``). Each outlet has its own window per rule: from the
+hour ``now − lookback`` (for the daily rule: the start of that hour's natural day), reaching
+back to the outlet's oldest alarm of the rule still open. The binding permit
+(:func:`~shanshui.rules.binding.bind_outlets`) is chosen over the outlet's widest window of
+the rules that share one read (exceedance, daily, rate: their hours are read once).
+
+Incremental runs
+----------------
+The first run of a job reads every outlet's data (a *full* evaluation; also every
+``full_every``, default 1 h, when ``run_once(full=True)``, and when ``now`` went back). Later
+runs (``incremental=True``) read again only the outlets whose data could have changed the
+result since the job last read them:
+
+- readings *received* after the newest ``received`` time the previous run saw, less
+  ``grace`` (5 min: a writer stamps rows a little before it commits them). A correction
+  sets ``received`` too. A backlog committed later than ``grace`` after its received time (a
+  journal replayed after a database outage) is caught by the next full evaluation;
+- readings *labelled* in ``[previous now, now)`` (they entered the window);
+- outlets whose binding permit, its validity or the outlet's limits changed, whose window
+  start moved earlier, or that were never read.
+
+The offline rule judges every outlet at every run (a silence grows with ``now``): outlets not
+re-read are judged on the data times kept from their last read (:class:`~shanshui.rules.
+offline.Silences`) and on their anchors, asked again each run. Everything else of an outlet
+not re-read is exactly as the last run left it: its data are the same, and a window that only
+moved forward neither opens nor closes alarms (alarms begun before it are history that
+:func:`~shanshui.rules.episodes.reconcile` leaves alone). ``tests/test_rules_incremental.py``
+checks step by step that an incremental job leaves the same alarms as a full evaluation.
+``RunResult.full`` and ``RunResult.evaluated`` (outlets read) say what a run did.
 
 Time labels
 -----------
@@ -24,20 +52,25 @@ The alarm (:class:`shanshui.store.alarms.Alarm`, one row of the store's ``alarm`
 ``id``            int, unique, given by the store.
 ``site``          the outlet's site code (``Site(kind="outlet")``); for the enterprise-level
                   rule ``annual_total`` the enterprise id. Part of the key (distribution: site).
-``rule``          ``exceedance`` | ``offline`` | ``flag`` | ``annual_total``.
-``parameter``     ``exceedance``/``annual_total``: the HJ 212 pollutant code (``a21026``);
+``rule``          ``exceedance`` | ``daily_exceedance`` | ``rate_exceedance`` | ``offline`` |
+                  ``flag`` | ``annual_total``.
+``parameter``     ``exceedance``/``daily_exceedance``/``rate_exceedance``/``annual_total``:
+                  the HJ 212 pollutant code (``a21026``);
                   ``flag``: the flag letter (``D``, ``C``, ``M`` …); ``offline``: ``""``.
 ``state``         ``open`` → ``acknowledged`` (by whom, when, note) → ``closed``.
-``opened_at``     the hour (or, for ``offline``, the instant) where the condition started.
+``opened_at``     the hour (``daily_exceedance``: the start of the natural day; ``offline``:
+                  the instant) where the condition started.
 ``closed_at``     where it cleared (None while it lasts); for a hand-closed alarm the hour of
                   ``now`` when the operator closed it.
 ``last_seen``     the last hour (instant for ``offline``) where the condition held.
 ``hours``         how many hours the condition held (exceedance: exceeding hours; flag:
                   flagged hours; offline: whole hours of silence, rounded down;
-                  annual_total: 0).
+                  daily_exceedance: 24 per exceeding day, ``detail.days`` the days;
+                  rate_exceedance: exceeding hours; annual_total: 0).
 ``value``/``threshold``  the worst value seen and the limit it was compared with
-                  (exceedance: mg/m³ or mg/L as the limit's unit; annual_total: projected and
-                  permitted t/a; offline: longest silence and the interval, seconds).
+                  (exceedance, daily_exceedance: mg/m³ or mg/L as the limit's unit;
+                  rate_exceedance: kg/h; annual_total: projected and permitted t/a;
+                  offline: the silence and the interval, seconds).
 ``enterprise``, ``permit``  where the rule's limit came from.
 ``detail``        rule-specific facts (outlet code, unit, basis, reference O2, standard, flag,
                   last data time …) and ``episode_end``: where the data cleared the condition
@@ -76,7 +109,16 @@ The rules
     outlet's ``reporting_interval_s``, or the last data time is further than that before
     ``now``, the device was silent too long: ``opened_at`` = last data time + interval,
     ``closed_at`` = the next data time (None while still silent), ``value`` = the silence in
-    seconds. Before the outlet's first datum nothing is judged.
+    seconds. Before the outlet's first datum the silence counts from its *anchor*: the later
+    of the binding permit's validity start (00:00 Beijing of ``valid_from``) and the
+    activation of an active device linked to the outlet (its ``Device.site`` is the outlet, or
+    its MN is the permit's ``Outlet.mn``; activation = the newest audit-log entry that made
+    it active: registration, or an operator's approval of a pending device). An outlet that
+    never sent anything is offline from anchor + interval (``detail.expected_since`` = the
+    anchor, ``last_data`` null); its first datum closes the alarm. Without an active linked
+    device no one is expected to report: nothing is judged before the first datum
+    (:mod:`shanshui.rules.offline`). CHOICE: the permit's start is that of the permit that
+    binds the outlet in the window (a renewed permit's start for a renewed permit).
 (c) ``flag`` — per outlet and flag letter other than ``N`` (HJ 212-2017 §6.6: F 停运 stopped,
     M 维护 maintenance, S 手工输入 manual value, D 故障 fault, C 校准 calibration, T 超测上限
     over range, B 通讯异常 communication fault): an hour is flagged with X when any observation
@@ -90,6 +132,27 @@ The rules
     opens (``opened_at`` = the hour of ``now``) when ``projection > permitted`` and closes
     (``closed_at`` = the hour of ``now``) at the first run where it no longer is.
 
+(e) ``daily_exceedance`` — per outlet and pollutant with a permitted daily-mean
+    concentration (``Limit.daily``): the daily mean of a natural day (自然日, 00:00–24:00 in
+    the site's zone, ``Site.tz``, Asia/Shanghai by default; DESIGN §4) is the mean of the
+    day's valid hourly values as rule (a) compares them (converted where ``Limit.converted``;
+    CHOICE: the mean of the hourly converted values, as the CEMS daily report lists them,
+    not the conversion of daily means); it is judged when the day has at least 20 valid
+    hourly values (HJ 76-2017 Annex B, the daily validity HJ 75-2017's reports follow) and is
+    over (its end ≤ ``now``; before that its mean is not final). A day EXCEEDS when its mean
+    is strictly greater than the limit. Opens at the first exceeding day's start, closes at
+    the start of the first later judged day that does not exceed; days not judged neither
+    extend nor close (:mod:`shanshui.rules.limits`).
+(f) ``rate_exceedance`` — per air outlet and pollutant with a permitted emission rate
+    (``Limit.rate_kg_h``): per hour ``G = C × Q × 10⁻⁶`` [kg/h] (HJ 75-2017;
+    :func:`shanshui.standards.emissions.emission_rate`) from the MEASURED hourly mean
+    concentration C [mg/m³] — never the converted one: the flow already carries the dilution
+    — and the hour's mean dry standard flow Q (HJ 212 ``a00000``, stored in m³/s and
+    converted by :func:`~shanshui.standards.emissions.flow_m3s_to_m3h`; a flow stored in
+    m³/h is taken as is). Both hourly means follow rule (a)'s validity (≥ 45 valid minutes or
+    a valid hourly record); an hour without both is not judged. An hour EXCEEDS when G is
+    strictly greater than the permitted rate; episodes as rule (a).
+
 Regional compliance (全面达标排放), :mod:`shanshui.rules.regional`: over a period, an
 outlet-hour is in compliance when at least one permitted pollutant was judged and none
 exceeded (:func:`shanshui.rules.compliance.outlet_hours`); a source (enterprise) is in
@@ -100,7 +163,15 @@ Store calls: ``store.alarms(state=, site=, rule=, enterprise=, since=, active_si
 ``store.close_alarm(id, actor=, note=, at=)``.
 """
 
-from shanshui.rules.engine import RulesJob, RunResult, run_periodically
+from shanshui.rules.engine import ALL_RULES, RulesJob, RunResult, run_periodically
 from shanshui.store.alarms import ALARM_STATES, RULES, Alarm
 
-__all__ = ["ALARM_STATES", "RULES", "Alarm", "RulesJob", "RunResult", "run_periodically"]
+__all__ = [
+    "ALARM_STATES",
+    "ALL_RULES",
+    "RULES",
+    "Alarm",
+    "RulesJob",
+    "RunResult",
+    "run_periodically",
+]
