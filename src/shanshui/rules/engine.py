@@ -22,7 +22,14 @@ from shanshui.rules.conditions import annual_projection, exceedance_episodes, fl
 from shanshui.rules.episodes import ENGINE, Episode, reconcile
 from shanshui.rules.hours import FLOW, hour_values
 from shanshui.rules.limits import DAILY_RULE, RATE_RULE, daily_episodes, rate_episodes
-from shanshui.rules.offline import OFFLINE, Silences, anchors, offline_episodes, read_silences
+from shanshui.rules.offline import (
+    OFFLINE,
+    Activation,
+    Silences,
+    anchors,
+    offline_episodes,
+    read_silences,
+)
 from shanshui.store.alarms import Alarm, AlarmStore
 from shanshui.store.api import Store
 from shanshui.store.duck import DuckDBStore
@@ -74,6 +81,7 @@ class _State:
     bound: dict[str, dict[str, tuple[object, ...] | None]] = field(default_factory=dict)
     start: dict[str, dict[str, datetime]] = field(default_factory=dict)
     silences: dict[str, Silences] = field(default_factory=dict)
+    devices: tuple[tuple[int, datetime | None], list[Activation]] | None = None
 
 
 class RulesJob:
@@ -168,6 +176,7 @@ class RulesJob:
             state.bound = {g: dict(v) for g, v in old.bound.items()}
             state.start = {g: dict(v) for g, v in old.start.items()}
             state.silences = dict(old.silences)
+            state.devices = old.devices
         permits = self.reader.permits()
         lasting = self.reader.alarms(state=["open", "acknowledged"])
         tz = {s.code: s.tz for s in self.reader.sites(kind="outlet")}
@@ -212,9 +221,8 @@ class RulesJob:
             state.silences.update(fresh)
             everyone = {s: b for s, b in ctx.bound.items() if s in state.silences}
             sil = {s: state.silences[s] for s in everyone}
-            episodes = offline_episodes(
-                everyone, sil, anchors(reader, everyone, sil), ctx.now, ctx.starts[OFFLINE]
-            )
+            found = anchors(everyone, sil, self._devices(state, reader))
+            episodes = offline_episodes(everyone, sil, found, ctx.now, ctx.starts[OFFLINE])
             return episodes, set(ctx.gstart)  # the offline rule speaks for every outlet
         if group == "flag":
             return flag_episodes(reader, bound, starts, ctx.now), sites
@@ -230,6 +238,14 @@ class RulesJob:
             units = {p.code: p.unit for p in self.reader.parameters()}
             out.update(rate_episodes(hours, bound, ctx.starts[RATE_RULE], units.get(FLOW)))
         return out, sites
+
+    @staticmethod
+    def _devices(state: _State, reader: AlarmStore) -> list[Activation]:
+        """The active devices and their activation, read again when the registry changed."""
+        version = reader.rule_device_version()
+        if state.devices is None or state.devices[0] != version:
+            state.devices = (version, reader.rule_device_activation())
+        return state.devices[1]
 
     def _annual(self, permits: list[Permit], lasting: list[Alarm], now: datetime) -> list[Alarm]:
         """Rule (d): one alarm per enterprise and pollutant while the projection is over."""

@@ -9,7 +9,7 @@ which the rules job keeps between runs for outlets without new readings) and a p
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +17,15 @@ from shanshui.rules.binding import Bound, Key
 from shanshui.rules.episodes import Episode
 from shanshui.store.alarms import AlarmStore
 
-__all__ = ["OFFLINE", "Silences", "anchors", "offline_episodes", "read_silences"]
+__all__ = [
+    "OFFLINE",
+    "Activation",
+    "Silences",
+    "anchors",
+    "evaluate_offline",
+    "offline_episodes",
+    "read_silences",
+]
 
 OFFLINE = "offline"
 
@@ -67,16 +75,23 @@ def read_silences(
     }
 
 
+#: An active device as :func:`anchors` needs it: (MN, its site, when it was made active).
+Activation = tuple[str, str | None, datetime | None]
+
+
 def anchors(
-    store: AlarmStore, bound: Mapping[str, Bound], silences: Mapping[str, Silences]
+    bound: Mapping[str, Bound],
+    silences: Mapping[str, Silences],
+    devices: Sequence[Activation],
 ) -> dict[str, datetime]:
     """Site → its expectation anchor: the later of the binding permit's validity start and
-    the activation of its linked active device (linked: the device's site is the outlet, or
-    its MN is the one the permit names; several: the earliest activation; activation: the
-    newest audit entry that made the device active, its registration or approval; none
-    found: the permit's start). Outlets without a linked active device have no anchor (no
-    one is expected to report). Asked only for outlets whose first data time is unknown or
-    after their permit's start: the others sent data before any anchor."""
+    the activation of its linked active device (``devices``: every active device; linked:
+    the device's site is the outlet, or its MN is the one the permit names; several: the
+    earliest activation; activation: the newest audit entry that made the device active,
+    its registration or approval; unknown: the permit's start). Outlets without a linked
+    active device have no anchor (no one is expected to report), nor have those whose
+    first data time is at or before their permit's start (they sent data before any
+    anchor)."""
     wanted = {
         s: b
         for s, b in bound.items()
@@ -84,11 +99,11 @@ def anchors(
     }
     if not wanted:
         return {}
-    mns = {b.outlet.mn: s for s, b in wanted.items() if b.outlet.mn}
+    by_mn = {b.outlet.mn: s for s, b in wanted.items() if b.outlet.mn}
     found: dict[str, list[datetime | None]] = {}
-    for mn, site, activated in store.rule_device_activation(sorted(wanted), sorted(mns)):
-        for s in {site, mns.get(mn)}:
-            if s in wanted:
+    for mn, site, activated in devices:
+        for s in {site, by_mn.get(mn)}:
+            if s is not None and s in wanted:
                 found.setdefault(s, []).append(activated)
     out = {}
     for s, times in found.items():
@@ -190,4 +205,5 @@ def evaluate_offline(
 ) -> dict[Key, list[Episode]]:
     """Read and judge in one call (a full evaluation of the given outlets)."""
     silences = read_silences(store, bound, starts, now)
-    return offline_episodes(bound, silences, anchors(store, bound, silences), now)
+    devices = store.rule_device_activation()
+    return offline_episodes(bound, silences, anchors(bound, silences, devices), now)

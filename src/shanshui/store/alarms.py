@@ -297,11 +297,15 @@ class AlarmStore:
             rows = self._fetch("alarm_received_max")
         return _utc(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def rule_device_activation(
-        self: SQLStore, sites: Sequence[str], mns: Sequence[str]
-    ) -> list[tuple[str, str | None, datetime | None]]:
-        """(mn, site, activated) of the active devices linked to ``sites`` or named by
-        ``mns``: when each was last made active (audit log; None: unknown)."""
+    def rule_device_activation(self: SQLStore) -> list[tuple[str, str | None, datetime | None]]:
+        """(mn, site, activated) of every active device: when it was last made active (the
+        audit log; None: unknown)."""
         with self._session(write=False):
-            rows = self._fetch("alarm_device_activation", {"sites": list(sites), "mns": list(mns)})
+            rows = self._fetch("alarm_device_activation")
         return [(str(m), None if s is None else str(s), _utc(a)) for m, s, a in rows]
+
+    def rule_device_version(self: SQLStore) -> tuple[int, datetime | None]:
+        """(count, newest change) of the device registry: equal versions, equal registry."""
+        with self._session(write=False):
+            n, updated = self._fetch("alarm_device_version")[0]
+        return int(n), _utc(updated)
