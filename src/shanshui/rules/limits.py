@@ -6,6 +6,7 @@ Both are pure: the caller reads the hours once and hands each rule its window st
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -53,7 +54,8 @@ def daily_means(
         if end > now:
             continue  # CHOICE: a day is judged once it is over (its mean is not final before)
         values = by_day.get(day, [])
-        mean = float(np.mean(values)) if len(values) >= MIN_VALID_HOURS_PER_DAY else None
+        # fsum: the same mean whatever order the hours come in (idempotent runs)
+        mean = math.fsum(values) / len(values) if len(values) >= MIN_VALID_HOURS_PER_DAY else None
         out[day] = (mean, len(values))
     return out
 

@@ -105,6 +105,25 @@ def _params(a: Alarm, now: datetime) -> dict[str, Any]:
     return row
 
 
+def _columns(alarms: Sequence[Alarm], now: datetime, *, insert: bool = False) -> dict[str, Any]:
+    """The parameters of ``alarm_update_rules_many.sql`` (``insert``:
+    ``alarm_insert_many.sql``): one list per column."""
+    rows = [_params(a, now) for a in alarms]
+    out: dict[str, Any] = {"updated": now, "created": now}
+    plural = {"id": "ids", "site": "sites", "state": "states", "rule": "rules",
+              "parameter": "parameters"}  # fmt: skip
+    names = ["site", "state", "opened_at", "closed_at", "last_seen", "hours", "value",
+             "threshold", "enterprise", "permit", "detail", "close_note", "closed_by"]  # fmt: skip
+    names += (
+        ["rule", "parameter", "acknowledged_by", "acknowledged_at", "ack_note"]
+        if insert
+        else ["id"]
+    )
+    for key in names:
+        out[plural.get(key, key)] = [r[key] for r in rows]
+    return out
+
+
 def _names(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -167,19 +186,36 @@ class AlarmStore:
             for t in (a.opened_at, a.last_seen, a.closed_at):
                 if t is not None and t.utcoffset() is None:
                     raise StoreInputError(f"alarm {a.key}: times must be timezone-aware")
+        new = [a for a in alarms if a.id is None]
+        known = [a for a in alarms if a.id is not None]
         with self._session():
+            inserted = {}
+            keys = [(a.site, a.rule, a.parameter, a.opened_at) for a in new]
+            if len(set(keys)) == len(keys) > 1:  # one statement, ids mapped back by key
+                got = self._fetch("alarm_insert_many", _columns(new, now, insert=True))
+                ids = {(s, r, p, _utc(t)): int(i) for i, s, r, p, t in got}
+                for a, key in zip(new, keys, strict=True):
+                    inserted[id(a)] = replace(a, id=ids[key], created=now, updated=now)
+            else:
+                for a in new:
+                    new_id = self._fetch("alarm_insert", _params(a, now))[0][0]
+                    inserted[id(a)] = replace(a, id=int(new_id), created=now, updated=now)
+            stored: dict[int, Alarm] = {}
+            if known:
+                # one statement for all (the offline rule updates every silent outlet's alarm
+                # at every run); never undoes an operator's acknowledgement or close meanwhile
+                self._exec("alarm_update_rules_many", _columns(known, now))
+                ids = [int(a.id) for a in known if a.id is not None]
+                stored = {
+                    r.id: r for r in map(_alarm, self._fetch("alarm_select_ids", {"ids": ids}))
+                }
             for a in alarms:
-                params = _params(a, now)
                 if a.id is None:
-                    new_id = self._fetch("alarm_insert", params)[0][0]
-                    out.append(replace(a, id=int(new_id), created=now, updated=now))
+                    out.append(inserted[id(a)])
+                elif a.id in stored:
+                    out.append(stored[a.id])
                 else:
-                    # never undoes an operator's acknowledgement or close made meanwhile
-                    self._exec("alarm_update_rules", params)
-                    stored = self._alarm_by_id(a.id)
-                    if stored is None:
-                        raise StoreInputError(f"no alarm {a.id}")
-                    out.append(stored)
+                    raise StoreInputError(f"no alarm {a.id}")
         return out
 
     def acknowledge_alarm(
