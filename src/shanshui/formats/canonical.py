@@ -109,8 +109,9 @@ class FormatError(PeerError):
 
 #: The canonical long table as Arrow (what :attr:`Chunk.table` holds and the importer hands
 #: to the store): the string columns dictionary-encoded (a few distinct codes over millions
-#: of rows), ``time`` as µs since the epoch labelled UTC (the same instants as the frame's
-#: Beijing times; Arrow keeps the zone as metadata only).
+#: of rows) with *compact* dictionaries (every dictionary value occurs in its chunk, so the
+#: dictionary is the chunk's distinct values), ``time`` as µs since the epoch labelled UTC
+#: (the same instants as the frame's Beijing times; Arrow keeps the zone as metadata only).
 ARROW_SCHEMA = pa.schema(
     [
         ("site", pa.dictionary(pa.int32(), pa.string())),
@@ -216,9 +217,22 @@ def dict_runs(names: list[str], counts: np.ndarray) -> pa.DictionaryArray:
     (only the names with a non-zero count in the dictionary)."""
     counts = np.asarray(counts, dtype=np.int64)
     keep = np.flatnonzero(counts > 0)
-    codes = np.repeat(np.arange(len(keep), dtype=np.int32), counts[keep])
+    if len(keep) == 1:  # one value throughout (a site, a flag): zeros, no repeat
+        codes = np.zeros(int(counts[keep[0]]), dtype=np.int32)
+    else:
+        codes = np.repeat(np.arange(len(keep), dtype=np.int32), counts[keep])
     dictionary = pa.array([names[i] for i in keep], pa.string())
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+
+
+def constant_strings(value: str, n: int) -> pa.Array:
+    """``value`` ``n`` times as an Arrow ``string`` array, built from its buffers (offsets
+    ``0, k, 2k, …`` and the repeated bytes: no per-row work). Assumes < 2 GiB in all."""
+    encoded = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(encoded))
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)]
+    )
 
 
 def plain_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -239,6 +253,9 @@ def plain_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
         starts = np.flatnonzero(np.diff(codes)) + 1
         if len(starts) > len(codes) // 64:  # not a few runs: a gather is as good
             parts.append(part.cast(pa.string()))
+            continue
+        if not len(starts):  # one run
+            parts.append(constant_strings(part.dictionary[int(codes[0])].as_py(), len(codes)))
             continue
         bounds = np.concatenate([[0], starts, [len(codes)]])
         run_codes = codes[bounds[:-1]]
@@ -301,7 +318,10 @@ def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
         elif name == "value":
             columns.append(pa.chunked_array([pa.array(frame["value"], pa.float64())]))
         else:
-            data = pa.array(frame[name]) if len(frame) else pa.array([], pa.string())
+            values = frame[name]
+            if isinstance(values.dtype, pd.CategoricalDtype):  # compact: used values only
+                values = values.cat.remove_unused_categories()
+            data = pa.array(values) if len(frame) else pa.array([], pa.string())
             columns.append(_dict_column(pa.chunked_array([data])))
     return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
 

@@ -41,14 +41,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shanshui import formats
 from shanshui.formats import BadRow, Chunk, FormatError
-from shanshui.formats.canonical import plain_strings
+from shanshui.formats.canonical import constant_strings, plain_strings
 from shanshui.store.api import (
     PERIODS,
     STATISTICS,
@@ -274,7 +273,8 @@ class Importer:
         except TypeError:  # not convertible to Arrow (naive times): the store explains
             self._write_frame(path, chunk.frame, report, source)
             return
-        unknown = self._ensure_sites(distinct(table["site"]), report)
+        # the readers' dictionaries are compact (canonical.ARROW_SCHEMA)
+        unknown = self._ensure_sites(distinct(table["site"], compact=True), report)
         if unknown:
             drop = dictionary_mask(table["site"], unknown)
             left_out = pc.value_counts(table.filter(drop)["site"].cast(pa.string()))
@@ -283,7 +283,8 @@ class Importer:
             table = table.filter(pc.invert(drop))
             if not table.num_rows:
                 return
-        self._ensure_parameters(distinct(table["parameter"]), chunk.units, report)
+        parameters = distinct(table["parameter"], compact=not unknown)
+        self._ensure_parameters(parameters, chunk.units, report)
         self._store_batch(self._batch(table), report, source)
 
     def _store_batch(
@@ -424,15 +425,19 @@ class Importer:
         return report
 
 
-def distinct(column: pa.ChunkedArray) -> list[str]:
-    """The distinct non-null strings of a string or dictionary column (for a dictionary
-    column: computed on its codes, so hashing a few million integers, not strings)."""
+def distinct(column: pa.ChunkedArray, *, compact: bool = False) -> list[str]:
+    """The distinct non-null strings of a string or dictionary column. A dictionary column
+    is computed on its codes (hashing integers, not strings) or, if ``compact`` (every
+    dictionary value occurs, as in the readers' tables), read off its dictionaries."""
     if not pa.types.is_dictionary(column.type):
-        return [v for v in pc.unique(column).to_pylist() if v is not None]
+        return sorted(v for v in pc.unique(column).to_pylist() if v is not None)
     out: set[str] = set()
     for part in column.chunks:
-        used = pc.unique(part.indices).drop_null()
-        out.update(part.dictionary.take(used).to_pylist())
+        if compact:
+            out.update(part.dictionary.to_pylist())
+        else:
+            used = pc.unique(part.indices).drop_null()
+            out.update(part.dictionary.take(used).to_pylist())
     return sorted(out)
 
 
@@ -447,16 +452,6 @@ def dictionary_mask(column: pa.ChunkedArray, values: Iterable[str]) -> pa.Chunke
         for part in column.chunks
     ]
     return pa.chunked_array(parts, pa.bool_())
-
-
-def constant_strings(value: str, n: int) -> pa.Array:
-    """``value`` ``n`` times as an Arrow ``string`` array, built from its buffers (offsets
-    ``0, k, 2k, …`` and the repeated bytes: no per-row work)."""
-    encoded = value.encode("utf-8")
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(encoded))  # < 2 GiB in all
-    return pa.Array.from_buffers(
-        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)]
-    )
 
 
 def _guarded(path: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -1,0 +1,180 @@
+"""The Arrow path of the PRSA reader and the importer: same cells, same lines, same store.
+
+References: ``pandas.read_csv`` with its default "no value" set (an independent parser) for
+which cells hold a value; hand-written files whose bad lines are known by construction; the
+README of ``../shared/data/beijing_multisite`` for the row counts (35,064 hours per station).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from shanshui.formats import iter_chunks, iter_prsa, read_prsa
+from shanshui.formats.canonical import (
+    ARROW_SCHEMA,
+    arrow_to_frame,
+    constant_strings,
+    dict_runs,
+    dict_strings,
+    frame_to_arrow,
+    plain_strings,
+)
+from shanshui.ingest.importers import distinct, import_files
+from shanshui.store import open_store
+from shanshui.store.reading import read_long
+
+DONGSI = "data/beijing_multisite/PRSA_Data_Dongsi_20130301-20170228.csv"
+POLLUTANTS = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3"]
+
+
+def _head(shared: Path, lines: int) -> list[str]:
+    with (shared / DONGSI).open(encoding="utf-8") as fh:
+        return [next(fh).rstrip("\n") for _ in range(lines)]
+
+
+def _write(path: Path, lines: list[str], end: str = "\n") -> Path:
+    path.write_bytes((end.join(lines) + end).encode("utf-8"))
+    return path
+
+
+def test_chunk_table_has_the_arrow_schema_and_equals_the_frame(shared: Path) -> None:
+    chunk = next(iter_prsa(shared / DONGSI, 2000))
+    table = chunk.table
+    assert table.schema == ARROW_SCHEMA
+    # compact dictionaries: every dictionary value occurs (ARROW_SCHEMA's promise)
+    for name in ("site", "parameter", "flag"):
+        for part in table[name].chunks:
+            used = set(part.dictionary.take(part.indices).to_pylist())
+            assert used == set(part.dictionary.to_pylist())
+    frame = chunk.frame
+    assert frame.time.dt.tz is not None and str(frame.time.dt.tz) == "Asia/Shanghai"
+    back = frame_to_arrow(frame)
+    assert back.schema == ARROW_SCHEMA
+    pd.testing.assert_frame_equal(arrow_to_frame(back), frame)
+    # 2000 hours × 12 parameters minus the NA cells that pandas sees in the same lines
+    raw = pd.read_csv(shared / DONGSI, nrows=2000)
+    cols = [*POLLUTANTS, "TEMP", "PRES", "DEWP", "RAIN", "WSPM", "wd"]
+    assert table.num_rows == int(raw[cols].notna().to_numpy().sum())
+
+
+def test_no_value_cells_are_those_of_pandas_read_csv(shared: Path, tmp_path: Path) -> None:
+    """Every string pandas' default NA set holds reads as "no value"; others are numbers."""
+    lines = _head(shared, 9)
+    original = pd.read_csv(_write(tmp_path / "PRSA_orig.csv", lines))[POLLUTANTS]
+    markers = ["", "NA", "NaN", "nan", "null", "NULL", "N/A", "None"]
+    cleared = 0
+    for k, marker in enumerate(markers, start=1):
+        fields = lines[k].split(",")
+        column = 5 + (k % 6)  # one pollutant cell per line
+        cleared += fields[column] != "NA"
+        fields[column] = marker
+        lines[k] = ",".join(fields)
+    path = _write(tmp_path / "PRSA_na.csv", lines)
+    got = read_prsa(path, meteorology=False)
+    want = pd.read_csv(path)[POLLUTANTS].notna().to_numpy().sum()  # the reference parser
+    assert len(got) == want == original.notna().to_numpy().sum() - cleared
+
+
+def test_bad_lines_keep_their_physical_numbers_across_blank_and_crlf_lines(
+    shared: Path, tmp_path: Path
+) -> None:
+    lines = _head(shared, 12)  # header + 11 good lines
+    lines.insert(2, "")  # line 3 blank
+    lines.insert(3, "")  # line 4 blank
+    lines[5] = lines[5] + ",1,2"  # line 6: 20 fields
+    lines[7] = ",".join(lines[7].split(",")[:10])  # line 8: 10 fields
+    fields = lines[9].split(",")
+    fields[6] = "12x"  # line 10: PM10 not a number, the rest of the line kept
+    lines[9] = ",".join(fields)
+    fields = lines[11].split(",")
+    fields[7] = "inf"  # line 12: SO2 infinite
+    lines[11] = ",".join(fields)
+    path = _write(tmp_path / "PRSA_crlf.csv", lines, end="\r\n")
+    chunks = list(iter_chunks(path, chunk_rows=5))
+    bad = {b.line: b.reason for c in chunks for b in c.bad}
+    assert set(bad) == {6, 8, 10, 12}
+    assert bad[6] == "expected 18 fields, found 20"
+    assert bad[8] == "expected 18 fields, found 10"
+    assert "column PM10" in bad[10] and "12x" in bad[10]
+    assert "column SO2: infinite" in bad[12]
+    assert sum(c.lines for c in chunks) == len(lines) - 1
+    frame = pd.concat([c.frame for c in chunks], ignore_index=True)
+    assert frame.time.nunique() == 11 - 2  # lines 6 and 8 dropped whole
+    # line 10 (No = 7, hour 6: canonical 05:00, the hour label being its end) keeps its
+    # other pollutants, not its PM10
+    hour = pd.Timestamp("2013-03-01 05:00", tz="Asia/Shanghai")
+    at = frame[frame.time == hour]
+    assert "PM10" not in set(at.parameter) and "PM2.5" in set(at.parameter)
+
+
+def test_read_prsa_matches_the_whole_file_counts_of_the_readme(shared: Path) -> None:
+    """README: 35,064 rows per station; one value per non-NA cell, times unique per
+    parameter."""
+    frame = read_prsa(shared / DONGSI, meteorology=False)
+    raw = pd.read_csv(shared / DONGSI)
+    assert len(raw) == 35064
+    assert len(frame) == int(raw[POLLUTANTS].notna().to_numpy().sum())
+    assert not frame.duplicated(["parameter", "time"]).any()
+
+
+def test_plain_strings_equals_a_cast() -> None:
+    runs = dict_runs(["PM2.5", "", "CO", "µg"], np.array([3, 2, 0, 4]))
+    assert runs.dictionary.to_pylist() == ["PM2.5", "", "µg"]  # compact: CO has no row
+    rng = np.random.default_rng(1)
+    shuffled = dict_strings(["a", "bb", "ccc"], rng.integers(0, 2, 500))
+    assert shuffled.dictionary.to_pylist() == ["a", "bb"]
+    with_null = pa.DictionaryArray.from_arrays(pa.array([0, None, 1], pa.int32()), ["x", "y"])
+    for array in (runs, shuffled, with_null, dict_runs(["N"], np.array([7]))):
+        column = pa.chunked_array([array, array])
+        assert plain_strings(column).equals(column.cast(pa.string()))
+    assert constant_strings("avg", 3).to_pylist() == ["avg"] * 3
+    assert constant_strings("", 2).to_pylist() == ["", ""]
+
+
+def test_distinct_of_a_filtered_dictionary_column() -> None:
+    column = pa.chunked_array([dict_strings(["1001A", "1002A"], np.array([0, 1, 1]))])
+    kept = column.filter(pa.array([False, True, True]))
+    assert distinct(kept) == ["1002A"]  # computed on the codes
+    assert distinct(kept, compact=True) == ["1001A", "1002A"]  # the dictionary as it is
+    assert distinct(kept.cast(pa.string())) == ["1002A"]
+
+
+def test_import_of_a_prsa_excerpt_equals_the_reader_and_reimports_nothing(
+    shared: Path, tmp_path: Path
+) -> None:
+    excerpt = _write(tmp_path / "PRSA_Data_Dongsi_excerpt.csv", _head(shared, 301))
+    expected = read_prsa(excerpt)
+    with open_store(tmp_path / "s.duckdb") as store:
+        report = import_files(store, excerpt, "prsa", chunk_lines=70)
+        assert report.inserted == len(expected) and report.lines == 300
+        assert report.created_sites == ["1003A"]
+        got = read_long(store, "1003A", parameters=None)
+        key = ["parameter", "time"]
+        want = expected.sort_values(key, ignore_index=True)
+        got = got.sort_values(key, ignore_index=True)
+        assert got["value"].tolist() == pytest.approx(want["value"].tolist())
+        assert (got["time"] == want["time"]).all()
+        again = import_files(store, excerpt, "prsa")
+        assert (again.inserted, again.unchanged, again.corrected) == (0, len(expected), 0)
+
+
+def test_frame_chunks_convert_categoricals_compactly() -> None:
+    frame = pd.DataFrame(
+        {
+            "site": pd.Categorical(["1001A"], categories=["1001A", "1002A"]),
+            "time": pd.Series(pd.to_datetime(["2025-01-01T00:00+08:00"])).dt.as_unit("us"),
+            "parameter": pd.array(["SO2"], dtype="str"),
+            "value": [1.0],
+            "flag": pd.array(["N"], dtype="str"),
+        }
+    )
+    table = frame_to_arrow(frame)
+    assert table["site"].chunk(0).dictionary.to_pylist() == ["1001A"]
+    naive = frame.assign(time=frame.time.dt.tz_localize(None))
+    with pytest.raises(TypeError):
+        frame_to_arrow(naive)
