@@ -416,9 +416,9 @@ class SQLStore(CodeIds, KeyStore, PermitStore, AlarmStore, Store):
         self, batch: ObservationBatch, *, source: str | None = None, actor: str | None = None
     ) -> WriteResult:
         now = _now()
-        table, superseded = _batch.normalise(batch, received=now, source=source)
+        table = _batch.checked(batch, received=now, source=source)
         if table.num_rows == 0:
-            return WriteResult(0, 0, 0, superseded)
+            return WriteResult(0, 0, 0, 0)
         with self._session():
             # codes to integer ids (migration 0004), vectorised; unknown codes raise here,
             # inside the transaction, before anything is written
@@ -426,9 +426,11 @@ class SQLStore(CodeIds, KeyStore, PermitStore, AlarmStore, Store):
             parameter_id = encode(table["parameter"], self._parameters_in_session)
             cols = [table[c] for c in OBS_STAGE.names[2:]]
             staged = pa.Table.from_arrays([site_id, parameter_id, *cols], schema=OBS_STAGE)
+            # the last row of a key wins (Store contract), found on the integer keys
+            staged, superseded = _batch.last_of_keys(staged, OBS_STAGE.names[:5])
             self._stage("stage_obs", staged)
             span = pc.min_max(staged["time"]).as_py()
-            ids = pc.min_max(site_id).as_py()
+            ids = pc.min_max(staged["site_id"]).as_py()
             window = {
                 "tmin": span["min"], "tmax": span["max"], "smin": ids["min"], "smax": ids["max"],
             }  # fmt: skip
@@ -439,15 +441,22 @@ class SQLStore(CodeIds, KeyStore, PermitStore, AlarmStore, Store):
                 if corrections:
                     self._audit_corrections(corrections, now, actor or source or "unknown")
                     corrected = self._exec("obs_update", window)
-            zone_of = {i: self._site_tz[self._site_code[i]] for i in pc.unique(site_id).to_pylist()}
-            days = _batch.natural_days(
-                site_id, staged["statistic"], staged["period"], staged["time"], zone_of
-            )
-            if days.num_rows:
-                self._stage("stage_dirty", days)
-                self._exec("dirty_mark")
+            if inserted or corrected:  # a pure resend changes no day: nothing to recompute
+                self._mark_days(staged)
         unchanged = staged.num_rows - inserted - corrected
         return WriteResult(inserted, unchanged, corrected, superseded)
+
+    def _mark_days(self, staged: pa.Table) -> None:
+        """Mark the natural days of the staged hourly means for :meth:`recompute_daily`."""
+        site_id = staged["site_id"]
+        code = self._site_code
+        zone_of = {i: self._site_tz[code[i]] for i in pc.unique(site_id).to_pylist()}
+        days = _batch.natural_days(
+            site_id, staged["statistic"], staged["period"], staged["time"], zone_of
+        )
+        if days.num_rows:
+            self._stage("stage_dirty", days)
+            self._exec("dirty_mark")
 
     def observations(
         self,
