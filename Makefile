@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck fuzz bench clean assets
 
 # setup.py compiles the HJ 212 codec's hot modules with mypyc and the AQI loop (C): rebuild when they change.
-$(STAMP): pyproject.toml setup.py $(wildcard src/shanshui/hj212/*.py) src/shanshui/standards/_aqi_kernel.c
+$(STAMP): pyproject.toml setup.py $(wildcard src/shanshui/hj212/*.py) src/shanshui/hj212/_scan.c src/shanshui/standards/_aqi_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

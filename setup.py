@@ -45,6 +45,11 @@ AQI_KERNEL = Extension(
 )
 GCC_LIKE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
 
+#: The gateway's ack-path scan (split, length, CRC, header; ``shanshui.hj212.scan``): the
+#: compiled twin of ``scan_frames_py``; without it the gateway uses the Python version.
+SCAN = Extension("shanshui.hj212._scan", sources=["src/shanshui/hj212/_scan.c"])
+OPTIONAL = (AQI_KERNEL, SCAN)
+
 
 class OptionalBuildExt(build_ext):
     """Compile the codec where a C compiler works; otherwise keep it pure Python."""
@@ -52,16 +57,20 @@ class OptionalBuildExt(build_ext):
     def build_extensions(self) -> None:
         if self.compiler.compiler_type == "unix":  # gcc or clang: the flags above
             AQI_KERNEL.extra_compile_args = [*AQI_KERNEL.extra_compile_args, *GCC_LIKE_FLAGS]
+            SCAN.extra_compile_args = [*SCAN.extra_compile_args, "-O3"]
         super().build_extensions()
 
     def build_extension(self, ext: Extension) -> None:
-        if ext is not AQI_KERNEL:
+        if ext not in OPTIONAL:
             super().build_extension(ext)
             return
-        try:  # the AQI loop alone failing leaves the codec compiled
+        try:  # the AQI loop or the scan alone failing leaves the codec compiled
             super().build_extension(ext)
         except Exception as exc:
-            print(f"warning: the AQI loop is not compiled ({exc}); using numpy", file=sys.stderr)
+            print(
+                f"warning: {ext.name} is not compiled ({exc}); using its Python twin",
+                file=sys.stderr,
+            )
 
     def run(self) -> None:
         try:
@@ -84,6 +93,7 @@ setup(
             group_name="shanshui_hj212",
         ),
         AQI_KERNEL,
+        SCAN,
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -110,6 +110,12 @@ class Decoder:
         """Bytes held waiting for the rest of a frame or line [bytes]."""
         return len(self._buf) + len(self._garbage)
 
+    @property
+    def at_rest(self) -> bool:
+        """Between frames: no partial frame, no pending garbage, not skipping an oversize
+        frame (the next byte is read as if the stream began there)."""
+        return not (self._buf or self._garbage or self._skipping)
+
     # ------------------------------------------------------------------ public API
     def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Add received bytes; return the events they complete, in stream order."""

@@ -13,6 +13,9 @@ Metric names::
     shanshui_gateway_frames_rejected_total{reason}     bad bytes and refused frames
     shanshui_gateway_acks_total                   9014/9013 answers sent
     shanshui_gateway_observations_journaled_total readings made durable in the journal
+                                                  (counted as the writer decodes them)
+    shanshui_gateway_dead_letters_total{kind}     dead-letter lines: "frame" (acknowledged,
+                                                  CP does not decode), "record" (refused)
     shanshui_gateway_observations_stored_total    readings written to the store
     shanshui_gateway_store_errors_total           failed store writes (retried)
     shanshui_gateway_write_lag_records            journal records not yet in the store
@@ -70,6 +73,9 @@ class GatewayMetrics:
             p + "observations_stored", "Readings written to the store", registry=r
         )
         self.store_errors = Counter(p + "store_errors", "Failed store writes (retried)", registry=r)
+        self.dead_letters = Counter(
+            p + "dead_letters", "Dead-letter lines by kind (frame, record)", ["kind"], registry=r
+        )
         self.lag_records = Gauge(
             p + "write_lag_records", "Journal records not yet in the store", registry=r
         )

@@ -18,6 +18,16 @@ rest, as the session did before. A chunk whose text contains U+001F, or whose va
 not all text, is written in version 1 instead: compact JSON ``{"r": received, "s": […],
 …}`` (the :data:`COLUMNS`, values as numbers), the format of earlier releases, which the
 reader keeps accepting (a journal written before an upgrade replays after it).
+
+Version 3, what the gateway writes now: the accepted frames themselves, undecoded, so that
+the event loop reads only their headers (:mod:`shanshui.hj212.scan`) and the journal
+writer decodes their CP in bulk (:func:`expand_frames`)::
+
+    u8  3 | i64 received [µs UTC] | u32 frames F
+    u32[F] segment lengths | u32[F] site lengths | segments | sites (UTF-8)
+
+A data segment is the bytes between a frame's length field and its CRC; the site is that of
+the device that sent it (resolved when the frame was authenticated).
 """
 
 from __future__ import annotations
@@ -38,7 +48,9 @@ import pyarrow.compute as pc
 COLUMNS: Final = ("s", "p", "k", "d", "t", "v", "f", "m")
 
 _V2: Final = 2
+_V3: Final = 3
 _HEAD: Final = struct.Struct("<BqII")
+_HEAD3: Final = struct.Struct("<BqI")
 _LEN: Final = struct.Struct("<I")
 _SEP: Final = "\x1f"
 _LITTLE: Final = sys.byteorder == "little"
@@ -148,7 +160,7 @@ def _encode_v1(columns: Columns, received_us: int) -> bytes:
 
 def received_of(payload: bytes) -> int:
     """The received time [µs UTC] of a record, without unpacking the rest."""
-    if payload[:1] == b"\x02":
+    if payload[:1] in (b"\x02", b"\x03"):
         return int(_HEAD.unpack_from(payload)[1])
     return int(json.loads(payload)["r"])
 
@@ -181,6 +193,11 @@ def decode_payload(payload: bytes) -> tuple[int, dict[str, list[object]]]:
     """A record's received time [µs] and its readings by column (:data:`COLUMNS`; values
     as floats, those that are not plain decimals left out). For tests and tools: the
     writer reads records with :func:`payload_table`."""
+    if payload[:1] == b"\x03":
+        expanded, _, _ = expand_frames([payload])
+        if not expanded:
+            return received_of(payload), {c: [] for c in COLUMNS}
+        payload = expanded[0]
     if payload[:1] != b"\x02":
         obj = json.loads(payload)
         return int(obj.pop("r")), obj
@@ -274,12 +291,96 @@ def _table_v1(payloads: list[bytes]) -> pa.Table:
     )
 
 
+def encode_frames(segments: list[bytes], sites: list[str], received_us: int) -> bytes:
+    """A version 3 journal record: data segments as received, with their devices' sites."""
+    site_bytes = [site.encode() for site in sites]
+    seg_len = array("I", map(len, segments))
+    site_len = array("I", map(len, site_bytes))
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        seg_len.byteswap()
+        site_len.byteswap()
+    head = _HEAD3.pack(_V3, received_us, len(segments))
+    return b"".join([head, seg_len.tobytes(), site_len.tobytes(), *segments, *site_bytes])
+
+
+def frames_of(payload: bytes) -> tuple[int, list[bytes], list[str]]:
+    """A version 3 record's received time [µs UTC], data segments and sites (ValueError if
+    the layout is wrong)."""
+    try:
+        version, received, frames = _HEAD3.unpack_from(payload)
+        at = _HEAD3.size
+        seg_len = np.frombuffer(payload, "<u4", frames, at).tolist()
+        site_len = np.frombuffer(payload, "<u4", frames, at + 4 * frames).tolist()
+    except (struct.error, ValueError) as exc:
+        raise ValueError(f"not a journal record: {exc}") from None
+    at += 8 * frames
+    if version != _V3 or at + sum(seg_len) + sum(site_len) != len(payload):
+        raise ValueError("not a journal record: bad layout")
+    segments = []
+    for n in seg_len:
+        segments.append(payload[at : at + n])
+        at += n
+    sites = []
+    try:
+        for n in site_len:
+            sites.append(payload[at : at + n].decode())
+            at += n
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not a journal record: {exc}") from None
+    return received, segments, sites
+
+
+BadFrame = tuple[bytes, str, str, int]
+"""A frame the writer could not decode: data segment, site, reason, received [µs UTC]."""
+
+
+def expand_frames(payloads: list[bytes]) -> tuple[list[bytes], list[BadFrame], int]:
+    """Version 3 records → version 2 (or 1) records of their readings, in order, with the
+    frames whose CP does not decode, and the number of readings.
+
+    Each segment is decoded in full (:func:`shanshui.hj212.parse_segment`) and mapped to
+    readings by :func:`shanshui.ingest.session.add_readings`, exactly as the session did
+    before it journaled frames undecoded. A frame that fails (an entry without ``=``, an
+    impossible DataTime) has been acknowledged already: it is returned in the second list
+    (the writer counts and dead-letters it, never drops it). Records of other versions pass
+    through unchanged; a record left without readings is left out.
+    """
+    from shanshui.hj212 import FrameError, parse_segment  # noqa: PLC0415
+    from shanshui.ingest.session import add_readings  # noqa: PLC0415 - session imports us
+
+    out: list[bytes] = []
+    bad: list[BadFrame] = []
+    readings = 0
+    for payload in payloads:
+        if payload[:1] != b"\x03":
+            out.append(payload)
+            continue
+        received, segments, sites = frames_of(payload)
+        columns = Columns()
+        for segment, site in zip(segments, sites, strict=True):
+            try:
+                message = parse_segment(segment)
+            except FrameError as exc:
+                bad.append((segment, site, f"{exc.reason}: {exc.detail}", received))
+                continue
+            if add_readings(columns, message, site) == 0 and message.data_time is None:
+                bad.append((segment, site, "bad_field: no DataTime", received))
+        if len(columns):
+            readings += len(columns)
+            out.append(encode_payload(columns, received))
+    return out, bad, readings
+
+
 def payload_table(payloads: list[bytes]) -> pa.Table:
     """Journal records → one Arrow table of observations, in record order (site, parameter,
     statistic, period, time, value, flag, received, source ``hj212:<MN>``).
 
     ValueError if a record does not decode (the writer then takes the records one by one).
+    Version 3 records are expanded first (:func:`expand_frames`; frames that do not decode
+    are left out: the writer expands them itself to dead-letter those).
     """
+    if any(p[:1] == b"\x03" for p in payloads):
+        payloads = expand_frames(payloads)[0]
     tables = []
     run: list[bytes] = []
     for payload in payloads:
@@ -299,9 +400,13 @@ def payload_table(payloads: list[bytes]) -> pa.Table:
 __all__ = [
     "COLUMNS",
     "PLAIN_DECIMAL",
+    "BadFrame",
     "Columns",
     "decode_payload",
+    "encode_frames",
     "encode_payload",
+    "expand_frames",
+    "frames_of",
     "payload_table",
     "plain_number",
     "received_of",

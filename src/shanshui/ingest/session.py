@@ -1,12 +1,16 @@
 """One HJ 212 connection's protocol logic, without sockets: bytes in, answers out.
 
-:class:`Session` decodes what a device sends (:class:`shanshui.hj212.Decoder`),
-authenticates each frame by MN and password (:class:`DeviceDirectory`), gathers the readings
-of data uploads (:func:`add_readings`, packed per received chunk into one journal record by
-:mod:`shanshui.ingest.payload`), makes them durable through a :class:`Committer` (the
-journal's group commit) and only then returns the acknowledgements (HJ 212-2017 §6.5.1:
-9014 "数据应答" when the upload's Flag has A = 1). The gateway owns the socket; tests feed
-bytes in-process.
+:class:`Session` splits what a device sends into frames and reads only their headers
+(:class:`shanshui.hj212.scan.HeadDecoder`: length, CRC, QN/ST/CN/PW/MN/Flag, DataTime
+present), authenticates each frame by MN and password (:class:`DeviceDirectory`), packs the
+data uploads of one received chunk, undecoded, into one journal record
+(:func:`shanshui.ingest.payload.encode_frames`), makes it durable through a
+:class:`Committer` (the journal's group commit) and only then returns the acknowledgements
+(HJ 212-2017 §6.5.1: 9014 "数据应答" when the upload's Flag has A = 1). The journal writer
+decodes the CP of those frames into readings (:func:`add_readings`, via
+:func:`shanshui.ingest.payload.expand_frames`); a frame whose CP does not decode there was
+acknowledged and is dead-lettered with its reason (see :mod:`shanshui.hj212.scan`). The
+gateway owns the socket; tests feed bytes in-process.
 
 Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
 
@@ -32,9 +36,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from shanshui.hj212 import CST, Decoder, Frame, FrameError, Message, encode, frame_segment, replies
+from shanshui.hj212 import CST, FrameError, Message, encode, frame_segment, parse_segment, replies
+from shanshui.hj212.scan import Head, HeadDecoder
 from shanshui.ingest.metrics import LOG, GatewayMetrics
-from shanshui.ingest.payload import COLUMNS, Columns, decode_payload, encode_payload
+from shanshui.ingest.payload import (
+    COLUMNS,
+    Columns,
+    decode_payload,
+    encode_frames,
+    encode_payload,
+)
 from shanshui.store.api import STATISTICS
 
 #: CN of data uploads → period (HJ 212-2017 Table C.1: 2011 实时数据, 2051 分钟数据,
@@ -94,6 +105,15 @@ ANSWERS: Final = frozenset(("9011", "9012", "9013", "9014"))
 #: Notices answered with 9013 (HJ 212-2017 Table C.1: 1013 现场机时间校准请求; HJ/T
 #: 212-2005: 2072 报警事件).
 NOTICES: Final = frozenset(("1013", "2072"))
+#: Edition by the Flag's version bits 2–7 (HJ 212-2017 Table 4 note; HJ 212-2025), as
+#: :attr:`shanshui.hj212.Message.version` reads them.
+_VERSIONS: Final = {0: "2005", 1: "2017", 2: "2025"}
+
+
+def version_of(flag: int | None) -> str | None:
+    """The edition a Flag says (no Flag: 2005), as :attr:`Message.version`."""
+    return "2005" if flag is None else _VERSIONS.get(flag >> 2)
+
 
 _STATS: Final = {s: s.lower() for s in ("Rtd", "Avg", "Min", "Max", "Cou")} | {
     s: s.lower() for s in ("ZsRtd", "ZsAvg", "ZsMin", "ZsMax")
@@ -182,20 +202,9 @@ def ack_frame(message: Message) -> bytes:
     version_bits = (message.flag or 0) & 0xFC
     if version_bits == 0 or message.qn is None:
         return encode(replies.data_ack(message))
-    key = (message.pw, message.mn, version_bits)
-    tail = _ACK_TAILS.get(key)
-    if tail is None:
-        parts = ["ST=91", "CN=9014"]
-        if message.pw is not None:
-            parts.append(f"PW={message.pw}")
-        if message.mn is not None:
-            parts.append(f"MN={message.mn}")
-        parts.append(f"Flag={version_bits}")
-        tail = ";" + ";".join(parts) + ";CP=&&&&"
-        if len(_ACK_TAILS) >= 65536:
-            _ACK_TAILS.clear()
-        _ACK_TAILS[key] = tail
-    return frame_segment(("QN=" + message.qn + tail).encode(message.encoding))
+    # the header is ASCII in every encoding (parse_fields refuses anything else there), so
+    # the answer's bytes are the same in UTF-8 and GBK
+    return head_ack(message.qn, message.pw, message.mn, version_bits)
 
 
 #: ``;ST=91;CN=9014;PW=…;MN=…;Flag=…;CP=&&&&`` by (PW, MN, version bits): the same for
@@ -212,6 +221,25 @@ def answers(message: Message) -> list[bytes]:
     if message.cn in NOTICES:
         return [encode(m) for m in replies.platform_replies(message)]
     return [ack_frame(message)]
+
+
+def head_ack(qn: str, pw: str | None, mn: str | None, version_bits: int) -> bytes:
+    """The 9014 of a 2017/2025 upload from its header fields alone, ASCII text (the bytes
+    of :func:`ack_frame`, HJ 212-2017 Table C.24)."""
+    key = (pw, mn, version_bits)
+    tail = _ACK_TAILS.get(key)
+    if tail is None:
+        parts = ["ST=91", "CN=9014"]
+        if pw is not None:
+            parts.append(f"PW={pw}")
+        if mn is not None:
+            parts.append(f"MN={mn}")
+        parts.append(f"Flag={version_bits}")
+        tail = ";" + ";".join(parts) + ";CP=&&&&"
+        if len(_ACK_TAILS) >= 65536:
+            _ACK_TAILS.clear()
+        _ACK_TAILS[key] = tail
+    return frame_segment(("QN=" + qn + tail).encode())
 
 
 @dataclass(frozen=True)
@@ -290,7 +318,7 @@ class Session:
         self.committer = committer
         self.metrics = metrics
         self.limits = limits or Limits()
-        self.decoder = Decoder(max_segment=self.limits.max_segment)
+        self.decoder = HeadDecoder(max_segment=self.limits.max_segment)
         self._clock = clock
         now = self._now()
         self.last_activity = now
@@ -326,7 +354,7 @@ class Session:
         self._tokens = tokens - taken
         return taken
 
-    async def _authenticate(self, msg: Message, mn: str) -> DeviceEntry | None:
+    async def _authenticate(self, mn: str, pw: str | None, flag: int | None) -> DeviceEntry | None:
         """The active device ``mn`` if the frame's password is its own (noted as seen);
         None (counted, logged, noted) otherwise."""
         directory = self.directory
@@ -334,12 +362,12 @@ class Session:
         if device is None or device.status != "active":
             reason = "unknown_device" if device is None else f"{device.status}_device"
             if device is None:
-                directory.note_unknown(mn, self.peer, msg.version)
+                directory.note_unknown(mn, self.peer, version_of(flag))
             self._reject(reason, mn, logging.WARNING)
             return None
-        ok = directory.password_known(device, msg.pw or "")
+        ok = directory.password_known(device, pw or "")
         if ok is None:
-            ok = await directory.verify(device, msg.pw or "")
+            ok = await directory.verify(device, pw or "")
         if not ok:
             self.refused += 1
             directory.note_refused(mn, self.peer)
@@ -364,9 +392,19 @@ class Session:
             if isinstance(event, FrameError):
                 self._reject(event.reason)
 
-    async def _events(self, events: list[Frame | FrameError], now: float) -> list[bytes]:
+    def _bad_frame(self, error: FrameError) -> bool:
+        """Count a bad frame; True when the connection must close (too many)."""
+        self.errors += 1
+        self._reject(error.reason, detail=error.detail)
+        if self.errors >= self.limits.max_errors:
+            self.closing = "too_many_errors"
+            return True
+        return False
+
+    async def _events(self, events: list[Head | FrameError], now: float) -> list[bytes]:
         out: list[bytes] = []
-        rows = Columns()
+        segments: list[bytes] = []
+        sites: list[str] = []
         metrics = self.metrics
         # The MN and password last authenticated in this chunk, and its device: the frames
         # of one device in a row are looked up, checked and noted as seen once.
@@ -379,47 +417,56 @@ class Session:
                 self._reject("rate_limited", level=logging.WARNING)
                 continue
             if isinstance(event, FrameError):
-                self.errors += 1
-                self._reject(event.reason, detail=event.detail)
-                if self.errors >= self.limits.max_errors:
-                    self.closing = "too_many_errors"
+                if self._bad_frame(event):
                     break
                 continue
-            msg = event.message
-            cn = msg.cn
+            segment, qn, _st, cn, pw, mn, flag, has_time, message = event
             if cn in ANSWERS:  # a device's answer: never answered (no loops)
                 metrics.accept(cn)
                 continue
-            mn = msg.mn
             if not mn:
                 self._reject("no_mn")
                 continue
-            if last is not None and mn == last[0] and msg.pw == last[1]:
+            if last is not None and mn == last[0] and pw == last[1]:
                 device = last[2]
             else:
-                found = await self._authenticate(msg, mn)
+                found = await self._authenticate(mn, pw, flag)
                 if found is None:
                     if self.refused >= self.limits.max_refused:
                         self.closing = "refused_logins"
                         break
                     continue
                 device = found
-                last = (mn, msg.pw, device)
+                last = (mn, pw, device)
+            answer: list[bytes] = []
+            if flag is not None and flag & 1 and qn is not None:  # Flag bit A (Table 4)
+                if message is None and (cn in NOTICES or not flag & 0xFC):
+                    # 2005 answers and notices are built from the whole message (rare)
+                    try:
+                        message = parse_segment(segment)
+                    except FrameError as exc:
+                        exc.raw = segment
+                        if self._bad_frame(exc):
+                            break
+                        continue
+                if message is not None:
+                    answer = answers(message)
+                else:
+                    answer = [head_ack(qn, pw, mn, flag & 0xFC)]
             if cn in PERIODS:
                 if device.site is None:
                     self._reject("no_site", mn, logging.WARNING)
                     continue
-                if msg.data_time is None:
+                if not has_time:
                     self._reject("no_datatime", mn)
                     continue
-                add_readings(rows, msg, device.site)
+                segments.append(segment)
+                sites.append(device.site)
             metrics.accept(cn)
-            if msg.ack_required:
-                out.extend(answers(msg))
-        if rows:
+            out.extend(answer)
+        if segments:
             received = int(time.time() * 1_000_000)
-            await self.committer.commit([encode_payload(rows, received)])
-            metrics.journaled.inc(len(rows))  # values as sent; the writer keeps decimals
+            await self.committer.commit([encode_frames(segments, sites, received)])
         if out:
             metrics.ack(len(out))
         return out
@@ -436,6 +483,9 @@ __all__ = [
     "add_readings",
     "answers",
     "decode_payload",
+    "encode_frames",
     "encode_payload",
+    "head_ack",
     "to_rows",
+    "version_of",
 ]

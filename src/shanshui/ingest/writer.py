@@ -13,6 +13,14 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
 * A record the store refuses as bad input (an unknown site: a device attached to a site that
   was deleted) would block the queue forever: its rows are written one record at a time and
   the refused ones go to ``deadletter.jsonl`` in the journal directory, with the reason.
+* The gateway journals the frames of data uploads undecoded (version 3 records,
+  :func:`~shanshui.ingest.payload.expand_frames`): this writer decodes their CP. A frame
+  that does not decode there (it passed the CRC and header checks, so it was acknowledged)
+  is counted (``shanshui_gateway_dead_letters_total{kind="frame"}``) and written to
+  ``deadletter.jsonl`` with its reason, its site and its segment — one line per frame; the
+  record's other frames are stored. Dead-letter lines are written (fsync) before the
+  checkpoint passes their record, so a crash in between may write a line twice, never
+  lose one.
 """
 
 from __future__ import annotations
@@ -31,7 +39,13 @@ from shanshui.errors import StoreError
 from shanshui.formats import UNITS
 from shanshui.ingest.journal import GroupCommitter, Journal, Position
 from shanshui.ingest.metrics import LOG, GatewayMetrics
-from shanshui.ingest.payload import decode_payload, payload_table, received_of
+from shanshui.ingest.payload import (
+    BadFrame,
+    decode_payload,
+    expand_frames,
+    payload_table,
+    received_of,
+)
 from shanshui.ingest.session import CODE_UNITS
 from shanshui.store.api import Parameter, Store, StoreInputError
 from shanshui.store.seed import AIR_PARAMETERS
@@ -64,6 +78,16 @@ def _dead_letter(payload: bytes, reason: str) -> dict[str, object]:
     return line
 
 
+def _dead_frame(frame: BadFrame) -> dict[str, object]:
+    """A dead-letter line for an acknowledged frame whose CP does not decode."""
+    segment, site, reason, received = frame
+    return {
+        "reason": reason,
+        "frame": {"site": site, "r": received, "segment": segment.decode("utf-8", "replace")},
+        "segment_b64": base64.b64encode(segment).decode(),
+    }
+
+
 class JournalWriter:
     """Applies durable journal records to a store; see the module docstring."""
 
@@ -94,6 +118,9 @@ class JournalWriter:
         self.pending_records = sum(1 for _ in journal.pending())
         self.oldest_pending: float | None = None  # wall time [s] of the oldest unapplied
         self._known: set[str] | None = None
+        #: Records before this position were expanded once: their bad frames are
+        #: dead-lettered and their readings counted (a retried batch does not repeat it).
+        self._expanded_to: Position = self.position
         self._room = asyncio.Event()
         self._room.set()
         self._stop = False
@@ -148,13 +175,49 @@ class JournalWriter:
         try:
             return self._write([payload])
         except (StoreInputError, ValueError) as exc:  # refused, or not a journal record
-            path = Path(self.journal.directory) / "deadletter.jsonl"
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(_dead_letter(payload, str(exc))) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())  # kept before the checkpoint moves past the record
+            self._dead_letters([_dead_letter(payload, str(exc))], "record")
             LOG.error("journal record refused by the store", extra={"reason": str(exc)})
             return 0
+
+    def _dead_letters(self, lines: list[dict[str, object]], kind: str) -> None:
+        """Append dead-letter lines, durably (before the checkpoint moves past them)."""
+        path = Path(self.journal.directory) / "deadletter.jsonl"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(line) + "\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.metrics.dead_letters.labels(kind=kind).inc(len(lines))
+
+    def _expand(self, payloads: list[bytes], afters: list[Position]) -> list[bytes]:
+        """Decode the frames of version 3 records (see the module docstring); the records
+        as readings, for :meth:`_apply`."""
+        out: list[bytes] = []
+        bad: list[BadFrame] = []
+        readings = 0
+        for payload, after in zip(payloads, afters, strict=True):
+            if payload[:1] != b"\x03":
+                out.append(payload)
+                continue
+            try:
+                expanded, bad_frames, n = expand_frames([payload])
+            except ValueError:  # not a journal record: _apply dead-letters it whole
+                out.append(payload)
+                continue
+            out += expanded
+            if after > self._expanded_to:
+                bad += bad_frames
+                readings += n
+        if bad:
+            self._dead_letters([_dead_frame(f) for f in bad], "frame")
+            LOG.error(
+                "acknowledged frames whose CP does not decode were dead-lettered",
+                extra={"frames": len(bad), "reason": bad[0][2]},
+            )
+        if readings:
+            self.metrics.journaled.inc(readings)
+        if afters:
+            self._expanded_to = max(self._expanded_to, afters[-1])
+        return out
 
     def step(self) -> tuple[int, int]:
         """Apply up to :attr:`batch_records` durable records (blocking; run in a thread).
@@ -163,6 +226,7 @@ class JournalWriter:
         """
         durable = self.committer.durable
         payloads: list[bytes] = []
+        afters: list[Position] = []
         end = self.position
         next_received: int | None = None
         size = 0
@@ -176,9 +240,11 @@ class JournalWriter:
                 if not payloads:
                     self.oldest_pending = received_of(payload) / 1e6
                 payloads.append(payload)
+                afters.append(after)
                 size += len(payload)
                 end = after
-        rows = self._apply(payloads) if payloads else 0
+        records = self._expand(payloads, afters) if payloads else []
+        rows = self._apply(records) if records else 0
         if payloads:
             self.journal.set_checkpoint(end)
             self.position = end

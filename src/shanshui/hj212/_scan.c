@@ -1,0 +1,314 @@
+/* The gateway's ack-path scan of HJ 212 frames: split, check length and CRC, read the header.
+ *
+ * The compiled twin of shanshui.hj212.scan.scan_frames_py, which stays the source of truth:
+ * tests/test_hj212_scan.py holds the two equal (same heads, same stop position) on the
+ * reference frames, on mutations of them and on random bytes. setup.py builds this file as
+ * the extension module shanshui.hj212._scan; where no C compiler works, scan.py uses the
+ * Python version alone (same results, slower).
+ *
+ * scan_frames(data: bytes, pos: int, max_segment: int) -> (heads, stop)
+ *
+ * From pos, while the buffer holds a clean frame (the rules are in scan.py's docstring):
+ * blank bytes, "##", 4 digits <= max_segment, a printable-ASCII segment ending in "&&", the
+ * HJ 212 CRC (HJ 212-2017 Appendix A) in 4 upper-case hex digits, an optional CR LF or LF,
+ * a header [QN=d{1,20};]ST=an{1,4};CN=d{1,6};PW=v;MN=v;[Flag=d{1,3};] (v: 0 to 64 bytes
+ * without ';') followed by the segment's first "CP=&&", CP without spaces or "//", at most
+ * one DataTime= key whose value is 14 or 17 digits; each head is the tuple
+ * (segment bytes, qn str or None, st, cn, pw, mn, flag int or None, has_data_time, None).
+ * stop: just after the last clean frame's line end.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* HJ 212-2017 Appendix A: crc = 0xFFFF; per byte crc = (crc >> 8) ^ byte, then 8 rounds of
+ * crc = crc & 1 ? (crc >> 1) ^ 0xA001 : crc >> 1. The 8 rounds of a 16-bit register v are
+ * linear, and those of its high byte alone are a plain shift (no set bit reaches bit 0 in
+ * 8 rounds): rounds(v) = ROUNDS[v & 0xFF] ^ (v >> 8). */
+static uint16_t ROUNDS[256];
+
+static void
+rounds_init(void)
+{
+    for (int x = 0; x < 256; x++) {
+        uint16_t crc = (uint16_t)x;
+        for (int k = 0; k < 8; k++)
+            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : (uint16_t)(crc >> 1);
+        ROUNDS[x] = crc;
+    }
+}
+
+static uint16_t
+hj212_crc(const unsigned char *p, Py_ssize_t n)
+{
+    uint16_t crc = 0xFFFF;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        crc = (uint16_t)((crc >> 8) ^ p[i]);
+        crc = (uint16_t)(ROUNDS[crc & 0xFF] ^ (crc >> 8));
+    }
+    return crc;
+}
+
+static int
+is_blank(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int
+is_alnum(unsigned char c)
+{
+    return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* The run of at least lo and at most hi bytes from *i (< end) accepted by pred, followed by
+ * ';'. On success: its start and length, *i just after the ';'. */
+static int
+field(const unsigned char *s, Py_ssize_t *i, Py_ssize_t end, int (*pred)(unsigned char), int lo,
+      int hi, Py_ssize_t *start, Py_ssize_t *len)
+{
+    Py_ssize_t j = *i;
+    while (j < end && j - *i < hi && pred(s[j]))
+        j++;
+    if (j - *i < lo || j >= end || s[j] != ';')
+        return 0;
+    *start = *i;
+    *len = j - *i;
+    *i = j + 1;
+    return 1;
+}
+
+static int
+not_semicolon(unsigned char c)
+{
+    return c != ';';
+}
+
+static int
+has_prefix(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return end - i >= (Py_ssize_t)k && memcmp(s + i, prefix, k) == 0;
+}
+
+/* Index of the first "CP=&&" in s[0:end), or -1. */
+static Py_ssize_t
+find_cp(const unsigned char *s, Py_ssize_t end)
+{
+    for (Py_ssize_t i = 0; i + 5 <= end; i++)
+        if (s[i] == 'C' && memcmp(s + i, "CP=&&", 5) == 0)
+            return i;
+    return -1;
+}
+
+/* Whether CP (s[0:n)) has a well-formed DataTime key: 1 yes, 0 no, -1 stop the scan. */
+static int
+data_time(const unsigned char *s, Py_ssize_t n)
+{
+    int found = 0;
+    for (Py_ssize_t k = 0; k + 9 <= n; k++) {
+        if (s[k] != 'D' || memcmp(s + k, "DataTime=", 9) != 0)
+            continue;
+        if (k > 0 && s[k - 1] != ';' && s[k - 1] != ',')
+            continue;
+        if (found)
+            return -1;
+        Py_ssize_t j = k + 9, end = j;
+        while (end < n && s[end] != ';' && s[end] != ',')
+            end++;
+        Py_ssize_t len = end - j;
+        if (len != 14 && len != 17)
+            return -1;
+        for (Py_ssize_t m = j; m < end; m++)
+            if (!is_digit(s[m]))
+                return -1;
+        found = 1;
+    }
+    return found;
+}
+
+static PyObject *
+text_or_none(const unsigned char *s, Py_ssize_t start, Py_ssize_t len, int present)
+{
+    if (!present)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeASCII((const char *)s + start, len, NULL);
+}
+
+static PyObject *
+scan_frames(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos, max_segment;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &pos, &max_segment))
+        return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
+    PyObject *heads = PyList_New(0);
+    if (heads == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    if (pos < 0)
+        pos = 0;
+    Py_ssize_t stop = pos > n ? n : pos;
+    static const char HEX[] = "0123456789ABCDEF";
+    for (;;) {
+        Py_ssize_t q = stop;
+        while (q < n && is_blank(b[q]))
+            q++;
+        if (q + 6 > n || b[q] != '#' || b[q + 1] != '#')
+            break;
+        if (!is_digit(b[q + 2]) || !is_digit(b[q + 3]) || !is_digit(b[q + 4]) ||
+            !is_digit(b[q + 5]))
+            break;
+        Py_ssize_t declared = (b[q + 2] - '0') * 1000 + (b[q + 3] - '0') * 100 +
+                              (b[q + 4] - '0') * 10 + (b[q + 5] - '0');
+        Py_ssize_t seg = q + 6, e = seg + declared;
+        if (declared > max_segment || e + 4 > n)
+            break;
+        const unsigned char *s = b + seg;
+        if (declared < 2 || s[declared - 2] != '&' || s[declared - 1] != '&')
+            break;
+        Py_ssize_t i;
+        for (i = 0; i < declared; i++)
+            if (s[i] < 0x20 || s[i] > 0x7E)
+                break;
+        if (i < declared)
+            break;
+        uint16_t crc = hj212_crc(s, declared);
+        if (b[e] != HEX[crc >> 12] || b[e + 1] != HEX[(crc >> 8) & 15] ||
+            b[e + 2] != HEX[(crc >> 4) & 15] || b[e + 3] != HEX[crc & 15])
+            break;
+        /* the header, as parse_fields' fast-path pattern */
+        Py_ssize_t at = 0, qn0 = 0, qnl = 0, st0, stl, cn0, cnl, pw0, pwl, mn0, mnl, fl0 = 0,
+                   fll = 0;
+        int has_qn = 0, has_flag = 0;
+        if (has_prefix(s, at, declared, "QN=")) {
+            at += 3;
+            if (!field(s, &at, declared, is_digit, 1, 20, &qn0, &qnl))
+                break;
+            has_qn = 1;
+        }
+        if (!has_prefix(s, at, declared, "ST="))
+            break;
+        at += 3;
+        if (!field(s, &at, declared, is_alnum, 1, 4, &st0, &stl))
+            break;
+        if (!has_prefix(s, at, declared, "CN="))
+            break;
+        at += 3;
+        if (!field(s, &at, declared, is_digit, 1, 6, &cn0, &cnl))
+            break;
+        if (!has_prefix(s, at, declared, "PW="))
+            break;
+        at += 3;
+        if (!field(s, &at, declared, not_semicolon, 0, 64, &pw0, &pwl))
+            break;
+        if (!has_prefix(s, at, declared, "MN="))
+            break;
+        at += 3;
+        if (!field(s, &at, declared, not_semicolon, 0, 64, &mn0, &mnl))
+            break;
+        if (has_prefix(s, at, declared, "Flag=")) {
+            Py_ssize_t try_at = at + 5;
+            if (field(s, &try_at, declared, is_digit, 1, 3, &fl0, &fll)) {
+                at = try_at;
+                has_flag = 1;
+            }
+        }
+        Py_ssize_t cpi = at;
+        if (find_cp(s, declared) != cpi || declared < cpi + 7)
+            break;
+        long flag = 0;
+        if (has_flag) {
+            for (Py_ssize_t k = fl0; k < fl0 + fll; k++)
+                flag = flag * 10 + (s[k] - '0');
+            if (flag > 255)
+                break;
+        }
+        const unsigned char *cp = s + cpi + 5;
+        Py_ssize_t cpn = declared - cpi - 7;
+        int clean = 1;
+        for (Py_ssize_t k = 0; k < cpn; k++) {
+            if (cp[k] == ' ' || (cp[k] == '/' && k + 1 < cpn && cp[k + 1] == '/')) {
+                clean = 0;
+                break;
+            }
+        }
+        if (!clean)
+            break;
+        int has_time = data_time(cp, cpn);
+        if (has_time < 0)
+            break;
+        Py_ssize_t end = e + 4;
+        if (end + 1 < n && b[end] == '\r' && b[end + 1] == '\n')
+            end += 2;
+        else if (end < n && b[end] == '\n')
+            end += 1;
+        PyObject *head = PyTuple_New(9);
+        if (head == NULL)
+            goto fail;
+        PyObject *items[9];
+        items[0] = PyBytes_FromStringAndSize((const char *)s, declared);
+        items[1] = text_or_none(s, qn0, qnl, has_qn);
+        items[2] = text_or_none(s, st0, stl, 1);
+        items[3] = text_or_none(s, cn0, cnl, 1);
+        items[4] = text_or_none(s, pw0, pwl, 1);
+        items[5] = text_or_none(s, mn0, mnl, 1);
+        if (has_flag)
+            items[6] = PyLong_FromLong(flag);
+        else {
+            items[6] = Py_None;
+            Py_INCREF(Py_None);
+        }
+        items[7] = PyBool_FromLong(has_time);
+        items[8] = Py_None;
+        Py_INCREF(Py_None);
+        int bad = 0;
+        for (int k = 0; k < 9; k++) {
+            if (items[k] == NULL)
+                bad = 1;
+            PyTuple_SET_ITEM(head, k, items[k]); /* steals; NULL items are tolerated by dealloc */
+        }
+        if (bad || PyList_Append(heads, head) < 0) {
+            Py_DECREF(head);
+            goto fail;
+        }
+        Py_DECREF(head);
+        stop = end;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(Nn)", heads, stop);
+fail:
+    PyBuffer_Release(&view);
+    Py_DECREF(heads);
+    return NULL;
+}
+
+static PyMethodDef METHODS[] = {
+    {"scan_frames", scan_frames, METH_VARARGS,
+     "scan_frames(data, pos, max_segment) -> (heads, stop): the clean HJ 212 frames of data "
+     "from pos (see shanshui.hj212.scan)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef MODULE = {
+    PyModuleDef_HEAD_INIT, "_scan",
+    "The compiled twin of shanshui.hj212.scan.scan_frames_py (HJ 212 ack-path scan).", -1,
+    METHODS,
+};
+
+PyMODINIT_FUNC
+PyInit__scan(void)
+{
+    rounds_init();
+    return PyModule_Create(&MODULE);
+}
