@@ -342,20 +342,25 @@ def _store_hours(store: DuckDBStore, limits: pa.Table, params: dict[str, Any]) -
     h_site = hourly["site_id"].to_numpy().astype(np.int64) - s_ids[0]
     h_par = hourly["parameter_id"].to_numpy().astype(np.int64) - p_ids[0]
     h = hourly["h"].to_numpy().astype(np.int64)  # whole hours since the epoch, UTC
-    mean = hourly["mean"].to_numpy(zero_copy_only=False).astype(np.float64)
+    n = hourly["n"].to_numpy().astype(np.int32)
+    mean = hourly["mean"].to_numpy().astype(np.float64)  # null (too few values): NaN
     site_code = pa.array(_by_offset(site_id, s_ids[0], n_site), pa.string())
     par_code = pa.array(_by_offset(par_id, p_ids[0], n_par), pa.string())
-    n = hourly["n"].cast(pa.int32())
-    table = pa.table(
-        {
-            "site": site_code.take(pa.array(h_site)),
-            "parameter": par_code.take(pa.array(h_par)),
-            "hour": pa.array(h * 3_600_000_000, pa.timestamp("us", tz="UTC")),
-            "count": n,
-            "valid": pc.greater_equal(n, params["min_count"]),  # HJ 76-2017 Annex B
-            "mean": hourly["mean"].cast(pa.float64()),
-        }
-    )
+
+    def hours(rows: np.ndarray | slice) -> pa.Table:
+        """The hours ``rows`` with codes and times (built for the kept rows only: a take
+        of 960,000 strings costs more than the judging)."""
+        return pa.table(
+            {
+                "site": site_code.take(pa.array(h_site[rows])),
+                "parameter": par_code.take(pa.array(h_par[rows])),
+                "hour": pa.array(h[rows] * 3_600_000_000, pa.timestamp("us", tz="UTC")),
+                "count": pa.array(n[rows], pa.int32()),
+                "valid": pa.array(n[rows] >= params["min_count"]),  # HJ 76-2017 Annex B
+                "mean": pa.array(mean[rows], pa.float64(), from_pandas=True),  # NaN → null
+            }
+        )
+
     # the limits' rows of known outlets and parameters, as codes
     lim_s = pc.index_in(limits["site"], value_set=site_code)
     lim_p = pc.index_in(limits["parameter"], value_set=par_code)
@@ -373,9 +378,9 @@ def _store_hours(store: DuckDBStore, limits: pa.Table, params: dict[str, Any]) -
         o2 - p_ids[0] if o2 is not None else -1,
     )
     if found is None:  # an empty result or a grid too big: the joins on the codes' text
-        return _judge(table, limits, params["oxygen"])
+        return _judge(hours(slice(None)), limits, params["oxygen"])
     keep, rows, o2_hour = found
-    return _compare(_joined(table, keep, limits.take(pa.array(known[rows])), o2_hour))
+    return _compare(_joined(hours(keep), limits.take(pa.array(known[rows])), o2_hour))
 
 
 def _by_offset(ids: Mapping[str, int], first: int, n: int) -> list[str | None]:
@@ -513,12 +518,11 @@ def _dense_join(  # noqa: PLR0917 - the two tables' codes, positionally
     return keep, row_of[keep], o2
 
 
-def _joined(hourly: pa.Table, keep: np.ndarray, lim: pa.Table, o2: np.ndarray) -> pa.Table:
-    """The kept hours beside their limits rows (``lim``, aligned) and O2 hour means."""
-    take = pa.array(keep)
+def _joined(hours: pa.Table, lim: pa.Table, o2: np.ndarray) -> pa.Table:
+    """The kept hours beside their limits rows and O2 hour means (all aligned)."""
     return pa.table(
         {
-            **{name: hourly[name].take(take) for name in hourly.column_names},
+            **{name: hours[name] for name in hours.column_names},
             "limit": lim["limit"],
             "reference_o2": lim["reference_o2"],
             "basis": lim["basis"],
@@ -556,7 +560,7 @@ def _join_by_codes(hourly: pa.Table, limits: pa.Table, oxygen: str) -> pa.Table 
     if found is None:
         return None
     keep, rows, o2 = found
-    return _joined(hourly, keep, limits.take(pa.array(rows)), o2)
+    return _joined(hourly.take(pa.array(keep)), limits.take(pa.array(rows)), o2)
 
 
 def _judge(hourly: pa.Table, limits: pa.Table, oxygen: str) -> pa.Table:

@@ -17,7 +17,9 @@
 --   :min_count                 valid values an hour needs (45 of 60 minutes, HJ 76-2017
 --                              Annex B; 1 for hourly input); below it the mean is null
 -- Only flag N (or no / an empty flag) is valid (HJ 212-2017 Table 6), written as a chain of
--- equalities (cheaper than `in (…)` on text here). h is the hour as whole hours since
+-- equalities (cheaper than `in (…)` on text here). CHOICE: no isfinite(value) test, unlike
+-- compliance_hourly.sql (which reads any frame): the store refuses NaN and infinite values
+-- (Store.write_observations raises StoreInputError), so every value in obs is finite. h is the hour as whole hours since
 -- 1970-01-01 UTC (µs // 3.6e9; times after 1970): integer grouping is an order of magnitude
 -- cheaper than date_trunc on timestamptz, and UTC clock hours are the local hours of
 -- whole-hour zones such as Asia/Shanghai.
@@ -33,8 +35,7 @@ from (
     select o.site_id,
            o.parameter_id,
            epoch_us(o.time) // 3600000000 as h,
-           case when (o.flag = 'N' or o.flag is null or o.flag = '') and isfinite(o.value)
-                then o.value end as v
+           case when o.flag = 'N' or o.flag is null or o.flag = '' then o.value end as v
     from obs o
     where o.site_id between cast(:site_lo as integer) and cast(:site_hi as integer)
       and (cast(:site_ids as integer[]) is null
