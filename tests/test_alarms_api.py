@@ -166,3 +166,31 @@ def test_regional_compliance_and_totals(client: Client) -> None:
     rows = {r["parameter"]: r for r in totals.json()["totals"]}
     assert set(rows) == {"a34013", "a21026", "a21002", "w01018", "w21003"}
     assert rows["a21026"]["permitted_t"] == 280 and rows["a21026"]["emitted_t"] == 0
+
+
+def test_rate_alarms_are_listed_and_handled_like_the_others(client: Client, store: Store) -> None:
+    """The example permit allows SO2 55 kg/h at DA001. A flue-gas flow (a00000) of 400 m³/s
+    = 1 440 000 m³/h with the MEASURED SO2 of 40 / 30 / 40 mg/m³ gives 57.6 / 43.2 / 57.6
+    kg/h (G = C × Q × 10⁻⁶, HJ 75-2017): two rate alarms (hour 0, closed at 01:00; hour 2,
+    open), listed by the API and acknowledged through it like any alarm."""
+    store.upsert_parameters([Parameter("a00000", "flow", "m³/s", "a00000")])
+    rows = [
+        (SITE, "a00000", "avg", "minute", T0 + timedelta(minutes=m), 400.0, "N") for m in range(180)
+    ]
+    cols = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
+    store.write_observations(pd.DataFrame(rows, columns=cols))
+    RulesJob(store).run_once(T0 + timedelta(hours=3))
+    items = client.call("GET", "/api/v1/alarms").json()["items"]
+    rate = sorted(
+        (a for a in items if a["rule"] == "rate_exceedance"), key=lambda a: a["opened_at"]
+    )
+    assert [(a["opened_at"], a["closed_at"], a["state"]) for a in rate] == [
+        ("2026-03-01T00:00:00+00:00", "2026-03-01T01:00:00+00:00", "closed"),
+        ("2026-03-01T02:00:00+00:00", None, "open"),
+    ]
+    assert rate[1]["value"] == pytest.approx(57.6) and rate[1]["threshold"] == 55
+    assert rate[1]["detail"]["unit"] == "kg/h"
+    done = client.call(
+        "POST", f"/api/v1/alarms/{rate[1]['id']}/acknowledge", key=KEY, json={"note": "seen"}
+    ).json()
+    assert done["state"] == "acknowledged"
