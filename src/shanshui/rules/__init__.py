@@ -139,10 +139,12 @@ The rules
     CHOICE: the mean of the hourly converted values, as the CEMS daily report lists them,
     not the conversion of daily means); it is judged when the day has at least 20 valid
     hourly values (HJ 76-2017 Annex B, the daily validity HJ 75-2017's reports follow) and is
-    over (its end ≤ ``now``; before that its mean is not final). A day EXCEEDS when its mean
-    is strictly greater than the limit. Opens at the first exceeding day's start, closes at
-    the start of the first later judged day that does not exceed; days not judged neither
-    extend nor close (:mod:`shanshui.rules.limits`).
+    over (its end ≤ ``now``; before that its mean is not final). CHOICE: the same 20-hour
+    rule at waste-water outlets (HJ 356-2019's own daily validity was not checked; an
+    analyser reporting less often than hourly never makes a valid day). A day EXCEEDS when
+    its mean is strictly greater than the limit. Opens at the first exceeding day's start,
+    closes at the start of the first later judged day that does not exceed; days not judged
+    neither extend nor close (:mod:`shanshui.rules.limits`).
 (f) ``rate_exceedance`` — per air outlet and pollutant with a permitted emission rate
     (``Limit.rate_kg_h``): per hour ``G = C × Q × 10⁻⁶`` [kg/h] (HJ 75-2017;
     :func:`shanshui.standards.emissions.emission_rate`) from the MEASURED hourly mean
