@@ -20,7 +20,7 @@ from shanshui.permits.model import Permit
 from shanshui.rules.binding import BEIJING, Bound, bind_outlets, day_start, hour_start
 from shanshui.rules.conditions import annual_projection, exceedance_episodes, flag_episodes
 from shanshui.rules.episodes import ENGINE, Episode, reconcile
-from shanshui.rules.hours import FLOW, hour_values
+from shanshui.rules.hours import FLOW, HourValues, hour_values
 from shanshui.rules.limits import DAILY_RULE, RATE_RULE, daily_episodes, rate_episodes
 from shanshui.rules.offline import (
     OFFLINE,
@@ -215,7 +215,9 @@ class RulesJob:
         state.bound.setdefault(group, {}).update({s: _signature(ctx.bound.get(s)) for s in sites})
         state.start.setdefault(group, {}).update({s: ctx.gstart[s] for s in sites})
         if group == "offline":
-            fresh = read_silences(reader, bound, starts, ctx.now)
+            fresh: dict[str, Silences] = {}
+            for part in _by_start(bound, starts):
+                fresh.update(read_silences(reader, part, starts, ctx.now))
             for s in sites:
                 state.silences.pop(s, None)
             state.silences.update(fresh)
@@ -224,12 +226,14 @@ class RulesJob:
             found = anchors(everyone, sil, self._devices(state, reader))
             episodes = offline_episodes(everyone, sil, found, ctx.now, ctx.starts[OFFLINE])
             return episodes, set(ctx.gstart)  # the offline rule speaks for every outlet
-        if group == "flag":
-            return flag_episodes(reader, bound, starts, ctx.now), sites
         out: dict[tuple[str, str, str], list[Episode]] = {}
-        if not bound:
+        if group == "flag":
+            for part in _by_start(bound, starts):
+                out.update(flag_episodes(reader, part, starts, ctx.now))
             return out, sites
-        hours = hour_values(self.reader, bound, min(starts.values()), ctx.now)
+        hours: HourValues = {}
+        for part in _by_start(bound, starts):
+            hours.update(hour_values(self.reader, part, min(starts[s] for s in part), ctx.now))
         if "exceedance" in ctx.rules:
             out.update(exceedance_episodes(hours, bound, ctx.starts["exceedance"]))
         if DAILY_RULE in ctx.rules:
@@ -280,6 +284,15 @@ class RulesJob:
                             closed_by=ENGINE, value=p.projection, detail=detail)
                 )  # fmt: skip
         return out
+
+
+def _by_start(bound: Mapping[str, Bound], starts: Mapping[str, datetime]) -> list[dict[str, Bound]]:
+    """``bound`` split by window start, so that an outlet with an alarm open for months does
+    not make every outlet's read reach back as far (one read per distinct start)."""
+    parts: dict[datetime, dict[str, Bound]] = defaultdict(dict)
+    for site, b in bound.items():
+        parts[starts[site]][site] = b
+    return [parts[k] for k in sorted(parts)]
 
 
 def _signature(b: Bound | None) -> tuple[object, ...] | None:
