@@ -75,6 +75,12 @@ def read_silences(
     }
 
 
+def _late(first: datetime | None, b: Bound) -> bool:
+    """Whether an outlet's first data time leaves room for an anchor (none, or after the
+    permit's start)."""
+    return first is None or first > b.start
+
+
 #: An active device as :func:`anchors` needs it: (MN, its site, when it was made active).
 Activation = tuple[str, str | None, datetime | None]
 
@@ -92,11 +98,7 @@ def anchors(
     active device have no anchor (no one is expected to report), nor have those whose
     first data time is at or before their permit's start (they sent data before any
     anchor)."""
-    wanted = {
-        s: b
-        for s, b in bound.items()
-        if s in silences and (silences[s].first is None or silences[s].first > b.start)
-    }
+    wanted = {s: b for s, b in bound.items() if s in silences and _late(silences[s].first, b)}
     if not wanted:
         return {}
     by_mn = {b.outlet.mn: s for s, b in wanted.items() if b.outlet.mn}

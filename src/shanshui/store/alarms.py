@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shanshui.store.api import StoreInputError
-
-if TYPE_CHECKING:
-    from shanshui.store.sqlstore import SQLStore
 
 __all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore"]
 
@@ -133,8 +131,23 @@ def _names(value: str | Sequence[str] | None) -> list[str] | None:
 class AlarmStore:
     """The alarm operations of :class:`~shanshui.store.Store` over SQL."""
 
+    if TYPE_CHECKING:  # provided by SQLStore
+
+        def _session(self, *, write: bool = True) -> AbstractContextManager[None]: ...
+
+        def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int: ...
+
+        def _fetch(
+            self, name: str, params: Mapping[str, Any] | None = None
+        ) -> list[tuple[Any, ...]]: ...
+
+        def _insert_audit(
+            self, *, changed: datetime, actor: str, action: str, entity: str,
+            site: str | None, key: str, old: Any, new: Any, reason: str | None,
+        ) -> None: ...  # fmt: skip
+
     def alarms(
-        self: SQLStore,
+        self,
         *,
         state: str | Sequence[str] | None = None,
         site: str | Sequence[str] | None = None,
@@ -160,7 +173,7 @@ class AlarmStore:
             rows = self._fetch("alarm_select", params)
         return [_alarm(r) for r in rows]
 
-    def _alarm_by_id(self: SQLStore, alarm_id: int) -> Alarm | None:
+    def _alarm_by_id(self, alarm_id: int) -> Alarm | None:
         params = {
             "id": int(alarm_id), "states": None, "sites": None, "rules": None,
             "enterprise": None, "since": None, "active_since": None,
@@ -168,12 +181,12 @@ class AlarmStore:
         rows = self._fetch("alarm_select", params)
         return _alarm(rows[0]) if rows else None
 
-    def alarm(self: SQLStore, alarm_id: int) -> Alarm | None:
+    def alarm(self, alarm_id: int) -> Alarm | None:
         """The alarm ``alarm_id``, or None."""
         with self._session(write=False):
             return self._alarm_by_id(alarm_id)
 
-    def save_alarms(self: SQLStore, alarms: Sequence[Alarm]) -> list[Alarm]:
+    def save_alarms(self, alarms: Sequence[Alarm]) -> list[Alarm]:
         """The rules engine's write: insert the alarms without id, update those with one (what
         the data say: times, hours, values, state; an alarm an operator closed meanwhile stays
         closed, one acknowledged meanwhile stays acknowledged); one transaction. The alarms as
@@ -193,9 +206,9 @@ class AlarmStore:
             keys = [(a.site, a.rule, a.parameter, a.opened_at) for a in new]
             if len(set(keys)) == len(keys) > 1:  # one statement, ids mapped back by key
                 got = self._fetch("alarm_insert_many", _columns(new, now, insert=True))
-                ids = {(s, r, p, _utc(t)): int(i) for i, s, r, p, t in got}
+                new_ids = {(s, r, p, _utc(t)): int(i) for i, s, r, p, t in got}
                 for a, key in zip(new, keys, strict=True):
-                    inserted[id(a)] = replace(a, id=ids[key], created=now, updated=now)
+                    inserted[id(a)] = replace(a, id=new_ids[key], created=now, updated=now)
             else:
                 for a in new:
                     new_id = self._fetch("alarm_insert", _params(a, now))[0][0]
@@ -206,9 +219,8 @@ class AlarmStore:
                 # at every run); never undoes an operator's acknowledgement or close meanwhile
                 self._exec("alarm_update_rules_many", _columns(known, now))
                 ids = [int(a.id) for a in known if a.id is not None]
-                stored = {
-                    r.id: r for r in map(_alarm, self._fetch("alarm_select_ids", {"ids": ids}))
-                }
+                rows = self._fetch("alarm_select_ids", {"ids": ids})
+                stored = {int(r.id or 0): r for r in map(_alarm, rows)}
             for a in alarms:
                 if a.id is None:
                     out.append(inserted[id(a)])
@@ -218,9 +230,7 @@ class AlarmStore:
                     raise StoreInputError(f"no alarm {a.id}")
         return out
 
-    def acknowledge_alarm(
-        self: SQLStore, alarm_id: int, *, actor: str, note: str | None = None
-    ) -> Alarm:
+    def acknowledge_alarm(self, alarm_id: int, *, actor: str, note: str | None = None) -> Alarm:
         """Acknowledge an open alarm (who, when, note); audited. Unknown or not open:
         StoreInputError."""
         now = datetime.now(UTC)
@@ -241,7 +251,7 @@ class AlarmStore:
         return replace(new, updated=now)
 
     def close_alarm(
-        self: SQLStore,
+        self,
         alarm_id: int,
         *,
         actor: str,
@@ -269,7 +279,7 @@ class AlarmStore:
 
     # -- what the rules read (shanshui.rules) --------------------------------------------------
     def rule_flag_hours(
-        self: SQLStore, sites: Sequence[str], start: datetime, end: datetime
+        self, sites: Sequence[str], start: datetime, end: datetime
     ) -> list[tuple[str, datetime, str, int]]:
         """(site, hour, flag, count) of the observations of ``sites`` in ``[start, end)``."""
         with self._session(write=False):
@@ -282,7 +292,7 @@ class AlarmStore:
         ]
 
     def rule_gaps(
-        self: SQLStore, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
+        self, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
     ) -> list[tuple[str, datetime, datetime]]:
         """(site, previous, next) data times further apart than ``min_gap_s`` seconds."""
         params = {"sites": list(sites), "start": start, "end": end, "min_gap": float(min_gap_s)}
@@ -290,14 +300,14 @@ class AlarmStore:
             rows = self._fetch("alarm_gaps", params)
         return [(str(s), _utc(p), _utc(t)) for s, p, t in rows]
 
-    def rule_last_times(self: SQLStore, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
+    def rule_last_times(self, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
         """The last data time before ``end`` of each of ``sites`` that has data."""
         with self._session(write=False):
             rows = self._fetch("alarm_last_times", {"sites": list(sites), "end": end})
         return {str(s): _utc(t) for s, t in rows}
 
     def rule_cou_sums(
-        self: SQLStore,
+        self,
         sites: Sequence[str],
         parameters: Sequence[str],
         start: datetime,
@@ -310,7 +320,7 @@ class AlarmStore:
         return {(str(s), str(p)): float(v) for s, p, v, _n in rows}
 
     def rule_data_span(
-        self: SQLStore, sites: Sequence[str], end: datetime
+        self, sites: Sequence[str], end: datetime
     ) -> dict[str, tuple[datetime, datetime]]:
         """(first, last) data time before ``end`` of each of ``sites`` that has data."""
         with self._session(write=False):
@@ -318,7 +328,7 @@ class AlarmStore:
         return {str(s): (_utc(f), _utc(t)) for s, f, t in rows}
 
     def rule_changed_sites(
-        self: SQLStore, since: datetime, t0: datetime, t1: datetime
+        self, since: datetime, t0: datetime, t1: datetime
     ) -> tuple[set[str], datetime | None]:
         """Sites with readings received after ``since`` or labelled in ``[t0, t1)``, and the
         newest received time among the former (None: none)."""
@@ -327,20 +337,20 @@ class AlarmStore:
         newest = max((_utc(r) for _s, r in rows if r is not None), default=None)
         return {str(s) for s, _r in rows}, newest
 
-    def rule_received_max(self: SQLStore) -> datetime | None:
+    def rule_received_max(self) -> datetime | None:
         """The newest received time of any reading (None: no readings)."""
         with self._session(write=False):
             rows = self._fetch("alarm_received_max")
         return _utc(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def rule_device_activation(self: SQLStore) -> list[tuple[str, str | None, datetime | None]]:
+    def rule_device_activation(self) -> list[tuple[str, str | None, datetime | None]]:
         """(mn, site, activated) of every active device: when it was last made active (the
         audit log; None: unknown)."""
         with self._session(write=False):
             rows = self._fetch("alarm_device_activation")
         return [(str(m), None if s is None else str(s), _utc(a)) for m, s, a in rows]
 
-    def rule_device_version(self: SQLStore) -> tuple[int, datetime | None]:
+    def rule_device_version(self) -> tuple[int, datetime | None]:
         """(count, newest change) of the device registry: equal versions, equal registry."""
         with self._session(write=False):
             n, updated = self._fetch("alarm_device_version")[0]
