@@ -312,7 +312,8 @@ class ArrowCells:
     2-D array."""
 
     text: dict[str, pa.Array]
-    """Text columns as Arrow ``string`` arrays (null = no value), row i = line i."""
+    """Text columns as Arrow dictionary arrays of strings (null = no value), row i = line i
+    (dictionary-encoded by the parser: a column of few distinct values costs no strings)."""
     numbers: np.ndarray
     """float64, shape (len(numeric), rows) — column-major; NaN = no value (or a bad cell)."""
     bad: list[BadRow]
@@ -324,6 +325,8 @@ def _arrow_read(
     types: dict[str, pa.DataType],
     on_invalid: Callable[[Any], str] | None = None,
 ) -> pa.Table:
+    """Arrow's CSV parser on ``data``: the columns of ``types`` (others are checked for
+    their count but not converted)."""
     return pa_csv.read_csv(
         pa.py_buffer(data),
         read_options=pa_csv.ReadOptions(
@@ -336,6 +339,7 @@ def _arrow_read(
         parse_options=pa_csv.ParseOptions(newlines_in_values=False, invalid_row_handler=on_invalid),
         convert_options=pa_csv.ConvertOptions(
             column_types=types,
+            include_columns=list(types),
             null_values=list(NA_STRINGS),
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
@@ -343,7 +347,9 @@ def _arrow_read(
     )
 
 
-def arrow_cells(path: str, lines: Lines, names: list[str], numeric: list[str]) -> ArrowCells:
+def arrow_cells(
+    path: str, lines: Lines, names: list[str], numeric: list[str], skip: tuple[str, ...] = ()
+) -> ArrowCells:
     """Parse lines with Arrow's CSV reader: ``numeric`` columns as float64, the others as
     strings. Same results as :func:`split_lines` + :func:`parse_lines` at about half their
     cost: a line with another number of fields than ``names`` is a :class:`BadRow` (and is
@@ -351,9 +357,10 @@ def arrow_cells(path: str, lines: Lines, names: list[str], numeric: list[str]) -
     :func:`split_lines` hold); the same "no value" strings; a cell that is not a number, or
     is infinite, becomes NaN and a :class:`BadRow` naming its column, the rest of its line
     is kept. Row ``i`` of the result is line ``lines.line_numbers[i]`` afterwards.
+    ``skip``: columns not converted at all (neither numbers nor text; counted as fields).
     """
     num = set(numeric)
-    text_cols = [c for c in names if c not in num]
+    text_cols = [c for c in names if c not in num and c not in skip]
     bad: list[BadRow] = []
     invalid: list[tuple[int, int]] = []  # (n-th non-blank line, 1-based; fields found)
 
@@ -361,7 +368,8 @@ def arrow_cells(path: str, lines: Lines, names: list[str], numeric: list[str]) -
         invalid.append((int(row.number), int(row.actual_columns)))
         return "skip"
 
-    types: dict[str, pa.DataType] = dict.fromkeys(names, pa.string())
+    types: dict[str, pa.DataType] = dict.fromkeys(numeric, pa.string())
+    types.update(dict.fromkeys(text_cols, pa.dictionary(pa.int32(), pa.string())))
     table: pa.Table | None = None
     if lines.data:
         try:
@@ -386,7 +394,8 @@ def arrow_cells(path: str, lines: Lines, names: list[str], numeric: list[str]) -
     rows = len(lines.line_numbers)
     matrix = np.empty((len(numeric), rows), dtype=np.float64)
     if table is None:
-        return ArrowCells({c: pa.array([], pa.string()) for c in text_cols}, matrix, bad)
+        empty = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+        return ArrowCells(dict.fromkeys(text_cols, empty), matrix, bad)
     if table.num_rows != rows:
         line = int(lines.line_numbers[0]) if rows else 0
         raise FormatError(path, line, "a field contains a line break")
@@ -409,7 +418,7 @@ def arrow_cells(path: str, lines: Lines, names: list[str], numeric: list[str]) -
         for j, i in zip(*np.nonzero(inf), strict=True):
             bad.append(BadRow(path, int(lines.line_numbers[i]), f"column {numeric[j]}: infinite"))
         matrix[inf] = np.nan
-    text = {c: table[c].combine_chunks() for c in text_cols}
+    text = {c: table[c].unify_dictionaries().combine_chunks() for c in text_cols}
     bad.sort(key=lambda b: b.line)
     return ArrowCells(text, matrix, bad)
 

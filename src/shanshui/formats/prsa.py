@@ -37,7 +37,7 @@ from shanshui.formats.canonical import (
     FormatError,
     arrow_map,
     arrow_table,
-    civil_days,
+    days_of_runs,
     dict_runs,
     dict_strings,
 )
@@ -91,7 +91,9 @@ WIND_BEARINGS: dict[str, float] = {
 
 HourLabel = Literal["end", "start"]
 
-_NUMERIC = [c for c in HEADER if c not in ("wd", "station")]
+#: Columns read as numbers. ``No`` (the file's row counter) is not read at all: nothing
+#: depends on it (its field is still counted).
+_NUMERIC = [c for c in HEADER if c not in ("No", "wd", "station")]
 _YMDH = ("year", "month", "day", "hour")
 
 
@@ -127,11 +129,11 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
     seen: list[np.ndarray] = []
 
     def parse(lines: Lines) -> tuple[pa.Table, list[BadRow]]:
-        cells = arrow_cells(src.path, lines, list(HEADER), numeric=_NUMERIC)
+        cells = arrow_cells(src.path, lines, list(HEADER), numeric=_NUMERIC, skip=("No",))
         bad = cells.bad
         num = cells.numbers  # (column, row)
         year, month, day, hour = (num[_NUMERIC.index(c)] for c in _YMDH)
-        days = civil_days(year, month, day)
+        days = days_of_runs(year, month, day)  # since 1970-01-01; NaN: not a date
         day_us = np.nan_to_num(days).astype(np.int64) * (24 * HOUR_US)
         station = cells.text["station"]
         site = arrow_map(station, site_of)  # index into site_names
@@ -139,18 +141,22 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
         valid_date = ~np.isnan(days) & valid_hour
         ok = valid_date & ~np.isnan(site)
         site_idx = np.where(ok, site, 0).astype(np.int32)
-        time_us = np.where(ok, day_us + np.nan_to_num(hour).astype(np.int64) * HOUR_US, 0)
-        time_us += shift_us
+        hour_us = np.nan_to_num(hour).astype(np.int64) * HOUR_US
+        time_us = np.where(ok, day_us + hour_us + shift_us, 0)
         # a repeated (station, hour) in the file: keep the first, report the others
         key = site_idx.astype(np.int64) * (1 << 40) + (time_us // HOUR_US + (1 << 39))
-        dup = np.zeros(len(key), dtype=bool)
         live = np.flatnonzero(ok)
-        _, first = np.unique(key[live], return_index=True)
-        dup[live] = True
-        dup[live[first]] = False
-        if seen:
-            dup[live] |= np.isin(key[live], np.concatenate(seen))
-        seen.append(key[live[first]])
+        keys = key[live]
+        dup = np.zeros(len(key), dtype=bool)
+        if len(keys) > 1 and not bool((keys[1:] > keys[:-1]).all()):  # else none repeats
+            _, first = np.unique(keys, return_index=True)
+            dup[live] = True
+            dup[live[first]] = False
+        if seen and len(keys):
+            earlier = np.concatenate(seen)
+            if keys.min() <= earlier.max():  # a file in time order never gets here
+                dup[live] |= np.isin(keys, earlier)
+        seen.append(np.unique(keys[~dup[live]]) if dup.any() else keys)
         ok &= ~dup
         for i in np.flatnonzero(~ok):
             line = int(lines.line_numbers[i])
@@ -163,35 +169,45 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
                 reason = f"unknown station {station[i].as_py()!r}"
             bad.append(BadRow(src.path, line, reason))
         rows = np.flatnonzero(ok)
-        # one row per parameter (parameter-major order: the parameter column is a few runs)
-        by_param = np.empty((len(params), len(rows)), dtype=np.float64)
-        numeric = num[take_cols] if len(rows) == len(ok) else num[take_cols][:, rows]
-        by_param[: len(take_cols)] = numeric
-        by_param[co] /= 1000.0  # CO: file µg/m³ -> mg/m³ (GB 3095-2012 table 1 unit)
+        every = len(rows) == len(ok)
+        columns = [num[j] if every else num[j][rows] for j in take_cols]
         if meteorology:
-            wd = cells.text["wd"].take(pa.array(rows))
+            wd = cells.text["wd"] if every else cells.text["wd"].take(pa.array(rows))
             bearing = arrow_map(wd, WIND_BEARINGS)
             given = wd.is_valid().to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(np.isnan(bearing) & given):
                 reason = f"column wd: {wd[i].as_py()!r} is not a 16-point direction"
                 bad.append(BadRow(src.path, int(lines.line_numbers[rows[i]]), reason))
-            by_param[-1] = bearing
-        present = ~np.isnan(by_param)
-        counts = present.sum(axis=1)
-        cells_at = np.flatnonzero(present)  # (parameter, row) of each value, flattened
-        row_of = cells_at % max(len(rows), 1)
-        row_utc = time_us[rows] - UTC_OFFSET_US
-        row_site = site_idx[rows]
-        n = len(cells_at)
-        if len(row_site) and (row_site == row_site[0]).all():  # one station per file
-            site_col = dict_runs([site_names[row_site[0]]], np.array([n]))
+            columns.append(bearing)
+        # one row per parameter and hour with a value, parameter-major (the parameter
+        # column is a few runs): each parameter's values compressed into its slice
+        present = [~np.isnan(c) for c in columns]
+        counts = np.array([np.count_nonzero(m) for m in present], dtype=np.int64)
+        ends = np.cumsum(counts)
+        n = int(ends[-1]) if len(ends) else 0
+        row_utc = (time_us if every else time_us[rows]) - UTC_OFFSET_US
+        row_site = site_idx if every else site_idx[rows]
+        one_site = not len(row_site) or bool((row_site == row_site[0]).all())
+        value = np.empty(n, dtype=np.float64)
+        utc = np.empty(n, dtype=np.int64)
+        sites = None if one_site else np.empty(n, dtype=np.int32)
+        for k, (column, mask) in enumerate(zip(columns, present, strict=True)):
+            part = slice(int(ends[k] - counts[k]), int(ends[k]))
+            np.compress(mask, column, out=value[part])
+            np.compress(mask, row_utc, out=utc[part])
+            if sites is not None:
+                np.compress(mask, row_site, out=sites[part])
+        value[int(ends[co] - counts[co]) : int(ends[co])] /= 1000.0  # CO: µg/m³ -> mg/m³
+        # (GB 3095-2012 table 1 states CO in mg/m³; the files give µg/m³)
+        if sites is None:  # one station per file
+            site_col = dict_runs([site_names[row_site[0]] if n else ""], np.array([n]))
         else:
-            site_col = dict_strings(site_names, row_site[row_of])
+            site_col = dict_strings(site_names, sites)
         out = arrow_table(
             site=site_col,
-            utc_us=row_utc[row_of],
+            utc_us=utc,
             parameter=dict_runs(params, counts),
-            value=by_param.ravel()[cells_at],
+            value=value,
             flag=dict_runs([FLAG_NORMAL], np.array([n])),
         )
         return out, bad

@@ -209,28 +209,39 @@ class Importer:
         self.on_file = on_file
         self._sites: set[str] = {s.code for s in store.sites()}
         self._parameters: set[str] = {p.code for p in store.parameters()}
-        self._listed: pd.DataFrame | None = None
-        self._regions: list[Region] | None = None
+        self._listed: tuple[pd.DataFrame, list[Region], dict[str, str]] | None = None
+        self._listed_lock = threading.Lock()
+        self._regions_checked = False
 
     # -- sites and parameters -----------------------------------------------------------------
-    def _station_list(self) -> pd.DataFrame:
-        if self._listed is None:
-            self._listed = formats.stations().set_index("code", drop=False)
-        return self._listed
+    def _station_list(self) -> tuple[pd.DataFrame, list[Region], dict[str, str]]:
+        """The shipped national station list (by code), its regions and their city index;
+        loaded once (thread-safe: :meth:`import_files` may load it ahead in a thread)."""
+        with self._listed_lock:
+            if self._listed is None:
+                regions = region_records(formats.regions())
+                listed = formats.stations().set_index("code", drop=False)
+                self._listed = (listed, regions, city_index(regions))
+            return self._listed
+
+    def _load_station_list_ahead(self) -> None:
+        try:
+            self._station_list()
+        except Exception:  # the caller's own load raises it where it matters
+            return
 
     def _ensure_sites(self, codes: Iterable[str], report: ImportReport) -> set[str]:
         """Create missing sites from the station list; the codes that are still unknown."""
         missing = sorted(set(codes) - self._sites)
         if not missing:
             return set()
-        listed = self._station_list()
+        listed, regions, cities = self._station_list()
         known = [c for c in missing if c in listed.index] if self.create_sites else []
         if known:
-            if self._regions is None:
-                self._regions = region_records(formats.regions())
+            if not self._regions_checked:
                 if not self.store.regions():  # a fresh store: the sites' regions come along
-                    self.store.upsert_regions(self._regions)
-            cities = city_index(self._regions)
+                    self.store.upsert_regions(regions)
+                self._regions_checked = True
             sites = station_records(listed.loc[known].reset_index(drop=True), cities)
             self.store.upsert_sites(sites)
             self._sites.update(known)
@@ -414,6 +425,12 @@ class Importer:
         """
         report = ImportReport()
         names = [str(p) for p in paths]
+        if names and self.create_sites and not self._sites:
+            # an empty store: its sites will come from the station list; load it while the
+            # first file is read
+            threading.Thread(
+                target=self._load_station_list_ahead, name="shanshui-import-stations", daemon=True
+            ).start()
         with ThreadPoolExecutor(1, thread_name_prefix="shanshui-import-open") as pool:
             following = pool.submit(self._open, names[0], fmt) if names else None
             for i, name in enumerate(names):
