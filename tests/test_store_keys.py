@@ -254,3 +254,40 @@ def test_concurrent_registration_gives_one_id_per_code(pg_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_readers_order_by_code_not_by_id(store: Store) -> None:
+    """The readers on obs (integer ids) keep their order by code: sites registered in the
+    reverse of code order get ids in the reverse order, and must still come out by code."""
+    from shanshui.store.reading import read_long
+
+    store.upsert_sites([Site("1003A", "东四", "air")])
+    store.upsert_sites([Site("1001A", "万寿西宫", "air")])
+    store.upsert_parameters([Parameter("SO2", "SO2", "µg/m³")])
+    store.upsert_parameters([Parameter("NO2", "NO2", "µg/m³")])
+    ids = store.site_ids(["1001A", "1003A"])
+    assert ids["1003A"] < ids["1001A"]  # registered first
+    rows = [
+        (site, par, "avg", "hour", T0 + timedelta(hours=h), float(10 * k + h), "N")
+        for k, (site, par) in enumerate(
+            [("1003A", "SO2"), ("1003A", "NO2"), ("1001A", "SO2"), ("1001A", "NO2")]
+        )
+        for h in (1, 0)
+    ]
+    store.write_observations(rows)
+    got = read_long(store, ["1003A", "1001A"], parameters=["SO2", "NO2"])
+    keys = list(zip(got["site"], got["parameter"], got["value"], strict=True))
+    assert keys == [
+        ("1001A", "NO2", 30.0), ("1001A", "NO2", 31.0), ("1001A", "SO2", 20.0),
+        ("1001A", "SO2", 21.0), ("1003A", "NO2", 10.0), ("1003A", "NO2", 11.0),
+        ("1003A", "SO2", 0.0), ("1003A", "SO2", 1.0),
+    ]  # fmt: skip
+    assert got["flag"].tolist() == ["N"] * 8
+    latest = store.latest()
+    assert list(zip(latest["site"], latest["parameter"], latest["value"], strict=True)) == [
+        ("1001A", "NO2", 31.0),
+        ("1001A", "SO2", 21.0),
+        ("1003A", "NO2", 11.0),
+        ("1003A", "SO2", 1.0),
+    ]  # fmt: skip  (the newest hour, h = 1, of each key)
+    assert read_long(store, ["1001A"], parameters=["CO"]).empty
