@@ -219,8 +219,11 @@ def dict_runs(names: list[str], counts: np.ndarray) -> pa.DictionaryArray:
     keep = np.flatnonzero(counts > 0)
     if len(keep) == 1:  # one value throughout (a site, a flag): zeros, no repeat
         codes = np.zeros(int(counts[keep[0]]), dtype=np.int32)
-    else:
-        codes = np.repeat(np.arange(len(keep), dtype=np.int32), counts[keep])
+    else:  # each run a slice fill (a memset): cheaper than np.repeat
+        codes = np.empty(int(counts.sum()), dtype=np.int32)
+        ends = np.cumsum(counts[keep])
+        for code, (start, end) in enumerate(zip(ends - counts[keep], ends, strict=True)):
+            codes[start:end] = code
     dictionary = pa.array([names[i] for i in keep], pa.string())
     # codes built in range: no validation pass over them
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary, safe=False)

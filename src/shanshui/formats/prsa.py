@@ -193,10 +193,11 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
         sites = None if one_site else np.empty(n, dtype=np.int32)
         for k, (column, mask) in enumerate(zip(columns, present, strict=True)):
             part = slice(int(ends[k] - counts[k]), int(ends[k]))
-            np.compress(mask, column, out=value[part])
-            np.compress(mask, row_utc, out=utc[part])
+            # (boolean indexing: several times faster than np.compress with out=)
+            value[part] = column[mask]
+            utc[part] = row_utc[mask]
             if sites is not None:
-                np.compress(mask, row_site, out=sites[part])
+                sites[part] = row_site[mask]
         value[int(ends[co] - counts[co]) : int(ends[co])] /= 1000.0  # CO: µg/m³ -> mg/m³
         # (GB 3095-2012 table 1 states CO in mg/m³; the files give µg/m³)
         if sites is None:  # one station per file
