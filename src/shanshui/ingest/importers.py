@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 from shanshui import formats
 from shanshui.formats import BadRow, Chunk, FormatError
 from shanshui.formats.canonical import constant_strings, plain_strings
+from shanshui.store import batch as store_batch
 from shanshui.store.api import (
     PERIODS,
     STATISTICS,
@@ -77,6 +78,10 @@ FORMATS: tuple[str, ...] = ("auto", "cnemc", "prsa", "long")
 DEFAULT_CHUNK_LINES = {"cnemc": 120, "prsa": 50_000, "long": 200_000}
 
 _TIME = pa.timestamp("us", tz="UTC")
+
+#: Columns the store's write path takes dictionary-encoded (``store.batch.CODES``; none
+#: before it did): those are handed over as the readers make them.
+_STORE_CODES: frozenset[str] = frozenset(getattr(store_batch, "CODES", ()))
 
 #: Bad rows kept in a report (all are counted and all go to ``on_bad``): bounded memory.
 MAX_KEPT_BAD = 1000
@@ -310,14 +315,19 @@ class Importer:
     def _batch(self, table: pa.Table) -> pa.Table:
         """A chunk's Arrow table (:data:`shanshui.formats.canonical.ARROW_SCHEMA`) in the
         layout the store's write path takes without conversion (its staged types, checked
-        there with Arrow kernels: ``shanshui.store.batch``): the dictionary-encoded strings
-        decoded, statistic and period constant, ``received`` and ``source`` left to the
-        store (null)."""
+        there with Arrow kernels: ``shanshui.store.batch``): ``site`` and ``parameter`` kept
+        dictionary-encoded where the store takes them so (``store.batch.CODES``: it maps the
+        few distinct codes to ids, not every row), other strings decoded run by run,
+        statistic and period constant, ``received`` and ``source`` left to the store."""
         n = table.num_rows
+        site, parameter = (
+            table[name] if name in _STORE_CODES else plain_strings(table[name])
+            for name in ("site", "parameter")
+        )
         return pa.table(
             {
-                "site": plain_strings(table["site"]),
-                "parameter": plain_strings(table["parameter"]),
+                "site": site,
+                "parameter": parameter,
                 "statistic": constant_strings(self.statistic, n),
                 "period": constant_strings(self.period, n),
                 "time": table["time"],
