@@ -178,3 +178,21 @@ def test_frame_chunks_convert_categoricals_compactly() -> None:
     naive = frame.assign(time=frame.time.dt.tz_localize(None))
     with pytest.raises(TypeError):
         frame_to_arrow(naive)
+
+
+def test_cli_prsa_reports_bad_lines_and_keeps_the_good_ones(shared: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shanshui.cli import app
+
+    lines = _head(shared, 25)  # 24 hours of Dongsi
+    lines[5] = lines[5] + ",9"  # line 6: 19 fields
+    src = _write(tmp_path / "PRSA_Data_Dongsi_day.csv", lines)
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(app, ["import", "prsa", str(src), "--db", str(db), "--progress"])
+    assert result.exit_code == 0, result.output
+    assert f"{src}:6: expected 18 fields, found 19" in result.stderr
+    good = read_prsa(_write(tmp_path / "good.csv", lines[:5] + lines[6:]))
+    with open_store(db) as store:
+        stored = read_long(store, "1003A", parameters=None)
+    assert len(stored) == len(good) and stored["time"].nunique() == 23
