@@ -190,6 +190,9 @@ def test_rate_alarms_are_listed_and_handled_like_the_others(client: Client, stor
     ]
     assert rate[1]["value"] == pytest.approx(57.6) and rate[1]["threshold"] == 55
     assert rate[1]["detail"]["unit"] == "kg/h"
+    # the list filters on the new rule like on the others
+    only = client.call("GET", "/api/v1/alarms?rule=rate_exceedance").json()["items"]
+    assert sorted(a["id"] for a in only) == sorted(a["id"] for a in rate)
     done = client.call(
         "POST", f"/api/v1/alarms/{rate[1]['id']}/acknowledge", key=KEY, json={"note": "seen"}
     ).json()

@@ -64,7 +64,7 @@ def test_enterprise_page_shows_permit_alarms_and_totals(client: Client) -> None:
     assert re.search(r"SO2 ≤ <b>35.0</b> mg/m³ <small>\(converted, O₂ 6.0 %\)", html)
     rows = re.findall(r'<tr class="alarm-(\w+)">(.*?)</tr>', html, re.S)
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", r, re.S) for _, r in rows]
-    exceed = [c for c in cells if c[0] == "exceedance" and c[1] == "DA001"]
+    exceed = [c for c in cells if c[0] == "hourly exceedance" and c[1] == "DA001"]
     assert len(exceed) == 1
     assert exceed[0][3] == EXCEEDANCE.start.strftime("%Y-%m-%d %H:%M")
     assert exceed[0][4] == EXCEEDANCE.end.strftime("%Y-%m-%d %H:%M")

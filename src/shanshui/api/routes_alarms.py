@@ -1,7 +1,8 @@
 """Alarms (issue 6, item 3): public reading, operator handling.
 
 - ``GET /alarms`` — filters ``state`` (open / acknowledged / closed, repeatable), ``site``,
-  ``rule`` or its alias ``kind`` (exceedance / offline / flag / annual_total),
+  ``rule`` or its alias ``kind`` (exceedance / daily_exceedance / rate_exceedance / offline /
+  flag / annual_total),
   ``enterprise``, ``since`` (opened at or after, ISO time with zone); newest first, paginated;
 - ``GET /alarms/{id}``;
 - ``POST /alarms/{id}/acknowledge`` ``{"note"}`` and ``POST /alarms/{id}/close`` ``{"note"}``
@@ -29,7 +30,9 @@ router = APIRouter(tags=["alarms"])
 
 Operator = Annotated[str, Depends(require("operator"))]
 State = Literal["open", "acknowledged", "closed"]
-Rule = Literal["exceedance", "offline", "flag", "annual_total"]
+Rule = Literal[
+    "exceedance", "daily_exceedance", "rate_exceedance", "offline", "flag", "annual_total"
+]
 
 
 def alarm_view(a: Alarm) -> dict[str, Any]:

@@ -45,10 +45,12 @@ FLAGS = {
 }  # fmt: skip
 #: The alarm rules of :mod:`shanshui.rules`, as the pages name them.
 RULES = {
-    "zh": {"exceedance": "超标", "offline": "离线", "flag": "数据标记",
+    "zh": {"exceedance": "小时浓度超标", "daily_exceedance": "日均浓度超标",
+           "rate_exceedance": "排放速率超标", "offline": "离线", "flag": "数据标记",
            "annual_total": "年排放量预计超许可"},
-    "en": {"exceedance": "exceedance", "offline": "offline", "flag": "data flag",
-           "annual_total": "annual total on course to exceed"},
+    "en": {"exceedance": "hourly exceedance", "daily_exceedance": "daily-mean exceedance",
+           "rate_exceedance": "emission-rate exceedance", "offline": "offline",
+           "flag": "data flag", "annual_total": "annual total on course to exceed"},
 }  # fmt: skip
 
 
