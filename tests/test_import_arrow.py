@@ -132,8 +132,11 @@ def test_plain_strings_equals_a_cast() -> None:
     for array in (runs, shuffled, with_null, dict_runs(["N"], np.array([7]))):
         column = pa.chunked_array([array, array])
         assert plain_strings(column).equals(column.cast(pa.string()))
+        wide = plain_strings(column, pa.large_string())
+        assert wide.equals(column.cast(pa.large_string()))
     assert constant_strings("avg", 3).to_pylist() == ["avg"] * 3
     assert constant_strings("", 2).to_pylist() == ["", ""]
+    assert constant_strings("N", 2, pa.large_string()).type == pa.large_string()
 
 
 def test_distinct_of_a_filtered_dictionary_column() -> None:

@@ -196,6 +196,9 @@ class Chunk:
         )
 
 
+_STRING = pa.string()
+
+
 def dict_strings(names: list[str], index: np.ndarray) -> pa.DictionaryArray:
     """``names[index]`` as an Arrow dictionary array whose dictionary holds only the names
     that occur (so that ``dictionary`` is the column's distinct values)."""
@@ -229,53 +232,56 @@ def dict_runs(names: list[str], counts: np.ndarray) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary, safe=False)
 
 
-def constant_strings(value: str, n: int) -> pa.Array:
-    """``value`` ``n`` times as an Arrow ``string`` array, built from its buffers (offsets
-    ``0, k, 2k, …`` and the repeated bytes: no per-row work). Assumes < 2 GiB in all."""
+def constant_strings(value: str, n: int, kind: pa.DataType = _STRING) -> pa.Array:
+    """``value`` ``n`` times as an Arrow ``string`` (or ``large_string``: ``kind``) array,
+    built from its buffers (offsets ``0, k, 2k, …`` and the repeated bytes: no per-row
+    work). A ``string`` array holds < 2 GiB."""
     encoded = value.encode("utf-8")
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(encoded))
-    return pa.Array.from_buffers(
-        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)]
-    )
+    width = np.int64 if kind == pa.large_string() else np.int32
+    offsets = np.arange(n + 1, dtype=width) * width(len(encoded))
+    return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)])
 
 
-def plain_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A dictionary (or string) column as Arrow ``string``, built from its runs of equal codes.
+def plain_strings(column: pa.ChunkedArray, kind: pa.DataType = _STRING) -> pa.ChunkedArray:
+    """A dictionary (or string) column as Arrow ``string`` (or ``large_string``: ``kind``),
+    built from its runs of equal codes.
 
     A canonical column is a few long runs (one site per file, one parameter per block of
     rows), so its offsets and bytes are written run by run: about a tenth of the cost of a
-    gather (``cast``) per row. Other columns are cast. Assumes < 2 GiB of text per chunk.
+    gather (``cast``) per row. Other columns are cast. A ``string`` chunk holds < 2 GiB.
     """
     if not pa.types.is_dictionary(column.type):
-        return column.cast(pa.string())
+        return column.cast(kind)
     parts = []
     for part in column.chunks:
         codes = part.indices.to_numpy(zero_copy_only=False)
         if part.null_count or not len(codes):
-            parts.append(part.cast(pa.string()))
+            parts.append(part.cast(kind))
             continue
         starts = np.flatnonzero(np.diff(codes)) + 1
         if len(starts) > len(codes) // 64:  # not a few runs: a gather is as good
-            parts.append(part.cast(pa.string()))
+            parts.append(part.cast(kind))
             continue
         if not len(starts):  # one run
-            parts.append(constant_strings(part.dictionary[int(codes[0])].as_py(), len(codes)))
+            value = part.dictionary[int(codes[0])].as_py()
+            parts.append(constant_strings(value, len(codes), kind))
             continue
         bounds = np.concatenate([[0], starts, [len(codes)]])
         run_codes = codes[bounds[:-1]]
         counts = np.diff(bounds)
         names = [v.encode("utf-8") for v in part.dictionary.to_pylist()]
-        size = np.array([len(names[c]) for c in run_codes], dtype=np.int32)
-        offsets = np.empty(len(codes) + 1, dtype=np.int32)
+        width = np.int64 if kind == pa.large_string() else np.int32
+        size = np.array([len(names[c]) for c in run_codes], dtype=width)
+        offsets = np.empty(len(codes) + 1, dtype=width)
         offsets[0] = 0
         np.cumsum(np.repeat(size, counts), out=offsets[1:])
         data = b"".join(names[c] * int(k) for c, k in zip(run_codes, counts, strict=True))
         parts.append(
             pa.Array.from_buffers(
-                pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                kind, len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
             )
         )
-    return pa.chunked_array(parts, pa.string())
+    return pa.chunked_array(parts, kind)
 
 
 def utc_us_array(utc_us: np.ndarray) -> pa.Array:
@@ -361,7 +367,7 @@ def arrow_to_frame(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
             )
         else:
             plain = (
-                column.cast(pa.large_string())
+                plain_strings(column, pa.large_string())
                 if len(column)
                 else pa.chunked_array([], pa.large_string())
             )
