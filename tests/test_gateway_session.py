@@ -319,3 +319,35 @@ def test_a_value_too_long_for_a_float_is_not_a_reading() -> None:
     )  # fmt: skip
     rows = to_rows(msg, "1001A")
     assert [(r[1], r[5]) for r in rows] == [("PM10", 70.0)]
+
+
+# -- the lean ack path (shanshui.hj212.scan) -----------------------------------------------------
+def test_a_frame_with_undecodable_cp_is_acknowledged_and_journaled_whole() -> None:
+    # The written choice: CRC and header are checked before the answer, CP by the writer
+    # (which dead-letters this frame); the journal keeps the frame's segment as received.
+    from shanshui.hj212 import frame_segment
+    from shanshui.ingest.payload import frames_of
+
+    segment = (
+        b"QN=20160801085857223;ST=22;CN=2061;PW=123456;MN=" + MN.encode() + b";Flag=5;"
+        b"CP=&&DataTime=20160801080000;junk;a34004-Avg=1&&"
+    )
+    session, _, committer = make_session()
+    (reply,) = run(session, frame_segment(segment))
+    assert decode_frame(reply).cn == "9014"
+    (record,) = committer.payloads
+    assert frames_of(record)[1:] == ([segment], ["1001A"])
+    assert committer.rows() == []  # no reading: the writer dead-letters it
+
+
+def test_a_device_changed_by_a_refresh_is_checked_again() -> None:
+    # the connection remembers its device between chunks only while the directory returns
+    # the same entry: an operator disabling it takes effect at the next chunk
+    session, directory, committer = make_session()
+    assert len(run(session, upload())) == 1
+    assert directory.verified == 1
+    assert len(run(session, upload(qn="20160801085857224"))) == 1
+    assert directory.verified == 1  # not verified again
+    directory.devices[MN] = DeviceEntry(MN, "disabled", "hash", "1001A")
+    assert run(session, upload(qn="20160801085857225")) == []
+    assert len(committer.payloads) == 2

@@ -118,3 +118,46 @@ def test_a_lone_bad_record_is_dead_lettered_and_the_writer_goes_on(tmp_path: Pat
     lines = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["record"]["s"] == ["NOSUCHSITE"]
     store.close()
+
+
+def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(tmp_path: Path) -> None:
+    # The gateway journals frames after reading their headers only (shanshui.hj212.scan); a
+    # CP entry without '=' (HJ 212-2017 §6.3.3.2 requires key=value) is found by the writer:
+    # that frame alone goes to the dead-letter file with its reason, the record's other
+    # frame is stored, and the dead letter is counted.
+    from shanshui.ingest.payload import encode_frames
+
+    store = make_store(tmp_path / "s.duckdb")
+    good = (
+        Message.build(
+            st="22",
+            cn="2061",
+            mn="MN1",
+            data_time="20140101080000",
+            items={"a21004": {"Avg": "41"}},
+        )
+        .segment()
+        .encode()
+    )
+    bad = good.replace(b";a21004", b";junk;a21004")
+    metrics = GatewayMetrics()
+
+    async def main() -> None:
+        journal = Journal(tmp_path / "j")
+        committer = GroupCommitter(journal)
+        committer.start()
+        writer = JournalWriter(journal, committer, store, metrics)
+        await writer.commit([encode_frames([bad, good], ["1001A", "1001A"], 1)])
+        writer._applied(*await asyncio.to_thread(writer.step))
+        await committer.close()
+        journal.close()
+
+    asyncio.run(main())
+    assert list(store.observations("1001A")["value"]) == [41.0]
+    (line,) = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
+    dead = json.loads(line)
+    assert dead["reason"].startswith("bad_field") and dead["frame"]["site"] == "1001A"
+    assert dead["frame"]["segment"] == bad.decode()
+    assert metrics.value("shanshui_gateway_dead_letters_total", kind="frame") == 1
+    assert metrics.value("shanshui_gateway_observations_journaled_total") == 1
+    store.close()

@@ -237,3 +237,14 @@ def test_reference_streams_give_the_full_decoders_events(reference: list[bytes])
         full = _full([data], 9999)
         _same_modulo_cp(_heads([data], 9999), full)
         _same_modulo_cp(_heads([data[i : i + 7] for i in range(0, len(data), 7)], 9999), full)
+
+
+@SETTINGS
+@given(st.binary(max_size=600))
+def test_c_framing_equals_frame_segment(segment: bytes) -> None:
+    # HJ 212-2017 §6.3.2 layout and Appendix A CRC, as the codec's frame_segment writes them
+    from shanshui.hj212.scan import FRAME_C, frame_py
+
+    assert frame_py(segment) == frame_segment(segment)
+    if FRAME_C is not None:
+        assert FRAME_C(segment) == frame_segment(segment)

@@ -228,3 +228,48 @@ def test_a_new_journal_fsyncs_its_directory(
     assert calls == ["dir"]
     Journal(tmp_path / "j").close()  # reopening an existing segment: nothing new to name
     assert calls == ["dir"]
+
+
+def test_bad_bytes_followed_by_intact_records_are_dead_lettered_not_cut(tmp_path: Path) -> None:
+    # A damaged record in the middle of the last segment is not a torn tail: the records
+    # after it were synced and acknowledged (DESIGN §5), so they are read, kept on reopen,
+    # and the bad record's bytes go to deadletter.jsonl, once.
+    import base64
+    import json
+
+    journal = Journal(tmp_path)
+    for payload in (b"first", b"second", b"third"):
+        journal.append(payload)
+    journal.close()
+    segment = next(tmp_path.glob("seg-*.log"))
+    data = bytearray(segment.read_bytes())
+    second = 8 + len(b"first")
+    data[second + 8] ^= 0xFF  # the second payload's first byte: its CRC no longer matches
+    segment.write_bytes(bytes(data))
+    with Journal(tmp_path) as journal:
+        assert segment.stat().st_size == len(data)  # nothing cut
+        assert [p for p, _ in journal.pending()] == [b"first", b"third"]
+        assert [p for p, _ in journal.pending()] == [b"first", b"third"]
+        journal.append(b"fourth")
+    assert pending(tmp_path) == [b"first", b"third", b"fourth"]
+    lines = (tmp_path / "deadletter.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["journal"] == {"segment": 1, "offset": second, "length": 8 + len(b"second")}
+    assert base64.b64decode(first["payload_b64"])[8:] == bytes([b"s"[0] ^ 0xFF]) + b"econd"
+    assert len(lines) == 2  # once per journal object: the two opens above
+
+
+def test_reading_up_to_the_durable_point_does_not_judge_what_follows(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.append(b"synced")
+    journal.sync()
+    durable = journal.end()
+    journal.close()
+    segment = next(tmp_path.glob("seg-*.log"))
+    with open(segment, "ab") as handle:  # an append in progress, past the durable point
+        handle.write(b"\x40\x00\x00\x00\x01\x02")
+    reader = Journal.__new__(Journal)  # read without opening for append (no truncation)
+    reader.directory = tmp_path
+    reader._dead = set()
+    assert [p for p, _ in reader.read_from(Position(1, 0), durable)] == [b"synced"]
+    assert not (tmp_path / "deadletter.jsonl").exists()

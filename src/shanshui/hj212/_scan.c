@@ -293,7 +293,48 @@ fail:
     return NULL;
 }
 
+/* frame(segment) -> "##" + 4-digit length + segment + HJ 212 CRC (upper case) + CR LF
+ * (HJ 212-2017 §6.3.2): shanshui.hj212.frame_segment's bytes, for the gateway's answers. */
+static PyObject *
+frame(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (view.len > 9999) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "a data segment holds at most 9999 bytes");
+        return NULL;
+    }
+    static const char HEX[] = "0123456789ABCDEF";
+    Py_ssize_t n = view.len;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n + 12);
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    char *o = PyBytes_AS_STRING(out);
+    o[0] = '#';
+    o[1] = '#';
+    o[2] = (char)('0' + n / 1000);
+    o[3] = (char)('0' + n / 100 % 10);
+    o[4] = (char)('0' + n / 10 % 10);
+    o[5] = (char)('0' + n % 10);
+    memcpy(o + 6, view.buf, (size_t)n);
+    uint16_t crc = hj212_crc((const unsigned char *)view.buf, n);
+    o[n + 6] = HEX[crc >> 12];
+    o[n + 7] = HEX[(crc >> 8) & 15];
+    o[n + 8] = HEX[(crc >> 4) & 15];
+    o[n + 9] = HEX[crc & 15];
+    o[n + 10] = '\r';
+    o[n + 11] = '\n';
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef METHODS[] = {
+    {"frame", frame, METH_O,
+     "frame(segment) -> bytes: ## + length + segment + CRC + CR LF (HJ 212-2017 6.3.2)."},
     {"scan_frames", scan_frames, METH_VARARGS,
      "scan_frames(data, pos, max_segment) -> (heads, stop): the clean HJ 212 frames of data "
      "from pos (see shanshui.hj212.scan)."},

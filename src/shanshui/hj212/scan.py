@@ -164,19 +164,32 @@ def scan_frames_py(data: bytes, pos: int = 0, max_segment: int = MAX_SEGMENT) ->
     return heads, stop
 
 
-def _load_c() -> Callable[[bytes, int, int], ScanResult] | None:
-    """The C scan of ``_scan.c``, or None where it was not built."""
+def frame_py(segment: bytes) -> bytes:
+    """``##`` + length + segment + CRC + CR LF: :func:`~shanshui.hj212.frame_segment` with
+    its defaults (the twin of the C ``frame``, for the gateway's answers)."""
+    from shanshui.hj212.encode import frame_segment  # noqa: PLC0415
+
+    return frame_segment(segment)
+
+
+def _load_c() -> tuple[Callable[[bytes, int, int], ScanResult], Callable[[bytes], bytes]] | None:
+    """The C scan and framing of ``_scan.c``, or None where they were not built."""
     try:
         module = importlib.import_module("shanshui.hj212._scan")
     except ImportError:  # no C compiler at install time: setup.py left it out
         return None
     scan: Callable[[bytes, int, int], ScanResult] = module.scan_frames
-    return scan
+    frame: Callable[[bytes], bytes] = module.frame
+    return scan, frame
 
 
+_C: Final = _load_c()
 #: The compiled scan, or None (then :func:`scan_frames` is :func:`scan_frames_py`).
-SCAN_C: Final = _load_c()
+SCAN_C: Final = None if _C is None else _C[0]
+#: The compiled framing, or None (then :func:`frame` is :func:`frame_py`).
+FRAME_C: Final = None if _C is None else _C[1]
 scan_frames: Final[Callable[[bytes, int, int], ScanResult]] = SCAN_C or scan_frames_py
+frame: Final[Callable[[bytes], bytes]] = FRAME_C or frame_py
 
 
 def head_of(frame: Frame) -> Head:
@@ -225,9 +238,12 @@ class HeadDecoder:
 
 
 __all__ = [
+    "FRAME_C",
     "SCAN_C",
     "Head",
     "HeadDecoder",
+    "frame",
+    "frame_py",
     "head_of",
     "scan_frames",
     "scan_frames_py",

@@ -14,15 +14,21 @@ Layout of a journal directory::
     checkpoint                     "<segment number> <byte offset>" of the first unapplied record
 
 Each record is ``length (u32, little-endian) | crc32 of payload (u32) | payload``. A record
-whose header or payload is incomplete or whose CRC does not match can only be the torn tail
-of a write that was never synced, hence never acknowledged: recovery stops there and the
-next append truncates it away.
+whose header or payload is incomplete or whose CRC does not match, at the end of the last
+segment with no intact record after it, can only be the torn tail of a write that was never
+synced, hence never acknowledged: recovery stops there and the next append truncates it away.
+Bad bytes *followed* by intact records (a damaged disk block, not a torn write) are not a
+tail: the intact records after them were acknowledged, so reading resumes at the next intact
+record and the bad bytes are kept in ``deadletter.jsonl`` (reason, segment, offset, base64),
+once per journal object. In an earlier segment any bad record is an error (repair by hand).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import struct
 import threading
@@ -37,6 +43,9 @@ from shanshui.errors import StoreError
 _HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024  # rotate segments at 64 MiB
 MAX_RECORD = 16 * 1024 * 1024  # a record larger than this is a caller bug
+#: Write buffer of a segment file [bytes]: records reach the kernel at each sync (group
+#: commit) in one write, not every 8 KiB (each write lets the writer thread take the GIL).
+WRITE_BUFFER = 1024 * 1024
 
 
 class JournalError(StoreError):
@@ -69,7 +78,7 @@ class Journal:
         # Cut away a torn tail left by a crash before appending after it.
         existed = path.exists()
         end = self._valid_end(path) if existed else 0
-        self._file = open(path, "ab")  # noqa: SIM115 - kept open for the journal's life
+        self._file = open(path, "ab", buffering=WRITE_BUFFER)  # noqa: SIM115 - kept open
         if not existed:  # the new segment's name must survive a crash like its records
             self._fsync_directory()
         if self._file.tell() != end:
@@ -78,6 +87,7 @@ class Journal:
             os.fsync(self._file.fileno())
         self._pos = end  # the write offset, kept here: tell() on a buffered file is slow
         self._dirty = False
+        self._dead: set[tuple[int, int]] = set()  # bad bytes dead-lettered (segment, offset)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -127,7 +137,9 @@ class Journal:
         os.fsync(self._file.fileno())
         self._file.close()
         self._segment += 1
-        self._file = open(self.directory / _segment_name(self._segment), "ab")  # noqa: SIM115
+        self._file = open(  # noqa: SIM115 - kept open until the next rotation
+            self.directory / _segment_name(self._segment), "ab", buffering=WRITE_BUFFER
+        )
         self._pos = self._file.tell()
         self._fsync_directory()
 
@@ -188,12 +200,20 @@ class Journal:
             if number < position.segment:
                 (self.directory / _segment_name(number)).unlink(missing_ok=True)
 
-    def read_from(self, start: Position) -> Iterator[tuple[bytes, Position]]:
+    def read_from(
+        self, start: Position, until: Position | None = None
+    ) -> Iterator[tuple[bytes, Position]]:
         """Yield ``(payload, position after it)`` for every intact record from ``start``.
 
+        ``until``: a position known to be durable (everything before it was synced); the
+        bytes after it may be an append in progress, so bad bytes there end the reading
+        without a search for later records. Without it, the whole last segment is judged.
+
         A bad record at the end of the last segment is a torn tail (never synced, never
-        acknowledged) and ends the reading. A bad record in an earlier segment cannot be a
-        torn tail: rather than skip the acknowledged records after it, this raises.
+        acknowledged) and ends the reading; bad bytes followed by an intact record are
+        dead-lettered and skipped (see the module docstring). A bad record in an earlier
+        segment cannot be a torn tail: rather than skip the acknowledged records after it,
+        this raises.
         """
         segments = [n for n in self.segments() if n >= start.segment]
         for number in segments:
@@ -202,13 +222,43 @@ class Journal:
             with open(path, "rb") as handle:
                 handle.seek(offset)
                 end = offset
-                for payload, end in _records(handle, offset):
-                    yield payload, Position(number, end)
-                if handle.read(1) and number != segments[-1]:
-                    raise JournalError(
-                        f"corrupt record in {path.name} at byte {end}; records after it "
-                        "would be lost — repair the journal by hand"
-                    )
+                while True:
+                    for payload, after in _records(handle, end):
+                        end = after
+                        yield payload, Position(number, after)
+                    if not handle.read(1):
+                        break  # the end of the segment
+                    if number != segments[-1]:
+                        raise JournalError(
+                            f"corrupt record in {path.name} at byte {end}; records after it "
+                            "would be lost — repair the journal by hand"
+                        )
+                    if until is not None and Position(number, end) >= until:
+                        break  # past the durable point: an append in progress
+                    limit = None if until is None or until.segment != number else until.offset
+                    found = _resync(handle, end, limit)
+                    if found is None:
+                        break  # a torn tail
+                    self._dead_letter(number, end, handle, found)
+                    end = found
+                    handle.seek(end)
+
+    def _dead_letter(self, segment: int, offset: int, handle: BinaryIO, after: int) -> None:
+        """Keep bad bytes followed by intact records in ``deadletter.jsonl`` (once)."""
+        if (segment, offset) in self._dead:
+            return
+        handle.seek(offset)
+        bad = handle.read(after - offset)
+        line = {
+            "reason": "corrupt journal bytes followed by intact records",
+            "journal": {"segment": segment, "offset": offset, "length": len(bad)},
+            "payload_b64": base64.b64encode(bad).decode(),
+        }
+        with open(self.directory / "deadletter.jsonl", "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self._dead.add((segment, offset))
 
     def pending(self) -> Iterator[tuple[bytes, Position]]:
         """Records after the checkpoint (to be applied after a restart)."""
@@ -216,11 +266,39 @@ class Journal:
 
     @staticmethod
     def _valid_end(path: Path) -> int:
+        """The end of the last intact record of a segment (bad bytes between intact records
+        are not a tail: they stay, and readers skip them)."""
         end = 0
         with open(path, "rb") as handle:
-            for _, after in _records(handle, 0):
+            while True:
+                for _, after in _records(handle, end):
+                    end = after
+                after = _resync(handle, end, None)
+                if after is None:
+                    return end
                 end = after
-        return end
+                handle.seek(end)
+
+
+def _resync(handle: BinaryIO, bad: int, limit: int | None) -> int | None:
+    """The offset of the first intact record after the bad bytes at ``bad`` (before
+    ``limit`` when given), or None when there is none (a torn tail).
+
+    An intact record: a length of 1 to :data:`MAX_RECORD` bytes, all of them present, whose
+    CRC-32 matches (a false match has a chance of 2**-32 per candidate offset).
+    """
+    handle.seek(bad)
+    rest = handle.read() if limit is None else handle.read(max(0, limit - bad))
+    size = _HEADER.size
+    for k in range(1, len(rest) - size):
+        length, crc = _HEADER.unpack_from(rest, k)
+        if (
+            0 < length <= MAX_RECORD
+            and k + size + length <= len(rest)
+            and zlib.crc32(rest[k + size : k + size + length]) == crc
+        ):
+            return bad + k
+    return None
 
 
 def _records(handle: BinaryIO, offset: int) -> Iterator[tuple[bytes, int]]:

@@ -37,7 +37,8 @@ import math
 import struct
 import sys
 from array import array
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -197,7 +198,8 @@ def decode_payload(payload: bytes) -> tuple[int, dict[str, list[object]]]:
         expanded, _, _ = expand_frames([payload])
         if not expanded:
             return received_of(payload), {c: [] for c in COLUMNS}
-        payload = expanded[0]
+        record = expanded[0]
+        payload = record.payload() if isinstance(record, FrameRecord) else record
     if payload[:1] != b"\x02":
         obj = json.loads(payload)
         return int(obj.pop("r")), obj
@@ -243,9 +245,19 @@ def _table_v2(payloads: list[bytes]) -> pa.Table:
         _texts(blobs[3 + i], readings, w)
         for i, w in enumerate(("parameter", "statistic", "value", "flag"))
     )
-    of_frame = pa.array(np.repeat(np.arange(frames, dtype=np.int64), n_frame))
     time = np.repeat(np.frombuffer(b"".join(times), "<i8"), n_frame)
     recv = np.repeat(np.array(received, dtype=np.int64), per_record)
+    return _observations(site, period, mn, n_frame, parameter, statistic, text, flag, time, recv)
+
+
+def _observations(  # noqa: PLR0917 - the columns, in one place
+    site: pa.Array, period: pa.Array, mn: pa.Array, n_frame: np.ndarray,
+    parameter: pa.Array, statistic: pa.Array, text: pa.Array, flag: pa.Array,
+    time: np.ndarray, recv: np.ndarray,
+) -> pa.Table:  # fmt: skip
+    """The observation table from per-frame (site, period, MN, readings) and per-reading
+    columns (value text as sent; time and received [µs UTC] per reading)."""
+    of_frame = pa.array(np.repeat(np.arange(len(n_frame), dtype=np.int64), n_frame))
     # HJ 212-2017 §6.3.3.2: only plain decimals are readings (see plain_number)
     plain = pc.match_substring_regex(text, PLAIN_DECIMAL)
     if not pc.all(plain).as_py():
@@ -309,10 +321,10 @@ def frames_of(payload: bytes) -> tuple[int, list[bytes], list[str]]:
     try:
         version, received, frames = _HEAD3.unpack_from(payload)
         at = _HEAD3.size
-        seg_len = np.frombuffer(payload, "<u4", frames, at).tolist()
-        site_len = np.frombuffer(payload, "<u4", frames, at + 4 * frames).tolist()
+        lengths = struct.unpack_from(f"<{2 * frames}I", payload, at)
     except (struct.error, ValueError) as exc:
         raise ValueError(f"not a journal record: {exc}") from None
+    seg_len, site_len = lengths[:frames], lengths[frames:]
     at += 8 * frames
     if version != _V3 or at + sum(seg_len) + sum(site_len) != len(payload):
         raise ValueError("not a journal record: bad layout")
@@ -334,21 +346,37 @@ BadFrame = tuple[bytes, str, str, int]
 """A frame the writer could not decode: data segment, site, reason, received [µs UTC]."""
 
 
-def expand_frames(payloads: list[bytes]) -> tuple[list[bytes], list[BadFrame], int]:
-    """Version 3 records → version 2 (or 1) records of their readings, in order, with the
-    frames whose CP does not decode, and the number of readings.
+class FrameRecord(NamedTuple):
+    """A version 3 record decoded: its received time [µs UTC] and readings."""
+
+    received: int
+    columns: Columns
+
+    def payload(self) -> bytes:
+        """The readings as a version 2 (or 1) record (dead-letter lines, tools)."""
+        return encode_payload(self.columns, self.received)
+
+
+Record = bytes | FrameRecord
+"""What :func:`payload_table` reads: journal records, or version 3 ones decoded."""
+
+
+def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], int]:
+    """Decode the frames of version 3 records: the records (v3 ones as :class:`FrameRecord`,
+    others unchanged, in order), the frames whose CP does not decode, and the number of
+    readings decoded.
 
     Each segment is decoded in full (:func:`shanshui.hj212.parse_segment`) and mapped to
     readings by :func:`shanshui.ingest.session.add_readings`, exactly as the session did
     before it journaled frames undecoded. A frame that fails (an entry without ``=``, an
     impossible DataTime) has been acknowledged already: it is returned in the second list
-    (the writer counts and dead-letters it, never drops it). Records of other versions pass
-    through unchanged; a record left without readings is left out.
+    (the writer counts and dead-letters it, never drops it). A v3 record left without
+    readings is left out. ValueError if a v3 record's layout is wrong.
     """
     from shanshui.hj212 import FrameError, parse_segment  # noqa: PLC0415
     from shanshui.ingest.session import add_readings  # noqa: PLC0415 - session imports us
 
-    out: list[bytes] = []
+    out: list[Record] = []
     bad: list[BadFrame] = []
     readings = 0
     for payload in payloads:
@@ -367,29 +395,78 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[bytes], list[BadFrame], i
                 bad.append((segment, site, "bad_field: no DataTime", received))
         if len(columns):
             readings += len(columns)
-            out.append(encode_payload(columns, received))
+            out.append(FrameRecord(received, columns))
     return out, bad, readings
 
 
-def payload_table(payloads: list[bytes]) -> pa.Table:
+def _table_frames(records: list[FrameRecord]) -> pa.Table:
+    """Decoded version 3 records → observations, straight from their Python lists."""
+    s: list[str] = []
+    d: list[str] = []
+    m: list[str] = []
+    t: list[int] = []
+    n: list[int] = []
+    p: list[str] = []
+    k: list[str] = []
+    v: list[object] = []
+    f: list[str] = []
+    recv: list[int] = []
+    for received, c in records:
+        s += c.s
+        d += c.d
+        m += c.m
+        t += c.t
+        n += c.n
+        p += c.p
+        k += c.k
+        v += c.v
+        f += c.f
+        recv += [received] * len(c.v)
+    n_frame = np.array(n, dtype=np.int64)
+    text = pa.array(v, pa.string())
+    return _observations(
+        pa.array(s, pa.string()), pa.array(d, pa.string()), pa.array(m, pa.string()), n_frame,
+        pa.array(p, pa.string()), pa.array(k, pa.string()), text, pa.array(f, pa.string()),
+        np.repeat(np.array(t, dtype=np.int64), n_frame), np.array(recv, dtype=np.int64),
+    )  # fmt: skip
+
+
+def _kind(record: Record) -> int:
+    if isinstance(record, FrameRecord):
+        return 3
+    return 2 if record[:1] == b"\x02" else 1
+
+
+def payload_table(payloads: Sequence[Record]) -> pa.Table:
     """Journal records → one Arrow table of observations, in record order (site, parameter,
     statistic, period, time, value, flag, received, source ``hj212:<MN>``).
 
     ValueError if a record does not decode (the writer then takes the records one by one).
-    Version 3 records are expanded first (:func:`expand_frames`; frames that do not decode
+    Version 3 records are decoded first (:func:`expand_frames`; frames that do not decode
     are left out: the writer expands them itself to dead-letter those).
     """
-    if any(p[:1] == b"\x03" for p in payloads):
-        payloads = expand_frames(payloads)[0]
+    if any(isinstance(p, bytes) and p[:1] == b"\x03" for p in payloads):
+        decoded: list[Record] = []
+        for p in payloads:
+            if isinstance(p, bytes) and p[:1] == b"\x03":
+                decoded += expand_frames([p])[0]
+            else:
+                decoded.append(p)
+        payloads = decoded
     tables = []
-    run: list[bytes] = []
-    for payload in payloads:
-        if run and (payload[:1] == b"\x02") != (run[0][:1] == b"\x02"):
-            tables.append(_table_v2(run) if run[0][:1] == b"\x02" else _table_v1(run))
+    run: list[Record] = []
+    for payload in [*payloads, None]:
+        if run and (payload is None or _kind(payload) != _kind(run[0])):
+            kind = _kind(run[0])
+            if kind == 3:
+                tables.append(_table_frames(run))  # type: ignore[arg-type]
+            elif kind == 2:
+                tables.append(_table_v2(run))  # type: ignore[arg-type]
+            else:
+                tables.append(_table_v1(run))  # type: ignore[arg-type]
             run = []
-        run.append(payload)
-    if run:
-        tables.append(_table_v2(run) if run[0][:1] == b"\x02" else _table_v1(run))
+        if payload is not None:
+            run.append(payload)
     if len(tables) == 1:
         return tables[0]
     if not tables:
@@ -402,6 +479,8 @@ __all__ = [
     "PLAIN_DECIMAL",
     "BadFrame",
     "Columns",
+    "FrameRecord",
+    "Record",
     "decode_payload",
     "encode_frames",
     "encode_payload",

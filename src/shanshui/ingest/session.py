@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from shanshui.hj212 import CST, FrameError, Message, encode, frame_segment, parse_segment, replies
-from shanshui.hj212.scan import Head, HeadDecoder
+from shanshui.hj212 import CST, FrameError, Message, encode, parse_segment, replies
+from shanshui.hj212.scan import Head, HeadDecoder, frame
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
     COLUMNS,
@@ -239,7 +239,11 @@ def head_ack(qn: str, pw: str | None, mn: str | None, version_bits: int) -> byte
         if len(_ACK_TAILS) >= 65536:
             _ACK_TAILS.clear()
         _ACK_TAILS[key] = tail
-    return frame_segment(("QN=" + qn + tail).encode())
+    return frame(("QN=" + qn + tail).encode())
+
+
+#: Shortest interval between two sightings of a connection's device noted [s].
+SEEN_EVERY: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,12 @@ class Session:
         self._tokens = self.limits.burst
         self._refill = now
         self._logged: set[tuple[str, str]] = set()
+        # The MN and password last authenticated on this connection, and its device entry:
+        # valid while the directory returns that same (immutable) entry for the MN, i.e.
+        # until a refresh changed or dropped the device. Sightings of it are noted at most
+        # every SEEN_EVERY seconds.
+        self._last: tuple[str, str | None, DeviceEntry] | None = None
+        self._seen_at = now
 
     def _now(self) -> float:
         return float(self._clock())  # type: ignore[operator]
@@ -406,9 +416,15 @@ class Session:
         segments: list[bytes] = []
         sites: list[str] = []
         metrics = self.metrics
-        # The MN and password last authenticated in this chunk, and its device: the frames
-        # of one device in a row are looked up, checked and noted as seen once.
-        last: tuple[str, str | None, DeviceEntry] | None = None
+        # The frames of one device in a row are looked up, checked and noted as seen once
+        # (see __init__); the entry is checked against the directory once per chunk.
+        last = self._last
+        if last is not None:
+            if self.directory.lookup(last[0]) is not last[2]:
+                last = None
+            elif now - self._seen_at >= SEEN_EVERY:
+                self._seen_at = now
+                self.directory.note_seen(last[0], self.peer)
         # Token bucket: every frame of the chunk is taken at the same instant, so the first
         # ``allowed`` frames pass and the rest are rate limited (as one by one).
         allowed = self._take_tokens(now, len(events))
@@ -437,7 +453,8 @@ class Session:
                         break
                     continue
                 device = found
-                last = (mn, pw, device)
+                last = self._last = (mn, pw, device)
+                self._seen_at = now
             answer: list[bytes] = []
             if flag is not None and flag & 1 and qn is not None:  # Flag bit A (Table 4)
                 if message is None and (cn in NOTICES or not flag & 0xFC):

@@ -41,6 +41,8 @@ from shanshui.ingest.journal import GroupCommitter, Journal, Position
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
     BadFrame,
+    FrameRecord,
+    Record,
     decode_payload,
     expand_frames,
     payload_table,
@@ -65,9 +67,10 @@ def parameter_for(code: str) -> Parameter:
     return Parameter(code, code, unit, code if code[:1] in "aw" and code[1:].isdigit() else None)
 
 
-def _dead_letter(payload: bytes, reason: str) -> dict[str, object]:
+def _dead_letter(record: Record, reason: str) -> dict[str, object]:
     """A dead-letter line: the reason, the record's readings when it decodes, and the record
     itself (base64) so that nothing acknowledged is lost."""
+    payload = record.payload() if isinstance(record, FrameRecord) else record
     line: dict[str, object] = {"reason": reason}
     try:
         received, columns = decode_payload(payload)
@@ -151,7 +154,7 @@ class JournalWriter:
             self.store.upsert_parameters(parameter_for(c) for c in sorted(codes))
             self._known |= codes
 
-    def _write(self, payloads: list[bytes]) -> int:
+    def _write(self, payloads: list[Record]) -> int:
         try:
             table = payload_table(payloads)
             if table.num_rows == 0:
@@ -164,14 +167,14 @@ class JournalWriter:
             return sum(self._write_one(p) for p in payloads)
         return int(table.num_rows)
 
-    def _apply(self, payloads: list[bytes]) -> int:
+    def _apply(self, payloads: list[Record]) -> int:
         """Write a batch; a record the store refuses goes to the dead-letter file, whatever
         the batch size (a lone bad record must not stop the writer)."""
         if len(payloads) == 1:
             return self._write_one(payloads[0])
         return self._write(payloads)
 
-    def _write_one(self, payload: bytes) -> int:
+    def _write_one(self, payload: Record) -> int:
         try:
             return self._write([payload])
         except (StoreInputError, ValueError) as exc:  # refused, or not a journal record
@@ -188,10 +191,10 @@ class JournalWriter:
             os.fsync(handle.fileno())
         self.metrics.dead_letters.labels(kind=kind).inc(len(lines))
 
-    def _expand(self, payloads: list[bytes], afters: list[Position]) -> list[bytes]:
+    def _expand(self, payloads: list[bytes], afters: list[Position]) -> list[Record]:
         """Decode the frames of version 3 records (see the module docstring); the records
         as readings, for :meth:`_apply`."""
-        out: list[bytes] = []
+        out: list[Record] = []
         bad: list[BadFrame] = []
         readings = 0
         for payload, after in zip(payloads, afters, strict=True):
@@ -231,7 +234,7 @@ class JournalWriter:
         next_received: int | None = None
         size = 0
         if self.position < durable:
-            for payload, after in self.journal.read_from(self.position):
+            for payload, after in self.journal.read_from(self.position, durable):
                 if after > durable:
                     break
                 if len(payloads) >= self.batch_records or size >= BATCH_BYTES:
