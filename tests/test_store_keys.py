@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from shanshui.store import (
@@ -291,3 +292,97 @@ def test_readers_order_by_code_not_by_id(store: Store) -> None:
         ("1003A", "SO2", 1.0),
     ]  # fmt: skip  (the newest hour, h = 1, of each key)
     assert read_long(store, ["1001A"], parameters=["CO"]).empty
+
+
+def test_dictionary_encoded_codes_are_taken_as_they_come(store: Store) -> None:
+    """An importer's Arrow table may keep site and parameter dictionary-encoded, with
+    dictionary entries no row uses (rows of unknown sites filtered out): only the codes the
+    rows use are looked up, and the readings are stored by their codes."""
+    store.upsert_sites(SITES[:2])
+    store.upsert_parameters(AIR_PARAMETERS)
+    n = 4
+    site = pa.DictionaryArray.from_arrays(
+        pa.array([2, 0, 2, 0], pa.int32()), pa.array(["1003A", "NOT-REGISTERED", "1001A"])
+    )
+    parameter = pa.DictionaryArray.from_arrays(
+        pa.array([0, 0, 1, 1], pa.int8()), pa.array(["PM2.5", "CO", "Unobtainium"])
+    )
+    table = pa.table(
+        {
+            "site": site,
+            "parameter": parameter,
+            "statistic": pa.array(["avg"] * n),
+            "period": pa.array(["hour"] * n),
+            "time": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+            "value": pa.array([1.0, 2.0, 3.0, 4.0]),
+            "flag": pa.array(["N"] * n),
+            "received": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "source": pa.nulls(n, pa.string()),
+        }
+    )
+    assert store.write_observations(table, source="dict").inserted == 4
+    got = store.observations(["1001A", "1003A"])
+    assert list(zip(got["site"], got["parameter"], got["value"], strict=True)) == [
+        ("1001A", "CO", 3.0), ("1001A", "PM2.5", 1.0), ("1003A", "CO", 4.0),
+        ("1003A", "PM2.5", 2.0),
+    ]  # fmt: skip
+    bad = table.set_column(0, "site", pa.DictionaryArray.from_arrays(
+        pa.array([1, 0, 1, 0], pa.int32()), site.dictionary))  # fmt: skip
+    with pytest.raises(StoreInputError, match="NOT-REGISTERED"):
+        store.write_observations(bad)
+    assert len(store.observations(["1001A", "1003A"])) == 4
+
+
+def test_natural_days_follow_each_sites_zone() -> None:
+    """DESIGN §4: an hourly mean enters the daily mean of its site's natural day (local
+    00:00–24:00, by the start label of its hour); expected days from zoneinfo, by hand."""
+    from zoneinfo import ZoneInfo
+
+    from shanshui.store.batch import natural_days
+
+    zones = {1: "Asia/Shanghai", 2: "America/New_York", 3: "Asia/Shanghai"}
+    # 2025-03-09 06:30 UTC: New York has just left EST (UTC-5) for EDT (UTC-4) at 07:00 UTC
+    times = [
+        datetime(2025, 3, 8, 15, tzinfo=UTC),  # Shanghai 23:00 on the 8th
+        datetime(2025, 3, 8, 16, tzinfo=UTC),  # Shanghai 00:00 on the 9th
+        datetime(2025, 3, 9, 4, tzinfo=UTC),  # New York 23:00 EST on the 8th
+        datetime(2025, 3, 9, 5, tzinfo=UTC),  # New York 00:00 EST on the 9th
+        datetime(2025, 3, 10, 3, tzinfo=UTC),  # New York 23:00 EDT on the 9th
+        datetime(2025, 3, 10, 4, tzinfo=UTC),  # New York 00:00 EDT on the 10th
+    ]
+    rows = [(s, t, "avg", "hour") for s in (1, 2, 3) for t in times]
+    rows += [(3, datetime(2031, 1, 1, tzinfo=UTC), "avg", "day")]  # not an hourly mean
+    site = pa.array([r[0] for r in rows], pa.int32())
+    time = pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC"))
+    stat = pa.array([r[2] for r in rows])
+    period = pa.array([r[3] for r in rows])
+    got = natural_days(site, stat, period, time, zones)
+    want = sorted(
+        {(s, t.astimezone(ZoneInfo(zones[s])).date()) for s, t, _, p in rows if p == "hour"}
+    )
+    assert sorted(zip(got["site_id"].to_pylist(), got["day"].to_pylist(), strict=True)) == want
+    assert len(want) == 3 * 2 + 3  # Shanghai: the 8th and 9th; New York: 8th, 9th, 10th
+
+
+def test_last_row_of_a_key_wins_in_any_order(store: Store) -> None:
+    """Store contract: within one batch the last row of a key wins, whatever the order of
+    the rows (here neither code nor id order) and of the ids."""
+    store.upsert_sites([SITES[1]])
+    store.upsert_sites([SITES[0]])  # ids opposite to code order
+    store.upsert_parameters(AIR_PARAMETERS)
+    t1 = T0 + timedelta(hours=1)
+    rows = [
+        ("1001A", "SO2", "avg", "hour", t1, 1.0),
+        ("1003A", "SO2", "avg", "hour", T0, 2.0),
+        ("1001A", "NO2", "avg", "hour", T0, 3.0),
+        ("1001A", "SO2", "avg", "hour", T0, 4.0),
+        ("1003A", "SO2", "avg", "hour", t1, 5.0),
+    ]
+    result = store.write_observations(rows)
+    assert (result.inserted, result.superseded) == (5, 0)
+    again = [rows[1], rows[3], ("1003A", "SO2", "avg", "hour", T0, 6.0), rows[0]]
+    again += [("1001A", "SO2", "avg", "hour", T0, 7.0)]
+    result = store.write_observations(again)
+    assert (result.inserted, result.unchanged, result.corrected, result.superseded) == (0, 1, 2, 2)
+    got = store.observations(["1001A", "1003A"], "SO2")
+    assert got["value"].tolist() == [7.0, 1.0, 6.0, 5.0]

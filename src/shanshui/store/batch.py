@@ -89,14 +89,32 @@ def _times(frame: pd.DataFrame, name: str, default: datetime | None) -> pa.Array
         raise StoreInputError(f"column {name!r}: {exc}") from None
 
 
+#: Columns that may also come dictionary-encoded (strings): the write path maps their few
+#: distinct codes to ids without decoding every row (an importer's readers produce them).
+CODES = ("site", "parameter")
+
+
+def _is_codes(name: str, kind: pa.DataType) -> bool:
+    return (
+        name in CODES
+        and pa.types.is_dictionary(kind)
+        and kind.value_type == pa.string()
+        and pa.types.is_integer(kind.index_type)
+    )
+
+
 def _arrow_ready(batch: ObservationBatch) -> bool:
-    """Whether ``batch`` is an Arrow table whose columns have the staged types already."""
+    """Whether ``batch`` is an Arrow table whose columns have the staged types already
+    (``site`` and ``parameter`` also as dictionaries of strings)."""
     if not isinstance(batch, pa.Table):
         return False
     schema = batch.schema
     for f in STAGE_SCHEMA:
         i = schema.get_field_index(f.name)
-        if i < 0 or schema.field(i).type != f.type:
+        if i < 0:
+            return False
+        kind = schema.field(i).type
+        if kind != f.type and not _is_codes(f.name, kind):
             return False
     return True
 
@@ -112,12 +130,17 @@ def _key_codes(table: pa.Table, key: Sequence[str]) -> tuple[np.ndarray, np.ndar
         span = pc.min_max(column).as_py()
         if span["min"] == span["max"]:  # one value throughout: tells no keys apart
             continue
-        encoded = pc.dictionary_encode(column.combine_chunks())
-        size = len(encoded.dictionary)
+        if pa.types.is_integer(column.type):  # ids: their offsets from the least are codes
+            size = int(span["max"]) - int(span["min"]) + 1
+            codes = _numpy(column).astype(np.int64) - int(span["min"])
+        else:
+            encoded = pc.dictionary_encode(column.combine_chunks())
+            size = len(encoded.dictionary)
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
         radix *= size
         if radix >= 1 << 62:
             return None
-        combo = combo * size + encoded.indices.to_numpy(zero_copy_only=False)
+        combo = combo * size + codes
     time = table["time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     return combo, time
 
@@ -129,7 +152,8 @@ def last_of_keys(table: pa.Table, key: Sequence[str] = KEY) -> tuple[pa.Table, i
 
     Rows in key order without repeats (a file read station by station, parameter by
     parameter, hour by hour) are recognised in one vectorised pass (dictionary codes are
-    numbered in order of appearance); other batches are grouped by key with Arrow.
+    numbered in order of appearance; ids by value); other batches are sorted by key to look
+    for repeats, and grouped by key with Arrow only if there are some.
     """
     if table.num_rows < 2:
         return table, 0
@@ -138,6 +162,10 @@ def last_of_keys(table: pa.Table, key: Sequence[str] = KEY) -> tuple[pa.Table, i
         combo, time = codes
         step = np.diff(combo)
         if bool(np.all((step > 0) | ((step == 0) & (np.diff(time) > 0)))):
+            return table, 0
+        # not in key order (ids need not follow the codes' order): sort to look for repeats
+        order = np.lexsort((time, combo))
+        if not bool(np.any((np.diff(combo[order]) == 0) & (np.diff(time[order]) == 0))):
             return table, 0
         keys = pa.table({"c": combo, "t": time, "_row": np.arange(table.num_rows)})
         last = keys.group_by(["c", "t"], use_threads=False).aggregate([("_row", "max")])
@@ -182,7 +210,13 @@ def _normalise_arrow(table: pa.Table, received: datetime, source: str | None) ->
         src = pa.repeat(pa.scalar(source, pa.string()), n)
     cols = [table[name] for name in ("site", "parameter", "statistic", "period", "time")]
     cols += [values, table["flag"], recv, src]
-    return pa.Table.from_arrays(cols, schema=STAGE_SCHEMA)
+    schema = pa.schema(
+        [
+            pa.field(f.name, c.type) if f.name in CODES else f
+            for f, c in zip(STAGE_SCHEMA, cols, strict=True)
+        ]
+    )
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def normalise(
@@ -191,12 +225,17 @@ def normalise(
     """Check a batch and return it as a table of :data:`STAGE_SCHEMA`
     without repeated keys (the last row of a key wins), and the number of rows dropped."""
     table = checked(batch, received=received, source=source)
+    for name in CODES:
+        if pa.types.is_dictionary(table.schema.field(name).type):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, table[name].cast(pa.string()))
     return last_of_keys(table)
 
 
 def checked(batch: ObservationBatch, *, received: datetime, source: str | None) -> pa.Table:
     """Check a batch and return it as a table of :data:`STAGE_SCHEMA`, repeated keys still
-    in it (the write path drops them on the integer keys: :func:`last_of_keys`)."""
+    in it (the write path drops them on the integer keys: :func:`last_of_keys`); ``site``
+    and ``parameter`` stay dictionary-encoded where they came so."""
     if _arrow_ready(batch):
         assert isinstance(batch, pa.Table)
         if batch.num_rows == 0:
@@ -280,18 +319,31 @@ def natural_days(
         return pa.table({"site_id": pa.array([], pa.int32()), "day": pa.array([], pa.date32())})
     if not pc.all(hourly).as_py():
         site_id, time = pc.filter(site_id, hourly), pc.filter(time, hourly)
+    sites = _numpy(site_id).astype(np.int64)
     distinct = pc.unique(time)
-    where = pc.index_in(time, value_set=distinct)
-    zones = sorted({zone_of[i] for i in pc.unique(site_id).to_pylist()})
-    days: pa.Array | pa.ChunkedArray | None = None
+    where = _numpy(pc.index_in(time, value_set=distinct))
+    zones = sorted({zone_of[i] for i in np.unique(sites).tolist()})
+    days = np.zeros(len(sites), dtype=np.int64)
     for zone in zones:
         local = pc.local_timestamp(distinct.cast(pa.timestamp("us", tz=zone)))
-        day = pc.take(local.cast(pa.date32()), where)
+        day = _numpy(local.cast(pa.date32()).cast(pa.int32()))[where]  # days since 1970-01-01
         if len(zones) == 1:
-            days = day
+            days = day.astype(np.int64)
             break
-        ids = [i for i, z in zone_of.items() if z == zone]
-        mine = pc.is_in(site_id, value_set=pa.array(ids, site_id.type))
-        days = day if days is None else pc.if_else(mine, day, days)
-    out = pa.table({"site_id": site_id, "day": days})
-    return out.group_by(["site_id", "day"], use_threads=False).aggregate([])
+        mine = np.isin(sites, [i for i, z in zone_of.items() if z == zone])
+        days[mine] = day[mine]
+    # distinct (site, day) pairs through one int64 key: site in the high 32 bits, the day
+    # (offset to be non-negative) in the low 32
+    pairs = np.unique((sites << 32) | (days + (1 << 31)))
+    return pa.table(
+        {
+            "site_id": pa.array((pairs >> 32).astype(np.int32)),
+            "day": pa.array(((pairs & 0xFFFFFFFF) - (1 << 31)).astype(np.int32)).cast(pa.date32()),
+        }
+    )
+
+
+def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.to_numpy(zero_copy_only=False)

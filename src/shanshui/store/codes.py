@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -137,13 +138,23 @@ def _codes(codes: Sequence[str]) -> list[str]:
 def encode(
     column: pa.Array | pa.ChunkedArray, ids_of: Callable[[list[str]], dict[str, int]]
 ) -> pa.Array:
-    """``column`` of codes as an array of their ids: one hash pass over the rows (Arrow's
-    dictionary encoding), ``ids_of`` over the distinct codes only, then a gather. Unknown
-    codes: whatever ``ids_of`` raises."""
+    """``column`` of codes (strings, or a dictionary of strings) as an array of their ids:
+    one hash pass over the rows (Arrow's dictionary encoding; none for a dictionary column),
+    ``ids_of`` over the distinct codes only, then a gather. Unknown codes: whatever
+    ``ids_of`` raises (a dictionary's unused entries are not looked up)."""
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
-    distinct = encoded.dictionary.to_pylist()
-    found = ids_of(distinct)
-    lookup = pa.array([found[c] for c in distinct], ID)
-    return pc.take(lookup, encoded.indices)
+        column = column.combine_chunks()  # dictionaries of the chunks are unified
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    indices = encoded.indices
+    used = pc.unique(indices)
+    if len(used) == len(encoded.dictionary):
+        distinct = encoded.dictionary.to_pylist()
+        found = ids_of(distinct)
+        lookup = pa.array([found[c] for c in distinct], ID)
+    else:  # a dictionary with entries no row uses (rows filtered after encoding)
+        distinct = pc.take(encoded.dictionary, used).to_pylist()
+        found = ids_of(distinct)
+        table = np.zeros(len(encoded.dictionary), dtype=np.int32)
+        table[used.to_numpy(zero_copy_only=False)] = [found[c] for c in distinct]
+        lookup = pa.array(table, ID)
+    return pc.take(lookup, indices)
