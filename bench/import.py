@@ -142,6 +142,9 @@ def main() -> None:
         print(
             f"{mode:<22}{int(r['rows']):>12,}{r['wall_s']:>9.3f}{ratio:>8.2f}{r['peak_mib']:>10.0f}"
         )
+    if "import_duckdb" in best:
+        stored = int(best["import_duckdb"]["rows"])
+        print(f"import_duckdb: {stored:,} readings stored (rows out = report.stored)")
     for mode in ("read_prsa", "read_prsa_categorical", "iter_tables", "import_duckdb"):
         if mode not in best:
             continue
