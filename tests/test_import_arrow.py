@@ -199,3 +199,27 @@ def test_cli_prsa_reports_bad_lines_and_keeps_the_good_ones(shared: Path, tmp_pa
     with open_store(db) as store:
         stored = read_long(store, "1003A", parameters=None)
     assert len(stored) == len(good) and stored["time"].nunique() == 23
+
+
+def test_a_file_of_two_stations_reads_as_the_two_files_apart(shared: Path, tmp_path: Path) -> None:
+    import gzip
+
+    other = shared / DONGSI.replace("Dongsi", "Tiantan")
+    with other.open(encoding="utf-8") as fh:
+        tiantan = [next(fh).rstrip("\n") for _ in range(50)]
+    dongsi = _head(shared, 50)
+    mixed = tmp_path / "PRSA_mixed.csv.gz"  # gzip too
+    mixed.write_bytes(gzip.compress(("\n".join(dongsi + tiantan[1:]) + "\n").encode()))
+    got = read_prsa(mixed)
+    apart = pd.concat(
+        [
+            read_prsa(_write(tmp_path / "a.csv", dongsi)),
+            read_prsa(_write(tmp_path / "b.csv", tiantan)),
+        ],
+        ignore_index=True,
+    )
+    key = ["site", "parameter", "time"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(key, ignore_index=True), apart.sort_values(key, ignore_index=True)
+    )
+    assert set(got.site) == {"1003A", "1004A"}  # Dongsi, Tiantan (stations.csv in shared)
