@@ -40,6 +40,7 @@ Rules (DESIGN §4, §5):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -92,6 +93,9 @@ _TIME = pa.timestamp("us", tz="UTC")
 #: Columns the store's write path takes dictionary-encoded (``store.batch.CODES``; none
 #: before it did): those are handed over as the readers make them.
 _STORE_CODES: frozenset[str] = frozenset(getattr(store_batch, "CODES", ()))
+
+#: Files opened (first chunk read) ahead of the one being written.
+OPEN_AHEAD = 2
 
 #: Bad rows kept in a report (all are counted and all go to ``on_bad``): bounded memory.
 MAX_KEPT_BAD = 1000
@@ -227,6 +231,10 @@ class Importer:
         self._listed: tuple[pd.DataFrame, list[Region], dict[str, str]] | None = None
         self._listed_lock = threading.Lock()
         self._regions_checked = False
+        #: Sites of each opened file's first chunk (set by :meth:`_open` in its thread) and
+        #: the files after the one being written: their sites are created with this one's.
+        self._first_sites: dict[str, list[str]] = {}
+        self._ahead: list[str] = []
 
     # -- sites and parameters -----------------------------------------------------------------
     def _station_list(self) -> tuple[pd.DataFrame, list[Region], dict[str, str]]:
@@ -253,6 +261,9 @@ class Importer:
         listed, regions, cities = self._station_list()
         known = [c for c in missing if c in listed.index] if self.create_sites else []
         if known:
+            # the sites of the files read ahead too (those read already): one upsert
+            ahead = {c for p in self._ahead for c in self._first_sites.get(p, ())} - self._sites
+            known += sorted(c for c in ahead - set(known) if c in listed.index)
             if not self._regions_checked:
                 if not self.store.regions():  # a fresh store: the sites' regions come along
                     self.store.upsert_regions(regions)
@@ -391,6 +402,11 @@ class Importer:
         kind, chunks = self._chunks(path, fmt)
         guarded = _guarded(path, chunks)
         first = next(guarded, None)
+        if first is not None and first.rows:
+            # (the Arrow table is made here, off the writing thread, and kept; a frame that
+            # does not convert is explained by the writing thread)
+            with contextlib.suppress(TypeError):
+                self._first_sites[path] = distinct(first.table["site"], compact=True)
         return kind, itertools.chain(() if first is None else (first,), guarded)
 
     def import_file(
@@ -440,8 +456,11 @@ class Importer:
     ) -> ImportReport:
         """Import several files in order into one report.
 
-        While a file is written, the next one is opened and its first chunk read in a
-        thread (reading and the store's engine overlap; one chunk more in memory).
+        While a file is written, the next :data:`OPEN_AHEAD` are opened and their first
+        chunks read, one after the other, in a thread (reading and the store's engine
+        overlap; that many chunks more in memory). Sites of the files read ahead that are
+        missing from the store are created together with the current file's (one upsert for
+        several files).
         """
         report = ImportReport()
         names = [str(p) for p in paths]
@@ -452,13 +471,15 @@ class Importer:
                 target=self._load_station_list_ahead, name="shanshui-import-stations", daemon=True
             ).start()
         with ThreadPoolExecutor(1, thread_name_prefix="shanshui-import-open") as pool:
-            following = pool.submit(self._open, names[0], fmt) if names else None
+            opened: dict[int, Future[tuple[str, Iterator[Chunk]]]] = {}
             for i, name in enumerate(names):
-                current = following
-                following = (
-                    pool.submit(self._open, names[i + 1], fmt) if i + 1 < len(names) else None
-                )
-                self.import_file(name, fmt, report, opened=current)
+                for j in range(i, min(i + 1 + OPEN_AHEAD, len(names))):
+                    if j not in opened:
+                        opened[j] = pool.submit(self._open, names[j], fmt)
+                self._ahead = names[i + 1 : i + 1 + OPEN_AHEAD]
+                self.import_file(name, fmt, report, opened=opened.pop(i))
+                self._first_sites.pop(name, None)
+        self._ahead = []
         return report
 
 
