@@ -18,9 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from shanshui.store import batch as _batch
 from shanshui.store.alarms import AlarmStore
 from shanshui.store.api import (
     KINDS,
@@ -29,20 +27,19 @@ from shanshui.store.api import (
     STATUSES,
     AuditEntry,
     Device,
-    ObservationBatch,
     Parameter,
     Region,
     Site,
     Store,
     StoreError,
     StoreInputError,
-    WriteResult,
 )
-from shanshui.store.codes import CodeIds, encode
+from shanshui.store.codes import CodeIds
 from shanshui.store.keys import KeyStore
 from shanshui.store.permits import PermitStore
 from shanshui.store.sql import Dialect, Query, migrations, query
-from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, OBS_STAGE, STAGES
+from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, STAGES
+from shanshui.store.writing import ObservationWriter
 
 #: GB 3095-2012 Table 4: a 24-hour mean needs at least 20 hourly means in the natural day.
 MIN_VALID_HOURS = 20
@@ -87,7 +84,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
         raise StoreInputError(f"unknown {what} {value!r}; allowed: {sorted(allowed)}")
 
 
-class SQLStore(CodeIds, KeyStore, PermitStore, AlarmStore, Store):
+class SQLStore(ObservationWriter, CodeIds, KeyStore, PermitStore, AlarmStore, Store):
     """Shared implementation of :class:`Store`; subclasses provide the SQL primitives."""
 
     dialect: Dialect
@@ -392,71 +389,6 @@ class SQLStore(CodeIds, KeyStore, PermitStore, AlarmStore, Store):
                     f"unknown sites {sorted(unknown)[:10]} ({len(unknown)}); register them first"
                 )
         return {s: self._site_tz[s] for s in sites}
-
-    def _audit_corrections(self, rows: list[tuple[Any, ...]], now: datetime, actor: str) -> None:
-        """Audit corrections (rows by ids, as obs_corrections returns them) with the codes."""
-        site, par = self._site_code, self._parameter_code  # the batch's ids are cached
-        self._load(
-            "stage_audit",
-            [
-                {
-                    "changed": now, "actor": actor, "action": "correct",
-                    "entity": "observation", "site": site[sid],
-                    "key": f"{par[pid]}/{stat}/{per}/{t.astimezone(UTC).isoformat()}",
-                    "old_value": _json({"value": ov, "flag": of}),
-                    "new_value": _json({"value": nv, "flag": nf}),
-                    "reason": "a later reading replaced the stored one",
-                }
-                for sid, pid, stat, per, t, ov, of, nv, nf in rows
-            ],
-        )  # fmt: skip
-        self._exec("audit_insert")
-
-    def write_observations(
-        self, batch: ObservationBatch, *, source: str | None = None, actor: str | None = None
-    ) -> WriteResult:
-        now = _now()
-        table = _batch.checked(batch, received=now, source=source)
-        if table.num_rows == 0:
-            return WriteResult(0, 0, 0, 0)
-        with self._session():
-            # codes to integer ids (migration 0004), vectorised; unknown codes raise here,
-            # inside the transaction, before anything is written
-            site_id = encode(table["site"], self._sites_in_session)
-            parameter_id = encode(table["parameter"], self._parameters_in_session)
-            cols = [table[c] for c in OBS_STAGE.names[2:]]
-            staged = pa.Table.from_arrays([site_id, parameter_id, *cols], schema=OBS_STAGE)
-            # the last row of a key wins (Store contract), found on the integer keys
-            staged, superseded = _batch.last_of_keys(staged, OBS_STAGE.names[:5])
-            self._stage("stage_obs", staged)
-            span = pc.min_max(staged["time"]).as_py()
-            ids = pc.min_max(staged["site_id"]).as_py()
-            window = {
-                "tmin": span["min"], "tmax": span["max"], "smin": ids["min"], "smax": ids["max"],
-            }  # fmt: skip
-            inserted = self._exec("obs_insert", window)
-            corrected = 0
-            if inserted < staged.num_rows:  # some keys are stored: resends or corrections
-                corrections = self._fetch("obs_corrections", window)
-                if corrections:
-                    self._audit_corrections(corrections, now, actor or source or "unknown")
-                    corrected = self._exec("obs_update", window)
-            if inserted or corrected:  # a pure resend changes no day: nothing to recompute
-                self._mark_days(staged)
-        unchanged = staged.num_rows - inserted - corrected
-        return WriteResult(inserted, unchanged, corrected, superseded)
-
-    def _mark_days(self, staged: pa.Table) -> None:
-        """Mark the natural days of the staged hourly means for :meth:`recompute_daily`."""
-        site_id = staged["site_id"]
-        code = self._site_code
-        zone_of = {i: self._site_tz[code[i]] for i in pc.unique(site_id).to_pylist()}
-        days = _batch.natural_days(
-            site_id, staged["statistic"], staged["period"], staged["time"], zone_of
-        )
-        if days.num_rows:
-            self._stage("stage_dirty", days)
-            self._exec("dirty_mark")
 
     def observations(
         self,
