@@ -11,7 +11,9 @@ Arrow chunks the importer takes (no pandas frame); ``import_duckdb`` is
 the figure issue 4's goal is about. Each measurement
 runs in a fresh subprocess (so peak memory is its own) and is repeated; the minimum wall
 time is reported (the machine is shared; the minimum is the least disturbed run). Peak
-memory is the subprocess's peak RSS minus its RSS after imports.
+memory is the subprocess's peak RSS minus its RSS after imports; ``cpu s`` the CPU time
+(user + system, all threads) of the best run's measured part: on a shared machine steadier
+than wall time, and it shows how much of the work ran in parallel.
 
 Run: ``.venv/bin/python bench/import.py [--repeat 5] [--data ../shared/data/beijing_multisite]
 [--modes pandas,import_duckdb]``
@@ -43,7 +45,12 @@ def rss_kib():
 files = sorted(glob.glob(sys.argv[2] + "/PRSA_Data_*.csv"))
 mode = sys.argv[1]
 base = rss_kib()
+def cpu_s():
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
 t0 = time.perf_counter()
+c0 = cpu_s()
 if mode == "pandas":
     frames = [pd.read_csv(f) for f in files]
     rows = sum(len(f) for f in frames)
@@ -83,14 +90,17 @@ elif mode == "import_duckdb":  # the importer itself: files -> a fresh embedded 
     from shanshui.store import open_store
     with tempfile.TemporaryDirectory() as tmp, open_store(tmp + "/bench.duckdb") as store:
         t0 = time.perf_counter()  # schema creation is not part of the import
+        c0 = cpu_s()
         rows = import_files(store, files, fmt="prsa").stored
         wall = time.perf_counter() - t0
+        cpu = cpu_s() - c0
 else:
     raise SystemExit(mode)
 if mode != "import_duckdb":
     wall = time.perf_counter() - t0
+    cpu = cpu_s() - c0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"mode": mode, "wall_s": wall, "rows": rows, "files": len(files),
+print(json.dumps({"mode": mode, "wall_s": wall, "cpu_s": cpu, "rows": rows, "files": len(files),
                   "peak_mib": (peak - base) / 1024}))
 """
 
@@ -135,12 +145,13 @@ def main() -> None:
                 best[mode] = r
     base = best["pandas"]["wall_s"]
     print(f"12 PRSA files, {best['pandas']['rows']:,} source rows; min of {args.repeat} runs")
-    print(f"{'mode':<22}{'rows out':>12}{'wall s':>9}{'ratio':>8}{'peak MiB':>10}")
+    print(f"{'mode':<22}{'rows out':>12}{'wall s':>9}{'ratio':>8}{'cpu s':>8}{'peak MiB':>10}")
     for mode in modes:
         r = best[mode]
         ratio = r["wall_s"] / base
         print(
-            f"{mode:<22}{int(r['rows']):>12,}{r['wall_s']:>9.3f}{ratio:>8.2f}{r['peak_mib']:>10.0f}"
+            f"{mode:<22}{int(r['rows']):>12,}{r['wall_s']:>9.3f}{ratio:>8.2f}{r['cpu_s']:>8.2f}"
+            f"{r['peak_mib']:>10.0f}"
         )
     if "import_duckdb" in best:
         stored = int(best["import_duckdb"]["rows"])
