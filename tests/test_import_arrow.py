@@ -7,6 +7,7 @@ README of ``../shared/data/beijing_multisite`` for the row counts (35,064 hours 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,20 @@ def test_a_file_of_two_stations_reads_as_the_two_files_apart(shared: Path, tmp_p
         got.sort_values(key, ignore_index=True), apart.sort_values(key, ignore_index=True)
     )
     assert set(got.site) == {"1003A", "1004A"}  # Dongsi, Tiantan (stations.csv in shared)
+
+
+def test_runs_reach_the_store_in_key_order(shared: Path, tmp_path: Path) -> None:
+    """The importer orders a chunk's (site, parameter) runs by the store's ids; the rows are
+    the same ones."""
+    from shanshui.ingest.importers import Importer
+
+    chunk = next(iter_prsa(_write(tmp_path / "PRSA_day.csv", _head(shared, 25)), 100))
+    with open_store(":memory:") as store:
+        importer = Importer(store)
+        import_files(store, tmp_path / "PRSA_day.csv", "prsa")  # registers site, parameters
+        ids = store.parameter_ids(distinct(chunk.table["parameter"]))
+        ordered = importer._in_key_order(chunk.table)
+        runs = [v for v, _ in itertools.groupby(ordered["parameter"].to_pylist())]
+        assert [ids[p] for p in runs] == sorted(ids.values())
+        assert sorted(ordered.to_pylist(), key=repr) == sorted(chunk.table.to_pylist(), key=repr)
+        assert importer._in_key_order(ordered) is ordered  # in order already: unchanged

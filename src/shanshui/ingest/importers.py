@@ -52,6 +52,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -340,6 +341,7 @@ class Importer:
         dictionary-encoded where the store takes them so (``store.batch.CODES``: it maps the
         few distinct codes to ids, not every row), other strings decoded run by run,
         statistic and period constant, ``received`` and ``source`` left to the store."""
+        table = self._in_key_order(table)
         n = table.num_rows
         site, parameter = (
             table[name] if name in _STORE_CODES else plain_strings(table[name])
@@ -357,6 +359,42 @@ class Importer:
                 "received": pa.nulls(n, _TIME),
                 "source": pa.nulls(n, pa.string()),
             }
+        )
+
+    def _in_key_order(self, table: pa.Table) -> pa.Table:
+        """``table`` with its runs of one (site, parameter) in the order of the store's ids
+        (a zero-copy concatenation of slices), so that a chunk whose runs are in time order
+        reaches the store in key order, which it recognises in one pass (it sorts other
+        batches to look for repeated keys). Unchanged if it is not a few such runs."""
+        if table.num_rows < 2 or not all(
+            pa.types.is_dictionary(table[c].type) and table[c].num_chunks == 1
+            for c in ("site", "parameter")
+        ):
+            return table
+        site, parameter = table["site"].chunk(0), table["parameter"].chunk(0)
+        if site.null_count or parameter.null_count:
+            return table
+        si = site.indices.to_numpy(zero_copy_only=False)
+        pi = parameter.indices.to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero((si[1:] != si[:-1]) | (pi[1:] != pi[:-1])) + 1
+        if len(starts) > 4096:  # not a few runs: left to the store
+            return table
+        starts = np.concatenate([[0], starts])
+        ends = np.append(starts[1:], table.num_rows)
+        site_codes = site.dictionary.to_pylist()
+        parameter_codes = parameter.dictionary.to_pylist()
+        run_sites = [site_codes[i] for i in si[starts]]
+        run_parameters = [parameter_codes[i] for i in pi[starts]]
+        site_ids = self.store.site_ids(sorted(set(run_sites)))
+        parameter_ids = self.store.parameter_ids(sorted(set(run_parameters)))
+        order = sorted(
+            range(len(starts)),
+            key=lambda k: (site_ids[run_sites[k]], parameter_ids[run_parameters[k]], k),
+        )
+        if order == list(range(len(starts))):
+            return table
+        return pa.concat_tables(
+            [table.slice(int(starts[k]), int(ends[k] - starts[k])) for k in order]
         )
 
     def _write_frame(
