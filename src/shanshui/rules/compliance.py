@@ -307,8 +307,9 @@ PERFECT_HASH_BITS = 24
 # ((site*P + parameter)*24 + hour) and value to numpy, np.bincount for the counts and sums
 # (no hashing): 3.4 CPU-s, 1.8 streamed in 1 M-row batches, against 1.2 for DuckDB's hash
 # group-by on the ids (warm: 0.6–0.7, 0.4 with the perfect-hash array, one thread) — moving
-# 11.5 M rows out of DuckDB costs more than grouping them inside; one packed integer key instead of three (no gain);
-# the flag test as ``in ('N', '')`` (about 10 % dearer than the chain of equalities).
+# 11.5 M rows out of DuckDB costs more than grouping them inside; one packed integer key
+# instead of three (no gain); the flag test as ``in ('N', '')`` (about 10 % dearer than the
+# chain of equalities, within the noise at full size).
 #: Settings of the evaluator's private cursor (a session setting: the store's own connection
 #: and its other cursors keep theirs). ``SET threads`` is global in DuckDB, so it is not used.
 _CURSOR_SETTINGS = f"set perfect_ht_threshold = {PERFECT_HASH_BITS}"
