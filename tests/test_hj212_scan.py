@@ -248,3 +248,87 @@ def test_c_framing_equals_frame_segment(segment: bytes) -> None:
     assert frame_py(segment) == frame_segment(segment)
     if FRAME_C is not None:
         assert FRAME_C(segment) == frame_segment(segment)
+
+
+# -- the C reader of a plain segment's readings (the writer's bulk decode) -----------------------
+def _reference_readings(segment: bytes) -> object:
+    """parse_segment + add_readings, the source of truth (HJ 212-2017 §6.3.3.2 and the
+    mapping written in shanshui.ingest.session)."""
+    from shanshui.hj212 import parse_segment
+    from shanshui.ingest.payload import Columns
+    from shanshui.ingest.session import add_readings
+
+    try:
+        msg = parse_segment(segment)
+    except FrameError:
+        return "error"
+    cols = Columns()
+    add_readings(cols, msg, "S")
+    return msg.cn, msg.mn or "", msg.data_time_raw, cols.p, cols.k, cols.v, cols.f
+
+
+def _check_cp_reader(segment: bytes) -> bool:
+    """True when the C reader took the segment (and agreed with the reference)."""
+    from shanshui.hj212 import parse_time
+    from shanshui.hj212.scan import CP_READINGS_C
+    from shanshui.ingest.session import _STATS, AIR_CODES, PERIODS
+
+    if CP_READINGS_C is None:
+        return False
+    got = CP_READINGS_C(segment, AIR_CODES, _STATS)
+    if got is None:
+        return False
+    want = _reference_readings(segment)
+    cn, mn, raw, p, k, v, f = got
+    if raw is not None:
+        try:
+            parse_time(raw)
+        except FrameError:
+            assert want == "error"
+            return True
+    assert want != "error", segment
+    assert isinstance(want, tuple)
+    assert (cn, mn, raw) == want[:3]
+    if cn in PERIODS and raw is not None:
+        assert (p, k, v, f) == want[3:], segment
+    return True
+
+
+HEADER = b"QN=20160801085857223;ST=%b;CN=%b;PW=123456;MN=M1;Flag=5;CP=&&"
+entries = st.lists(
+    st.tuples(
+        st.sampled_from(["a34004", "a21026", "a01001", "PM25", "w01018", "", "DataTime", "x-y"]),
+        st.sampled_from(["Avg", "Rtd", "Min", "Max", "Cou", "ZsAvg", "Flag", "EFlag", "", None]),
+        st.sampled_from(["35.5", "-1", "N", "D", "", "1e5", "20160801080000", "2016130108000"]),
+        st.sampled_from([";", ","]),
+    ),
+    max_size=10,
+)
+
+
+@SETTINGS
+@given(
+    entries, st.sampled_from([b"22", b"31", b"32"]), st.sampled_from([b"2061", b"2011", b"1013"])
+)
+def test_c_cp_reader_equals_parse_segment_and_add_readings(
+    items: list[tuple[str, str | None, str, str]], system: bytes, cn: bytes
+) -> None:
+    cp = ""
+    for i, (code, suffix, value, sep) in enumerate(items):
+        key = code if suffix is None else f"{code}-{suffix}"
+        cp += ("" if i == 0 else sep) + f"{key}={value}"
+    _check_cp_reader(HEADER % (system, cn) + cp.encode() + b"&&")
+
+
+def test_c_cp_reader_takes_the_usual_uploads(reference: list[bytes]) -> None:
+    from shanshui.hj212.scan import CP_READINGS_C
+
+    if CP_READINGS_C is None:
+        pytest.skip("no C compiler at install time: the writer decodes with parse_segment")
+    assert _check_cp_reader(UPLOAD)
+    took = 0
+    for data in reference:
+        for event in Decoder().feed(data):
+            if isinstance(event, Frame):
+                took += _check_cp_reader(event.raw[6:-4])
+    assert took >= 20  # most reference uploads are in the plain layout

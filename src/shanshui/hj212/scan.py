@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from shanshui.hj212.decoder import MAX_SEGMENT, Decoder, Frame
@@ -172,18 +172,32 @@ def frame_py(segment: bytes) -> bytes:
     return frame_segment(segment)
 
 
-def _load_c() -> tuple[Callable[[bytes, int, int], ScanResult], Callable[[bytes], bytes]] | None:
-    """The C scan and framing of ``_scan.c``, or None where they were not built."""
+CpReadings = tuple[str, str, str | None, list[str], list[str], list[str], list[str]]
+"""cn, mn, DataTime as sent, and the readings' parameters, statistics, values, flags."""
+CpReader = Callable[[bytes, Mapping[str, str], Mapping[str, str]], CpReadings | None]
+
+
+def _load_c() -> (
+    tuple[Callable[[bytes, int, int], ScanResult], Callable[[bytes], bytes], CpReader] | None
+):
+    """The C scan, framing and CP reader of ``_scan.c``, or None where they were not built."""
     try:
         module = importlib.import_module("shanshui.hj212._scan")
     except ImportError:  # no C compiler at install time: setup.py left it out
         return None
     scan: Callable[[bytes, int, int], ScanResult] = module.scan_frames
     frame: Callable[[bytes], bytes] = module.frame
-    return scan, frame
+    cp_readings: CpReader = module.cp_readings
+    return scan, frame, cp_readings
 
 
 _C: Final = _load_c()
+#: The C reader of a plain segment's readings (``cp_readings`` in ``_scan.c``), or None:
+#: ``CP_READINGS_C(segment, air_codes, stats)`` gives what
+#: :func:`shanshui.ingest.session.add_readings` takes from ``parse_segment(segment)``
+#: (parameters mapped by ``air_codes`` when ST is 22, statistics by ``stats``, each code's
+#: Flag or ``N``), or None for a segment outside the plain layout (decode it in full).
+CP_READINGS_C: Final = None if _C is None else _C[2]
 #: The compiled scan, or None (then :func:`scan_frames` is :func:`scan_frames_py`).
 SCAN_C: Final = None if _C is None else _C[0]
 #: The compiled framing, or None (then :func:`frame` is :func:`frame_py`).
@@ -238,6 +252,7 @@ class HeadDecoder:
 
 
 __all__ = [
+    "CP_READINGS_C",
     "FRAME_C",
     "SCAN_C",
     "Head",

@@ -373,12 +373,20 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
     (the writer counts and dead-letters it, never drops it). A v3 record left without
     readings is left out. ValueError if a v3 record's layout is wrong.
     """
-    from shanshui.hj212 import FrameError, parse_segment  # noqa: PLC0415
-    from shanshui.ingest.session import add_readings  # noqa: PLC0415 - session imports us
+    from shanshui.hj212 import FrameError, parse_segment, parse_time  # noqa: PLC0415
+    from shanshui.hj212.scan import CP_READINGS_C  # noqa: PLC0415
+    from shanshui.ingest.session import (  # noqa: PLC0415 - session imports this module
+        _STATS,
+        AIR_CODES,
+        PERIODS,
+        add_readings,
+        data_time_us,
+    )
 
     out: list[Record] = []
     bad: list[BadFrame] = []
     readings = 0
+    times: dict[str, int] = {}  # DataTime text → µs: many frames share an hour
     for payload in payloads:
         if payload[:1] != b"\x03":
             out.append(payload)
@@ -386,6 +394,29 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
         received, segments, sites = frames_of(payload)
         columns = Columns()
         for segment, site in zip(segments, sites, strict=True):
+            # The C reader: add_readings' readings of a plain segment (tests hold them
+            # equal); None for any other segment, decoded in full below.
+            got = None if CP_READINGS_C is None else CP_READINGS_C(segment, AIR_CODES, _STATS)
+            if got is not None:
+                cn, mn, raw_time, p, k, v, f = got
+                if raw_time is None:
+                    bad.append((segment, site, "bad_field: no DataTime", received))
+                    continue
+                us = times.get(raw_time)
+                if us is None:
+                    try:
+                        us = times[raw_time] = data_time_us(parse_time(raw_time))
+                    except FrameError as exc:
+                        bad.append((segment, site, f"{exc.reason}: {exc.detail}", received))
+                        continue
+                period = PERIODS.get(cn)
+                if period is not None and p:
+                    columns.p += p
+                    columns.k += k
+                    columns.v += v
+                    columns.f += f
+                    columns.frame(site, period, us, mn, len(p))
+                continue
             try:
                 message = parse_segment(segment)
             except FrameError as exc:
