@@ -161,3 +161,25 @@ def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(tmp_pat
     assert metrics.value("shanshui_gateway_dead_letters_total", kind="frame") == 1
     assert metrics.value("shanshui_gateway_observations_journaled_total") == 1
     store.close()
+
+
+def test_a_refused_record_of_frames_is_dead_lettered_with_its_readings(tmp_path: Path) -> None:
+    # A device whose site was deleted: the store refuses the record (StoreInputError); the
+    # dead-letter line keeps its readings, decoded from the journaled frames.
+    from shanshui.ingest.payload import encode_frames
+
+    store = make_store(tmp_path / "s.duckdb")
+    msg = Message.build(
+        st="22", cn="2061", mn="MN1", data_time="20140101080000", items={"a21004": {"Avg": "40"}}
+    )
+    segment = msg.segment().encode()
+    records = [
+        encode_frames([segment], ["NOSUCHSITE"], 1),
+        encode_frames([segment.replace(b"=40", b"=42")], ["1001A"], 2),
+    ]
+    asyncio.run(commit_and_apply(tmp_path / "j", store, records))
+    assert list(store.observations("1001A")["value"]) == [42.0]
+    (line,) = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
+    dead = json.loads(line)["record"]
+    assert dead["s"] == ["NOSUCHSITE"] and dead["p"] == ["NO2"] and dead["v"] == [40.0]
+    store.close()
