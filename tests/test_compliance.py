@@ -187,7 +187,7 @@ def test_joins_by_codes_and_by_hash_agree(monkeypatch: pytest.MonkeyPatch) -> No
     dense grids, or through Arrow hash joins past DENSE_GRID_MAX cells: the same rows either
     way, including a limit on the measured basis, an unlimited parameter and a limit on an
     outlet without data (which yield no row)."""
-    from shanshui.rules import compliance
+    from shanshui.rules import compliance_judge
 
     rng = np.random.default_rng(11)
     times = [T0 + timedelta(minutes=i) for i in range(150)]
@@ -214,7 +214,7 @@ def test_joins_by_codes_and_by_hash_agree(monkeypatch: pytest.MonkeyPatch) -> No
         for p, lim in ((PM, 10.0), (SO2, 35.0))
     ] + [{"site": "B", "parameter": "a00000", "limit": 120.0, "basis": "measured"}]
     by_codes = evaluate_hours(data, limits, sort=True)
-    monkeypatch.setattr(compliance, "DENSE_GRID_MAX", 0)
+    monkeypatch.setattr(compliance_judge, "DENSE_GRID_MAX", 0)
     by_hash = evaluate_hours(data, limits, sort=True)
     assert by_codes.equals(by_hash)
     assert by_codes.num_rows == (3 * 2 + 1) * 3  # 3 hours; no rows for NODATA or unlimited

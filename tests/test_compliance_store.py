@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
-from shanshui.rules import compliance
+from shanshui.rules import compliance_judge, compliance_store
 from shanshui.rules.compliance import RESULT_SCHEMA, evaluate_hours
 from shanshui.store.api import Parameter, Site
 from shanshui.store.duck import DuckDBStore
@@ -111,11 +111,11 @@ def test_store_ids_path_equals_the_frame_engine(tmp_path: Path) -> None:
         # the long-list branch (no id list in the scan, unwanted ids left to the join)
         # and the hash-join fallback of the judging give the same rows
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(compliance, "SITE_FILTER_MAX", 0)
+            mp.setattr(compliance_store, "SITE_FILTER_MAX", 0)
             assert_same(
                 evaluate_hours(store, LIMITS, start=T0, end=end, sort=True).to_pandas(), reference
             )
-            mp.setattr(compliance, "DENSE_GRID_MAX", 0)
+            mp.setattr(compliance_judge, "DENSE_GRID_MAX", 0)
             assert_same(
                 evaluate_hours(store, LIMITS, start=T0, end=end, sort=True).to_pandas(), reference
             )
@@ -146,4 +146,4 @@ def test_private_cursor_leaves_the_store_settings_alone(tmp_path: Path) -> None:
         with store._session(write=False):
             after = store._c.sql("select current_setting('perfect_ht_threshold')").fetchall()
         assert before == after
-        assert after[0][0] != compliance.PERFECT_HASH_BITS
+        assert after[0][0] != compliance_store.PERFECT_HASH_BITS
