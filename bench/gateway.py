@@ -34,6 +34,13 @@ Results (``--seconds 10 --warmup 3``, the 2-core VM shared with other work: load
       CPU per stored fr. —                            53 µs (gateway process only)
     idle 10,000 conns    313 MiB RSS                  316 MiB RSS
 
+A second run of this version (machine quieter, load average 2–4): null server 122,209;
+DuckDB 19,989 acknowledged/s (0.16) at 85 % CPU, sustained 13,473 stored/s, 64 CPU-µs per
+frame, drained in 6 s; PostgreSQL 25,326 acknowledged/s (0.21), sustained 6,386 stored/s
+(drained in 39 s: during the load the writer stores ~700 frames/s, GIL ping-pong with the
+event loop and the PostgreSQL server's own CPU on 2 busy cores), 55 CPU-µs per frame in
+the gateway process; idle 10,000 connections 315 MiB.
+
 "before" sustained is the stored readings at the end of the load / 6 / 13 s (that version
 of this script did not wait for the drain); the lead's quieter run of it gave 11,116
 acknowledged frames/s at 118 % CPU (≈ 9,400 per CPU second) with the writer behind.
