@@ -60,8 +60,6 @@ DAILY_COLUMNS = pa.schema(
 #: The staging tables: name → layout.
 STAGES: dict[str, pa.Schema] = {
     "stage_obs": OBS_STAGE,
-    # the batch's distinct (site id, natural day) pairs of hourly means (batch.natural_days)
-    "stage_dirty": pa.schema([("site_id", pa.int32()), ("day", pa.date32())]),
     "stage_days": pa.schema(
         [
             ("site", pa.string()),

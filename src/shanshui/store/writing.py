@@ -121,5 +121,5 @@ class ObservationWriter:
             site_id, staged["statistic"], staged["period"], staged["time"], zone_of
         )
         if days.num_rows:
-            self._stage("stage_dirty", days)
-            self._exec("dirty_mark")
+            marks = {"site_ids": days["site_id"].to_pylist(), "days": days["day"].to_pylist()}
+            self._exec("dirty_mark", marks)

@@ -7,9 +7,6 @@ create temp table if not exists stage_obs (
     period text collate "C", time timestamptz, value double precision, flag text,
     received timestamptz, source text
 ) on commit delete rows;
-create temp table if not exists stage_dirty (
-    site_id integer, day date
-) on commit delete rows;
 create temp table if not exists stage_days (
     site text collate "C", day date, start_utc timestamptz, end_utc timestamptz,
     expected integer, gen bigint
