@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shanshui.store.api import StoreInputError
+from shanshui.store.mixin import SQLParts
 
 __all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore"]
 
@@ -128,23 +128,8 @@ def _names(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
-class AlarmStore:
+class AlarmStore(SQLParts):
     """The alarm operations of :class:`~shanshui.store.Store` over SQL."""
-
-    if TYPE_CHECKING:  # provided by SQLStore
-
-        def _session(self, *, write: bool = True) -> AbstractContextManager[None]: ...
-
-        def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int: ...
-
-        def _fetch(
-            self, name: str, params: Mapping[str, Any] | None = None
-        ) -> list[tuple[Any, ...]]: ...
-
-        def _insert_audit(
-            self, *, changed: datetime, actor: str, action: str, entity: str,
-            site: str | None, key: str, old: Any, new: Any, reason: str | None,
-        ) -> None: ...  # fmt: skip
 
     def alarms(
         self,

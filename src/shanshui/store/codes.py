@@ -9,16 +9,14 @@ of :class:`~shanshui.store.sqlstore.SQLStore`.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shanshui.store.api import StoreInputError
+from shanshui.store.mixin import SQLParts
 
 __all__ = ["CodeIds", "encode"]
 
@@ -26,20 +24,8 @@ __all__ = ["CodeIds", "encode"]
 ID = pa.int32()
 
 
-class CodeIds:
+class CodeIds(SQLParts):
     """``site_ids`` / ``parameter_ids`` over SQL, cached per store object."""
-
-    if TYPE_CHECKING:  # provided by SQLStore
-        _lock: threading.RLock
-        _site_tz: dict[str, str]
-
-        def _session(self, *, write: bool = True) -> AbstractContextManager[None]: ...
-
-        def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int: ...
-
-        def _fetch(
-            self, name: str, params: Mapping[str, Any] | None = None
-        ) -> list[tuple[Any, ...]]: ...
 
     def _init_codes(self) -> None:
         self._site_id: dict[str, int] = {}

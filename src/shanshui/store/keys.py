@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from shanshui.store.api import KEY_ROLES, ApiKey, StoreInputError
+from shanshui.store.mixin import SQLParts
 
 __all__ = ["KeyStore"]
 
@@ -29,23 +27,8 @@ def _key(row: tuple[object, ...]) -> ApiKey:
     return ApiKey(str(i), str(digest), str(role), str(label), created, revoked)
 
 
-class KeyStore:
+class KeyStore(SQLParts):
     """The API-key operations of :class:`~shanshui.store.Store` over SQL."""
-
-    if TYPE_CHECKING:  # provided by SQLStore
-
-        def _session(self, *, write: bool = True) -> AbstractContextManager[None]: ...
-
-        def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int: ...
-
-        def _fetch(
-            self, name: str, params: Mapping[str, Any] | None = None
-        ) -> list[tuple[Any, ...]]: ...
-
-        def _insert_audit(
-            self, *, changed: datetime, actor: str, action: str, entity: str,
-            site: str | None, key: str, old: Any, new: Any, reason: str | None,
-        ) -> None: ...  # fmt: skip
 
     def add_api_key(self, digest: str, role: str, label: str, *, actor: str) -> ApiKey:
         digest = digest.lower()

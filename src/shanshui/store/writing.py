@@ -12,9 +12,7 @@ transaction. :class:`ObservationWriter` is a mixin of
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ import pyarrow.compute as pc
 from shanshui.store import batch as _batch
 from shanshui.store.api import ObservationBatch, WriteResult
 from shanshui.store.codes import encode
+from shanshui.store.mixin import SQLParts
 from shanshui.store.stages import OBS_STAGE
 
 __all__ = ["ObservationWriter"]
@@ -34,26 +33,12 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
-class ObservationWriter:
+class ObservationWriter(SQLParts):
     """:meth:`~shanshui.store.Store.write_observations` over SQL."""
 
-    if TYPE_CHECKING:  # provided by SQLStore and CodeIds
-        _lock: threading.RLock
-        _site_tz: dict[str, str]
+    if TYPE_CHECKING:  # provided by CodeIds
         _site_code: dict[int, str]
         _parameter_code: dict[int, str]
-
-        def _session(self, *, write: bool = True) -> AbstractContextManager[None]: ...
-
-        def _exec(self, name: str, params: Mapping[str, Any] | None = None) -> int: ...
-
-        def _fetch(
-            self, name: str, params: Mapping[str, Any] | None = None
-        ) -> list[tuple[Any, ...]]: ...
-
-        def _stage(self, name: str, table: pa.Table) -> None: ...
-
-        def _load(self, name: str, rows: Any) -> None: ...
 
         def _sites_in_session(self, codes: Sequence[str]) -> dict[str, int]: ...
 
