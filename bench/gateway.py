@@ -34,6 +34,12 @@ Results (``--seconds 10 --warmup 3``, the 2-core VM shared with other work: load
       CPU per stored fr. —                            53 µs (gateway process only)
     idle 10,000 conns    313 MiB RSS                  316 MiB RSS
 
+The lead's run on a quiet machine (2026-11-26 04:16 UTC, load average 0.4–1.0, this version
+with the store's integer keys): null server 256,049 frames/s; DuckDB 30,488 acknowledged/s
+(0.12) at 117 % CPU, sustained 22,011 stored/s (0.09; writer drained 4.9 s after the load,
+53 CPU-µs per stored frame); PostgreSQL 37,871 acknowledged/s (0.15), sustained 7,468 stored/s
+(writer drained in 51.4 s); idle 10,000 connections 314 MiB.
+
 A second run of this version (machine quieter, load average 2–4): null server 122,209;
 DuckDB 19,989 acknowledged/s (0.16) at 85 % CPU, sustained 13,473 stored/s, 64 CPU-µs per
 frame, drained in 6 s; PostgreSQL 25,326 acknowledged/s (0.21), sustained 6,386 stored/s
