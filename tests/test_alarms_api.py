@@ -11,6 +11,7 @@ Expected (rules in shanshui/rules/__init__.py): two SO2 exceedance alarms, the f
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -197,3 +198,16 @@ def test_rate_alarms_are_listed_and_handled_like_the_others(client: Client, stor
         "POST", f"/api/v1/alarms/{rate[1]['id']}/acknowledge", key=KEY, json={"note": "seen"}
     ).json()
     assert done["state"] == "acknowledged"
+
+
+def test_enterprise_page_shows_daily_and_rate_limits(client: Client) -> None:
+    """The example permit's stacks allow SO2 55 kg/h besides 50 mg/m³ (converted, 6 % O2),
+    and its waste-water outlet only daily means (COD 50 mg/L, GB 18918-2002 class 1-A): the
+    enterprise page states each limit with its kind, and no hourly value where none is set."""
+    html = client.call("GET", "/enterprise/SYN-PLANT01?lang=en").text
+    assert "≤ <b>50.0</b> mg/m³" in html or "≤ <b>50</b> mg/m³" in html
+    assert 'class="limit-rate">emission rate ≤ <b>55' in html
+    # COD is named by its HJ 212 code where the store has no name for it (this fixture)
+    cod = r'(w01018|COD[^<]*) <small class="limit-daily">daily mean ≤ <b>50(\.0)?</b> mg/L'
+    assert re.search(cod, html)
+    assert "≤ <b>—</b>" not in html

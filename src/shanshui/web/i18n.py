@@ -100,8 +100,10 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "outlets": "排放口",
         "outlet": "排放口",
         "type": "类型",
-        "limits": "许可排放浓度限值（小时）",
+        "limits": "许可排放限值（小时浓度；日均浓度、排放速率另注）",
         "converted": "折算",
+        "daily_limit": "日均",
+        "rate_limit": "排放速率",
         "online": "在线监测数据",
         "online_note": (
             "小时均值；折算浓度按许可证规定的基准氧含量；红色虚线为许可限值，"
@@ -224,8 +226,10 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "outlets": "Outlets",
         "outlet": "Outlet",
         "type": "Type",
-        "limits": "Permitted hourly concentration limits",
+        "limits": "Permitted limits (hourly concentration; daily mean and emission rate noted)",
         "converted": "converted",
+        "daily_limit": "daily mean",
+        "rate_limit": "emission rate",
         "online": "Online monitoring data",
         "online_note": "Hourly means; converted to the permit's reference oxygen where it "
         "says so. Dashed red line: the permitted limit; red dots: hours over it; grey dots: "
