@@ -177,6 +177,24 @@ def _field_counts(
     return counts
 
 
+def _spans(
+    block: bytes, first_line: int, ends: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``block`` as bytes, each line's start and end (the LF) offsets, which lines are blank
+    (empty or a lone CR) and their line numbers from ``first_line``."""
+    arr = np.frombuffer(block, dtype=np.uint8)
+    if ends is None:
+        ends = np.flatnonzero(arr == _NL)
+    starts = np.empty_like(ends)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (arr[np.maximum(ends - 1, 0)] == _CR))
+    numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
+    return arr, starts, ends, blank, numbers
+
+
 def split_lines(
     path: str, first_line: int, block: bytes, n_fields: int, ends: np.ndarray | None = None
 ) -> Lines:
@@ -185,18 +203,9 @@ def split_lines(
     Lines with another field count become :class:`BadRow` (with their line number).
     Blank lines are skipped silently (a trailing empty line is common and harmless).
     """
-    arr = np.frombuffer(block, dtype=np.uint8)
-    if ends is None:
-        ends = np.flatnonzero(arr == _NL)
-    starts = np.empty_like(ends)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
+    arr, starts, ends, blank, numbers = _spans(block, first_line, ends)
     fields = _field_counts(arr, starts, ends, n_fields)
-    length = ends - starts
-    blank = (length == 0) | ((length == 1) & (arr[np.maximum(ends - 1, 0)] == _CR))
     wrong = (fields != n_fields) & ~blank
-    numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
     bad: list[BadRow] = []
     if wrong.any():
         for i in np.flatnonzero(wrong):
@@ -224,16 +233,7 @@ def raw_lines(first_line: int, block: bytes, ends: np.ndarray | None = None) -> 
     """The lines of ``block`` unchecked, for a parser that checks field counts itself
     (:func:`arrow_cells`): ``line_numbers`` holds the non-blank lines (the parser reports and
     removes the bad ones). Blank lines are skipped silently, as :func:`split_lines` does."""
-    arr = np.frombuffer(block, dtype=np.uint8)
-    if ends is None:
-        ends = np.flatnonzero(arr == _NL)
-    starts = np.empty_like(ends)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-    length = ends - starts
-    blank = (length == 0) | ((length == 1) & (arr[np.maximum(ends - 1, 0)] == _CR))
-    numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
+    _, _, ends, blank, numbers = _spans(block, first_line, ends)
     return Lines(block, numbers[~blank] if blank.any() else numbers, [], len(ends))
 
 
