@@ -379,15 +379,9 @@ class SQLStore(ObservationWriter, CodeIds, KeyStore, PermitStore, AlarmStore, St
 
     # -- observations -------------------------------------------------------------------------
     def _zones(self, sites: list[str]) -> dict[str, str]:
-        """Time zones of ``sites``; unknown sites raise StoreInputError."""
-        missing = [s for s in sites if s not in self._site_tz]
-        if missing:
-            self._site_tz.update(dict(self._fetch("site_tz", {"codes": missing})))
-            unknown = [s for s in missing if s not in self._site_tz]
-            if unknown:
-                raise StoreInputError(
-                    f"unknown sites {sorted(unknown)[:10]} ({len(unknown)}); register them first"
-                )
+        """Time zones of ``sites`` (in a session); unknown sites raise StoreInputError.
+        :meth:`_sites_in_session` caches each site's zone with its id."""
+        self._sites_in_session(sites)
         return {s: self._site_tz[s] for s in sites}
 
     def observations(
