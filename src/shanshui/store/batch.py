@@ -21,7 +21,7 @@ from shanshui.store.api import PERIODS, STATISTICS, Observation, ObservationBatc
 KEY = ["site", "parameter", "statistic", "period", "time"]
 FIELDS = list(Observation._fields)
 TIME = pa.timestamp("us", tz="UTC")
-#: A checked batch by codes (the write path then maps the codes to ids, ``stores.OBS_STAGE``).
+#: A checked batch by codes (the write path then maps the codes to ids, ``stages.OBS_STAGE``).
 STAGE_SCHEMA = pa.schema(
     [
         ("site", pa.string()),

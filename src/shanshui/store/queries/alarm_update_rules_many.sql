@@ -1,7 +1,7 @@
 -- The rules engine's update of many alarms in one statement (shanshui.rules), one array
 -- element per alarm: what the data say, never undoing an operator's hand meanwhile — an
 -- alarm closed by hand stays closed as it was, an acknowledged one that is not closed stays
--- acknowledged (the operator's fields are not set). The same rule as alarm_update_rules.sql.
+-- acknowledged (the operator's fields are not set).
 update alarm set
     opened_at = s.n_opened_at, last_seen = s.n_last_seen, hours = s.n_hours,
     value = s.n_value, threshold = s.n_threshold, enterprise = s.n_enterprise,
