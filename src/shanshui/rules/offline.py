@@ -24,6 +24,7 @@ __all__ = [
     "anchors",
     "evaluate_offline",
     "offline_episodes",
+    "overdue",
     "read_silences",
 ]
 
@@ -141,6 +142,25 @@ def _episode(
     )
 
 
+def overdue(last: datetime, now: datetime, interval: timedelta) -> bool:
+    """Whether the datum after data time ``last`` is overdue at ``now``: ``now − last >
+    2 × interval``.
+
+    A data time is the label of an interval: HJ 212-2017 gives minute, hourly and daily data
+    (CN 2051/2061/2031) the start of the interval they describe as DataTime, and a data logger
+    sends them once that interval has ended. The datum after ``last`` is labelled ``last +
+    interval`` and is sent at ``last + 2 × interval``; only after that instant has the device
+    been silent for longer than its reporting interval. (``now − last > interval`` would hold
+    for every live hourly outlet between one hour's end and the arrival of its record, and
+    raise an offline alarm an hour early.) The episode is still dated in data time, opened
+    at ``last + interval`` like a gap between two stored data times, so that the alarm raised
+    live and the one judged later from the stored data agree.
+    CHOICE: real-time data (CN 2011, DataTime the sampling instant, sent at once) are judged
+    the same way, one interval late.
+    """
+    return now - last > 2 * interval
+
+
 def offline_episodes(
     bound: Mapping[str, Bound],
     silences: Mapping[str, Silences],
@@ -152,11 +172,12 @@ def offline_episodes(
 
     - between two consecutive data times ``prev`` < ``next`` with ``next − prev >
       interval``: opened at ``prev + interval``, closed at ``next``;
-    - after the last data time ``last`` when ``now − last > interval``: opened at
-      ``last + interval``, lasting;
+    - after the last data time ``last`` when the next datum is overdue, ``now − last >
+      2 × interval`` (see :func:`overdue`): opened at ``last + interval``, lasting;
     - before the first data time (or with no data at all), from the anchor ``A``
       (:func:`anchors`) when no data time precedes it: opened at ``A + interval`` when
-      ``(first or now) − A > interval``, closed at the first data time (lasting without).
+      ``first − A > interval``, or, with no data yet, when ``now − A > 2 × interval``;
+      closed at the first data time (lasting without).
 
     ``value`` is the silence [s] (from ``prev`` or ``A`` to ``next`` or ``now``),
     ``threshold`` the interval [s], ``hours`` the whole hours from the opening. Episodes
@@ -173,8 +194,10 @@ def offline_episodes(
         episodes: list[Episode] = []
         a = anchor.get(site)
         if a is not None and (sil.first is None or sil.first > a):
-            until = sil.first if sil.first is not None else now
-            if until - a > interval and (sil.first is None or sil.first >= start):
+            silent = (
+                sil.first - a > interval if sil.first is not None else overdue(a, now, interval)
+            )
+            if silent and (sil.first is None or sil.first >= start):
                 episodes.append(
                     _episode(b, opened=a + interval, prev=None, resumed=sil.first, now=now, since=a)
                 )
@@ -183,7 +206,7 @@ def offline_episodes(
                 episodes.append(
                     _episode(b, opened=prev + interval, prev=prev, resumed=nxt, now=now, since=prev)
                 )
-        if sil.last is not None and now - sil.last > interval:
+        if sil.last is not None and overdue(sil.last, now, interval):
             episodes.append(
                 _episode(
                     b,
