@@ -107,21 +107,21 @@ The rules
 (b) ``offline`` — per outlet: the data times are the labels of all the outlet's stored
     observations (any period). Where two consecutive data times are further apart than the
     outlet's ``reporting_interval_s``, or the datum after the last data time is overdue at
-    ``now`` (``now`` − last > 2 × interval: a data time labels the start of its interval and
-    its record is sent at the interval's end, HJ 212-2017 DataTime; so the next record is due
-    two intervals after the last label), the device was silent too long: ``opened_at`` =
-    last data time + interval, ``closed_at`` = the next data time (None while still silent),
-    ``value`` = the silence in seconds. Before the outlet's first datum the silence counts from its *anchor*: the later
-    of the binding permit's validity start (00:00 Beijing of ``valid_from``) and the
-    activation of an active device linked to the outlet (its ``Device.site`` is the outlet, or
-    its MN is the permit's ``Outlet.mn``; activation = the newest audit-log entry that made
-    it active: registration, or an operator's approval of a pending device). An outlet that
-    never sent anything is offline from anchor + interval, judged once ``now`` − anchor > 2 ×
-    interval (``detail.expected_since`` = the
-    anchor, ``last_data`` null); its first datum closes the alarm. Without an active linked
-    device no one is expected to report: nothing is judged before the first datum
-    (:mod:`shanshui.rules.offline`). CHOICE: the permit's start is that of the permit that
-    binds the outlet in the window (a renewed permit's start for a renewed permit).
+    ``now`` (``now`` − last > 2 × interval: a data time labels the start of its interval and its
+    record is sent at the interval's end, HJ 212-2017 DataTime; so the next record is due two
+    intervals after the last label), the device was silent too long: ``opened_at`` = last data
+    time + interval, ``closed_at`` = the next data time (None while still silent), ``value`` =
+    the silence in seconds. Before the outlet's first datum the silence counts from its
+    *anchor*: the later of the binding permit's validity start (00:00 Beijing of ``valid_from``)
+    and the activation of an active device linked to the outlet (its ``Device.site`` is the
+    outlet, or its MN is the permit's ``Outlet.mn``; activation = the newest audit-log entry
+    that made it active: registration, or an operator's approval of a pending device). An outlet
+    that never sent anything is offline from anchor + interval, judged once ``now`` − anchor > 2
+    × interval (``detail.expected_since`` = the anchor, ``last_data`` null); its first datum
+    closes the alarm. Without an active linked device no one is expected to report: nothing is
+    judged before the first datum (:mod:`shanshui.rules.offline`). CHOICE: the permit's start is
+    that of the permit that binds the outlet in the window (a renewed permit's start for a
+    renewed permit).
 (c) ``flag`` — per outlet and flag letter other than ``N`` (HJ 212-2017 §6.6: F 停运 stopped,
     M 维护 maintenance, S 手工输入 manual value, D 故障 fault, C 校准 calibration, T 超测上限
     over range, B 通讯异常 communication fault): an hour is flagged with X when any observation

@@ -6,13 +6,15 @@ reporting interval) the rules apply to an outlet; see :mod:`shanshui.rules`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from shanshui.permits.model import Outlet, Permit
+from shanshui.permits.model import Limit, Outlet, Permit
+from shanshui.rules.episodes import Episode, Run
 
 __all__ = ["BEIJING", "Bound", "Key", "bind_outlets", "day_start", "hour_start"]
 
@@ -53,6 +55,35 @@ class Bound:
         """First instant after the validity (00:00 Beijing of the day after ``valid_to``)."""
         day = self.permit.valid_to + timedelta(days=1)
         return datetime.combine(day, time(), BEIJING).astimezone(UTC)
+
+    def limit_detail(self, lim: Limit) -> dict[str, Any]:
+        """An alarm's detail for one of the outlet's concentration limits: its unit, whether
+        it applies to the value converted at the reference O2 or to the measured one, that
+        reference, the standard it comes from, and the outlet."""
+        return {
+            "unit": lim.unit,
+            "basis": "converted" if lim.converted else "measured",
+            "reference_o2": lim.reference_o2 if lim.converted else None,
+            "standard": lim.standard,
+            "outlet": self.outlet.code,
+        }
+
+    def episodes(
+        self,
+        runs: Sequence[Run],
+        threshold: float | None,
+        detail: Mapping[str, Any],
+        *,
+        step_hours: int = 1,
+    ) -> list[Episode]:
+        """Runs of a condition (:func:`~shanshui.rules.episodes.hourly_episodes`) as this
+        outlet's episodes under its permit; ``hours`` = the run's steps × ``step_hours``
+        (24 for natural days)."""
+        enterprise, permit = self.permit.enterprise.id, self.permit.id
+        return [
+            Episode(s, last, end, step_hours * n, worst, threshold, enterprise, permit, detail)
+            for s, last, end, n, worst in runs
+        ]
 
 
 def bind_outlets(permits: Sequence[Permit], start: datetime, end: datetime) -> dict[str, Bound]:

@@ -81,17 +81,7 @@ def exceedance_episodes(
         runs = hourly_episodes(steps)
         if not runs:
             continue
-        detail = {
-            "unit": lim.unit,
-            "basis": "converted" if lim.converted else "measured",
-            "reference_o2": lim.reference_o2 if lim.converted else None,
-            "standard": lim.standard,
-            "outlet": b.outlet.code,
-        }
-        out[(site, "exceedance", par)] = [
-            Episode(s, last, end, n, worst, lim.hourly, b.permit.enterprise.id, b.permit.id, detail)
-            for s, last, end, n, worst in runs
-        ]
+        out[(site, "exceedance", par)] = b.episodes(runs, lim.hourly, b.limit_detail(lim))
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from shanshui.store.alarms import Alarm
 
-__all__ = ["ENGINE", "Episode", "hourly_episodes", "reconcile"]
+__all__ = ["ENGINE", "Episode", "Run", "hourly_episodes", "reconcile"]
 
 #: ``closed_by`` of alarms the engine closed (any other value: an operator).
 ENGINE = "rules"
@@ -37,16 +37,20 @@ class Episode:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: A run of a condition: (start, last, end, steps, worst value); see :func:`hourly_episodes`.
+Run = tuple[datetime, datetime, datetime | None, int, float | None]
+
+
 def hourly_episodes(
     steps: Iterable[tuple[datetime, bool | None, float | None]],
-) -> list[tuple[datetime, datetime, datetime | None, int, float | None]]:
+) -> list[Run]:
     """Runs of hours where the condition holds.
 
     ``steps``: (hour, holds, value) sorted by hour; ``holds`` None = not judged (missing or
     invalid data), which neither extends nor ends a run. Returns (start, last, end, hours,
     worst value) per run; ``end`` is the first later judged hour that does not hold.
     """
-    out: list[tuple[datetime, datetime, datetime | None, int, float | None]] = []
+    out: list[Run] = []
     start: datetime | None = None
     last: datetime | None = None
     count = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -95,20 +96,11 @@ def daily_episodes(
             runs = hourly_episodes(steps)
             if not runs:
                 continue
-            detail = {
-                "unit": lim.unit,
-                "basis": "converted" if lim.converted else "measured",
-                "reference_o2": lim.reference_o2 if lim.converted else None,
-                "standard": lim.standard,
-                "outlet": b.outlet.code,
-                "tz": zone,
-                "min_valid_hours": MIN_VALID_HOURS_PER_DAY,
-            }
+            detail = {**b.limit_detail(lim), "tz": zone, "min_valid_hours": MIN_VALID_HOURS_PER_DAY}
             out[(site, DAILY_RULE, lim.parameter)] = [
-                Episode(s, last, end, 24 * n, worst, lim.daily, b.permit.enterprise.id,
-                        b.permit.id, {**detail, "days": n})
-                for s, last, end, n, worst in runs
-            ]  # fmt: skip
+                replace(e, detail={**e.detail, "days": e.hours // 24})
+                for e in b.episodes(runs, lim.daily, detail, step_hours=24)
+            ]
     return out
 
 
@@ -169,9 +161,5 @@ def rate_episodes(
                 "standard": lim.standard,
                 "outlet": b.outlet.code,
             }
-            out[(site, RATE_RULE, lim.parameter)] = [
-                Episode(s, last, end, n, worst, lim.rate_kg_h, b.permit.enterprise.id,
-                        b.permit.id, detail)
-                for s, last, end, n, worst in runs
-            ]  # fmt: skip
+            out[(site, RATE_RULE, lim.parameter)] = b.episodes(runs, lim.rate_kg_h, detail)
     return out
