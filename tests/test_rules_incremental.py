@@ -1,7 +1,8 @@
 """Incremental rules runs (issue 6 item 3, gap 3): after its first run the job reads only the
-outlets whose readings changed (received since the last run, or labelled in the hours that
-entered the window), plus what the offline rule needs, and must leave exactly the alarms a
-full re-evaluation leaves — late data included. On DuckDB and PostgreSQL.
+outlets whose readings changed (marked by the write path, migration 0005; readings labelled
+ahead of the job's clock are read again once due), plus what the offline rule needs, and
+must leave exactly the alarms a full re-evaluation leaves — late data and late replays
+included. On DuckDB and PostgreSQL.
 
 The proof: one store evaluated incrementally, a second store fed the same writes and
 evaluated in full at every step; after each step both hold the same alarms, and a fresh job
@@ -78,9 +79,14 @@ class Twins:
         self.job = RulesJob(inc, lookback=lookback, grace=timedelta(0), full_every=None)
         self.full = RulesJob(ref, lookback=lookback, incremental=False)
 
-    def write(self, rows: list[tuple]) -> None:
+    def write(self, rows: list[tuple], received: datetime | None = None) -> None:
+        """Write ``rows`` to both stores; ``received``: the rows' received time (default the
+        write's clock), an old one for a journal replayed after an outage."""
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        if received is not None:
+            frame["received"] = received
         for s in (self.inc, self.ref):
-            s.write_observations(pd.DataFrame(rows, columns=COLUMNS))
+            s.write_observations(frame)
 
     def run(self, now: datetime) -> tuple[int, bool]:
         """Both evaluations at ``now``; the same alarms, and nothing left for a full one."""
@@ -198,3 +204,48 @@ def test_full_every_and_a_clock_going_back_force_a_full_run(twins: Twins) -> Non
     assert not job.run_once(h(1.5)).full
     assert job.run_once(h(1.2)).full  # the clock went back: start again
     assert replace(job.run_once(h(1.6), full=True), now=h(0)).full
+
+
+def test_a_late_replay_is_evaluated_by_the_next_incremental_run(twins: Twins) -> None:
+    """A journal replayed after an outage: readings ``received`` by the gateway hours before
+    the job's last run, written after it. The old "received since the watermark" scan missed
+    them until the next full run; the write path's marks do not depend on ``received``."""
+    twins.write(records("S3", NOX, {0: 90.0, 1: 90.0}))
+    assert twins.run(h(2)) == (3, True)
+    assert twins.run(h(2.5)) == (0, False)
+    # S3 exceeds 100 at hours 2-3, received at h(2.1) (before the last run at h(2.5)) but
+    # committed only now; S2 replays an hour received at h(1)
+    twins.write(records("S3", NOX, {2: 120.0, 3: 130.0}), received=h(2.1))
+    twins.write(records("S2", NOX, {1: 95.0}), received=h(1))
+    evaluated, full = twins.run(h(4.2))
+    assert (evaluated, full) == (2, False)
+    s3 = [a for a in alarms(twins.inc) if a[:3] == ("S3", "exceedance", NOX)]
+    assert [(a[4], a[7], a[8]) for a in s3] == [(h(2), 2, 130.0)]
+    # and a correction replayed with an old received time too (120 → 99: one hour left)
+    twins.write(records("S3", NOX, {2: 99.0}), received=h(2.1))
+    assert twins.run(h(4.4)) == (1, False)
+    s3 = [a for a in alarms(twins.inc) if a[:3] == ("S3", "exceedance", NOX)]
+    assert [(a[4], a[7]) for a in s3] == [(h(3), 1)]
+
+
+def test_two_jobs_on_one_store_each_see_every_change(twins: Twins) -> None:
+    """Two ``shanshui serve`` processes' rules jobs on one database: reading the marks takes
+    nothing away from the other job, so each evaluates every change (a double evaluation is
+    harmless: alarms are de-duplicated) and both keep the data times of every outlet they
+    judge offline up to date."""
+    other = RulesJob(twins.inc, lookback=timedelta(days=2), full_every=None)
+    twins.write(records("S3", NOX, {0: 90.0}))
+    twins.run(h(1))
+    assert other.run_once(h(1)).full
+    twins.write(records("S3", NOX, {1: 120.0}))
+    assert other.run_once(h(2)).evaluated == 1  # the other job first
+    assert twins.run(h(2)) == (1, False)  # this one still reads S3
+    # S3 resumes after a silence: both jobs must see it, or one would keep it offline
+    twins.write(records("S3", NOX, {i: 90.0 for i in range(5, 9)}))
+    assert twins.run(h(9.2)) == (1, False)
+    # the other job reads S3 too and, its data times fresh, agrees with what is stored
+    result = other.run_once(h(9.2))
+    assert (result.evaluated, result.changed, result.full) == (1, 0, False)
+    assert alarms(twins.inc) == alarms(twins.ref)
+    result = other.run_once(h(9.3))
+    assert (result.evaluated, result.changed) == (0, 0)

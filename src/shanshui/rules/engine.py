@@ -30,7 +30,7 @@ from shanshui.rules.offline import (
     offline_episodes,
     read_silences,
 )
-from shanshui.store.alarms import Alarm, AlarmStore
+from shanshui.store.alarms import Alarm, AlarmStore, RuleMark
 from shanshui.store.api import Store
 from shanshui.store.duck import DuckDBStore
 from shanshui.store.postgres import PostgresStore
@@ -49,8 +49,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "flag": ("flag",),
     "offline": (OFFLINE,),
 }
-#: The first ``received`` watermark's floor (a store without readings).
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -76,8 +74,10 @@ class _State:
     """What an incremental run needs from the previous ones."""
 
     now: datetime
-    watermark: datetime | None
     full_at: float
+    #: the gen of each site's mark (migration 0005) whose readings this job has read, for
+    #: marks whose readings all lie before ``now`` (others are read again at the next run)
+    seen: dict[int, int] = field(default_factory=dict)
     bound: dict[str, dict[str, tuple[object, ...] | None]] = field(default_factory=dict)
     start: dict[str, dict[str, datetime]] = field(default_factory=dict)
     silences: dict[str, Silences] = field(default_factory=dict)
@@ -100,8 +100,9 @@ class RulesJob:
         closes that connection.
     incremental : after the first run, read again only the outlets whose readings changed
         (:mod:`shanshui.rules`, "Incremental runs"); False: every run reads everything.
-    grace : how far before the newest ``received`` time seen the next run looks for
-        readings (writers that commit a little after stamping their rows).
+    grace : unused, kept for callers that pass it: the job no longer follows ``received``
+        times but the write path's marks (migration 0005), made in the writing transaction,
+        so a writer committing late (a journal replayed after an outage) is never missed.
     full_every : a full evaluation at least this often (wall clock; None: only the first).
     """
 
@@ -163,15 +164,9 @@ class RulesJob:
         old = self._state
         full = self._is_full(now, full)
         # what changed first: readings committed while this run reads are seen by the next
-        changed: set[str] | None = None
-        if full or old is None:
-            watermark = reader.rule_received_max()
-        else:
-            since = (old.watermark or _EPOCH) - self.grace
-            changed, newest = reader.rule_changed_sites(since, old.now, now)
-            watermark = max((t for t in (old.watermark, newest) if t is not None), default=None)
+        changed, seen = _changed(reader.rule_marks(), None if full else old, now)
         full_at = old.full_at if old is not None and not full else time.monotonic()
-        state = _State(now, watermark, full_at)
+        state = _State(now, full_at, seen)
         if old is not None and not full:
             state.bound = {g: dict(v) for g, v in old.bound.items()}
             state.start = {g: dict(v) for g, v in old.start.items()}
@@ -284,6 +279,26 @@ class RulesJob:
                             closed_by=ENGINE, value=p.projection, detail=detail)
                 )  # fmt: skip
         return out
+
+
+def _changed(
+    marks: list[RuleMark], old: _State | None, now: datetime
+) -> tuple[set[str] | None, dict[int, int]]:
+    """The sites whose readings changed since the job last read them (None: read all, no
+    ``old`` state) and the marks to remember as read once this run succeeds.
+
+    Every mark is read at every run and none is deleted (a row per site that ever had a
+    reading, a small table): a site changed when its mark's gen differs from the one this job
+    remembers, so several jobs on one database (``shanshui serve`` processes sharing a
+    PostgreSQL) each see every change, and none steals another's (each job keeps the data
+    times of the outlets it read for the offline rule: they must follow every change). A mark
+    whose newest data time is at or after ``now`` (readings labelled ahead of the job's
+    clock) is not remembered: the site is read again at every run until they are inside its
+    window (they replace the old "labelled in [previous now, now)" scan of the readings)."""
+    seen = {m.site_id: m.gen for m in marks if m.tmax < now}
+    if old is None:
+        return None, seen
+    return {m.site for m in marks if old.seen.get(m.site_id) != m.gen}, seen
 
 
 def _by_start(bound: Mapping[str, Bound], starts: Mapping[str, datetime]) -> list[dict[str, Bound]]:

@@ -1,6 +1,9 @@
 """Alarms in the store (migration 0003) behind :class:`AlarmStore`, a mixin of
 :class:`~shanshui.store.sqlstore.SQLStore`.
 
+The rules read the readings through ``rule_*`` (by integer ids on ``obs``) and the write
+path's marks through :meth:`AlarmStore.rule_marks` (migration 0005).
+
 The alarm model (fields, when an alarm opens and closes, which hours label it) is written down
 in :mod:`shanshui.rules`. The rules engine writes alarms with :meth:`AlarmStore.save_alarms`;
 operators acknowledge and close them (:meth:`acknowledge_alarm`, :meth:`close_alarm`), which
@@ -13,12 +16,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shanshui.store.api import StoreInputError
 from shanshui.store.mixin import SQLParts
 
-__all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore"]
+__all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore", "RuleMark"]
 
 #: Alarm states: open → acknowledged → closed.
 ALARM_STATES = frozenset({"open", "acknowledged", "closed"})
@@ -82,6 +85,17 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+class RuleMark(NamedTuple):
+    """A site's mark for the rules job (migration 0005): ``gen`` counts the writes that
+    inserted or corrected its readings (a new gen: changed since a job last read it),
+    ``tmax`` is the newest data time among them."""
+
+    site_id: int
+    site: str
+    gen: int
+    tmax: datetime
+
+
 def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
@@ -130,6 +144,12 @@ def _names(value: str | Sequence[str] | None) -> list[str] | None:
 
 class AlarmStore(SQLParts):
     """The alarm operations of :class:`~shanshui.store.Store` over SQL."""
+
+    if TYPE_CHECKING:  # provided by CodeIds
+        _site_code: dict[int, str]
+        _parameter_code: dict[int, str]
+
+        def _known_ids(self, codes: Sequence[str] | None, *, site: bool) -> list[int] | None: ...
 
     def alarms(
         self,
@@ -263,33 +283,46 @@ class AlarmStore(SQLParts):
         return replace(new, updated=now)
 
     # -- what the rules read (shanshui.rules) --------------------------------------------------
+    # By integer ids on obs (migration 0004): the codes map to ids through the cached
+    # dictionaries of CodeIds (an unknown code selects nothing) and back the same way; the
+    # results are sorted here by code, as the view-based queries sorted them.
+    def _rule_sites(self, sites: Sequence[str]) -> dict[str, Any]:
+        return {"site_ids": self._known_ids(list(sites), site=True)}
+
     def rule_flag_hours(
         self, sites: Sequence[str], start: datetime, end: datetime
     ) -> list[tuple[str, datetime, str, int]]:
         """(site, hour, flag, count) of the observations of ``sites`` in ``[start, end)``."""
         with self._session(write=False):
-            rows = self._fetch(
-                "alarm_flag_hours", {"sites": list(sites), "start": start, "end": end}
-            )
-        return [
-            (str(s), datetime.fromtimestamp(int(h) * 3600, UTC), str(f), int(n))
+            params = {**self._rule_sites(sites), "start": start, "end": end}
+            rows = self._fetch("alarm_flag_hours", params)
+        code = self._site_code
+        out = [
+            (code[int(s)], datetime.fromtimestamp(int(h) * 3600, UTC), str(f), int(n))
             for s, h, f, n in rows
         ]
+        out.sort(key=lambda r: (r[0], r[1], r[2]))
+        return out
 
     def rule_gaps(
         self, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
     ) -> list[tuple[str, datetime, datetime]]:
         """(site, previous, next) data times further apart than ``min_gap_s`` seconds."""
-        params = {"sites": list(sites), "start": start, "end": end, "min_gap": float(min_gap_s)}
         with self._session(write=False):
+            params = {**self._rule_sites(sites), "start": start, "end": end,
+                      "min_gap": float(min_gap_s)}  # fmt: skip
             rows = self._fetch("alarm_gaps", params)
-        return [(str(s), _utc(p), _utc(t)) for s, p, t in rows]
+        code = self._site_code
+        out = [(code[int(s)], _utc(p), _utc(t)) for s, p, t in rows]
+        out.sort(key=lambda r: (r[0], r[1]))
+        return out
 
     def rule_last_times(self, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
         """The last data time before ``end`` of each of ``sites`` that has data."""
         with self._session(write=False):
-            rows = self._fetch("alarm_last_times", {"sites": list(sites), "end": end})
-        return {str(s): _utc(t) for s, t in rows}
+            rows = self._fetch("alarm_last_times", {**self._rule_sites(sites), "end": end})
+        code = self._site_code
+        return dict(sorted((code[int(s)], _utc(t)) for s, t in rows))
 
     def rule_cou_sums(
         self,
@@ -299,34 +332,35 @@ class AlarmStore(SQLParts):
         end: datetime,
     ) -> dict[tuple[str, str], float]:
         """Sums of hourly ``cou`` values per (site, parameter) in ``[start, end)``."""
-        params = {"sites": list(sites), "parameters": list(parameters), "start": start, "end": end}
         with self._session(write=False):
+            params = {
+                **self._rule_sites(sites),
+                "parameter_ids": self._known_ids(list(parameters), site=False),
+                "start": start, "end": end,
+            }  # fmt: skip
             rows = self._fetch("alarm_cou_sums", params)
-        return {(str(s), str(p)): float(v) for s, p, v, _n in rows}
+        site, par = self._site_code, self._parameter_code
+        return dict(sorted(((site[int(s)], par[int(p)]), float(v)) for s, p, v, _n in rows))
 
     def rule_data_span(
         self, sites: Sequence[str], end: datetime
     ) -> dict[str, tuple[datetime, datetime]]:
         """(first, last) data time before ``end`` of each of ``sites`` that has data."""
         with self._session(write=False):
-            rows = self._fetch("alarm_data_span", {"sites": list(sites), "end": end})
-        return {str(s): (_utc(f), _utc(t)) for s, f, t in rows}
+            rows = self._fetch("alarm_data_span", {**self._rule_sites(sites), "end": end})
+        code = self._site_code
+        return dict(sorted((code[int(s)], (_utc(f), _utc(t))) for s, f, t in rows))
 
-    def rule_changed_sites(
-        self, since: datetime, t0: datetime, t1: datetime
-    ) -> tuple[set[str], datetime | None]:
-        """Sites with readings received after ``since`` or labelled in ``[t0, t1)``, and the
-        newest received time among the former (None: none)."""
+    # -- the rules job's marks (migration 0005) ------------------------------------------------
+    def rule_marks(self) -> list[RuleMark]:
+        """The mark of every site that had readings inserted or corrected, by site code (the
+        write path makes them in its transaction, :mod:`~shanshui.store.writing`). Reading
+        them changes nothing: each rules job compares a mark's gen with the one it last read
+        (:mod:`shanshui.rules.engine`), so several jobs on one database each see every
+        change. The table has a row per site that ever had a reading: a small read."""
         with self._session(write=False):
-            rows = self._fetch("alarm_changed_sites", {"since": since, "t0": t0, "t1": t1})
-        newest = max((_utc(r) for _s, r in rows if r is not None), default=None)
-        return {str(s) for s, _r in rows}, newest
-
-    def rule_received_max(self) -> datetime | None:
-        """The newest received time of any reading (None: no readings)."""
-        with self._session(write=False):
-            rows = self._fetch("alarm_received_max")
-        return _utc(rows[0][0]) if rows and rows[0][0] is not None else None
+            rows = self._fetch("rules_take")
+        return [RuleMark(int(i), str(c), int(g), _utc(t)) for i, c, g, t in rows]
 
     def rule_device_activation(self) -> list[tuple[str, str | None, datetime | None]]:
         """(mn, site, activated) of every active device: when it was last made active (the

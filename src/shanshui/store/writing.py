@@ -4,9 +4,9 @@ Per batch: check it (:func:`shanshui.store.batch.checked`, Arrow kernels), map t
 parameter codes to their ids (:func:`shanshui.store.codes.encode`: a hash pass over the rows,
 a lookup of the few distinct codes), drop repeated keys on the ids, stage the batch, insert
 the new keys (``obs_insert``), audit and apply corrections (``obs_corrections``,
-``obs_update``) and mark the natural days of new hourly means (``dirty_mark``), in one
-transaction. :class:`ObservationWriter` is a mixin of
-:class:`~shanshui.store.sqlstore.SQLStore`.
+``obs_update``), mark the natural days of new hourly means (``dirty_mark``) and the sites
+for the rules job (``rules_mark``, migration 0005), in one transaction.
+:class:`ObservationWriter` is a mixin of :class:`~shanshui.store.sqlstore.SQLStore`.
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ class ObservationWriter(SQLParts):
                 if corrections:
                     self._audit_corrections(corrections, now, actor or source or "unknown")
                     corrected = self._exec("obs_update", window)
-            if inserted or corrected:  # a pure resend changes no day: nothing to recompute
+            if inserted or corrected:  # a pure resend changes nothing: nothing to recompute
                 self._mark_days(staged)
+                self._mark_rules(staged)
         unchanged = staged.num_rows - inserted - corrected
         return WriteResult(inserted, unchanged, corrected, superseded)
 
@@ -108,3 +109,15 @@ class ObservationWriter(SQLParts):
         if days.num_rows:
             marks = {"site_ids": days["site_id"].to_pylist(), "days": days["day"].to_pylist()}
             self._exec("dirty_mark", marks)
+
+    def _mark_rules(self, staged: pa.Table) -> None:
+        """Mark the batch's sites for the rules job (:mod:`shanshui.rules.engine`): one
+        statement with each distinct site id and its newest data time (an Arrow group-by, no
+        per-row Python). Every site of a batch that changed anything is marked, also one
+        whose rows were all resends: an extra evaluation is harmless, a missed one is not."""
+        newest = staged.group_by("site_id").aggregate([("time", "max")])
+        marks = {
+            "site_ids": newest["site_id"].to_pylist(),
+            "tmaxs": newest["time_max"].to_pylist(),
+        }
+        self._exec("rules_mark", marks)

@@ -1,18 +1,19 @@
--- Silences longer than :min_gap seconds between consecutive data times of each outlet in
--- [start, end), counting from its last data time before :start (the offline rule).
+-- Silences longer than :min_gap seconds between consecutive data times of each outlet (site
+-- id) in [start, end), counting from its last data time before :start (the offline rule).
+-- Reads obs by integer ids (migration 0004).
 with times as (
-    select distinct site, time from observation
-    where site in (select unnest(cast(:sites as text[])))
+    select distinct site_id, time from obs
+    where site_id = any(cast(:site_ids as integer[]))
       and time >= cast(:start as timestamptz) and time < cast(:end as timestamptz)
     union
-    select site, max(time) as time from observation
-    where site in (select unnest(cast(:sites as text[]))) and time < cast(:start as timestamptz)
-    group by site
+    select site_id, max(time) as time from obs
+    where site_id = any(cast(:site_ids as integer[])) and time < cast(:start as timestamptz)
+    group by site_id
 ),
 steps as (
-    select site, time, lag(time) over (partition by site order by time) as prev from times
+    select site_id, time, lag(time) over (partition by site_id order by time) as prev
+    from times
 )
-select site, prev, time
+select site_id, prev, time
 from steps
 where prev is not null and extract(epoch from (time - prev)) > cast(:min_gap as double precision)
-order by site, prev

@@ -1,2 +1,0 @@
--- The newest received time of any reading (the rules job's first watermark).
-select max(received) from observation

@@ -1,0 +1,102 @@
+"""The rules job's marks (migration 0005), on DuckDB and on PostgreSQL.
+
+The write path marks, in its transaction, every site whose readings a batch inserted or
+corrected; the rules job reads the marks instead of scanning readings by ``received`` time
+(``shanshui.rules.engine``). What must hold, from the task's statement (issue of the rules
+job's reads, item 2) and DESIGN §4 (a resend changes nothing): a resend makes no mark; an
+insert and a correction do, each with a new gen (so a job that read an older gen reads the
+site again, and a write made while a job evaluates is never lost); a late replay (rows with
+an old ``received`` time) is marked like any other write; ``tmax`` keeps the newest data
+time. Expected values are the rows the tests write, never the store's output.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from shanshui.store import Parameter, Site, Store
+from shanshui.store.alarms import RuleMark
+
+pytest_plugins = ["pg"]
+
+T0 = datetime(2026, 3, 1, 0, tzinfo=UTC)
+SO2 = "a21026"
+COLUMNS = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
+
+
+def _setup(store: Store) -> None:
+    store.upsert_sites([Site("OUT-1", "排口一", "outlet"), Site("OUT-2", "排口二", "outlet")])
+    store.upsert_parameters([Parameter(SO2, "SO2 (flue gas)", "mg/m³", SO2)])
+
+
+def _write(store: Store, rows: list[tuple], **kw: object) -> tuple[int, int, int]:
+    cols = COLUMNS + (["received"] if len(rows[0]) > len(COLUMNS) else [])
+    r = store.write_observations(pd.DataFrame(rows, columns=cols), **kw)  # type: ignore[arg-type]
+    return r.inserted, r.unchanged, r.corrected
+
+
+def _marks(store: Store) -> dict[str, tuple[int, datetime]]:
+    marks: list[RuleMark] = store.rule_marks()  # type: ignore[attr-defined]
+    ids = store.site_ids([m.site for m in marks])
+    assert all(ids[m.site] == m.site_id for m in marks)  # the id is the site's key
+    return {m.site: (m.gen, m.tmax) for m in marks}
+
+
+def _row(site: str, hour: int, value: float) -> tuple:
+    return (site, SO2, "avg", "hour", T0 + timedelta(hours=hour), value, "N")
+
+
+def test_a_new_store_has_no_marks(store: Store) -> None:
+    _setup(store)
+    assert _marks(store) == {}
+
+
+def test_inserts_and_corrections_mark_resends_do_not(store: Store) -> None:
+    _setup(store)
+    assert _write(store, [_row("OUT-1", 0, 10.0), _row("OUT-1", 1, 11.0)]) == (2, 0, 0)
+    assert _marks(store) == {"OUT-1": (1, T0 + timedelta(hours=1))}
+
+    # a resend: nothing changed, no new mark (DESIGN §4)
+    assert _write(store, [_row("OUT-1", 0, 10.0), _row("OUT-1", 1, 11.0)]) == (0, 2, 0)
+    assert _marks(store) == {"OUT-1": (1, T0 + timedelta(hours=1))}
+
+    # a correction of an old hour: a new gen; tmax keeps the newest data time
+    assert _write(store, [_row("OUT-1", 0, 12.0)]) == (0, 0, 1)
+    assert _marks(store) == {"OUT-1": (2, T0 + timedelta(hours=1))}
+
+    # an insert, on two sites in one batch: each site marked once, with its own newest time
+    rows = [_row("OUT-1", 5, 1.0), _row("OUT-2", 2, 2.0), _row("OUT-2", 3, 3.0)]
+    assert _write(store, rows) == (3, 0, 0)
+    assert _marks(store) == {
+        "OUT-1": (3, T0 + timedelta(hours=5)),
+        "OUT-2": (1, T0 + timedelta(hours=3)),
+    }
+
+
+def test_a_late_replay_is_marked_whatever_its_received_time(store: Store) -> None:
+    """A journal replayed after an outage: ``received`` is when the gateway got the frame,
+    days before the write; the mark does not depend on it."""
+    _setup(store)
+    _write(store, [_row("OUT-1", 48, 1.0)])
+    long_ago = T0 - timedelta(days=30)
+    replay = [(*_row("OUT-2", 1, 7.0), long_ago), (*_row("OUT-1", 2, 8.0), long_ago)]
+    assert _write(store, replay, source="journal") == (2, 0, 0)
+    assert _marks(store) == {
+        "OUT-1": (2, T0 + timedelta(hours=48)),  # the older replay leaves tmax alone
+        "OUT-2": (1, T0 + timedelta(hours=1)),
+    }
+
+
+def test_a_failed_batch_leaves_no_mark(store: Store) -> None:
+    """Marks are made in the writing transaction: a batch refused leaves neither readings
+    nor a mark (an unknown site is refused before anything is written)."""
+    _setup(store)
+    try:
+        _write(store, [_row("OUT-1", 0, 1.0), _row("NOT-REGISTERED", 0, 1.0)])
+    except Exception as exc:  # StoreInputError: the contract's refusal
+        assert "NOT-REGISTERED" in str(exc)
+    else:  # pragma: no cover - the contract says unknown sites are refused
+        raise AssertionError("an unknown site was accepted")
+    assert _marks(store) == {}
