@@ -6,9 +6,16 @@ given as Python tuples (which already cost Python per row).
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
+import math
 import numbers
+import os
+import re
+import struct
+import zoneinfo
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,6 +28,7 @@ from shanshui.store.api import PERIODS, STATISTICS, Observation, ObservationBatc
 KEY = ["site", "parameter", "statistic", "period", "time"]
 FIELDS = list(Observation._fields)
 TIME = pa.timestamp("us", tz="UTC")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A checked batch by codes (the write path then maps the codes to ids, ``stages.OBS_STAGE``).
 STAGE_SCHEMA = pa.schema(
     [
@@ -119,6 +127,42 @@ def _arrow_ready(batch: ObservationBatch) -> bool:
     return True
 
 
+def constant_string(column: pa.Array | pa.ChunkedArray) -> str | None:
+    """The string every row of a ``string`` column holds, or None if the rows differ, one
+    is null, the column is empty or not of type ``string``.
+
+    One vectorised pass over the offsets and the bytes (no hashing, no per-row compare of
+    strings): the statistic and period columns of an import are one value throughout.
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    value: bytes | None = None
+    for chunk in chunks:
+        n = len(chunk)
+        if not n:
+            continue
+        if chunk.type != pa.string() or chunk.null_count:
+            return None
+        _, offsets_buf, data_buf = chunk.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=4 * chunk.offset)
+        start, width = int(offsets[0]), int(offsets[1] - offsets[0])
+        if int(offsets[-1]) - start != n * width:
+            return None
+        if width:
+            if not bool(np.all(np.diff(offsets) == width)):
+                return None
+            data = np.frombuffer(data_buf, dtype=np.uint8, count=n * width, offset=start)
+            first = data[:width].tobytes()
+            if not np.array_equal(data, np.frombuffer(first * n, dtype=np.uint8)):
+                return None
+        else:
+            first = b""
+        if value is None:
+            value = first
+        elif first != value:
+            return None
+    return None if value is None else value.decode("utf-8")
+
+
 def _key_codes(table: pa.Table, key: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """The key as two int64 arrays: the columns ``key[:4]``'s dictionary codes (numbered in
     order of appearance) in mixed radix, and the time [µs]; None if the codes would not fit
@@ -127,10 +171,12 @@ def _key_codes(table: pa.Table, key: Sequence[str]) -> tuple[np.ndarray, np.ndar
     radix = 1
     for name in key[:4]:
         column = table[name]
-        span = pc.min_max(column).as_py()
-        if span["min"] == span["max"]:  # one value throughout: tells no keys apart
+        if constant_string(column) is not None:  # one value throughout: tells no keys apart
             continue
         if pa.types.is_integer(column.type):  # ids: their offsets from the least are codes
+            span = pc.min_max(column).as_py()
+            if span["min"] == span["max"]:
+                continue
             size = int(span["max"]) - int(span["min"]) + 1
             codes = _numpy(column).astype(np.int64) - int(span["min"])
         else:
@@ -160,9 +206,16 @@ def last_of_keys(table: pa.Table, key: Sequence[str] = KEY) -> tuple[pa.Table, i
     codes = _key_codes(table, key)
     if codes is not None:
         combo, time = codes
-        step = np.diff(combo)
-        if bool(np.all((step > 0) | ((step == 0) & (np.diff(time) > 0)))):
-            return table, 0
+        tmin, tmax = int(time.min()), int(time.max())
+        radix = int(combo.max()) + 1
+        if radix * (tmax - tmin + 1) < 1 << 62:  # the whole key in one int64: one compare
+            whole = combo * (tmax - tmin + 1) + (time - tmin)
+            if bool(np.all(whole[1:] > whole[:-1])):
+                return table, 0
+        else:
+            step = np.diff(combo)
+            if bool(np.all((step > 0) | ((step == 0) & (np.diff(time) > 0)))):
+                return table, 0
         # not in key order (ids need not follow the codes' order): sort to look for repeats
         order = np.lexsort((time, combo))
         if not bool(np.any((np.diff(combo[order]) == 0) & (np.diff(time[order]) == 0))):
@@ -179,6 +232,18 @@ def last_of_keys(table: pa.Table, key: Sequence[str] = KEY) -> tuple[pa.Table, i
     return table, dropped
 
 
+def _check_allowed(name: str, column: pa.Array | pa.ChunkedArray, allowed: frozenset[str]) -> None:
+    """StoreInputError unless every value of a string column is in ``allowed`` (a column of
+    one value throughout, as an import's, is told by :func:`constant_string`: no hashing)."""
+    value = constant_string(column)
+    if value is not None and value in allowed:
+        return
+    bad = pc.invert(pc.is_in(column, value_set=pa.array(sorted(allowed))))
+    if pc.any(bad).as_py():
+        wrong = sorted(set(pc.filter(column, bad).to_pylist()))[:5]
+        raise StoreInputError(f"unknown {name} {wrong}; allowed: {sorted(allowed)}")
+
+
 def _normalise_arrow(table: pa.Table, received: datetime, source: str | None) -> pa.Table:
     """:func:`normalise` for a table of the staged types: the same checks on Arrow arrays,
     without a trip through pandas."""
@@ -188,10 +253,7 @@ def _normalise_arrow(table: pa.Table, received: datetime, source: str | None) ->
         if nulls:
             raise StoreInputError(f"column {name!r} has {nulls} missing values")
     for name, allowed in (("statistic", STATISTICS), ("period", PERIODS)):
-        bad = pc.invert(pc.is_in(table[name], value_set=pa.array(sorted(allowed))))
-        if pc.any(bad).as_py():
-            wrong = sorted(set(pc.filter(table[name], bad).to_pylist()))[:5]
-            raise StoreInputError(f"unknown {name} {wrong}; allowed: {sorted(allowed)}")
+        _check_allowed(name, table[name], allowed)
     if table["time"].null_count:
         raise StoreInputError("column 'time' has missing times")
     values = table["value"]
@@ -249,10 +311,7 @@ def checked(batch: ObservationBatch, *, received: datetime, source: str | None) 
         return STAGE_SCHEMA.empty_table()
     cols: dict[str, Any] = {c: _strings(frame, c, nullable=False) for c in KEY[:4]}
     for name, allowed in (("statistic", STATISTICS), ("period", PERIODS)):
-        bad = pc.invert(pc.is_in(cols[name], value_set=pa.array(sorted(allowed))))
-        if pc.any(bad).as_py():
-            wrong = sorted(set(pc.filter(cols[name], bad).to_pylist()))[:5]
-            raise StoreInputError(f"unknown {name} {wrong}; allowed: {sorted(allowed)}")
+        _check_allowed(name, cols[name], allowed)
     cols["time"] = _times(frame, "time", None)
     value = frame["value"]
     if value.dtype == bool or not (
@@ -290,20 +349,115 @@ def checked(batch: ObservationBatch, *, received: datetime, source: str | None) 
     return pa.Table.from_pydict(cols, schema=STAGE_SCHEMA)
 
 
+#: A day [µs].
+DAY_US = 86_400_000_000
+
+#: Transition times beyond these [s] are clipped (TZif files carry ±2**59 "big bang"
+#: sentinels; µs of those overflow int64): no reading is that far from 1970.
+_FAR_S = 1 << 40
+
+#: The POSIX TZ string (RFC 8536 §3.3, the footer) of a zone without daylight saving time:
+#: a name (``CST``, ``<+08>``) and an offset, nothing after it (no DST name, no rule).
+_NO_DST_RULE = re.compile(rb"^(?:[A-Za-z]{3,}|<[+\-0-9A-Za-z]+>)[+-]?\d{1,3}(?::\d{1,2}){0,2}$")
+
+
+def _tzif_file(zone: str) -> bytes | None:
+    """The TZif data of an IANA zone from the places :mod:`zoneinfo` looks (``TZPATH``,
+    then the ``tzdata`` package); None if not found or not a safe key."""
+    parts = zone.split("/")
+    if not zone or zone.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return None
+    for root in zoneinfo.TZPATH:
+        path = os.path.join(root, *parts)
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                return fh.read()
+    try:
+        data = importlib.resources.files("tzdata").joinpath("zoneinfo", *parts)
+        return data.read_bytes()
+    except (ModuleNotFoundError, OSError):
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_changes(zone: str) -> tuple[np.ndarray, float] | None:
+    """When ``zone``'s UTC offset changes, from its TZif file (RFC 8536, version 2 or later):
+    the change instants [µs since 1970, UTC] (transitions that change only the name or the
+    DST flag, not the offset, left out) and the instant after which the footer's rule
+    governs: that instant, or +inf if the footer has a fixed offset (no DST rule) and the
+    offset can change no more. None if the file is missing or not understood (the caller
+    then takes the exact path)."""
+    raw = _tzif_file(zone)
+    if raw is None or len(raw) < 44 or raw[:4] != b"TZif" or raw[4:5] not in (b"2", b"3", b"4"):
+        return None
+    try:
+        # §3.1: the v1 header and data block are skipped; the v2+ header follows them
+        isut, isstd, leap, timecnt, typecnt, charcnt = struct.unpack(">6l", raw[20:44])
+        at = 44 + timecnt * 5 + typecnt * 6 + charcnt + leap * 8 + isstd + isut
+        if raw[at : at + 4] != b"TZif":
+            return None
+        isut, isstd, leap, timecnt, typecnt, charcnt = struct.unpack(">6l", raw[at + 20 : at + 44])
+        at += 44
+        times = np.frombuffer(raw, dtype=">i8", count=timecnt, offset=at).astype(np.int64)
+        at += timecnt * 8
+        kinds = np.frombuffer(raw, dtype=np.uint8, count=timecnt, offset=at).astype(np.intp)
+        at += timecnt
+        utoff = np.array(
+            [struct.unpack(">l", raw[at + 6 * i : at + 6 * i + 4])[0] for i in range(typecnt)],
+            dtype=np.int64,
+        )
+        at += typecnt * 6 + charcnt + leap * 12 + isstd + isut
+        footer = raw[at:].strip(b"\n")
+    except (struct.error, ValueError, IndexError):
+        return None
+    if not typecnt:
+        return None
+    # §3.2: times before the first transition have local time type 0
+    offsets = utoff[kinds]
+    before = np.concatenate([utoff[:1], offsets[:-1]])
+    changes = np.clip(times[offsets != before], -_FAR_S, _FAR_S) * 1_000_000
+    last = float(np.clip(times[-1], -_FAR_S, _FAR_S) * 1_000_000) if timecnt else -math.inf
+    # §3.3: after the last transition the footer's TZ string rules; without a DST rule
+    # its offset is that of the last transition's type (the two must agree)
+    return changes, math.inf if _NO_DST_RULE.match(footer) else last
+
+
+def _fixed_offset(zone: str, tmin: int, tmax: int) -> int | None:
+    """``zone``'s UTC offset [µs] if it is the same at every instant of [tmin, tmax] [µs
+    since 1970, UTC]; None if it changes in that span or that cannot be told."""
+    changes = _offset_changes(zone)
+    if changes is None:
+        return None
+    instants, rule_from = changes
+    if tmax > rule_from:  # the footer's DST rule applies somewhere in the span
+        return None
+    if np.any((instants > tmin) & (instants <= tmax)):  # a change in (tmin, tmax]
+        return None
+    try:
+        local = (EPOCH + timedelta(microseconds=tmin)).astimezone(zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OverflowError):
+        return None
+    offset = local.utcoffset()
+    return None if offset is None else offset // timedelta(microseconds=1)
+
+
 def natural_days(
-    site_id: pa.Array,
-    statistic: pa.Array,
-    period: pa.Array,
-    time: pa.Array,
+    site_id: pa.Array | pa.ChunkedArray,
+    statistic: pa.Array | pa.ChunkedArray,
+    period: pa.Array | pa.ChunkedArray,
+    time: pa.Array | pa.ChunkedArray,
     zone_of: Mapping[int, str],
 ) -> pa.Table:
     """The distinct (``site_id``, ``day``) pairs of a batch's hourly means: ``day`` is the
     site's natural day (自然日, 00:00–24:00 local time, DESIGN §4) of the hour's start label,
     the day whose daily mean the reading enters (GB 3095-2012 Table 4, 24-hour mean).
 
-    The time-zone arithmetic runs on the batch's distinct times only (a station batch: one
-    hour; an import of ten parameters: a tenth of its rows); the days reach the rows through
-    an integer gather.
+    Integer arithmetic on the epoch: where a site's zone has one UTC offset over the whole
+    span of the batch's times (read from the zone's TZif file, :func:`_fixed_offset`;
+    Asia/Shanghai since 1991), its day is ``floor((time + offset) / 1 day)``; a zone whose
+    offset changes within the span (daylight saving time) takes the exact path, Arrow's
+    time-zone conversion of every time. The distinct pairs come from a bitmap over
+    (site, day) where that is small (an import: a few sites × a few years), else a sort.
 
     Parameters
     ----------
@@ -312,33 +466,78 @@ def natural_days(
 
     Returns
     -------
-    Table ``site_id`` (int32), ``day`` (date32); empty if the batch has no hourly means.
+    Table ``site_id`` (int32), ``day`` (date32), sorted by both; empty if the batch has no
+    hourly means.
     """
-    hourly = pc.and_(pc.equal(period, "hour"), pc.equal(statistic, "avg"))
-    if not pc.any(hourly).as_py():
-        return pa.table({"site_id": pa.array([], pa.int32()), "day": pa.array([], pa.date32())})
-    if not pc.all(hourly).as_py():
-        site_id, time = pc.filter(site_id, hourly), pc.filter(time, hourly)
+    stat, per = constant_string(statistic), constant_string(period)
+    if stat is not None and per is not None:  # one kind of reading throughout: no mask
+        if (stat, per) != ("avg", "hour"):
+            return _no_days()
+    else:
+        hourly = pc.and_(pc.equal(period, "hour"), pc.equal(statistic, "avg"))
+        if not pc.any(hourly).as_py():
+            return _no_days()
+        if not pc.all(hourly).as_py():
+            site_id, time = pc.filter(site_id, hourly), pc.filter(time, hourly)
     sites = _numpy(site_id).astype(np.int64)
-    distinct = pc.unique(time)
-    where = _numpy(pc.index_in(time, value_set=distinct))
-    zones = sorted({zone_of[i] for i in np.unique(sites).tolist()})
-    days = np.zeros(len(sites), dtype=np.int64)
-    for zone in zones:
-        local = pc.local_timestamp(distinct.cast(pa.timestamp("us", tz=zone)))
-        day = _numpy(local.cast(pa.date32()).cast(pa.int32()))[where]  # days since 1970-01-01
-        if len(zones) == 1:
-            days = day.astype(np.int64)
-            break
-        mine = np.isin(sites, [i for i, z in zone_of.items() if z == zone])
-        days[mine] = day[mine]
-    # distinct (site, day) pairs through one int64 key: site in the high 32 bits, the day
-    # (offset to be non-negative) in the low 32
-    pairs = np.unique((sites << 32) | (days + (1 << 31)))
+    if not len(sites):
+        return _no_days()
+    times = _numpy(pc.cast(time, pa.int64())).astype(np.int64, copy=False)  # [µs]
+    low, high = int(sites.min()), int(sites.max())
+    if low == high:  # one site (a station's batch, an import's file): no hashing
+        ids = np.array([low], dtype=np.int64)
+    else:
+        ids = np.sort(pc.unique(site_id).to_numpy(zero_copy_only=False).astype(np.int64))
+    zones = [zone_of[int(i)] for i in ids]
+    tmin, tmax = int(times.min()), int(times.max())
+    offsets = {z: _fixed_offset(z, tmin, tmax) for z in set(zones)}
+    if len(offsets) == 1:
+        offset = next(iter(offsets.values()))  # days since 1970-01-01, floored:
+        days = _local_days(times, zones[0]) if offset is None else (times + offset) // DAY_US
+    else:
+        of_row = np.searchsorted(ids, sites)  # each row's site among ids
+        fixed = np.array([offsets[z] or 0 for z in zones], dtype=np.int64)
+        days = (times + fixed[of_row]) // DAY_US
+        for zone, offset in offsets.items():
+            if offset is None:
+                mine = np.isin(of_row, [k for k, z in enumerate(zones) if z == zone])
+                days[mine] = _local_days(times[mine], zone)
+    return _distinct_pairs(sites, days, ids)
+
+
+def _no_days() -> pa.Table:
+    return pa.table({"site_id": pa.array([], pa.int32()), "day": pa.array([], pa.date32())})
+
+
+def _local_days(times: np.ndarray, zone: str) -> np.ndarray:
+    """The local day [days since 1970-01-01] in ``zone`` of UTC times [µs]: the exact path,
+    each time converted by Arrow with the zone's rules."""
+    local = pc.local_timestamp(pa.array(times, pa.int64()).cast(pa.timestamp("us", tz=zone)))
+    return _numpy(local.cast(pa.int64())).astype(np.int64) // DAY_US
+
+
+def _distinct_pairs(sites: np.ndarray, days: np.ndarray, ids: np.ndarray) -> pa.Table:
+    """The distinct (site, day) pairs of two int64 columns, sorted (``ids``: the distinct
+    sites, sorted)."""
+    dmin, dmax = int(days.min()), int(days.max())
+    width = dmax - dmin + 1
+    first, size = int(ids[0]), (int(ids[-1]) - int(ids[0]) + 1) * width
+    if size <= max(4 * len(sites), 1 << 20):  # a bitmap of (site, day): one scatter
+        seen = np.zeros(size, dtype=bool)
+        if len(ids) == 1:
+            seen[days - dmin] = True
+        else:
+            seen[(sites - first) * width + (days - dmin)] = True
+        keys = np.flatnonzero(seen)
+        pair_site, pair_day = keys // width + first, keys % width + dmin
+    else:  # sparse: sort one int64 key (site in the high 32 bits, day offset in the low)
+        key = np.sort((sites << 32) | (days + (1 << 31)))
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+        pair_site, pair_day = key >> 32, (key & 0xFFFFFFFF) - (1 << 31)
     return pa.table(
         {
-            "site_id": pa.array((pairs >> 32).astype(np.int32)),
-            "day": pa.array(((pairs & 0xFFFFFFFF) - (1 << 31)).astype(np.int32)).cast(pa.date32()),
+            "site_id": pa.array(pair_site.astype(np.int32)),
+            "day": pa.array(pair_day.astype(np.int32)).cast(pa.date32()),
         }
     )
 
