@@ -94,7 +94,10 @@ class ObservationWriter(SQLParts):
                     corrected = self._exec("obs_update", window)
             if inserted or corrected:  # a pure resend changes nothing: nothing to recompute
                 self._mark_days(staged)
-                self._mark_rules(staged)
+                # the sites, for the rules job: one statement over the staged batch (every site
+                # of a batch that changed anything, also one whose rows were all resends: an
+                # extra evaluation is harmless, a missed one is not)
+                self._exec("rules_mark")
         unchanged = staged.num_rows - inserted - corrected
         return WriteResult(inserted, unchanged, corrected, superseded)
 
@@ -109,15 +112,3 @@ class ObservationWriter(SQLParts):
         if days.num_rows:
             marks = {"site_ids": days["site_id"].to_pylist(), "days": days["day"].to_pylist()}
             self._exec("dirty_mark", marks)
-
-    def _mark_rules(self, staged: pa.Table) -> None:
-        """Mark the batch's sites for the rules job (:mod:`shanshui.rules.engine`): one
-        statement with each distinct site id and its newest data time (an Arrow group-by, no
-        per-row Python). Every site of a batch that changed anything is marked, also one
-        whose rows were all resends: an extra evaluation is harmless, a missed one is not."""
-        newest = staged.group_by("site_id").aggregate([("time", "max")])
-        marks = {
-            "site_ids": newest["site_id"].to_pylist(),
-            "tmaxs": newest["time_max"].to_pylist(),
-        }
-        self._exec("rules_mark", marks)
