@@ -32,7 +32,8 @@ Rules (DESIGN §4, §5):
   (:func:`shanshui.formats.stations`, region from the city) when they are on it. Others are
   errors: their values are left out and reported per file and site as
   :class:`UnknownSite` (a station should be registered on purpose, with its name, kind and
-  coordinates, not invented by an importer).
+  coordinates, not invented by an importer). :mod:`shanshui.ingest.import_sites` creates
+  the sites and parameters.
 - **Parameters not yet in the store** are created with the unit the reader gives
   (:data:`shanshui.formats.UNITS`, or a long CSV's ``unit`` column) and, for the six air
   pollutants, their HJ 212-2017 codes.
@@ -60,16 +61,9 @@ import pyarrow.compute as pc
 from shanshui import formats
 from shanshui.formats import BadRow, Chunk, FormatError
 from shanshui.formats.canonical import constant_strings, plain_strings
+from shanshui.ingest.import_sites import Registrar
 from shanshui.store import batch as store_batch
-from shanshui.store.api import (
-    PERIODS,
-    STATISTICS,
-    Parameter,
-    Region,
-    Store,
-    StoreInputError,
-)
-from shanshui.store.seed import AIR_PARAMETERS, city_index, region_records, station_records
+from shanshui.store.api import PERIODS, STATISTICS, Store, StoreInputError
 
 __all__ = [
     "FORMATS",
@@ -227,66 +221,11 @@ class Importer:
         self.on_chunk = on_chunk
         self.on_bad = on_bad
         self.on_file = on_file
-        self._sites: set[str] = {s.code for s in store.sites()}
-        self._parameters: set[str] = {p.code for p in store.parameters()}
-        self._listed: tuple[pd.DataFrame, list[Region], dict[str, str]] | None = None
-        self._listed_lock = threading.Lock()
-        self._regions_checked = False
+        self._registrar = Registrar(store, create_sites=create_sites)
         #: Sites of each opened file's first chunk (set by :meth:`_open` in its thread) and
         #: the files after the one being written: their sites are created with this one's.
         self._first_sites: dict[str, list[str]] = {}
         self._ahead: list[str] = []
-
-    # -- sites and parameters -----------------------------------------------------------------
-    def _station_list(self) -> tuple[pd.DataFrame, list[Region], dict[str, str]]:
-        """The shipped national station list (by code), its regions and their city index;
-        loaded once (thread-safe: :meth:`import_files` may load it ahead in a thread)."""
-        with self._listed_lock:
-            if self._listed is None:
-                regions = region_records(formats.regions())
-                listed = formats.stations().set_index("code", drop=False)
-                self._listed = (listed, regions, city_index(regions))
-            return self._listed
-
-    def _load_station_list_ahead(self) -> None:
-        try:
-            self._station_list()
-        except Exception:  # the caller's own load raises it where it matters
-            return
-
-    def _ensure_sites(self, codes: Iterable[str], report: ImportReport) -> set[str]:
-        """Create missing sites from the station list; the codes that are still unknown."""
-        missing = sorted(set(codes) - self._sites)
-        if not missing:
-            return set()
-        listed, regions, cities = self._station_list()
-        known = [c for c in missing if c in listed.index] if self.create_sites else []
-        if known:
-            # the sites of the files read ahead too (those read already): one upsert
-            ahead = {c for p in self._ahead for c in self._first_sites.get(p, ())} - self._sites
-            known += sorted(c for c in ahead - set(known) if c in listed.index)
-            if not self._regions_checked:
-                if not self.store.regions():  # a fresh store: the sites' regions come along
-                    self.store.upsert_regions(regions)
-                self._regions_checked = True
-            sites = station_records(listed.loc[known].reset_index(drop=True), cities)
-            self.store.upsert_sites(sites)
-            self._sites.update(known)
-            report.created_sites.extend(known)
-        return set(missing) - set(known)
-
-    def _ensure_parameters(
-        self, codes: Iterable[str], units: dict[str, str], report: ImportReport
-    ) -> None:
-        missing = sorted(set(codes) - self._parameters)
-        if not missing:
-            return
-        unit_of = {**formats.UNITS, **units}
-        by_code = {p.code: p for p in AIR_PARAMETERS}
-        new = [by_code.get(code) or Parameter(code, code, unit_of[code]) for code in missing]
-        self.store.upsert_parameters(new)
-        self._parameters.update(missing)
-        report.created_parameters.extend(missing)
 
     # -- reading ------------------------------------------------------------------------------
     def _chunks(self, path: str, fmt: Format) -> tuple[str, Iterator[Chunk]]:
@@ -322,7 +261,7 @@ class Importer:
             if not table.num_rows:
                 return
         parameters = distinct(table["parameter"], compact=not unknown)
-        self._ensure_parameters(parameters, chunk.units, report)
+        self._registrar.ensure_parameters(parameters, chunk.units, report.created_parameters)
         self._store_batch(self._batch(table), report, source)
 
     def _store_batch(
@@ -409,8 +348,10 @@ class Importer:
             frame = frame[~drop.to_numpy()]
             if not len(frame):
                 return
-        self._ensure_parameters(
-            frame["parameter"].unique().tolist(), frame.attrs.get("units", {}), report
+        self._registrar.ensure_parameters(
+            frame["parameter"].unique().tolist(),
+            frame.attrs.get("units", {}),
+            report.created_parameters,
         )
         batch = pd.DataFrame(
             {
@@ -425,6 +366,12 @@ class Importer:
             copy=False,
         )
         self._store_batch(batch, report, source)
+
+    def _ensure_sites(self, codes: Iterable[str], report: ImportReport) -> set[str]:
+        """Create missing sites from the station list, with those of the files read ahead
+        (one upsert for several files); the codes that are still unknown."""
+        ahead = (c for p in self._ahead for c in self._first_sites.get(p, ()))
+        return self._registrar.ensure_sites(codes, report.created_sites, ahead)
 
     @staticmethod
     def _note_unknown(report: ImportReport, path: str, site: str, n: int) -> None:
@@ -502,12 +449,8 @@ class Importer:
         """
         report = ImportReport()
         names = [str(p) for p in paths]
-        if names and self.create_sites and not self._sites:
-            # an empty store: its sites will come from the station list; load it while the
-            # first file is read
-            threading.Thread(
-                target=self._load_station_list_ahead, name="shanshui-import-stations", daemon=True
-            ).start()
+        if names:
+            self._registrar.load_ahead()
         with ThreadPoolExecutor(1, thread_name_prefix="shanshui-import-open") as pool:
             opened: dict[int, Future[tuple[str, Iterator[Chunk]]]] = {}
             for i, name in enumerate(names):
