@@ -267,6 +267,26 @@ def test_prsa_bad_rows_reported_with_file_and_line(shared: Path, tmp_path: Path)
     assert len(read_prsa(path, errors="skip")) == len(good)
 
 
+def test_prsa_row_counter_that_is_not_a_number_is_a_bad_row(shared: Path, tmp_path: Path) -> None:
+    """DESIGN §4 (bad rows reported with file and line): a ``No`` cell that is not a number
+    is reported like any other cell; ``No`` is only a row counter, so the line's values are
+    all kept (the same values as the untouched file's first lines)."""
+    src = prsa_file(shared, "Dongsi").read_text(encoding="utf-8").splitlines()[:6]
+    path = _write(tmp_path, "PRSA_no.csv", src)
+    fields = src[2].split(",")
+    fields[0] = "two"  # file line 3
+    lines = [*src[:2], ",".join(fields), *src[3:]]
+    broken = _write(tmp_path, "PRSA_no_broken.csv", lines)
+    chunks = list(iter_chunks(broken))
+    bad = [(b.line, b.reason) for c in chunks for b in c.bad]
+    assert bad == [(3, "column No: 'two' is not a number")]
+    kept = pd.concat([c.frame for c in chunks]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, read_prsa(path).reset_index(drop=True))
+    with pytest.raises(FormatError) as err:
+        read_prsa(broken)
+    assert err.value.line == 3
+
+
 def test_cnemc_bad_rows(shared: Path, tmp_path: Path) -> None:
     rows = raw_rows(cnemc_file(shared, "20250104"))
     header, body = rows[0], rows[1:16]  # hour 0, all 15 types (file lines 2..16)
