@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from shanshui.api import ApiKeys, create_app, hash_key, new_key
 from shanshui.permits import read_permit
 from shanshui.rules import RulesJob
+from shanshui.rules.binding import DELIVERY
 from shanshui.store import Parameter, Store, open_store
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -60,14 +61,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
         )
         s.put_permit(read_permit(Path(str(EXAMPLE))), actor="test")
         rows = []
-        for hour, so2 in enumerate((40.0, 30.0, 40.0)):
-            for m in range(60):
+        # hours 0-2, and the device still reporting (03:00-03:09) when the rules run at
+        # 03:10, once hour 2's records are due (hour 3, under way, is not judged)
+        for hour, so2 in enumerate((40.0, 30.0, 40.0, 30.0)):
+            for m in range(60 if hour < 3 else 10):
                 t = T0 + timedelta(hours=hour, minutes=m)
                 rows += [(SITE, "a21026", "avg", "minute", t, so2, "N"),
                          (SITE, "a19001", "avg", "minute", t, 11.0, "N")]  # fmt: skip
         cols = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
         s.write_observations(pd.DataFrame(rows, columns=cols))
-        RulesJob(s).run_once(T0 + timedelta(hours=3))
+        RulesJob(s).run_once(T0 + timedelta(hours=3) + DELIVERY)  # hour 2 judged
         yield s
 
 
@@ -180,7 +183,7 @@ def test_rate_alarms_are_listed_and_handled_like_the_others(client: Client, stor
     ]
     cols = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
     store.write_observations(pd.DataFrame(rows, columns=cols))
-    RulesJob(store).run_once(T0 + timedelta(hours=3))
+    RulesJob(store).run_once(T0 + timedelta(hours=3) + DELIVERY)  # hour 2 judged
     items = client.call("GET", "/api/v1/alarms").json()["items"]
     rate = sorted(
         (a for a in items if a["rule"] == "rate_exceedance"), key=lambda a: a["opened_at"]

@@ -5,7 +5,8 @@ engine finds exactly the alarms its scenario implies, and the emission totals it
 driven by the real UCI 551 series, a waste-water outlet; its permit), then sends January 2026
 — minute frames (CN 2051) on the first day, hourly frames (CN 2061) all month — to a running
 ``shanshui serve`` (subprocesses, DuckDB) with the scenario's injected exceedances, stops,
-calibrations, maintenance, faults and outages. Then ``RulesJob.run_once(now=1 Feb 00:00)``.
+calibrations, maintenance, faults and outages. Then ``RulesJob.run_once(now=1 Feb 00:10)``
+(the last hour judged).
 
 The expectation is stated twice, without the code under test (``shanshui.rules``,
 ``shanshui.standards.emissions``):
@@ -50,6 +51,7 @@ from shanshui.ingest.cems_plant import Scenario, plant, scenario_dict
 from shanshui.ingest.simulate_cems import cems_devices
 from shanshui.permits import permit_from_dict
 from shanshui.rules import RulesJob
+from shanshui.rules.binding import DELIVERY
 from shanshui.rules.regional import enterprise_totals
 from shanshui.standards.emissions_periods import emission_totals, hourly_mass
 from shanshui.store import open_store
@@ -57,7 +59,10 @@ from shanshui.store import open_store
 PY = sys.executable
 PLANT, DAYS = 8, 31
 START = datetime(2026, 1, 1, tzinfo=CST)
-NOW = START + timedelta(days=DAYS)  # the rules run at 2026-02-01 00:00 Beijing time
+NOW = START + timedelta(days=DAYS)  # 2026-02-01 00:00 Beijing time, the month's end
+#: the rules run once the month's last hour is judged (its records due: shanshui.rules'
+#: "Time labels"), 10 minutes after NOW
+RUN = NOW + DELIVERY
 HOUR = timedelta(hours=1)
 ARGS = ["--plant", str(PLANT), "--from", "2026-01-01", "--days", str(DAYS), "--minute-days", "1"]
 #: ``shanshui serve`` (its :func:`~shanshui.ingest.serve.run`, in a subprocess) without its
@@ -304,9 +309,9 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> dict:
         # the month ran through the gateway before any evaluation: no alarm yet
         assert store.alarms() == [], "serve evaluated rules on its own clock during the replay"
         job = RulesJob(store, lookback=timedelta(days=DAYS + 2))
-        first = job.run_once(NOW)
+        first = job.run_once(RUN)
         alarms = store.alarms()
-        job.run_once(NOW)
+        job.run_once(RUN)
         again = store.alarms()
         observations = store.observations([o.site for o in scenario.outlets], period="hour")
         totals = enterprise_totals(store, scenario.enterprise, 2026, NOW)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from shanshui.permits import Enterprise, Limit, Outlet, Permit
+from shanshui.rules.binding import DELIVERY
 from shanshui.rules.engine import RulesJob
 from shanshui.store import Parameter, Store, open_store
 
@@ -115,6 +116,12 @@ def twins(store: Store, tmp_path: Path) -> Iterator[Twins]:
         ref.close()
 
 
+def at(hours: float) -> datetime:
+    """A run's clock: ``hours`` after T0 plus the rules' delivery allowance, so that a run at
+    ``at(3)`` judges the hours before 03:00 (:func:`shanshui.rules.binding.judged_end`)."""
+    return h(hours) + DELIVERY
+
+
 def test_incremental_runs_leave_the_alarms_of_a_full_evaluation(twins: Twins) -> None:
     # S1: SO2 converted 45, 60, 60 (×1.5) → exceeds hours 1-2; S2: NOx records 80 …;
     # S3: NOx 90 with flow-less hours
@@ -122,12 +129,12 @@ def test_incremental_runs_leave_the_alarms_of_a_full_evaluation(twins: Twins) ->
     twins.write(records("S2", NOX, {i: 80.0 for i in range(3)}))
     twins.write(records("S2", FLOW, {i: 20.0 for i in range(3)}))
     twins.write(records("S3", NOX, {i: 90.0 for i in range(3)}))
-    evaluated, full = twins.run(h(3))
+    evaluated, full = twins.run(at(3))
     assert full and evaluated == 3  # the first run reads everything
 
     # nothing new an hour later: no outlet is read again, but the offline rule still
     # notices S1 (60 s interval) and S2/S3 (3600 s) falling silent
-    evaluated, full = twins.run(h(4.5))
+    evaluated, full = twins.run(at(4.5))
     assert (evaluated, full) == (0, False)
     assert {a[0] for a in alarms(twins.inc) if a[1] == "offline" and a[3] == "open"} == {
         "S1", "S2", "S3",
@@ -138,7 +145,7 @@ def test_incremental_runs_leave_the_alarms_of_a_full_evaluation(twins: Twins) ->
     twins.write(s1_minutes({0: 36.0}))
     twins.write(records("S2", NOX, {3: 120.0, 4: 120.0}))
     twins.write(records("S2", FLOW, {3: 20.0, 4: 20.0}))
-    evaluated, full = twins.run(h(5.1))
+    evaluated, full = twins.run(at(5.1))
     assert (evaluated, full) == (2, False)
     s1 = [a for a in alarms(twins.inc) if a[:3] == ("S1", "exceedance", SO2)]
     assert [(a[4], a[6], a[7]) for a in s1] == [(h(0), None, 3)]  # hours 0-2, still open
@@ -146,22 +153,25 @@ def test_incremental_runs_leave_the_alarms_of_a_full_evaluation(twins: Twins) ->
     # a permit change re-reads the outlets whose limits changed, and only those
     twins.inc.set_permit_limit("PI", "DA3", Limit(NOX, "mg/m³", hourly=85), actor="test")
     twins.ref.set_permit_limit("PI", "DA3", Limit(NOX, "mg/m³", hourly=85), actor="test")
-    evaluated, full = twins.run(h(5.2))
+    evaluated, full = twins.run(at(5.2))
     assert (evaluated, full) == (1, False)
     assert any(a[:3] == ("S3", "exceedance", NOX) for a in alarms(twins.inc))
 
     # data labelled in the hours that entered the window, received before the last run
     # (a device clock ahead of the rules' clock): read once their hour is due
     twins.write(records("S3", NOX, {6: 80.0}))
-    evaluated, full = twins.run(h(5.3))
+    evaluated, full = twins.run(at(5.3))
     assert evaluated == 1  # received since the last run
-    evaluated, full = twins.run(h(6.5))
+    evaluated, full = twins.run(at(6.5))
     assert (evaluated, full) == (1, False)  # now labelled inside the window
 
     # a day later: S2's natural day 2026-03-01 (Beijing) is over; S1 resumes
     twins.write(s1_minutes({30: 30.0}))
-    evaluated, _ = twins.run(h(33))
-    assert evaluated == 1
+    evaluated, _ = twins.run(at(33))
+    # S1's new data; S3 without new data: its hour 6, read at 06:40 when it was not judged
+    # yet (hours are judged once their records are due), is judged now; S2 without new data:
+    # its natural day is over, so its daily mean is judged now
+    assert evaluated == 3
     # an operator's hand does not make the runs differ
     open_one = next(a for a in twins.inc.alarms(state="open") if a.rule == "exceedance")
     ref_one = next(
@@ -172,13 +182,13 @@ def test_incremental_runs_leave_the_alarms_of_a_full_evaluation(twins: Twins) ->
     twins.inc.close_alarm(open_one.id, actor="op", note="known", at=h(33))
     twins.ref.close_alarm(ref_one.id, actor="op", note="known", at=h(33))
     twins.write(s1_minutes({31: 40.0}))
-    twins.run(h(34))
+    twins.run(at(34))
 
 
 def test_a_failed_run_keeps_the_previous_watermark(twins: Twins) -> None:
     """Readings written before a run that fails are still read by the next one."""
     twins.write(records("S3", NOX, {0: 90.0}))
-    twins.run(h(1))
+    twins.run(at(1))
     twins.write(records("S3", NOX, {1: 120.0}))
     job = twins.job
     save = job.store.save_alarms
@@ -188,9 +198,9 @@ def test_a_failed_run_keeps_the_previous_watermark(twins: Twins) -> None:
 
     job.store.save_alarms = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        job.run_once(h(2))
+        job.run_once(at(2))
     job.store.save_alarms = save  # type: ignore[method-assign]
-    evaluated, full = twins.run(h(2))
+    evaluated, full = twins.run(at(2))
     assert (evaluated, full) == (1, False)
     assert any(a[:3] == ("S3", "exceedance", NOX) for a in alarms(twins.inc))
 
@@ -198,12 +208,12 @@ def test_a_failed_run_keeps_the_previous_watermark(twins: Twins) -> None:
 def test_full_every_and_a_clock_going_back_force_a_full_run(twins: Twins) -> None:
     twins.write(records("S3", NOX, {0: 90.0}))
     job = RulesJob(twins.inc, full_every=timedelta(0))
-    assert job.run_once(h(1)).full and job.run_once(h(1.5)).full
+    assert job.run_once(at(1)).full and job.run_once(at(1.5)).full
     job = RulesJob(twins.inc, full_every=None)
-    assert job.run_once(h(1)).full
-    assert not job.run_once(h(1.5)).full
-    assert job.run_once(h(1.2)).full  # the clock went back: start again
-    assert replace(job.run_once(h(1.6), full=True), now=h(0)).full
+    assert job.run_once(at(1)).full
+    assert not job.run_once(at(1.5)).full
+    assert job.run_once(at(1.2)).full  # the clock went back: start again
+    assert replace(job.run_once(at(1.6), full=True), now=h(0)).full
 
 
 def test_a_late_replay_is_evaluated_by_the_next_incremental_run(twins: Twins) -> None:
@@ -211,19 +221,19 @@ def test_a_late_replay_is_evaluated_by_the_next_incremental_run(twins: Twins) ->
     the job's last run, written after it. The old "received since the watermark" scan missed
     them until the next full run; the write path's marks do not depend on ``received``."""
     twins.write(records("S3", NOX, {0: 90.0, 1: 90.0}))
-    assert twins.run(h(2)) == (3, True)
-    assert twins.run(h(2.5)) == (0, False)
+    assert twins.run(at(2)) == (3, True)
+    assert twins.run(at(2.5)) == (0, False)
     # S3 exceeds 100 at hours 2-3, received at h(2.1) (before the last run at h(2.5)) but
     # committed only now; S2 replays an hour received at h(1)
     twins.write(records("S3", NOX, {2: 120.0, 3: 130.0}), received=h(2.1))
     twins.write(records("S2", NOX, {1: 95.0}), received=h(1))
-    evaluated, full = twins.run(h(4.2))
+    evaluated, full = twins.run(at(4.2))
     assert (evaluated, full) == (2, False)
     s3 = [a for a in alarms(twins.inc) if a[:3] == ("S3", "exceedance", NOX)]
     assert [(a[4], a[7], a[8]) for a in s3] == [(h(2), 2, 130.0)]
     # and a correction replayed with an old received time too (120 → 99: one hour left)
     twins.write(records("S3", NOX, {2: 99.0}), received=h(2.1))
-    assert twins.run(h(4.4)) == (1, False)
+    assert twins.run(at(4.4)) == (1, False)
     s3 = [a for a in alarms(twins.inc) if a[:3] == ("S3", "exceedance", NOX)]
     assert [(a[4], a[7]) for a in s3] == [(h(3), 1)]
 
@@ -235,17 +245,32 @@ def test_two_jobs_on_one_store_each_see_every_change(twins: Twins) -> None:
     judge offline up to date."""
     other = RulesJob(twins.inc, lookback=timedelta(days=2), full_every=None)
     twins.write(records("S3", NOX, {0: 90.0}))
-    twins.run(h(1))
-    assert other.run_once(h(1)).full
+    twins.run(at(1))
+    assert other.run_once(at(1)).full
     twins.write(records("S3", NOX, {1: 120.0}))
-    assert other.run_once(h(2)).evaluated == 1  # the other job first
-    assert twins.run(h(2)) == (1, False)  # this one still reads S3
+    assert other.run_once(at(2)).evaluated == 1  # the other job first
+    assert twins.run(at(2)) == (1, False)  # this one still reads S3
     # S3 resumes after a silence: both jobs must see it, or one would keep it offline
     twins.write(records("S3", NOX, {i: 90.0 for i in range(5, 9)}))
-    assert twins.run(h(9.2)) == (1, False)
+    assert twins.run(at(9.2)) == (1, False)
     # the other job reads S3 too and, its data times fresh, agrees with what is stored
-    result = other.run_once(h(9.2))
+    result = other.run_once(at(9.2))
     assert (result.evaluated, result.changed, result.full) == (1, 0, False)
     assert alarms(twins.inc) == alarms(twins.ref)
-    result = other.run_once(h(9.3))
+    result = other.run_once(at(9.3))
     assert (result.evaluated, result.changed) == (0, 0)
+
+
+def test_a_day_is_judged_when_it_ends_without_new_data(twins: Twins) -> None:
+    """S2's daily-mean limit is 90 mg/m³. Its natural day 2026-03-02 (Beijing: 03-01 16:00 to
+    03-02 16:00 UTC) has 22 hourly records of 95 (≥ 20 valid hours, HJ 76-2017 Annex B; mean
+    95 > 90) and none in its last two hours. The day is judged once its last hour is (16:10
+    UTC): the incremental run then reads S2 again although nothing new came, and opens the
+    daily alarm the full evaluation opens (``Twins.run`` compares them)."""
+    twins.write(records("S2", NOX, {i: 95.0 for i in range(16, 38)}))
+    assert twins.run(at(38)) == (3, True)
+    assert not [a for a in alarms(twins.inc) if a[1] == "daily_exceedance"]
+    evaluated, full = twins.run(at(40))
+    assert (evaluated, full) == (1, False)
+    (daily,) = [a for a in alarms(twins.inc) if a[1] == "daily_exceedance"]
+    assert (daily[0], daily[4], daily[8]) == ("S2", h(16), 95.0)

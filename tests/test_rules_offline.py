@@ -140,11 +140,13 @@ def test_a_live_hourly_outlet_is_offline_only_once_its_next_record_is_overdue(
 ) -> None:
     """HJ 212-2017: an hourly record (CN 2061) carries the START of its hour as DataTime and
     is sent once the hour has ended. An outlet reporting every hour whose record of hour L
-    arrived just after L + 1 h is not silent at L + 1 h 05 min (its record of L + 1 h is due
-    only at L + 2 h); once that record is overdue (L + 2 h 05 min, nothing new) it is
-    offline, dated in data time from L + 1 h (the 3600 s interval after its last data time,
-    as a gap between stored hours is dated). When the overdue record then arrives, no
-    silence longer than the interval is left in the data: the rules close the alarm."""
+    arrived just after L + 1 h is not silent at L + 1 h 05 min (its record of L + 1 h is sent
+    at L + 2 h), nor at L + 2 h 05 min (that record may still be on its way: resends), but
+    is offline at L + 2 h 15 min with nothing new (the record is more than the rules' 10
+    minutes of delivery late), dated in data time from L + 1 h (the 3600 s interval after
+    its last data time, as a gap between stored hours is dated). When the overdue record
+    then arrives, no silence longer than the interval is left in the data: the rules close
+    the alarm."""
     start = datetime(2026, 3, 2, 0, 0, tzinfo=BEIJING).astimezone(UTC)
     base.put_permit(permit(date(2026, 3, 2), outlet("S1", "MN1")), actor="test")
     base.upsert_devices([Device("MN1", "active", site="S1")], actor="test")
@@ -154,12 +156,14 @@ def test_a_live_hourly_outlet_is_offline_only_once_its_next_record_is_overdue(
     job.run_once(last + HOUR + timedelta(minutes=5))
     assert offline(base) == {}  # the record of hour `last` just came; the next is not due
     job.run_once(last + 2 * HOUR + timedelta(minutes=5))
+    assert offline(base) == {}
+    job.run_once(last + 2 * HOUR + timedelta(minutes=15))
     (alarm,) = offline(base)["S1"]
     assert (alarm.opened_at, alarm.closed_at, alarm.state) == (last + HOUR, None, "open")
     assert alarm.detail["last_data"] == last.isoformat()
-    assert alarm.value == (2 * HOUR + timedelta(minutes=5)).total_seconds()
+    assert alarm.value == (2 * HOUR + timedelta(minutes=15)).total_seconds()
     # the overdue record arrives late: no silence longer than the interval is left
     base.write_observations(hourly("S1", last + HOUR))
-    job.run_once(last + 2 * HOUR + timedelta(minutes=10))
+    job.run_once(last + 2 * HOUR + timedelta(minutes=20))
     (alarm,) = offline(base)["S1"]
     assert (alarm.state, alarm.closed_by) == ("closed", "rules")

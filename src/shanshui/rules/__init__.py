@@ -45,7 +45,13 @@ Time labels
 -----------
 Every time is a timezone-aware instant (the store answers in UTC). An *hour* is labelled by its
 START (DESIGN §4): the hour ``10:00`` is ``[10:00, 11:00)``. Hours are cut on the UTC clock,
-which is the same cut as Beijing time (UTC+8 is a whole number of hours).
+which is the same cut as Beijing time (UTC+8 is a whole number of hours). An hour is JUDGED
+(by rules (a), (c), (e), (f)) once its records are due: a data logger sends an interval's
+minute and hourly data after its end (HJ 212-2017: DataTime is the interval's start) and
+resends what is not acknowledged, so the hour ``H`` is judged from ``H + 1 h + DELIVERY``
+(:data:`~shanshui.rules.binding.DELIVERY`, 10 min; :func:`~shanshui.rules.binding.
+judged_end`). Judged earlier, from the 45 minutes of it that are in or before its hourly
+record came, it opened alarms that the rest of the hour withdrew.
 
 The alarm (:class:`shanshui.store.alarms.Alarm`, one row of the store's ``alarm`` table)
 -------------------------------------------------------------------------------------
@@ -130,24 +136,26 @@ The rules
 (d) ``annual_total`` — per enterprise and pollutant with a permitted annual total (t/a) for
     the year of ``now`` (Beijing natural year): ``so_far`` = the sum of the stored hourly
     emission totals (statistic ``cou``, period ``hour``, kg per HJ 212-2017 Annex B, / 1000) of
-    the enterprise's outlets in the year up to ``now``; ``projection = so_far / f`` with ``f``
-    = the elapsed fraction of the year ((now − 1 Jan 00:00) / length of the year). The alarm
+    the enterprise's outlets in the year up to the end of the last judged hour ``J``
+    (:func:`~shanshui.rules.binding.judged_end`); ``projection = so_far / f`` with ``f`` =
+    the elapsed fraction of the year at the same instant ((J − 1 Jan 00:00) / length of the
+    year: both grow by the hour, so the projection does not swing within an hour). The alarm
     opens (``opened_at`` = the hour of ``now``) when ``projection > permitted`` and closes
     (``closed_at`` = the hour of ``now``) at the first run where it no longer is.
 
-(e) ``daily_exceedance`` — per outlet and pollutant with a permitted daily-mean
-    concentration (``Limit.daily``): the daily mean of a natural day (自然日, 00:00–24:00 in
-    the site's zone, ``Site.tz``, Asia/Shanghai by default; DESIGN §4) is the mean of the
-    day's valid hourly values as rule (a) compares them (converted where ``Limit.converted``;
-    CHOICE: the mean of the hourly converted values, as the CEMS daily report lists them,
-    not the conversion of daily means); it is judged when the day has at least 20 valid
-    hourly values (HJ 76-2017 Annex B, the daily validity HJ 75-2017's reports follow) and is
-    over (its end ≤ ``now``; before that its mean is not final). CHOICE: the same 20-hour
-    rule at waste-water outlets (HJ 356-2019's own daily validity was not checked; an
-    analyser reporting less often than hourly never makes a valid day). A day EXCEEDS when
-    its mean is strictly greater than the limit. Opens at the first exceeding day's start,
-    closes at the start of the first later judged day that does not exceed; days not judged
-    neither extend nor close (:mod:`shanshui.rules.limits`).
+(e) ``daily_exceedance`` — per outlet and pollutant with a permitted daily-mean concentration
+    (``Limit.daily``): the daily mean of a natural day (自然日, 00:00–24:00 in the site's zone,
+    ``Site.tz``, Asia/Shanghai by default; DESIGN §4) is the mean of the day's valid hourly
+    values as rule (a) compares them (converted where ``Limit.converted``; CHOICE: the mean of
+    the hourly converted values, as the CEMS daily report lists them, not the conversion of
+    daily means); it is judged when the day has at least 20 valid hourly values (HJ 76-2017
+    Annex B, the daily validity HJ 75-2017's reports follow) and its last hour is judged (see
+    Time labels; before that its mean is not final). CHOICE: the same 20-hour rule at
+    waste-water outlets (HJ 356-2019's own daily validity was not checked; an analyser reporting
+    less often than hourly never makes a valid day). A day EXCEEDS when its mean is strictly
+    greater than the limit. Opens at the first exceeding day's start, closes at the start of the
+    first later judged day that does not exceed; days not judged neither extend nor close
+    (:mod:`shanshui.rules.limits`).
 (f) ``rate_exceedance`` — per air outlet and pollutant with a permitted emission rate
     (``Limit.rate_kg_h``): per hour ``G = C × Q × 10⁻⁶`` [kg/h] (HJ 75-2017;
     :func:`shanshui.standards.emissions.emission_rate`) from the MEASURED hourly mean

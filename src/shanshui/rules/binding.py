@@ -16,13 +16,41 @@ from zoneinfo import ZoneInfo
 from shanshui.permits.model import Limit, Outlet, Permit
 from shanshui.rules.episodes import Episode, Run
 
-__all__ = ["BEIJING", "Bound", "Key", "bind_outlets", "day_start", "hour_start"]
+__all__ = [
+    "BEIJING",
+    "DELIVERY",
+    "Bound",
+    "Key",
+    "bind_outlets",
+    "day_start",
+    "hour_start",
+    "judged_end",
+]
 
 #: Permits' dates and the natural year are Beijing time (DESIGN §4).
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 #: The de-duplication key of an alarm: (site, rule, parameter).
 Key = tuple[str, str, str]
+
+
+#: How long after an interval ends its record may still be on its way. A data logger sends
+#: minute and hourly data (CN 2051, 2061) once their interval is over, DataTime being its start
+#: (HJ 212-2017 Appendix C), and resends an upload that is not acknowledged ``ReCount`` times,
+#: ``OverTime`` seconds apart (HJ 212-2017 CN 1000; the standard's example: 5 s, 3 times).
+#: CHOICE: 10 minutes, well above that cycle, so that what the rules judge is complete: an
+#: hour is judged from ``DELIVERY`` after its end (:func:`judged_end`), and an outlet is offline
+#: once its next record is that much overdue (:func:`shanshui.rules.offline.overdue`).
+DELIVERY = timedelta(minutes=10)
+
+
+def judged_end(now: datetime) -> datetime:
+    """The end (exclusive) of the hours judged at ``now``: hour ``H`` (its start) is judged
+    once its records are due, ``H + 1 h + DELIVERY ≤ now``. Judging an hour earlier, from the
+    45 minutes of it that are in (HJ 76-2017 Annex B's count is the validity of a finished
+    hour), or before its hourly record can have come, opens alarms that the rest of the hour
+    then withdraws."""
+    return hour_start(now - DELIVERY)
 
 
 def hour_start(t: datetime) -> datetime:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shanshui.permits.model import Permit
-from shanshui.rules.binding import BEIJING, Bound, Key, bind_outlets
+from shanshui.rules.binding import BEIJING, Bound, Key, bind_outlets, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
 from shanshui.rules.hours import HourValues, hour_values
 from shanshui.standards.emissions import VALID_FLAGS
@@ -89,13 +89,14 @@ def flag_episodes(
     store: AlarmStore, bound: Mapping[str, Bound], starts: Mapping[str, datetime], now: datetime
 ) -> dict[Key, list[Episode]]:
     """Rule (c): runs of hours where an outlet's data carry a flag other than N, from the
-    hours at or after ``starts[site]``."""
+    hours at or after ``starts[site]`` to the last hour judged at ``now`` (:func:`judged_end`:
+    the first clean minute of an hour under way does not end a run)."""
     sites = sorted(s for s in bound if s in starts)
     if not sites:
         return {}
     start = min(starts[s] for s in sites)
     by_site: dict[str, dict[datetime, set[str]]] = defaultdict(dict)
-    for site, hour, flag, _n in store.rule_flag_hours(sites, start, now):
+    for site, hour, flag, _n in store.rule_flag_hours(sites, start, judged_end(now)):
         if hour >= starts[site]:
             by_site[site].setdefault(hour, set()).add(flag)
     out: dict[Key, list[Episode]] = {}
@@ -168,7 +169,11 @@ def annual_projection(store: Store, permits: Sequence[Permit], now: datetime) ->
     ``projection = so_far / elapsed fraction of the year`` (see :mod:`shanshui.rules`)."""
     year = now.astimezone(BEIJING).year
     y0, _y1 = year_bounds(year)
-    if now <= y0:
+    # so far = the judged hours' totals, and the elapsed fraction up to the same instant: up
+    # to ``now`` the fraction grew by the minute while the totals grew by the hour, and the
+    # projection fell below the permitted total and rose above it again every hour
+    until = judged_end(now)
+    if until <= y0:
         return []
     chosen: dict[str, Permit] = {}  # enterprise → the permit valid now that starts last
     day = now.astimezone(BEIJING).date()
@@ -179,5 +184,5 @@ def annual_projection(store: Store, permits: Sequence[Permit], now: datetime) ->
                 chosen[p.enterprise.id] = p
     out = []
     for _ent, p in sorted(chosen.items()):
-        out += permit_totals(store, p, year, now)
+        out += permit_totals(store, p, year, until)
     return out

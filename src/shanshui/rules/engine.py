@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from shanshui.permits.model import Permit
-from shanshui.rules.binding import BEIJING, Bound, bind_outlets, day_start, hour_start
+from shanshui.rules.binding import BEIJING, Bound, bind_outlets, day_start, hour_start, judged_end
 from shanshui.rules.conditions import annual_projection, exceedance_episodes, flag_episodes
 from shanshui.rules.episodes import ENGINE, Episode, reconcile
 from shanshui.rules.hours import FLOW, HourValues, hour_values
@@ -164,7 +164,8 @@ class RulesJob:
         old = self._state
         full = self._is_full(now, full)
         # what changed first: readings committed while this run reads are seen by the next
-        changed, seen = _changed(reader.rule_marks(), None if full else old, now)
+        tz = {s.code: s.tz for s in self.reader.sites(kind="outlet")}
+        changed, seen = _changed(reader.rule_marks(), None if full else old, now, tz)
         full_at = old.full_at if old is not None and not full else time.monotonic()
         state = _State(now, full_at, seen)
         if old is not None and not full:
@@ -174,7 +175,6 @@ class RulesJob:
             state.devices = old.devices
         permits = self.reader.permits()
         lasting = self.reader.alarms(state=["open", "acknowledged"])
-        tz = {s.code: s.tz for s in self.reader.sites(kind="outlet")}
         evaluated: set[str] = set()
         changes: list[Alarm] = []
         for group, names in GROUPS.items():
@@ -228,7 +228,8 @@ class RulesJob:
             return out, sites
         hours: HourValues = {}
         for part in _by_start(bound, starts):
-            hours.update(hour_values(self.reader, part, min(starts[s] for s in part), ctx.now))
+            start = min(starts[s] for s in part)
+            hours.update(hour_values(self.reader, part, start, judged_end(ctx.now)))
         if "exceedance" in ctx.rules:
             out.update(exceedance_episodes(hours, bound, ctx.starts["exceedance"]))
         if DAILY_RULE in ctx.rules:
@@ -282,23 +283,45 @@ class RulesJob:
 
 
 def _changed(
-    marks: list[RuleMark], old: _State | None, now: datetime
+    marks: list[RuleMark], old: _State | None, now: datetime, tz: Mapping[str, str]
 ) -> tuple[set[str] | None, dict[int, int]]:
     """The sites whose readings changed since the job last read them (None: read all, no
     ``old`` state) and the marks to remember as read once this run succeeds.
 
     Every mark is read at every run and none is deleted (a row per site that ever had a
-    reading, a small table): a site changed when its mark's gen differs from the one this job
-    remembers, so several jobs on one database (``shanshui serve`` processes sharing a
+    reading, a small table): a site changed when its mark's gen differs from the one this
+    job remembers, so several jobs on one database (``shanshui serve`` processes sharing a
     PostgreSQL) each see every change, and none steals another's (each job keeps the data
-    times of the outlets it read for the offline rule: they must follow every change). A mark
-    whose newest data time is at or after ``now`` (readings labelled ahead of the job's
+    times of the outlets it read for the offline rule: they must follow every change). A
+    mark whose newest data time is at or after ``now`` (readings labelled ahead of the job's
     clock) is not remembered: the site is read again at every run until they are inside its
-    window (they replace the old "labelled in [previous now, now)" scan of the readings)."""
+    window (they replace the old "labelled in [previous now, now)" scan of the readings).
+    Sites are also read again when what is judged of their unchanged data grew
+    (:func:`_newly_judged`)."""
     seen = {m.site_id: m.gen for m in marks if m.tmax < now}
     if old is None:
         return None, seen
-    return {m.site for m in marks if old.seen.get(m.site_id) != m.gen}, seen
+    before, after = judged_end(old.now), judged_end(now)
+    return {
+        m.site
+        for m in marks
+        if old.seen.get(m.site_id) != m.gen or _newly_judged(m, before, after, tz)
+    }, seen
+
+
+def _newly_judged(m: RuleMark, before: datetime, after: datetime, tz: Mapping[str, str]) -> bool:
+    """Whether hours or a natural day holding some of ``m``'s site's readings became judged
+    between two runs whose judged hours end at ``before`` and ``after``
+    (:func:`judged_end`): its newest data time is in an hour not judged before, or in the
+    natural day (site's zone) that ``before`` lay in and that is now over (a day is judged
+    with its last hour, which may have no data of its own)."""
+    if after <= before:
+        return False
+    if m.tmax >= before:
+        return True
+    zone = tz.get(m.site, BEIJING.key)
+    day = day_start(before, zone)
+    return day_start(after, zone) > day and m.tmax >= day
 
 
 def _by_start(bound: Mapping[str, Bound], starts: Mapping[str, datetime]) -> list[dict[str, Bound]]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from shanshui.rules.binding import Bound, Key, day_start
+from shanshui.rules.binding import Bound, Key, day_start, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
 from shanshui.rules.hours import FLOW, HourValues
 from shanshui.standards.emissions import emission_rate, flow_m3s_to_m3h
@@ -39,9 +39,10 @@ MIN_VALID_HOURS_PER_DAY = 20
 def daily_means(
     hours: Mapping[datetime, float | None], tz: str, now: datetime
 ) -> dict[datetime, tuple[float | None, int]]:
-    """Per natural day (自然日 of zone ``tz``, labelled by its start, UTC) that is over by
-    ``now``: (mean of its valid hourly values, how many there are); the mean is None when
-    fewer than 20 (HJ 76-2017 Annex B). Days without any hourly value are absent."""
+    """Per natural day (自然日 of zone ``tz``, labelled by its start, UTC) whose last hour is
+    judged at ``now`` (:func:`~shanshui.rules.binding.judged_end`): (mean of its valid
+    hourly values, how many there are); the mean is None when fewer than 20 (HJ 76-2017
+    Annex B). Days without any hourly value are absent."""
     by_day: dict[datetime, list[float]] = defaultdict(list)
     seen: set[datetime] = set()
     for hour, value in hours.items():
@@ -52,8 +53,8 @@ def daily_means(
     out: dict[datetime, tuple[float | None, int]] = {}
     for day in seen:
         end = day_start(day + timedelta(hours=36), tz)  # the next day's start (any DST)
-        if end > now:
-            continue  # CHOICE: a day is judged once it is over (its mean is not final before)
+        if end > judged_end(now):
+            continue  # a day is judged once its last hour is (its mean is not final before)
         values = by_day.get(day, [])
         # fsum: the same mean whatever order the hours come in (idempotent runs)
         mean = math.fsum(values) / len(values) if len(values) >= MIN_VALID_HOURS_PER_DAY else None

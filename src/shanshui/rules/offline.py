@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shanshui.rules.binding import Bound, Key
+from shanshui.rules.binding import DELIVERY, Bound, Key
 from shanshui.rules.episodes import Episode
 from shanshui.store.alarms import AlarmStore
 
@@ -144,21 +144,24 @@ def _episode(
 
 def overdue(last: datetime, now: datetime, interval: timedelta) -> bool:
     """Whether the datum after data time ``last`` is overdue at ``now``: ``now − last >
-    2 × interval``.
+    2 × interval + min(interval, DELIVERY)``.
 
     A data time is the label of an interval: HJ 212-2017 gives minute, hourly and daily data
     (CN 2051/2061/2031) the start of the interval they describe as DataTime, and a data logger
     sends them once that interval has ended. The datum after ``last`` is labelled ``last +
-    interval`` and is sent at ``last + 2 × interval``; only after that instant has the device
-    been silent for longer than its reporting interval. (``now − last > interval`` would hold
-    for every live hourly outlet between one hour's end and the arrival of its record, and
-    raise an offline alarm an hour early.) The episode is still dated in data time, opened
-    at ``last + interval`` like a gap between two stored data times, so that the alarm raised
-    live and the one judged later from the stored data agree.
+    interval`` and is sent at ``last + 2 × interval``; it may take a while more to arrive
+    (resends, :data:`~shanshui.rules.binding.DELIVERY`; CHOICE: at most one interval, so
+    that a minute outlet is offline 3 minutes after its last minute, an hourly one 2 h 10 min
+    after its last hour label). Only then has the device been silent for longer than its
+    reporting interval: ``now − last > interval`` held for every live hourly outlet between
+    one hour's end and the arrival of its record, and opened an offline alarm every hour.
+    The episode is still dated in data time, opened at ``last + interval`` like a gap
+    between two stored data times, so that the alarm raised live and the one judged later
+    from the stored data agree.
     CHOICE: real-time data (CN 2011, DataTime the sampling instant, sent at once) are judged
     the same way, one interval late.
     """
-    return now - last > 2 * interval
+    return now - last > 2 * interval + min(interval, DELIVERY)
 
 
 def offline_episodes(
@@ -172,11 +175,11 @@ def offline_episodes(
 
     - between two consecutive data times ``prev`` < ``next`` with ``next − prev >
       interval``: opened at ``prev + interval``, closed at ``next``;
-    - after the last data time ``last`` when the next datum is overdue, ``now − last >
-      2 × interval`` (see :func:`overdue`): opened at ``last + interval``, lasting;
+    - after the last data time ``last`` when the next datum is overdue (:func:`overdue`):
+      opened at ``last + interval``, lasting;
     - before the first data time (or with no data at all), from the anchor ``A``
       (:func:`anchors`) when no data time precedes it: opened at ``A + interval`` when
-      ``first − A > interval``, or, with no data yet, when ``now − A > 2 × interval``;
+      ``first − A > interval``, or, with no data yet, when the datum after ``A`` is overdue;
       closed at the first data time (lasting without).
 
     ``value`` is the silence [s] (from ``prev`` or ``A`` to ``next`` or ``now``),
