@@ -12,18 +12,21 @@ time. Expected values are the rows the tests write, never the store's output.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
 from shanshui.store import Parameter, Site, Store
 from shanshui.store.alarms import RuleMark
+from shanshui.store.postgres import PostgresStore
 
 pytest_plugins = ["pg"]
 
 T0 = datetime(2026, 3, 1, 0, tzinfo=UTC)
 SO2 = "a21026"
 COLUMNS = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
+BATCHES = 15  # per writer in the concurrency test
 
 
 def _setup(store: Store) -> None:
@@ -100,3 +103,32 @@ def test_a_failed_batch_leaves_no_mark(store: Store) -> None:
     else:  # pragma: no cover - the contract says unknown sites are refused
         raise AssertionError("an unknown site was accepted")
     assert _marks(store) == {}
+
+
+def test_concurrent_writers_lose_no_mark(store: Store) -> None:
+    """Two writers (two connections on PostgreSQL, two threads on one DuckDB store) marking
+    the same sites at once: every write that changed readings raises each site's gen once
+    (the upsert takes the row's lock; sites are marked in id order, so no deadlock)."""
+    _setup(store)
+    other: Store = store
+    if isinstance(store, PostgresStore):
+        other = PostgresStore(store.url)
+    errors: list[BaseException] = []
+
+    def writer(target: Store, first: int) -> None:
+        try:
+            for i in range(first, first + 2 * BATCHES, 2):  # disjoint hours per writer
+                _write(target, [_row("OUT-2", i, 1.0), _row("OUT-1", i, 2.0)])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(s, k)) for k, s in enumerate((store, other))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if other is not store:
+        other.close()
+    assert errors == []
+    newest = T0 + timedelta(hours=2 * BATCHES - 1)
+    assert _marks(store) == {"OUT-1": (2 * BATCHES, newest), "OUT-2": (2 * BATCHES, newest)}
