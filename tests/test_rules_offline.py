@@ -167,3 +167,36 @@ def test_a_live_hourly_outlet_is_offline_only_once_its_next_record_is_overdue(
     job.run_once(last + 2 * HOUR + timedelta(minutes=20))
     (alarm,) = offline(base)["S1"]
     assert (alarm.state, alarm.closed_by) == ("closed", "rules")
+
+
+def test_a_hand_close_stands_for_as_long_as_the_silence_lasts(base: Store) -> None:
+    """shanshui.rules (De-duplication): an alarm closed by hand while its condition still
+    holds stays closed, and no new one opens until the condition has cleared once — also
+    when the silence outlasts the rules' 2-day look-back window. An hourly outlet falls
+    silent after its record of 03-02 00:00 Beijing (plant shut down); the operator closes
+    the offline alarm at 06:00; the job runs each morning for five days: still that one
+    alarm, closed by the operator, its condition followed (last_seen = the run). The
+    outlet's first record after the overhaul clears the condition; a silence after that is
+    a new occurrence: a new alarm."""
+    t0 = datetime(2026, 3, 2, 0, 0, tzinfo=BEIJING).astimezone(UTC)
+    base.put_permit(permit(date(2026, 3, 1), outlet("S1", "MN1")), actor="test")
+    base.upsert_devices([Device("MN1", "active", site="S1")], actor="test")
+    base.write_observations(hourly("S1", t0))
+    job = RulesJob(base)
+    job.run_once(t0 + 6 * HOUR)
+    (alarm,) = offline(base)["S1"]
+    assert alarm.id is not None and alarm.opened_at == t0 + HOUR
+    base.close_alarm(alarm.id, actor="op", note="plant shut down for overhaul", at=t0 + 6 * HOUR)
+    for day in range(1, 6):
+        now = t0 + timedelta(days=day, hours=8)
+        job.run_once(now)
+        (alarm,) = offline(base)["S1"]
+        assert (alarm.state, alarm.closed_by, alarm.opened_at) == ("closed", "op", t0 + HOUR)
+        assert alarm.last_seen == now and alarm.detail["episode_end"] is None
+    # back from the overhaul (hour 6 days later), then silent again
+    back = t0 + timedelta(days=6)
+    base.write_observations(hourly("S1", back))
+    job.run_once(back + 5 * HOUR)
+    old, new = offline(base)["S1"]
+    assert old.id == alarm.id and old.detail["episode_end"] == back.isoformat()
+    assert (new.opened_at, new.state) == (back + HOUR, "open")

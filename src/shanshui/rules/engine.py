@@ -425,7 +425,8 @@ class _Window:
             if a.site not in sites:
                 continue
             start = self.starts[a.rule][a.site]
-            if a.closed_at is None or a.closed_at >= start:
+            # (an alarm closed by hand while its condition lasts keeps a recent last_seen)
+            if a.closed_at is None or a.closed_at >= start or a.last_seen >= start:
                 stored[a.key].append(a)
         keys = {k for k in episodes if k[0] in sites} | set(stored)
         out: list[Alarm] = []

@@ -123,6 +123,21 @@ def _from_episode(a: Alarm, e: Episode) -> Alarm:
     return replace(new, state="closed", closed_at=e.end, closed_by=ENGINE, close_note=None)
 
 
+def _follow(a: Alarm, e: Episode) -> Alarm:
+    """An alarm closed by hand before the window while its condition lasted, brought up to
+    the tail ``e`` of its episode: ``last_seen`` and where the condition cleared
+    (``episode_end``); any other alarm unchanged. The recent ``last_seen`` keeps it in the
+    window's sight (:meth:`~shanshui.store.alarms.AlarmStore.alarms`' ``active_since``), so
+    that the operator's close stands for as long as the condition lasts, however long that
+    is; its ``hours`` stop growing once its opening is behind the window (it cannot count
+    them)."""
+    hand_closed = a.state == "closed" and a.closed_by not in (None, ENGINE)
+    if not hand_closed or _alarm_end(a) is not None:
+        return a
+    end = None if e.end is None else e.end.isoformat()
+    return replace(a, last_seen=max(a.last_seen, e.last), detail={**a.detail, EPISODE_END: end})
+
+
 def reconcile(
     key: tuple[str, str, str],
     episodes: Sequence[Episode],
@@ -145,9 +160,13 @@ def reconcile(
     history = [a for a in stored if a.opened_at < window_start]
     taken: set[int] = set()
     out: list[Alarm] = []
+    followed = list(history)
     for e in episodes:
-        if any(_overlaps(a, e) for a in history):
-            continue  # the tail of an episode that began before the window
+        behind = [i for i, a in enumerate(followed) if _overlaps(a, e)]
+        if behind:  # the tail of an episode that began before the window
+            for i in behind:
+                followed[i] = _follow(followed[i], e)
+            continue
         match = [a for a in mine if a.id not in taken and _overlaps(a, e)]
         if match:
             first = match[0]
@@ -166,6 +185,7 @@ def reconcile(
             blank = Alarm(site=site, rule=rule, parameter=parameter, opened_at=e.start,
                           last_seen=e.last)  # fmt: skip
             out.append(_from_episode(blank, e))
+    out += [new for new, a in zip(followed, history, strict=True) if not new.same_content(a)]
     for a in mine:
         if a.id in taken or a.state == "closed":
             continue

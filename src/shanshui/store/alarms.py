@@ -162,7 +162,8 @@ class AlarmStore(SQLParts):
         active_since: datetime | None = None,
     ) -> list[Alarm]:
         """Alarms, newest ``opened_at`` first. ``since``: opened at or after; ``active_since``:
-        not closed, or closed at or after that instant."""
+        not closed, closed at or after that instant, or whose condition was seen then or later
+        (``last_seen``: an alarm closed by hand while its condition lasts)."""
         states = _names(state)
         for s in states or ():
             if s not in ALARM_STATES:

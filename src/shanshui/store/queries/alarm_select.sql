@@ -1,5 +1,7 @@
--- Alarms by filters (each null: no filter); newest first. active_since: alarms not closed or
--- closed at or after that instant. since: opened at or after it.
+-- Alarms by filters (each null: no filter); newest first. active_since: alarms not closed,
+-- closed at or after that instant, or whose condition was seen then or later (last_seen: an
+-- alarm closed by hand while its condition lasts, shanshui.rules.episodes). since: opened at
+-- or after it.
 select site, id, rule, parameter, state, opened_at, closed_at, last_seen, hours, value,
        threshold, enterprise, permit, detail, created, updated, acknowledged_by,
        acknowledged_at, ack_note, closed_by, close_note
@@ -11,5 +13,6 @@ where (cast(:id as bigint) is null or id = cast(:id as bigint))
   and (cast(:enterprise as text) is null or enterprise = cast(:enterprise as text))
   and (cast(:since as timestamptz) is null or opened_at >= cast(:since as timestamptz))
   and (cast(:active_since as timestamptz) is null or closed_at is null
-       or closed_at >= cast(:active_since as timestamptz))
+       or closed_at >= cast(:active_since as timestamptz)
+       or last_seen >= cast(:active_since as timestamptz))
 order by opened_at desc, id desc
