@@ -1,4 +1,5 @@
-"""The rules job's marks (migration 0005), on DuckDB and on PostgreSQL.
+"""The rules job's marks (migration 0005) and reads (``rule_*``, by integer ids on ``obs``), on
+DuckDB and on PostgreSQL.
 
 The write path marks, in its transaction, every site whose readings a batch inserted or
 corrected; the rules job reads the marks instead of scanning readings by ``received`` time
@@ -7,7 +8,9 @@ job's reads, item 2) and DESIGN §4 (a resend changes nothing): a resend makes n
 insert and a correction do, each with a new gen (so a job that read an older gen reads the
 site again, and a write made while a job evaluates is never lost); a late replay (rows with
 an old ``received`` time) is marked like any other write; ``tmax`` keeps the newest data
-time. Expected values are the rows the tests write, never the store's output.
+time. The reads must answer from the rows written, whatever their series (PostgreSQL walks a
+site's series by the primary key; DuckDB groups): expected values are counted from the rows
+the tests write, never taken from the store's output.
 """
 
 from __future__ import annotations
@@ -132,3 +135,82 @@ def test_concurrent_writers_lose_no_mark(store: Store) -> None:
     assert errors == []
     newest = T0 + timedelta(hours=2 * BATCHES - 1)
     assert _marks(store) == {"OUT-1": (2 * BATCHES, newest), "OUT-2": (2 * BATCHES, newest)}
+
+
+# -- the rules' reads by integer ids (obs; on PostgreSQL by the primary key's ends) ----------
+NOX = "a21002"
+
+
+def _series_rows() -> list[tuple]:
+    """OUT-1: two parameters × two statistics of minute data over 2026-03-01 00:00-05:59
+    (minutes 0-359), none in minutes 120-139 of NOx max (another series covers them), none at
+    all in minutes 200-229 (a silence), an hourly cou of each parameter, and one reading a day
+    later (after every ``end`` below); OUT-2: a single SO2 series, minutes 30-89, flag M."""
+    rows = []
+    for m in range(360):
+        t = T0 + timedelta(minutes=m)
+        if 200 <= m < 230:
+            continue
+        for par in (SO2, NOX):
+            for stat in ("avg", "max"):
+                if par == NOX and stat == "max" and 120 <= m < 140:
+                    continue
+                rows.append(("OUT-1", par, stat, "minute", t, 1.0, "N" if m % 7 else "D"))
+    for hour in range(6):
+        t = T0 + timedelta(hours=hour)
+        rows += [
+            ("OUT-1", SO2, "cou", "hour", t, 2.0, "N"),
+            ("OUT-1", NOX, "cou", "hour", t, 3.0, None),
+        ]
+    rows.append(("OUT-1", SO2, "avg", "minute", T0 + timedelta(days=1), 1.0, "N"))
+    rows += [
+        ("OUT-2", SO2, "avg", "minute", T0 + timedelta(minutes=m), 5.0, "M") for m in range(30, 90)
+    ]
+    return rows
+
+
+def _reads_store(store: Store) -> None:
+    _setup(store)
+    store.upsert_parameters([Parameter(NOX, "NOx (flue gas)", "mg/m³", NOX)])
+    _write(store, _series_rows())
+
+
+def _m(minute: int) -> datetime:
+    return T0 + timedelta(minutes=minute)
+
+
+def test_rule_data_span_and_last_times(store: Store) -> None:
+    _reads_store(store)
+    end = _m(300)  # OUT-1's data before it: minutes 0-299 less the silence
+    got = store.rule_data_span(["OUT-1", "OUT-2", "UNKNOWN"], end)  # type: ignore[attr-defined]
+    assert got == {"OUT-1": (_m(0), _m(299)), "OUT-2": (_m(30), _m(89))}
+    assert store.rule_last_times(["OUT-2", "OUT-1"], end) == {  # type: ignore[attr-defined]
+        "OUT-1": _m(299), "OUT-2": _m(89),
+    }  # fmt: skip
+    assert store.rule_data_span(["OUT-2"], _m(30)) == {}  # type: ignore[attr-defined]
+    assert store.rule_data_span([], end) == {}  # type: ignore[attr-defined]
+
+
+def test_rule_gaps_count_from_the_last_time_before_the_window(store: Store) -> None:
+    _reads_store(store)
+    # window [minute 215, 300): the last data time before it is minute 199 (the silence
+    # 200-229), then minute by minute; OUT-2 has nothing in the window (no step, no gap)
+    got = store.rule_gaps(["OUT-1", "OUT-2"], _m(215), _m(300), 120)  # type: ignore[attr-defined]
+    assert got == [("OUT-1", _m(199), _m(230))]
+    # a window after all of OUT-2's data and a shorter minimum gap: OUT-1's only gap again
+    got = store.rule_gaps(["OUT-2", "OUT-1"], _m(100), _m(300), 61)  # type: ignore[attr-defined]
+    assert got == [("OUT-1", _m(199), _m(230))]  # NOx max's hole is covered by the others
+
+
+def test_rule_flag_hours_and_cou_sums(store: Store) -> None:
+    _reads_store(store)
+    got = store.rule_flag_hours(["OUT-2", "OUT-1"], T0, _m(60))  # type: ignore[attr-defined]
+    # hour 0 of OUT-1: minutes 0-59, 4 series; minute m is flagged D when m % 7 == 0 (0, 7,
+    # …, 56: 9 minutes); the hourly cou rows (flags N and none = N) count too
+    assert got == [
+        ("OUT-1", T0, "D", 9 * 4),
+        ("OUT-1", T0, "N", (60 - 9) * 4 + 2),
+        ("OUT-2", T0, "M", 30),
+    ]
+    sums = store.rule_cou_sums(["OUT-1"], [SO2, NOX, "x99999"], T0, _m(240))  # type: ignore[attr-defined]
+    assert sums == {("OUT-1", NOX): 12.0, ("OUT-1", SO2): 8.0}
