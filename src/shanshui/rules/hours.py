@@ -8,7 +8,7 @@ rate) and, at air outlets with a permitted rate, for the flue-gas flow (HJ 212 `
 Per (site, parameter) and hour it keeps:
 
 - ``mean`` — the MEASURED hourly mean [the parameter's unit] when the hour is valid
-  (≥ 45 valid minutes, HJ 76-2017 Annex B, or a valid hourly record), else None;
+  (≥ 45 valid minutes, HJ 76-2017 Annex B, or else a valid hourly record), else None;
 - ``value`` — the value a concentration limit is compared with: the reference-oxygen
   converted hourly mean where the permit says the limits apply to it (GB 13223-2011 §5.2,
   with the hour's valid O2 mean), else the measured mean; None when not judged.
@@ -100,7 +100,12 @@ def hour_values(
     out: HourValues = {}
     if limits.num_rows == 0:
         return out
-    # hourly records first, minute data overwrite them (minute data take precedence)
+    # hourly records first, minute data overwrite them (minute data take precedence) where
+    # they make a valid hour or the device sent no valid hourly record of it. CHOICE: minute
+    # records that do not make a valid hour leave it to a valid hourly record: HJ 212-2017
+    # lets a data logger send CN 2051 every MinInterval minutes (CN 1063/1064): every 10
+    # minutes, six records an hour that never reach HJ 76-2017 Annex B's 45, and the
+    # logger's hourly record is then the hour's value.
     for period in ("hour", "minute"):
         table = evaluate_hours(store, limits, start=start, end=end, period=period)
         cols = table.select(["site", "parameter", "hour", "valid", "mean", "value"])
@@ -112,7 +117,9 @@ def hour_values(
             if not b.start <= hour < b.end:
                 continue
             ok = bool(valid)
-            out.setdefault((site, par), {})[hour] = HourValue(
-                mean if ok else None, value if ok else None
-            )
+            hours = out.setdefault((site, par), {})
+            kept = hours.get(hour)
+            if not ok and kept is not None and kept.mean is not None:
+                continue  # a valid hourly record stands (see above)
+            hours[hour] = HourValue(mean if ok else None, value if ok else None)
     return out
