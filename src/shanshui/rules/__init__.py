@@ -141,7 +141,8 @@ The rules
     the elapsed fraction of the year at the same instant ((J − 1 Jan 00:00) / length of the
     year: both grow by the hour, so the projection does not swing within an hour). The alarm
     opens (``opened_at`` = the hour of ``now``) when ``projection > permitted`` and closes
-    (``closed_at`` = the hour of ``now``) at the first run where it no longer is.
+    (``closed_at`` = the hour of ``now``) at the first run where it no longer is, or once its
+    year is over (a new year's projection opens a new alarm).
 
 (e) ``daily_exceedance`` — per outlet and pollutant with a permitted daily-mean concentration
     (``Limit.daily``): the daily mean of a natural day (自然日, 00:00–24:00 in the site's zone,

@@ -258,6 +258,9 @@ class RulesJob:
             key = (p.enterprise, "annual_total", p.parameter)
             detail = {"year": p.year, "so_far_t": p.so_far, "elapsed_fraction": p.fraction}
             current = open_by_key.pop(key, None)
+            if current is not None and current.detail.get("year") != p.year:
+                out.append(_year_over(current, hour, "the year it projected is over"))
+                current = None
             if p.over and current is None:
                 hand_closed = any(
                     a.key == key and a.closed_by not in (None, ENGINE)
@@ -279,7 +282,17 @@ class RulesJob:
                     replace(current, state="closed", closed_at=max(hour, current.opened_at),
                             closed_by=ENGINE, value=p.projection, detail=detail)
                 )  # fmt: skip
+        # open alarms nothing is projected for any more: their year is over and the new one
+        # has no permitted total (a permit not renewed yet, or without that pollutant's total)
+        for current in open_by_key.values():
+            out.append(_year_over(current, hour, "no permitted total to project against"))
         return out
+
+
+def _year_over(a: Alarm, hour: datetime, note: str) -> Alarm:
+    """An open ``annual_total`` alarm closed by the engine at ``hour`` with ``note``."""
+    closed_at = max(hour, a.opened_at)
+    return replace(a, state="closed", closed_at=closed_at, closed_by=ENGINE, close_note=note)
 
 
 def _changed(
