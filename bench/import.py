@@ -15,7 +15,7 @@ and held in memory), inserted into a fresh DuckDB file with ``obs``'s layout (mi
 no checks, no repeated-key anti-join, no day marks, no site creation. ``import_duckdb /
 duckdb_floor`` is then the import's own overheads over the engine; the engine alone is ~3–5×
 ``read_csv`` here, so ≤ 2× ``read_csv`` is out of reach for the embedded store of this
-layout (text columns: DuckDB copies ~45 bytes of strings per reading, the source most).
+layout (text columns: DuckDB copies ~60 bytes of strings per reading, the source most).
 
 Measured 2026-11-26 on the shared 2-core machine, under load (1-min load average 2.3–4.1
 during the runs: the figures are ~1.3–1.8× a quiet machine's; the lead's quiet figures
@@ -31,10 +31,10 @@ Min of 5, before (commit db6be69) and after in the same run::
 and this script (``--modes iter_tables,duckdb_floor,import_duckdb``, load 2.3–3.9):
 pandas 0.561 s, iter_tables 0.594 s (1.06×), duckdb_floor 2.476 s (4.41×), import_duckdb
 3.799 s (6.77×; 1.53× the floor, 1.32 s over it). The import's own overheads over the
-engine went from ~2.9 s to ~1.3–1.6 s (natural days, batch checks and the key-order test:
-~1.2 s → ~0.2 s of CPU); the rest is the write path's staging, day and rule marks, site
-creation, the commits' extra statements and the first file's read (nothing overlaps it).
-Each measurement
+engine went from ~2.9 s to ~1.3–1.6 s (natural days, batch checks and the key-order test,
+timed alone on the 12 batches: 0.85 s → 0.19 s); the rest is the write path's staging,
+day and rule marks, site creation, the commits' extra statements and the first file's read
+(nothing overlaps it). Each measurement
 runs in a fresh subprocess (so peak memory is its own) and is repeated; the minimum wall
 time is reported (the machine is shared; the minimum is the least disturbed run). Peak
 memory is the subprocess's peak RSS minus its RSS after imports; ``cpu s`` the CPU time
