@@ -26,7 +26,6 @@ from shanshui.store.batch import (
     last_of_keys,
     natural_days,
 )
-from shanshui.store.batch import _fixed_offset as fixed_offset
 
 TIME = pa.timestamp("us", tz="UTC")
 HOUR = 3_600_000_000  # [µs]
@@ -48,35 +47,6 @@ def _days(
         zones,
     )
     return list(zip(got["site_id"].to_pylist(), got["day"].to_pylist(), strict=True))
-
-
-# -- fixed offsets -------------------------------------------------------------------------------
-def test_fixed_offset_over_a_span_follows_the_zone_rules() -> None:
-    """tz database: China has kept UTC+8 without DST since 1991 (Rule PRC 1986–1991); New
-    York is UTC−5 (EST) in winter, UTC−4 (EDT) from the 2nd Sunday of March 02:00 local
-    (2025-03-09 07:00 UTC) — Rule US 2007 max."""
-    h = HOUR
-    prsa = (_us(datetime(2013, 2, 28, 16, tzinfo=UTC)), _us(datetime(2017, 2, 28, 15, tzinfo=UTC)))
-    assert fixed_offset("Asia/Shanghai", *prsa) == 8 * h
-    # 1990: DST from Sunday 15 April to Sunday 16 September (Rule PRC 1987–1991, Apr Sun>=11)
-    assert fixed_offset("Asia/Shanghai", _us(datetime(1990, 1, 1, tzinfo=UTC)),
-                        _us(datetime(1990, 7, 1, tzinfo=UTC))) is None  # fmt: skip
-    assert fixed_offset("Asia/Shanghai", _us(datetime(1990, 5, 1, tzinfo=UTC)),
-                        _us(datetime(1990, 7, 1, tzinfo=UTC))) == 9 * h  # fmt: skip
-    winter = (_us(datetime(2025, 1, 1, tzinfo=UTC)), _us(datetime(2025, 3, 9, 6, tzinfo=UTC)))
-    assert fixed_offset("America/New_York", *winter) == -5 * h
-    edt = _us(datetime(2025, 3, 9, 7, tzinfo=UTC))  # the first instant of EDT
-    assert fixed_offset("America/New_York", winter[0], edt) is None
-    assert fixed_offset("America/New_York", winter[0], edt - 1) == -5 * h
-    assert fixed_offset("America/New_York", edt, summer_end := edt + 100 * 24 * h) == -4 * h
-    assert summer_end < _us(datetime(2025, 11, 2, 6, tzinfo=UTC))  # EST again from then
-    summer = (_us(datetime(2025, 4, 1, tzinfo=UTC)), _us(datetime(2025, 10, 1, tzinfo=UTC)))
-    assert fixed_offset("America/New_York", *summer) == -4 * h
-    # Etc/GMT-8 is UTC+8 (POSIX sign convention in the name); UTC has no transitions at all
-    assert fixed_offset("Etc/GMT-8", 0, _us(datetime(2100, 1, 1, tzinfo=UTC))) == 8 * h
-    assert fixed_offset("UTC", -(10**15), 10**16) == 0
-    assert fixed_offset("Nowhere/Atlantis", 0, 1) is None  # not a zone: the exact path
-    assert fixed_offset("../../etc/passwd", 0, 1) is None
 
 
 # -- natural days --------------------------------------------------------------------------------
@@ -147,16 +117,19 @@ def test_natural_days_only_of_hourly_means_in_a_mixed_batch() -> None:
     ]
 
 
-@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Europe/London"])
-def test_natural_days_match_zoneinfo_row_by_row(zone: str) -> None:
-    """Hourly times over two years (both paths: whole years cross DST changes, single
-    months of winter do not), against zoneinfo's local date of every row."""
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Asia/Kathmandu"])
+@pytest.mark.parametrize("step_s", [3600, 420])
+def test_natural_days_match_zoneinfo_row_by_row(zone: str, step_s: int) -> None:
+    """Times over two years (whole years cross DST changes; Kathmandu is UTC+5:45) and over
+    four weeks, on the hour (the 15-minute slots' lookup) and on 7-minute marks (off that
+    grid: every time converted), against zoneinfo's local date of every row."""
     rng = np.random.default_rng(7)
-    start = _us(datetime(2023, 1, 1, tzinfo=UTC)) // HOUR
-    for span in (2 * 8760, 24 * 28):
-        hours = start + rng.integers(0, span, 3000)
+    start = _us(datetime(2023, 1, 1, tzinfo=UTC)) // 1_000_000 // step_s
+    for span in (2 * 8760 * 3600 // step_s, 28 * 86400 // step_s):
+        steps = start + rng.integers(0, span, 3000)
         sites = rng.integers(1, 4, 3000)
-        times = [datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=int(h)) for h in hours]
+        times = [datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(k) * step_s)
+                 for k in steps]  # fmt: skip
         want = sorted(
             {
                 (int(s), t.astimezone(ZoneInfo(zone)).date())

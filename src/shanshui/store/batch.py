@@ -6,16 +6,9 @@ given as Python tuples (which already cost Python per row).
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import math
 import numbers
-import os
-import re
-import struct
-import zoneinfo
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -28,7 +21,6 @@ from shanshui.store.api import PERIODS, STATISTICS, Observation, ObservationBatc
 KEY = ["site", "parameter", "statistic", "period", "time"]
 FIELDS = list(Observation._fields)
 TIME = pa.timestamp("us", tz="UTC")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A checked batch by codes (the write path then maps the codes to ids, ``stages.OBS_STAGE``).
 STAGE_SCHEMA = pa.schema(
     [
@@ -352,93 +344,26 @@ def checked(batch: ObservationBatch, *, received: datetime, source: str | None) 
 #: A day [µs].
 DAY_US = 86_400_000_000
 
-#: Transition times beyond these [s] are clipped (TZif files carry ±2**59 "big bang"
-#: sentinels; µs of those overflow int64): no reading is that far from 1970.
-_FAR_S = 1 << 40
+#: The slots of :func:`_slot_days` [µs]: 15 minutes, the grid every hour label lies on.
+SLOT_US = 900_000_000
 
-#: The POSIX TZ string (RFC 8536 §3.3, the footer) of a zone without daylight saving time:
-#: a name (``CST``, ``<+08>``) and an offset, nothing after it (no DST name, no rule).
-_NO_DST_RULE = re.compile(rb"^(?:[A-Za-z]{3,}|<[+\-0-9A-Za-z]+>)[+-]?\d{1,3}(?::\d{1,2}){0,2}$")
+#: The widest span of slots :func:`_slot_days` converts (about 15 years of 15 minutes).
+MAX_SLOTS = 1 << 19
 
 
-def _tzif_file(zone: str) -> bytes | None:
-    """The TZif data of an IANA zone from the places :mod:`zoneinfo` looks (``TZPATH``,
-    then the ``tzdata`` package); None if not found or not a safe key."""
-    parts = zone.split("/")
-    if not zone or zone.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        return None
-    for root in zoneinfo.TZPATH:
-        path = os.path.join(root, *parts)
-        if os.path.isfile(path):
-            with open(path, "rb") as fh:
-                return fh.read()
-    try:
-        data = importlib.resources.files("tzdata").joinpath("zoneinfo", *parts)
-        return data.read_bytes()
-    except (ModuleNotFoundError, OSError):
-        return None
+def _slot_days(times: np.ndarray, zone: str) -> np.ndarray:
+    """The local day [days since 1970-01-01] in ``zone`` of UTC times [µs], exact.
 
-
-@functools.lru_cache(maxsize=64)
-def _offset_changes(zone: str) -> tuple[np.ndarray, float] | None:
-    """When ``zone``'s UTC offset changes, from its TZif file (RFC 8536, version 2 or later):
-    the change instants [µs since 1970, UTC] (transitions that change only the name or the
-    DST flag, not the offset, left out) and the instant after which the footer's rule
-    governs: that instant, or +inf if the footer has a fixed offset (no DST rule) and the
-    offset can change no more. None if the file is missing or not understood (the caller
-    then takes the exact path)."""
-    raw = _tzif_file(zone)
-    if raw is None or len(raw) < 44 or raw[:4] != b"TZif" or raw[4:5] not in (b"2", b"3", b"4"):
-        return None
-    try:
-        # §3.1: the v1 header and data block are skipped; the v2+ header follows them
-        isut, isstd, leap, timecnt, typecnt, charcnt = struct.unpack(">6l", raw[20:44])
-        at = 44 + timecnt * 5 + typecnt * 6 + charcnt + leap * 8 + isstd + isut
-        if raw[at : at + 4] != b"TZif":
-            return None
-        isut, isstd, leap, timecnt, typecnt, charcnt = struct.unpack(">6l", raw[at + 20 : at + 44])
-        at += 44
-        times = np.frombuffer(raw, dtype=">i8", count=timecnt, offset=at).astype(np.int64)
-        at += timecnt * 8
-        kinds = np.frombuffer(raw, dtype=np.uint8, count=timecnt, offset=at).astype(np.intp)
-        at += timecnt
-        utoff = np.array(
-            [struct.unpack(">l", raw[at + 6 * i : at + 6 * i + 4])[0] for i in range(typecnt)],
-            dtype=np.int64,
-        )
-        at += typecnt * 6 + charcnt + leap * 12 + isstd + isut
-        footer = raw[at:].strip(b"\n")
-    except (struct.error, ValueError, IndexError):
-        return None
-    if not typecnt:
-        return None
-    # §3.2: times before the first transition have local time type 0
-    offsets = utoff[kinds]
-    before = np.concatenate([utoff[:1], offsets[:-1]])
-    changes = np.clip(times[offsets != before], -_FAR_S, _FAR_S) * 1_000_000
-    last = float(np.clip(times[-1], -_FAR_S, _FAR_S) * 1_000_000) if timecnt else -math.inf
-    # §3.3: after the last transition the footer's TZ string rules; without a DST rule
-    # its offset is that of the last transition's type (the two must agree)
-    return changes, math.inf if _NO_DST_RULE.match(footer) else last
-
-
-def _fixed_offset(zone: str, tmin: int, tmax: int) -> int | None:
-    """``zone``'s UTC offset [µs] if it is the same at every instant of [tmin, tmax] [µs
-    since 1970, UTC]; None if it changes in that span or that cannot be told."""
-    changes = _offset_changes(zone)
-    if changes is None:
-        return None
-    instants, rule_from = changes
-    if tmax > rule_from:  # the footer's DST rule applies somewhere in the span
-        return None
-    if np.any((instants > tmin) & (instants <= tmax)):  # a change in (tmin, tmax]
-        return None
-    try:
-        local = (EPOCH + timedelta(microseconds=tmin)).astimezone(zoneinfo.ZoneInfo(zone))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OverflowError):
-        return None
-    offset = local.utcoffset()
-    return None if offset is None else offset // timedelta(microseconds=1)
+    Hour labels lie on a 15-minute grid, so where every time does, the batch's distinct
+    instants are among the slots from its first to its last time: each slot is converted
+    with the zone's rules (Arrow's time-zone conversion: daylight saving time, historical
+    offsets) and each time takes its slot's day (a table lookup, not a conversion per row).
+    Other batches, and spans wider than :data:`MAX_SLOTS`, convert every time."""
+    first, last = int(times.min()) // SLOT_US, int(times.max()) // SLOT_US
+    if last - first >= MAX_SLOTS or np.any(times % SLOT_US):
+        return _local_days(times, zone)
+    slots = np.arange(first, last + 1, dtype=np.int64) * SLOT_US
+    return _local_days(slots, zone)[times // SLOT_US - first]
 
 
 def natural_days(
@@ -452,12 +377,10 @@ def natural_days(
     site's natural day (自然日, 00:00–24:00 local time, DESIGN §4) of the hour's start label,
     the day whose daily mean the reading enters (GB 3095-2012 Table 4, 24-hour mean).
 
-    Integer arithmetic on the epoch: where a site's zone has one UTC offset over the whole
-    span of the batch's times (read from the zone's TZif file, :func:`_fixed_offset`;
-    Asia/Shanghai since 1991), its day is ``floor((time + offset) / 1 day)``; a zone whose
-    offset changes within the span (daylight saving time) takes the exact path, Arrow's
-    time-zone conversion of every time. The distinct pairs come from a bitmap over
-    (site, day) where that is small (an import: a few sites × a few years), else a sort.
+    Each site's zone converts the batch's distinct 15-minute slots, not every row
+    (:func:`_slot_days`: exact, daylight saving time included). The distinct pairs come
+    from a bitmap over (site, day) where that is small (an import: a few sites × a few
+    years), else a sort.
 
     Parameters
     ----------
@@ -489,19 +412,14 @@ def natural_days(
     else:
         ids = np.sort(pc.unique(site_id).to_numpy(zero_copy_only=False).astype(np.int64))
     zones = [zone_of[int(i)] for i in ids]
-    tmin, tmax = int(times.min()), int(times.max())
-    offsets = {z: _fixed_offset(z, tmin, tmax) for z in set(zones)}
-    if len(offsets) == 1:
-        offset = next(iter(offsets.values()))  # days since 1970-01-01, floored:
-        days = _local_days(times, zones[0]) if offset is None else (times + offset) // DAY_US
+    if len(set(zones)) == 1:
+        days = _slot_days(times, zones[0])
     else:
         of_row = np.searchsorted(ids, sites)  # each row's site among ids
-        fixed = np.array([offsets[z] or 0 for z in zones], dtype=np.int64)
-        days = (times + fixed[of_row]) // DAY_US
-        for zone, offset in offsets.items():
-            if offset is None:
-                mine = np.isin(of_row, [k for k, z in enumerate(zones) if z == zone])
-                days[mine] = _local_days(times[mine], zone)
+        days = np.empty_like(times)
+        for zone in set(zones):
+            mine = np.isin(of_row, [k for k, z in enumerate(zones) if z == zone])
+            days[mine] = _slot_days(times[mine], zone)
     return _distinct_pairs(sites, days, ids)
 
 
