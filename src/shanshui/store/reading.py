@@ -173,8 +173,10 @@ def _postgres_arrow(store: Store, params: dict[str, Any]) -> pa.Table:
         for block in copy:
             buf.write(block)
     names = ["site", "time_us", "parameter", "value", "flag"]
-    if buf.tell() == 0:
-        return pa.table({n: pa.array([], t) for n, t in zip(names, _PG_TYPES, strict=True)})
+    if buf.tell() == 0:  # nothing selected: the same columns, empty
+        types = [pa.string(), pa.timestamp("us", tz="UTC"), *_PG_TYPES[2:]]
+        columns = ["site", "time", *names[2:]]
+        return pa.table({n: pa.array([], t) for n, t in zip(columns, types, strict=True)})
     buf.seek(0)
     table = pacsv.read_csv(
         buf,
