@@ -77,7 +77,7 @@ class Twins:
             )  # fmt: skip
             s.put_permit(PERMIT, actor="test")
         lookback = timedelta(days=2)
-        self.job = RulesJob(inc, lookback=lookback, grace=timedelta(0), full_every=None)
+        self.job = RulesJob(inc, lookback=lookback, full_every=None)
         self.full = RulesJob(ref, lookback=lookback, incremental=False)
 
     def write(self, rows: list[tuple], received: datetime | None = None) -> None:

@@ -24,11 +24,15 @@ The first run of a job reads every outlet's data (a *full* evaluation; also ever
 runs (``incremental=True``) read again only the outlets whose data could have changed the
 result since the job last read them:
 
-- readings *received* after the newest ``received`` time the previous run saw, less
-  ``grace`` (5 min: a writer stamps rows a little before it commits them). A correction
-  sets ``received`` too. A backlog committed later than ``grace`` after its received time (a
-  journal replayed after a database outage) is caught by the next full evaluation;
-- readings *labelled* in ``[previous now, now)`` (they entered the window);
+- outlets whose readings were inserted or corrected since the job last read them: the write
+  path marks their site in the writing transaction (``rules_marks``, migration 0005: a
+  generation per site that every job compares with the one it read), so a backlog committed
+  late, a journal replayed after an outage, is read by the next run, and several jobs on one
+  PostgreSQL each see every change;
+- outlets with readings labelled ahead of the job's clock, at every run until they are
+  inside its window;
+- outlets whose unchanged readings became judged: in an hour that was not judged at the last
+  run, or in a natural day that has just ended (see Time labels);
 - outlets whose binding permit, its validity or the outlet's limits changed, whose window
   start moved earlier, or that were never read.
 

@@ -100,9 +100,6 @@ class RulesJob:
         closes that connection.
     incremental : after the first run, read again only the outlets whose readings changed
         (:mod:`shanshui.rules`, "Incremental runs"); False: every run reads everything.
-    grace : unused, kept for callers that pass it: the job no longer follows ``received``
-        times but the write path's marks (migration 0005), made in the writing transaction,
-        so a writer committing late (a journal replayed after an outage) is never missed.
     full_every : a full evaluation at least this often (wall clock; None: only the first).
     """
 
@@ -114,7 +111,6 @@ class RulesJob:
         rules: frozenset[str] = ALL_RULES,
         own_reader: bool = False,
         incremental: bool = True,
-        grace: timedelta = timedelta(minutes=5),
         full_every: timedelta | None = timedelta(hours=1),
     ) -> None:
         unknown = set(rules) - ALL_RULES
@@ -124,7 +120,6 @@ class RulesJob:
         self.lookback = lookback
         self.rules = rules
         self.incremental = incremental
-        self.grace = grace
         self.full_every = full_every
         self._own: Store | None = None
         if own_reader and isinstance(store, DuckDBStore):
