@@ -76,11 +76,6 @@ select site, prev, time
 from steps
 where prev is not null and extract(epoch from (time - prev)) > cast(:min_gap as double precision)
 order by site, prev""",
-    "alarm_last_times": """
-select site, max(time) as time from observation
-where site in (select unnest(cast(:sites as text[]))) and time < cast(:end as timestamptz)
-group by site
-order by site""",
     "alarm_data_span": """
 select site, min(time) as first_time, max(time) as last_time
 from observation
@@ -146,10 +141,6 @@ class ViewReads:
     ) -> list[tuple[str, datetime, datetime]]:
         params = {"sites": list(sites), "start": start, "end": end, "min_gap": float(min_gap_s)}
         return [(str(s), _utc(p), _utc(t)) for s, p, t in self._old("alarm_gaps", params)]
-
-    def rule_last_times(self, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
-        rows = self._old("alarm_last_times", {"sites": list(sites), "end": end})
-        return {str(s): _utc(t) for s, t in rows}
 
     def rule_cou_sums(
         self, sites: Sequence[str], parameters: Sequence[str], start: datetime, end: datetime

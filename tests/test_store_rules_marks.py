@@ -179,14 +179,11 @@ def _m(minute: int) -> datetime:
     return T0 + timedelta(minutes=minute)
 
 
-def test_rule_data_span_and_last_times(store: Store) -> None:
+def test_rule_data_span(store: Store) -> None:
     _reads_store(store)
     end = _m(300)  # OUT-1's data before it: minutes 0-299 less the silence
     got = store.rule_data_span(["OUT-1", "OUT-2", "UNKNOWN"], end)  # type: ignore[attr-defined]
     assert got == {"OUT-1": (_m(0), _m(299)), "OUT-2": (_m(30), _m(89))}
-    assert store.rule_last_times(["OUT-2", "OUT-1"], end) == {  # type: ignore[attr-defined]
-        "OUT-1": _m(299), "OUT-2": _m(89),
-    }  # fmt: skip
     assert store.rule_data_span(["OUT-2"], _m(30)) == {}  # type: ignore[attr-defined]
     assert store.rule_data_span([], end) == {}  # type: ignore[attr-defined]
 

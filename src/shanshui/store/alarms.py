@@ -308,22 +308,20 @@ class AlarmStore(SQLParts):
     def rule_gaps(
         self, sites: Sequence[str], start: datetime, end: datetime, min_gap_s: float
     ) -> list[tuple[str, datetime, datetime]]:
-        """(site, previous, next) data times further apart than ``min_gap_s`` seconds."""
+        """(site, previous, next) data times further apart than ``min_gap_s`` seconds, from
+        each site's last data time before ``start`` (:meth:`rule_data_span`: on PostgreSQL
+        from the ends of its series, not its whole history) to ``end``."""
         with self._session(write=False):
-            params = {**self._rule_sites(sites), "start": start, "end": end,
-                      "min_gap": float(min_gap_s)}  # fmt: skip
+            wanted = self._rule_sites(sites)
+            before = self._fetch("alarm_data_span", {**wanted, "end": start})
+            params = {**wanted, "start": start, "end": end, "min_gap": float(min_gap_s),
+                      "prev_site_ids": [int(s) for s, _f, _l in before],
+                      "prev_times": [last for _s, _f, last in before]}  # fmt: skip
             rows = self._fetch("alarm_gaps", params)
         code = self._site_code
         out = [(code[int(s)], _utc(p), _utc(t)) for s, p, t in rows]
         out.sort(key=lambda r: (r[0], r[1]))
         return out
-
-    def rule_last_times(self, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
-        """The last data time before ``end`` of each of ``sites`` that has data."""
-        with self._session(write=False):
-            rows = self._fetch("alarm_last_times", {**self._rule_sites(sites), "end": end})
-        code = self._site_code
-        return dict(sorted((code[int(s)], _utc(t)) for s, t in rows))
 
     def rule_cou_sums(
         self,

@@ -469,10 +469,6 @@ class Store(abc.ABC):
         """(site, previous, next) data times further apart than ``min_gap_s`` (offline rule)."""
 
     @abc.abstractmethod
-    def rule_last_times(self, sites: Sequence[str], end: datetime) -> dict[str, datetime]:
-        """The last data time before ``end`` per site (offline rule)."""
-
-    @abc.abstractmethod
     def rule_cou_sums(
         self, sites: Sequence[str], parameters: Sequence[str], start: datetime, end: datetime
     ) -> dict[tuple[str, str], float]:
