@@ -422,21 +422,14 @@ def main() -> None:
     results["duckdb"] = bench_gateway("duckdb", db, ["--db", db], frames, args)
     if not args.no_postgres:
         sys.path.insert(0, str(ROOT / "tests"))
-        from pg import Cluster, find_bindir
+        from pg import throwaway_cluster
 
-        bindir = find_bindir()
-        if bindir is None:
-            print("postgres: skipped (no PostgreSQL binaries)")
-        else:
-            cluster = Cluster(bindir)
-            cluster.start()
-            try:
+        with throwaway_cluster() as cluster:
+            if cluster is not None:
                 url = cluster.create_database()
                 results["postgres"] = bench_gateway(
                     "postgres", url, ["--postgres", url], frames, args
                 )
-            finally:
-                cluster.stop()
     for name, r in results.items():
         ratio = r["frames_per_s"] / base["frames_per_s"]
         sustained = r["sustained_frames_per_s"] / base["frames_per_s"]

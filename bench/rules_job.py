@@ -292,16 +292,12 @@ def main() -> None:
                 reader.close()
                 store.close()
         if not args.no_postgres:
-            from pg import Cluster, find_bindir
+            from pg import throwaway_cluster
             from shanshui.store.postgres import PostgresStore
 
-            bindir = find_bindir()
-            if bindir is None:
-                print("postgres: skipped, no server binaries (initdb, pg_ctl)")
-                return
-            cluster = Cluster(bindir)
-            try:
-                cluster.start()
+            with throwaway_cluster() as cluster:
+                if cluster is None:
+                    return
                 url = cluster.create_database()
                 store = open_store(url)
                 reader = PostgresStore(url)
@@ -311,8 +307,6 @@ def main() -> None:
                 finally:
                     reader.close()
                     store.close()
-            finally:
-                cluster.stop()
 
 
 if __name__ == "__main__":

@@ -214,18 +214,11 @@ def main() -> None:
         if not args.no_duckdb:
             run("duckdb", lambda: f"{tmp}/s{next(counter)}.duckdb", args.rows)
         if not args.no_postgres:
-            from pg import Cluster, find_bindir
+            from pg import throwaway_cluster
 
-            bindir = find_bindir()
-            if bindir is None:
-                print("postgres: skipped, no server binaries (initdb, pg_ctl)")
-                return
-            cluster = Cluster(bindir)
-            try:
-                cluster.start()
-                run("postgres", cluster.create_database, args.pg_rows)
-            finally:
-                cluster.stop()
+            with throwaway_cluster() as cluster:
+                if cluster is not None:
+                    run("postgres", cluster.create_database, args.pg_rows)
 
 
 if __name__ == "__main__":

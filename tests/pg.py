@@ -15,6 +15,7 @@ on DuckDB in ``tmp_path`` and once on PostgreSQL: the contract tests).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -139,6 +140,23 @@ class Cluster:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'create database "{name}"')  # name is ours, not input
         return self.url(name)
+
+
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[Cluster | None]:
+    """A started cluster for a benchmark's run, stopped and removed at the end; None, with
+    the reason printed, where there are no PostgreSQL server binaries."""
+    bindir = find_bindir()
+    if bindir is None:
+        print("postgres: skipped, no server binaries (initdb, pg_ctl)")
+        yield None
+        return
+    cluster = Cluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
