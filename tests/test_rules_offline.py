@@ -167,6 +167,7 @@ def test_a_live_hourly_outlet_is_offline_only_once_its_next_record_is_overdue(
     job.run_once(last + 2 * HOUR + timedelta(minutes=20))
     (alarm,) = offline(base)["S1"]
     assert (alarm.state, alarm.closed_by) == ("closed", "rules")
+    assert alarm.close_note is not None and "back-filled" in alarm.close_note  # not "corrected"
 
 
 def test_a_hand_close_stands_for_as_long_as_the_silence_lasts(base: Store) -> None:

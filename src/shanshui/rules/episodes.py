@@ -75,6 +75,14 @@ def hourly_episodes(
     return out
 
 
+#: The close note of an alarm whose condition later data withdrew, per rule: an offline
+#: alarm's silent period was filled by data the device sent afterwards (HJ 212 history
+#: uploads after an outage); other conditions were changed by corrected or late data.
+WITHDRAWN = {
+    "offline": "the silent period's data arrived later (back-filled by the device)",
+    "": "the condition is no longer in the data (corrected data)",
+}
+
 #: ``detail`` key where the engine keeps where the alarm's condition cleared in the data (ISO
 #: time; null while it lasts): an alarm closed by hand covers its condition until then.
 EPISODE_END = "episode_end"
@@ -191,6 +199,6 @@ def reconcile(
             continue
         out.append(
             replace(a, state="closed", closed_at=a.last_seen, closed_by=ENGINE,
-                    close_note="the condition is no longer in the data (corrected data)")
+                    close_note=WITHDRAWN.get(rule, WITHDRAWN[""]))
         )  # fmt: skip
     return out
