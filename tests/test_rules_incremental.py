@@ -274,3 +274,22 @@ def test_a_day_is_judged_when_it_ends_without_new_data(twins: Twins) -> None:
     assert (evaluated, full) == (1, False)
     (daily,) = [a for a in alarms(twins.inc) if a[1] == "daily_exceedance"]
     assert (daily[0], daily[4], daily[8]) == ("S2", h(16), 95.0)
+
+
+def test_history_back_filled_after_a_long_outage_is_judged(twins: Twins) -> None:
+    """S3 (NOx, hourly limit 100) falls silent after hour 0 for three days, longer than the
+    jobs' 2-day look-back; back online at hour 72 its logger uploads the hours it kept
+    (HJ 212-2017 history data), hours 1-12 at 120. The write path notes the back-fill
+    (oldest reading 71 h old, more than a day: ``rules_backfill``) and the next run reads S3
+    from hour 1: one exceedance alarm opened at hour 1, closed at hour 13, 12 hours; the
+    offline alarm of the outage is withdrawn (its silent period is now filled)."""
+    twins.write(records("S3", NOX, {0: 90.0}))
+    twins.run(at(1))
+    twins.run(at(72))
+    assert [a[3] for a in alarms(twins.inc) if a[:2] == ("S3", "offline")] == ["open"]
+    twins.write(records("S3", NOX, {i: 120.0 if i <= 12 else 90.0 for i in range(1, 73)}))
+    evaluated, full = twins.run(at(73))
+    assert (evaluated, full) == (1, False)
+    s3 = [a for a in alarms(twins.inc) if a[:3] == ("S3", "exceedance", NOX)]
+    assert [(a[4], a[6], a[7], a[8]) for a in s3] == [(h(1), h(13), 12, 120.0)]
+    assert [a[3] for a in alarms(twins.inc) if a[:2] == ("S3", "offline")] == ["closed"]

@@ -211,3 +211,24 @@ def test_rule_flag_hours_and_cou_sums(store: Store) -> None:
     ]
     sums = store.rule_cou_sums(["OUT-1"], [SO2, NOX, "x99999"], T0, _m(240))  # type: ignore[attr-defined]
     assert sums == {("OUT-1", NOX): 12.0, ("OUT-1", SO2): 8.0}
+
+
+def test_writes_reaching_back_more_than_a_day_are_noted_as_back_fills(store: Store) -> None:
+    """Migration 0006: a write whose oldest reading is older than BACKFILL_AGE (1 day) before
+    the write's clock notes (site, gen of its new mark, that oldest data time); fresh data
+    and resends note nothing. Data times are relative to the test's clock."""
+    _setup(store)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+    def hour(site: str, back: int, value: float) -> tuple:
+        return (site, SO2, "avg", "hour", now - timedelta(hours=back), value, "N")
+
+    assert _write(store, [hour("OUT-1", 2, 1.0), hour("OUT-1", 1, 1.0)]) == (2, 0, 0)
+    assert store.rule_backfills() == []  # type: ignore[attr-defined]
+    # history uploaded after an outage: hours 30 and 29 back on OUT-1, 40 back on OUT-2
+    old = [hour("OUT-1", 30, 2.0), hour("OUT-1", 29, 2.0), hour("OUT-2", 40, 3.0)]
+    assert _write(store, old) == (3, 0, 0)
+    got = {(b.site, b.gen, b.tmax) for b in store.rule_backfills()}  # type: ignore[attr-defined]
+    assert got == {("OUT-1", 2, now - timedelta(hours=30)), ("OUT-2", 1, now - timedelta(hours=40))}
+    assert _write(store, old) == (0, 3, 0)  # a resend of it: nothing more noted
+    assert len(store.rule_backfills()) == 2  # type: ignore[attr-defined]

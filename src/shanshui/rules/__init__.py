@@ -6,16 +6,19 @@ Run it
 ``RulesJob(store).run_once(now)`` (:mod:`shanshui.rules.engine`) evaluates every rule for every
 outlet under a permit and writes the differences to the store's ``alarm`` table; ``shanshui
 serve`` calls it every ``ServeConfig.rules_every`` seconds (60; 0 turns it off) and soon after
-the writer's batches (at most every 5 s), reading through its own connection
-(``RulesJob(store, own_reader=True)``); ``shanshui permits evaluate`` runs it once. ``now`` is
-the evaluation instant (timezone-aware; a simulation passes its simulated clock). Running it
-twice with the same data and ``now`` changes nothing (idempotent); data arriving late are
-re-evaluated on the next run over the look-back window
-(``RulesJob(lookback=timedelta(days=2))``). Each outlet has its own window per rule: from the
-hour ``now − lookback`` (for the daily rule: the start of that hour's natural day), reaching
-back to the outlet's oldest alarm of the rule still open. The binding permit
-(:func:`~shanshui.rules.binding.bind_outlets`) is chosen over the outlet's widest window of
-the rules that share one read (exceedance, daily, rate: their hours are read once).
+the writer's batches (at most every 5 s), reading through its own connection (``RulesJob(store,
+own_reader=True)``); ``shanshui permits evaluate`` runs it once. ``now`` is the evaluation
+instant (timezone-aware; a simulation passes its simulated clock). Running it twice with the
+same data and ``now`` changes nothing (idempotent); data arriving late are re-evaluated on the
+next run over the look-back window (``RulesJob(lookback=timedelta(days=2))``). Each outlet has
+its own window per rule: from the hour ``now − lookback`` (for the daily rule: the start of that
+hour's natural day), reaching back to the outlet's oldest alarm of the rule still open, and,
+once, to the oldest reading of history back-filled since the job last read the outlet (a device
+uploading what it kept during an outage longer than the look-back; the write path notes writes
+that reach back more than a day: ``rules_backfill``, migration 0006; keep ``lookback`` at least
+that). The binding permit (:func:`~shanshui.rules.binding.bind_outlets`) is chosen over the
+outlet's widest window of the rules that share one read (exceedance, daily, rate: their hours
+are read once).
 
 Incremental runs
 ----------------

@@ -161,6 +161,7 @@ class RulesJob:
         # what changed first: readings committed while this run reads are seen by the next
         tz = {s.code: s.tz for s in self.reader.sites(kind="outlet")}
         changed, seen = _changed(reader.rule_marks(), None if full else old, now, tz)
+        back = _backfilled(reader.rule_backfills(), old)
         full_at = old.full_at if old is not None and not full else time.monotonic()
         state = _State(now, full_at, seen)
         if old is not None and not full:
@@ -175,7 +176,9 @@ class RulesJob:
         for group, names in GROUPS.items():
             rules = tuple(r for r in names if r in self.rules)
             if rules:
-                ctx = _Window(self, permits=permits, lasting=lasting, tz=tz, now=now, rules=rules)
+                ctx = _Window(
+                    self, permits=permits, lasting=lasting, tz=tz, now=now, rules=rules, back=back
+                )
                 sites = ctx.evaluated(group, changed, state)
                 evaluated |= sites
                 episodes, judged = self._episodes(group, ctx, sites, state, reader)
@@ -284,6 +287,20 @@ class RulesJob:
         return out
 
 
+def _backfilled(backfills: list[RuleMark], old: _State | None) -> dict[str, datetime]:
+    """Site → the oldest data time of the back-fills written since the job last read the
+    site (those whose gen is newer than the mark's gen it remembers; none at a job's first
+    run, which starts from its look-back like any fresh job). The run reads those sites from
+    there, however far back: history a device uploads after a long outage is judged once."""
+    if old is None:
+        return {}
+    out: dict[str, datetime] = {}
+    for b in backfills:
+        if b.gen > old.seen.get(b.site_id, 0):
+            out[b.site] = min(b.tmax, out.get(b.site, b.tmax))
+    return out
+
+
 def _year_over(a: Alarm, hour: datetime, note: str) -> Alarm:
     """An open ``annual_total`` alarm closed by the engine at ``hour`` with ``note``."""
     closed_at = max(hour, a.opened_at)
@@ -362,8 +379,9 @@ class _Window:
         tz: Mapping[str, str],
         now: datetime,
         rules: tuple[str, ...],
+        back: Mapping[str, datetime],
     ) -> None:
-        self.now, self.rules, self.tz = now, rules, tz
+        self.now, self.rules, self.tz, self.back = now, rules, tz, back
         self.base = hour_start(now - job.lookback)
         oldest: dict[tuple[str, str], datetime] = {}
         for a in lasting:
@@ -391,12 +409,15 @@ class _Window:
 
     def _start(self, rule: str, site: str) -> datetime:
         """The window start of ``rule`` at ``site``: the look-back's hour (its natural day
-        for the daily rule), earlier where an alarm of the rule still open began earlier."""
+        for the daily rule), earlier where an alarm of the rule still open began earlier or
+        where history was back-filled further back (:func:`_backfilled`)."""
         zone = self.tz.get(site, BEIJING)
         floor = (lambda t: day_start(t, zone)) if rule == DAILY_RULE else hour_start
         start = floor(self.base)
-        oldest = self._oldest.get((rule, site))
-        return start if oldest is None else min(start, floor(oldest))
+        for earlier in (self._oldest.get((rule, site)), self.back.get(site)):
+            if earlier is not None:
+                start = min(start, floor(earlier))
+        return start
 
     def _add(self, sites: Iterable[str]) -> None:
         for site in sites:

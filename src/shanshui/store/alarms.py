@@ -350,7 +350,15 @@ class AlarmStore(SQLParts):
         code = self._site_code
         return dict(sorted((code[int(s)], (_utc(f), _utc(t))) for s, f, t in rows))
 
-    # -- the rules job's marks (migration 0005) ------------------------------------------------
+    # -- the rules job's marks (migrations 0005, 0006) ----------------------------------------
+    def rule_backfills(self) -> list[RuleMark]:
+        """The back-fills noted by the write path (migration 0006): per site and gen of its
+        mark, the oldest data time of a write whose readings reached back more than
+        :data:`~shanshui.store.writing.BACKFILL_AGE` (``RuleMark.tmax`` holds that time)."""
+        with self._session(write=False):
+            rows = self._fetch("rules_backfills")
+        return [RuleMark(int(i), str(c), int(g), _utc(t)) for i, c, g, t in rows]
+
     def rule_marks(self) -> list[RuleMark]:
         """The mark of every site that had readings inserted or corrected, by site code (the
         write path makes them in its transaction, :mod:`~shanshui.store.writing`). Reading

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -25,7 +25,12 @@ from shanshui.store.codes import encode
 from shanshui.store.mixin import SQLParts
 from shanshui.store.stages import OBS_STAGE
 
-__all__ = ["ObservationWriter"]
+__all__ = ["BACKFILL_AGE", "ObservationWriter"]
+
+#: A write whose oldest reading is older than this is noted as a back-fill for the rules job
+#: (``rules_backfill``, migration 0006): younger data lie inside any rules job's look-back
+#: window (``RulesJob(lookback=…)``, 2 days by default; keep it at least this).
+BACKFILL_AGE = timedelta(days=1)
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -98,6 +103,8 @@ class ObservationWriter(SQLParts):
                 # of a batch that changed anything, also one whose rows were all resends: an
                 # extra evaluation is harmless, a missed one is not)
                 self._exec("rules_mark")
+                if span["min"] < now - BACKFILL_AGE:  # history uploaded late: note how far back
+                    self._exec("rules_backfill_mark", {"before": now - BACKFILL_AGE})
         unchanged = staged.num_rows - inserted - corrected
         return WriteResult(inserted, unchanged, corrected, superseded)
 

@@ -1,0 +1,16 @@
+-- shanshui store schema, version 6 (DuckDB): back-fills for the rules job. Keep in step with
+-- ../postgres/0006_rules_backfill.sql (same table, columns and key).
+-- Why: the rules job reads each outlet over a look-back window (2 days by default), and the
+-- marks of version 5 say that a site changed, not how far back. History uploaded after an
+-- outage longer than the window was never judged.
+-- Back-fills: a write whose oldest reading is more than a day old (BACKFILL_AGE of
+-- shanshui.store.writing: a device uploading its history after an outage, a late import)
+-- adds a row per site with the gen its mark got and that oldest data time, so that a rules
+-- job whose look-back window does not reach that far reads the site from there once
+-- (shanshui.rules.engine). Rare rows; a job reads those whose gen it has not seen.
+create table if not exists rules_backfill (
+    site_id integer not null,
+    gen     bigint not null,
+    tmin    timestamptz not null,
+    primary key (site_id, gen)
+);
