@@ -131,11 +131,12 @@ def test_cli_imports_lists_shows_and_refuses_bad_files(tmp_path: Path) -> None:
     assert json.loads(shown.output) == read_permit(EXAMPLE).to_dict()
     assert runner.invoke(app, ["permits", "show", "nope", "--db", str(db)]).exit_code == 1
     # two hours of SO2 at 40 mg/m³ with 11 % O2 → 60 mg/m³ at 6 % O2 (GB 13223-2011 §5.2)
-    # > 50: one exceedance alarm, open (rules in shanshui/rules/__init__.py)
+    # > 50: one exceedance alarm, open (rules in shanshui/rules/__init__.py); the device
+    # still reporting (02:00-02:09, an hour not judged yet) when the rules run at 02:10
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     rows = [
         ("SYN-PLANT01-DA001", code, "avg", "minute", t0 + timedelta(minutes=m), v, "N")
-        for m in range(120)
+        for m in range(130)
         for code, v in (("a21026", 40.0), ("a19001", 11.0))
     ]
     with open_store(db) as store:
@@ -147,7 +148,8 @@ def test_cli_imports_lists_shows_and_refuses_bad_files(tmp_path: Path) -> None:
         )
         cols = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
         store.write_observations(pd.DataFrame(rows, columns=cols))
-    args = ["permits", "evaluate", "--db", str(db), "--now", "2026-03-01T10:00:00+08:00"]
+    # 10:10 Beijing: hour 01:00 UTC judged once its records are due (rules: "Time labels")
+    args = ["permits", "evaluate", "--db", str(db), "--now", "2026-03-01T10:10:00+08:00"]
     evaluated = runner.invoke(app, args)
     assert evaluated.exit_code == 0, evaluated.output
     assert "1 opened, 0 updated, 0 closed; 1 not closed" in evaluated.output
