@@ -4,8 +4,9 @@ Per batch: check it (:func:`shanshui.store.batch.checked`, Arrow kernels), map t
 parameter codes to their ids (:func:`shanshui.store.codes.encode`: a hash pass over the rows,
 a lookup of the few distinct codes), drop repeated keys on the ids, stage the batch, insert
 the new keys (``obs_insert``), audit and apply corrections (``obs_corrections``,
-``obs_update``), mark the natural days of new hourly means (``dirty_mark``) and the sites
-for the rules job (``rules_mark``, migration 0005), in one transaction.
+``obs_update``; also the readings a later row of the same batch replaced:
+:func:`in_batch_corrections`), mark the natural days of new hourly means (``dirty_mark``)
+and the sites for the rules job (``rules_mark``, migration 0005), in one transaction.
 :class:`ObservationWriter` is a mixin of :class:`~shanshui.store.sqlstore.SQLStore`.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,12 +27,62 @@ from shanshui.store.codes import encode
 from shanshui.store.mixin import SQLParts
 from shanshui.store.stages import OBS_STAGE
 
-__all__ = ["BACKFILL_AGE", "ObservationWriter"]
+__all__ = [
+    "BACKFILL_AGE",
+    "IN_BATCH_REASON",
+    "STORED_REASON",
+    "ObservationWriter",
+    "in_batch_corrections",
+]
 
 #: A write whose oldest reading is older than this is noted as a back-fill for the rules job
 #: (``rules_backfill``, migration 0006): younger data lie inside any rules job's look-back
 #: window (``RulesJob(lookback=…)``, 2 days by default; keep it at least this).
 BACKFILL_AGE = timedelta(days=1)
+
+
+#: Audit reasons: a reading that replaced the stored one; one that replaced an earlier
+#: reading of the same key in the same batch (:func:`in_batch_corrections`).
+STORED_REASON = "a later reading replaced the stored one"
+IN_BATCH_REASON = "a later reading replaced an earlier one of the same batch"
+
+
+def in_batch_corrections(staged: pa.Table) -> list[tuple[Any, ...]]:
+    """The replacements inside one batch of :data:`~shanshui.store.stages.OBS_STAGE` rows,
+    repeated keys still in it, as ``obs_corrections`` rows (site_id, parameter_id,
+    statistic, period, time, old value, old flag, new value, new flag).
+
+    DESIGN §4: a later reading of a key replaces the earlier one and the correction is
+    audited. Rows of one key are taken in batch order and each one whose value or flag
+    differs from the row before it is a replacement of that row (choice: the chain, not
+    each superseded row against the last one, so that the log is the one the same readings
+    would leave if each came in a batch of its own; same comparison as ``obs_corrections``:
+    values by ``<>``, flags by ``is distinct from``). The stored reading is compared with
+    the batch's last row by ``obs_corrections``, as before. Vectorised; Python per
+    replacement found only.
+    """
+    key = OBS_STAGE.names[:5]
+    n = staged.num_rows
+    if n < 2:
+        return []
+    rows = staged.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
+    order = pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in [*key, "_row"]])
+    ordered = rows.take(order)
+    before, after = ordered.slice(0, n - 1), ordered.slice(1)
+    same = pc.equal(before[key[0]], after[key[0]])
+    for name in key[1:]:
+        same = pc.and_(same, pc.equal(before[name], after[name]))
+    v0, v1, f0, f1 = before["value"], after["value"], before["flag"], after["flag"]
+    value_differs = pc.fill_null(pc.not_equal(v0, v1), False)
+    flag_differs = pc.fill_null(pc.not_equal(f0, f1), pc.xor(pc.is_null(f0), pc.is_null(f1)))
+    mask = pc.and_(same, pc.or_(value_differs, flag_differs))
+    if not pc.any(mask).as_py():
+        return []
+    old, new = before.filter(mask), after.filter(mask)
+    columns = [old[k].to_pylist() for k in key]
+    columns += [old["value"].to_pylist(), old["flag"].to_pylist()]
+    columns += [new["value"].to_pylist(), new["flag"].to_pylist()]
+    return list(zip(*columns, strict=True))
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -49,8 +101,11 @@ class ObservationWriter(SQLParts):
 
         def _parameters_in_session(self, codes: Sequence[str]) -> dict[str, int]: ...
 
-    def _audit_corrections(self, rows: list[tuple[Any, ...]], now: datetime, actor: str) -> None:
-        """Audit corrections (rows by ids, as obs_corrections returns them) with the codes."""
+    def _audit_corrections(
+        self, groups: list[tuple[list[tuple[Any, ...]], str]], now: datetime, actor: str
+    ) -> None:
+        """Audit corrections with the codes: (rows by ids, as obs_corrections returns them,
+        reason) per group, in one staging of ``stage_audit``."""
         site, par = self._site_code, self._parameter_code  # the batch's ids are cached
         self._load(
             "stage_audit",
@@ -61,8 +116,9 @@ class ObservationWriter(SQLParts):
                     "key": f"{par[pid]}/{stat}/{per}/{t.astimezone(UTC).isoformat()}",
                     "old_value": _json({"value": ov, "flag": of}),
                     "new_value": _json({"value": nv, "flag": nf}),
-                    "reason": "a later reading replaced the stored one",
+                    "reason": reason,
                 }
+                for rows, reason in groups
                 for sid, pid, stat, per, t, ov, of, nv, nf in rows
             ],
         )  # fmt: skip
@@ -82,8 +138,16 @@ class ObservationWriter(SQLParts):
             parameter_id = encode(table["parameter"], self._parameters_in_session)
             cols = [table[c] for c in OBS_STAGE.names[2:]]
             staged = pa.Table.from_arrays([site_id, parameter_id, *cols], schema=OBS_STAGE)
-            # the last row of a key wins (Store contract), found on the integer keys
+            # the last row of a key wins (Store contract), found on the integer keys; the rows
+            # it replaced are audited like corrections across batches (DESIGN §4), looked for
+            # only when there are some (the common batch has no repeated key)
+            full = staged
             staged, superseded = _batch.last_of_keys(staged, OBS_STAGE.names[:5])
+            audits: list[tuple[list[tuple[Any, ...]], str]] = []
+            if superseded:
+                replaced = in_batch_corrections(full)
+                if replaced:
+                    audits.append((replaced, IN_BATCH_REASON))
             self._stage("stage_obs", staged)
             span = pc.min_max(staged["time"]).as_py()
             ids = pc.min_max(staged["site_id"]).as_py()
@@ -95,8 +159,10 @@ class ObservationWriter(SQLParts):
             if inserted < staged.num_rows:  # some keys are stored: resends or corrections
                 corrections = self._fetch("obs_corrections", window)
                 if corrections:
-                    self._audit_corrections(corrections, now, actor or source or "unknown")
+                    audits.append((corrections, STORED_REASON))
                     corrected = self._exec("obs_update", window)
+            if audits:
+                self._audit_corrections(audits, now, actor or source or "unknown")
             if inserted or corrected:  # a pure resend changes nothing: nothing to recompute
                 self._mark_days(staged)
                 # the sites, for the rules job: one statement over the staged batch (every site

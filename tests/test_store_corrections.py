@@ -1,0 +1,106 @@
+"""Corrections inside one write batch are audited like corrections across batches.
+
+DESIGN §4 (idempotence): the same reading (site, parameter, statistic, period, time)
+delivered twice is stored once; a later correction replaces it and is recorded in the audit
+log. The journal writer gathers up to 20,000 records per batch, so a device's reading and
+its correction often reach :meth:`Store.write_observations` in one batch (every correction
+replayed after a database outage does): the audit log must not depend on that. Same tests on
+DuckDB and PostgreSQL (``tests/pg.py``). Expected values are the readings written here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shanshui.store import Observation, Site, Store
+from shanshui.store.seed import AIR_PARAMETERS
+from shanshui.store.writing import IN_BATCH_REASON, STORED_REASON
+
+pytest_plugins = ["pg"]
+
+T0 = datetime(2025, 1, 1, 0, tzinfo=UTC)  # 08:00 Beijing
+KEY = f"SO2/avg/hour/{T0.isoformat()}"
+
+
+@pytest.fixture
+def air(store: Store) -> Store:
+    store.upsert_parameters(AIR_PARAMETERS)
+    store.upsert_sites([Site("1001A", "万寿西宫", "air"), Site("1003A", "东四", "air")])
+    return store
+
+
+def so2(value: float, flag: str = "N", site: str = "1001A", hours: int = 0) -> Observation:
+    return Observation(site, "SO2", "avg", "hour", T0 + timedelta(hours=hours), value, flag)
+
+
+def entries(store: Store) -> list[tuple[str | None, str, object, object, str | None]]:
+    return [
+        (e.site, e.key, e.old_value, e.new_value, e.reason)
+        for e in store.audit_log(entity="observation")
+    ]
+
+
+def test_a_correction_inside_one_batch_is_stored_and_audited(air: Store) -> None:
+    result = air.write_observations([so2(10.0), so2(80.0)], source="hj212:MN1")
+    assert (result.inserted, result.superseded) == (1, 1)
+    assert air.observations("1001A", "SO2")["value"].tolist() == [80.0]
+    (entry,) = air.audit_log(entity="observation")
+    assert entry.action == "correct" and entry.actor == "hj212:MN1"
+    assert (entry.site, entry.key) == ("1001A", KEY)
+    assert entry.old_value == {"value": 10.0, "flag": "N"}
+    assert entry.new_value == {"value": 80.0, "flag": "N"}
+    assert entry.reason == IN_BATCH_REASON
+
+
+def test_a_resend_inside_one_batch_audits_nothing(air: Store) -> None:
+    result = air.write_observations([so2(10.0), so2(10.0), so2(10.0)])
+    assert (result.inserted, result.superseded) == (1, 2)
+    assert air.observations("1001A", "SO2")["value"].tolist() == [10.0]
+    assert air.audit_log(entity="observation") == []
+
+
+def test_a_new_flag_inside_one_batch_is_a_correction(air: Store) -> None:
+    # HJ 212-2017 flags travel with the value (DESIGN §4): same value, flag N → M (maintenance)
+    air.write_observations([so2(10.0), so2(10.0, "M")])
+    assert air.observations("1001A", "SO2")["flag"].tolist() == ["M"]
+    assert [(old, new) for _, _, old, new, _ in entries(air)] == [
+        ({"value": 10.0, "flag": "N"}, {"value": 10.0, "flag": "M"})
+    ]
+
+
+def test_in_batch_replacements_are_audited_in_order_as_separate_batches_would(air: Store) -> None:
+    # 10, 10, 50, 80 for one hour, interleaved with another site's rows: the log holds
+    # 10 → 50 and 50 → 80 (what four batches of one row each would leave); the other site's
+    # single reading and the repeated 10 audit nothing.
+    rows = [so2(10.0), so2(3.0, site="1003A"), so2(10.0), so2(50.0), so2(4.0, hours=1), so2(80.0)]
+    air.write_observations(rows)
+    assert air.observations("1001A", "SO2")["value"].tolist() == [80.0, 4.0]
+    assert air.observations("1003A", "SO2")["value"].tolist() == [3.0]
+    assert sorted((old["value"], new["value"]) for _, _, old, new, _ in entries(air)) == [  # type: ignore[index]
+        (10.0, 50.0),
+        (50.0, 80.0),
+    ]
+
+
+def test_a_correction_across_batches_is_still_audited_once(air: Store) -> None:
+    air.write_observations([so2(10.0)])
+    result = air.write_observations([so2(80.0)])
+    assert (result.inserted, result.corrected) == (0, 1)
+    assert entries(air) == [
+        ("1001A", KEY, {"value": 10.0, "flag": "N"}, {"value": 80.0, "flag": "N"}, STORED_REASON)
+    ]
+    assert air.write_observations([so2(80.0)]).unchanged == 1  # a resend: no new entry
+    assert len(entries(air)) == 1
+
+
+def test_a_stored_reading_corrected_twice_in_one_batch(air: Store) -> None:
+    # stored 10; then 50 and 80 in one batch: the stored reading is replaced by the batch's
+    # last (10 → 80, obs_corrections) and the batch's 50 by its 80 (in-batch)
+    air.write_observations([so2(10.0)])
+    result = air.write_observations([so2(50.0), so2(80.0)])
+    assert (result.corrected, result.superseded) == (1, 1)
+    assert air.observations("1001A", "SO2")["value"].tolist() == [80.0]
+    got = sorted((reason, old["value"], new["value"]) for _, _, old, new, reason in entries(air))  # type: ignore[index]
+    assert got == sorted([(STORED_REASON, 10.0, 80.0), (IN_BATCH_REASON, 50.0, 80.0)])
