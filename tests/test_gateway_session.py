@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -351,3 +351,39 @@ def test_a_device_changed_by_a_refresh_is_checked_again() -> None:
     directory.devices[MN] = DeviceEntry(MN, "disabled", "hash", "1001A")
     assert run(session, upload(qn="20160801085857225")) == []
     assert len(committer.payloads) == 2
+
+
+def test_a_stream_of_frames_that_never_drains_is_not_a_slow_read() -> None:
+    """A logger back-filling its history over a slow link: every read ends inside a frame,
+    but frames keep completing. The slow-read limit is on one frame's arrival: the partial
+    frame's time restarts whenever a frame completes, and grows only while none does."""
+    clock = [0.0]
+    session = Session("127.0.0.1:9", Directory(), Committer(), GatewayMetrics(), None,
+                      clock=lambda: clock[0])  # fmt: skip
+    stream = b"".join(upload(qn=f"2020010100000000{i}") for i in range(6))
+    size = len(upload())
+    for k, at in enumerate(range(0, len(stream), size)):  # one frame a read, half a frame off
+        clock[0] = 10.0 * k
+        run(session, stream[max(0, at - size // 2) : at + size // 2])
+        assert session.partial_since == clock[0]  # the frame begun in this read
+    clock[0] += 25.0
+    run(session, b"")  # nothing completes: the partial frame keeps its time
+    assert session.partial_since == clock[0] - 25.0
+
+
+def test_a_data_time_ahead_of_the_clock_is_refused() -> None:
+    """A logger whose clock runs a day fast: its upload is not acknowledged nor journaled,
+    and counted (stored, it would stand as the site's latest value until real time caught
+    up); ten minutes ahead is within the allowance (FUTURE_SLACK_S)."""
+    session, _, committer = make_session()
+    beijing = datetime.now(UTC) + timedelta(hours=8)
+    ahead = (beijing + timedelta(days=1)).strftime("%Y%m%d%H0000")
+    assert run(session, upload(data_time=ahead)) == []
+    assert committer.payloads == []
+    assert (
+        session.metrics.value("shanshui_gateway_frames_rejected_total", reason="future_datatime")
+        == 1
+    )
+    soon = (beijing + timedelta(minutes=5)).strftime("%Y%m%d%H%M%S")
+    assert len(run(session, upload(data_time=soon, qn="20160801085857224"))) == 1
+    assert len(committer.payloads) == 1

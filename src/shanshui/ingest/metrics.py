@@ -41,6 +41,7 @@ GATEWAY_REASONS: Final = (
     "no_mn",
     "no_site",  # the device is not attached to a site
     "no_datatime",  # a data upload without DataTime
+    "future_datatime",  # a data upload labelled ahead of the clock (FUTURE_SLACK)
     "rate_limited",  # over the connection's frames-per-second budget
 )
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
 from shanshui.hj212 import CST, FrameError, Message, encode, parse_segment, replies
@@ -391,7 +391,12 @@ class Session:
         now = self._now()
         self.last_activity = now
         events = self.decoder.feed(data)
-        self.partial_since = None if not self.decoder.buffered else (self.partial_since or now)
+        if not self.decoder.buffered:
+            self.partial_since = None
+        elif events or self.partial_since is None:
+            # the frame now partly buffered began in this chunk: the slow-read limit is on
+            # one frame's arrival, not on a stream that never drains (a long back-fill)
+            self.partial_since = now
         if not events:
             return []
         return await self._events(events, now)
@@ -415,6 +420,7 @@ class Session:
         out: list[bytes] = []
         segments: list[bytes] = []
         sites: list[str] = []
+        latest = b""  # the latest DataTime accepted, made on the first data upload
         metrics = self.metrics
         # The frames of one device in a row are looked up, checked and noted as seen once
         # (see __init__); the entry is checked against the directory once per chunk.
@@ -477,6 +483,11 @@ class Session:
                 if not has_time:
                     self._reject("no_datatime", mn)
                     continue
+                latest = latest or _latest_datatime()
+                at = segment.find(b"DataTime=")
+                if segment[at + 9 : at + 23] > latest:  # same-width digits: order of time
+                    self._reject("future_datatime", mn, logging.WARNING)
+                    continue
                 segments.append(segment)
                 sites.append(device.site)
             metrics.accept(cn)
@@ -487,6 +498,21 @@ class Session:
         if out:
             metrics.ack(len(out))
         return out
+
+
+#: How far a data upload's DataTime may lie ahead of the gateway's clock (a logger's clock
+#: running fast). CHOICE: as the HTTP ingest (:data:`shanshui.ingest.http_ingest.
+#: FUTURE_SLACK`), 10 minutes. Further ahead the frame is refused, not acknowledged, and
+#: counted as ``future_datatime``: stored, it would stand as the site's latest value until
+#: the real time caught up with it.
+FUTURE_SLACK_S = 600
+
+
+def _latest_datatime() -> bytes:
+    """The latest DataTime accepted now: Beijing time (DataTime, :data:`shanshui.hj212.CST`) plus
+    :data:`FUTURE_SLACK_S`, as the 14 digits ``YYYYMMDDhhmmss``."""
+    latest = datetime.now(CST) + timedelta(seconds=FUTURE_SLACK_S)
+    return latest.strftime("%Y%m%d%H%M%S").encode()
 
 
 __all__ = [
