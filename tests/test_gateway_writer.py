@@ -183,3 +183,104 @@ def test_a_refused_record_of_frames_is_dead_lettered_with_its_readings(tmp_path:
     dead = json.loads(line)["record"]
     assert dead["s"] == ["NOSUCHSITE"] and dead["p"] == ["NO2"] and dead["v"] == [40.0]
     store.close()
+
+
+def frames(*values: str, hour: str = "20140101080000") -> bytes:
+    """A version 3 journal record (what the gateway writes): one NO2 frame per value."""
+    from shanshui.ingest.payload import encode_frames
+
+    segments = [
+        Message.build(st="22", cn="2061", mn="MN1", data_time=hour, items={"a21004": {"Avg": v}})
+        .segment()
+        .encode()
+        for v in values
+    ]
+    return encode_frames(segments, ["1001A"] * len(segments), 1_700_000_000_000_000)
+
+
+def test_stored_counts_readings_inserted_or_corrected_not_resends(tmp_path: Path) -> None:
+    # One reading sent three times is one reading in the store (DESIGN §4), so the stored
+    # counter says 1, whether the resends come in one writer batch or in three; a correction
+    # is a reading written (2). Journaled counts every reading acknowledged (3 + 3 + 1).
+    store = make_store(tmp_path / "s.duckdb")
+    metrics = GatewayMetrics()
+
+    async def main() -> None:
+        journal = Journal(tmp_path / "j")
+        committer = GroupCommitter(journal)
+        committer.start()
+        writer = JournalWriter(journal, committer, store, metrics)
+        for _ in range(3):  # three batches of one record
+            await writer.commit([frames("40")])
+            writer._applied(*await asyncio.to_thread(writer.step))
+        assert metrics.value("shanshui_gateway_observations_stored_total") == 1
+        for _ in range(3):  # the same, three records in one batch
+            await writer.commit([frames("40")])
+        writer._applied(*await asyncio.to_thread(writer.step))
+        assert metrics.value("shanshui_gateway_observations_stored_total") == 1
+        await writer.commit([frames("42")])  # a correction
+        writer._applied(*await asyncio.to_thread(writer.step))
+        await committer.close()
+        journal.close()
+
+    asyncio.run(main())
+    assert list(store.observations("1001A")["value"]) == [42.0]
+    assert metrics.value("shanshui_gateway_observations_stored_total") == 2
+    assert metrics.value("shanshui_gateway_observations_journaled_total") == 7
+    store.close()
+
+
+def test_readings_acknowledged_while_the_store_is_down_are_counted_as_journaled(
+    tmp_path: Path,
+) -> None:
+    # DESIGN §5: while the database is down the gateway goes on acknowledging (the readings
+    # are durable in the journal); the journaled counter says so at once, the stored one
+    # stays 0 until the store is back, then counts each distinct reading once.
+    from shanshui.store import StoreError
+
+    store = make_store(tmp_path / "s.duckdb")
+    metrics = GatewayMetrics()
+    write = store.write_observations
+
+    def down(*args: object, **kwargs: object) -> object:
+        raise StoreError("the database is down")
+
+    store.write_observations = down  # type: ignore[method-assign]
+    records = [
+        frames("40", "41", hour="20140101080000"),  # 2 readings
+        frames("50", hour="20140101090000"),
+        frames("60", "61", "62", hour="20140101100000"),  # one hour sent 3 times: 1 stored
+    ]
+
+    async def wait_for(name: str, value: float) -> None:
+        for _ in range(500):
+            if metrics.value(name) >= value:
+                return
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        journal = Journal(tmp_path / "j")
+        committer = GroupCommitter(journal)
+        committer.start()
+        # one record per batch: without decoding ahead, only the first would be counted
+        writer = JournalWriter(journal, committer, store, metrics, batch_records=1)
+        task = asyncio.create_task(writer.run(poll=0.01))
+        for record in records:
+            await writer.commit([record])
+        await wait_for("shanshui_gateway_observations_journaled_total", 6)
+        assert metrics.value("shanshui_gateway_observations_journaled_total") == 6
+        assert metrics.value("shanshui_gateway_store_errors_total") >= 1
+        assert metrics.value("shanshui_gateway_observations_stored_total") == 0
+        assert writer.lag()[0] == 3
+        store.write_observations = write  # type: ignore[method-assign]
+        await wait_for("shanshui_gateway_observations_stored_total", 3)
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        await committer.close()
+        journal.close()
+
+    asyncio.run(main())
+    assert len(store.observations("1001A")) == 3
+    assert metrics.value("shanshui_gateway_observations_stored_total") == 3
+    assert metrics.value("shanshui_gateway_observations_journaled_total") == 6  # not again
+    store.close()

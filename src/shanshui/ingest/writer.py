@@ -9,7 +9,14 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
 
 * The store down (PostgreSQL stopped): the batch is retried with back-off; the journal keeps
   growing and the gateway keeps acknowledging until :attr:`JournalWriter.max_lag_records`,
-  then the sessions wait (back-pressure) until the writer catches up.
+  then the sessions wait (back-pressure) until the writer catches up. Between retries the
+  writer decodes the records made durable meanwhile (:meth:`JournalWriter.count_ahead`), so
+  that ``shanshui_gateway_observations_journaled_total`` counts the acknowledged readings
+  and bad frames are dead-lettered while the store is down, not once it is back.
+* Metrics: ``…_observations_journaled_total`` counts the readings of version 3 records as
+  the writer first decodes them (once per record: a retried batch does not count again);
+  ``…_observations_stored_total`` counts the readings the store inserted or corrected
+  (:class:`~shanshui.store.api.WriteResult`), not resends, which change nothing.
 * A record the store refuses as bad input (an unknown site: a device attached to a site that
   was deleted) would block the queue forever: its rows are written one record at a time and
   the refused ones go to ``deadletter.jsonl`` in the journal directory, with the reason.
@@ -155,17 +162,18 @@ class JournalWriter:
             self._known |= codes
 
     def _write(self, payloads: list[Record]) -> int:
+        """Write records; the readings stored (inserted or corrected: a resend is not)."""
         try:
             table = payload_table(payloads)
             if table.num_rows == 0:
                 return 0
             self._ensure_parameters(table)
-            self.store.write_observations(table, source="hj212")
+            result = self.store.write_observations(table, source="hj212")
         except (StoreInputError, ValueError):  # refused, or a record that does not decode
             if len(payloads) == 1:
                 raise
             return sum(self._write_one(p) for p in payloads)
-        return int(table.num_rows)
+        return result.inserted + result.corrected
 
     def _apply(self, payloads: list[Record]) -> int:
         """Write a batch; a record the store refuses goes to the dead-letter file, whatever
@@ -222,10 +230,39 @@ class JournalWriter:
             self._expanded_to = max(self._expanded_to, afters[-1])
         return out
 
+    def count_ahead(self, deadline: float) -> int:
+        """Decode the durable records past those already decoded, for their counts and
+        dead letters only (blocking; run in a thread while the store is down): their readings
+        are counted as journaled and their bad frames dead-lettered now (:meth:`_expand`,
+        once per record); the store gets them when :meth:`step` applies them, decoded again.
+
+        Stops when every durable record is decoded or past ``deadline``
+        (:func:`time.monotonic` [s]), a batch at a time; returns the records decoded.
+        """
+        durable = self.committer.durable
+        done = 0
+        while self._expanded_to < durable and time.monotonic() < deadline:
+            payloads: list[bytes] = []
+            afters: list[Position] = []
+            size = 0
+            for payload, after in self.journal.read_from(self._expanded_to, durable):
+                if after > durable:
+                    break
+                payloads.append(payload)
+                afters.append(after)
+                size += len(payload)
+                if len(payloads) >= self.batch_records or size >= BATCH_BYTES:
+                    break
+            if not payloads:
+                break
+            self._expand(payloads, afters)
+            done += len(payloads)
+        return done
+
     def step(self) -> tuple[int, int]:
         """Apply up to :attr:`batch_records` durable records (blocking; run in a thread).
 
-        Returns (records applied, rows written).
+        Returns (records applied, readings stored: inserted or corrected).
         """
         durable = self.committer.durable
         payloads: list[bytes] = []
@@ -319,7 +356,12 @@ class JournalWriter:
                 self.metrics.lag_seconds.set(self.lag()[1])
                 if self._stop and self._backoff >= 5.0:
                     return
-                await asyncio.sleep(self._backoff)
+                deadline = time.monotonic() + self._backoff
+                try:  # the wait serves to count what was acknowledged meanwhile
+                    await asyncio.to_thread(self.count_ahead, deadline)
+                except Exception as ahead:  # counted later by step, which retries the same
+                    LOG.warning("decoding ahead deferred", extra={"error": str(ahead)})
+                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
                 continue
             self._applied(records, rows)
             if records == 0:
