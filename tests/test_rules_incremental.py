@@ -293,3 +293,23 @@ def test_history_back_filled_after_a_long_outage_is_judged(twins: Twins) -> None
     s3 = [a for a in alarms(twins.inc) if a[:3] == ("S3", "exceedance", NOX)]
     assert [(a[4], a[6], a[7], a[8]) for a in s3] == [(h(1), h(13), 12, 120.0)]
     assert [a[3] for a in alarms(twins.inc) if a[:2] == ("S3", "offline")] == ["closed"]
+
+
+def test_a_back_fill_reaches_back_a_year_at_most() -> None:
+    """A reading labelled years back (a logger whose clock reset to 2000) does not send the
+    rules through decades of hours: a back-fill reaches back BACKFILL_HORIZON (366 days) at
+    most; one within it, from its oldest reading; a gen the job has read, not at all."""
+    from shanshui.rules.engine import _backfilled, _State
+    from shanshui.store.alarms import RuleMark
+
+    now = datetime(2026, 11, 26, 8, tzinfo=UTC)
+    old = _State(now - timedelta(minutes=1), 0.0, seen={1: 4, 2: 7})
+    marks = [
+        RuleMark(1, "S1", 5, datetime(1999, 12, 31, 16, tzinfo=UTC)),
+        RuleMark(2, "S2", 7, now - timedelta(days=3)),  # read already (gen 7)
+        RuleMark(3, "S3", 1, now - timedelta(days=3)),
+    ]
+    assert _backfilled(marks, old, now) == {
+        "S1": now - timedelta(days=366), "S3": now - timedelta(days=3),
+    }  # fmt: skip
+    assert _backfilled(marks, None, now) == {}  # a job's first run starts from its look-back

@@ -161,7 +161,7 @@ class RulesJob:
         # what changed first: readings committed while this run reads are seen by the next
         tz = {s.code: s.tz for s in self.reader.sites(kind="outlet")}
         changed, seen = _changed(reader.rule_marks(), None if full else old, now, tz)
-        back = _backfilled(reader.rule_backfills(), old)
+        back = _backfilled(reader.rule_backfills(), old, now)
         full_at = old.full_at if old is not None and not full else time.monotonic()
         state = _State(now, full_at, seen)
         if old is not None and not full:
@@ -287,17 +287,26 @@ class RulesJob:
         return out
 
 
-def _backfilled(backfills: list[RuleMark], old: _State | None) -> dict[str, datetime]:
+#: How far back a back-fill reaches the rules at most (:func:`_backfilled`). CHOICE: a year,
+#: the horizon of the annual total; a data logger keeps months of history, and a reading
+#: labelled years back is a logger's clock gone wrong more likely than history.
+BACKFILL_HORIZON = timedelta(days=366)
+
+
+def _backfilled(
+    backfills: list[RuleMark], old: _State | None, now: datetime
+) -> dict[str, datetime]:
     """Site → the oldest data time of the back-fills written since the job last read the
     site (those whose gen is newer than the mark's gen it remembers; none at a job's first
-    run, which starts from its look-back like any fresh job). The run reads those sites from
-    there, however far back: history a device uploads after a long outage is judged once."""
+    run, which starts from its look-back like any fresh job), no further back than
+    :data:`BACKFILL_HORIZON`. The run reads those sites from there: history a device uploads
+    after a long outage is judged once."""
     if old is None:
         return {}
     out: dict[str, datetime] = {}
     for b in backfills:
         if b.gen > old.seen.get(b.site_id, 0):
-            out[b.site] = min(b.tmax, out.get(b.site, b.tmax))
+            out[b.site] = max(now - BACKFILL_HORIZON, min(b.tmax, out.get(b.site, b.tmax)))
     return out
 
 
