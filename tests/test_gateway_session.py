@@ -387,3 +387,24 @@ def test_a_data_time_ahead_of_the_clock_is_refused() -> None:
     soon = (beijing + timedelta(minutes=5)).strftime("%Y%m%d%H%M%S")
     assert len(run(session, upload(data_time=soon, qn="20160801085857224"))) == 1
     assert len(committer.payloads) == 1
+
+
+@pytest.mark.parametrize(
+    ("cn", "sent", "label"),
+    [
+        ("2061", "20160801080007", datetime(2016, 8, 1, 0, tzinfo=UTC)),  # 08:00 Beijing
+        ("2051", "20160801080530", datetime(2016, 8, 1, 0, 5, tzinfo=UTC)),
+        ("2031", "20160801000005", datetime(2016, 7, 31, 16, tzinfo=UTC)),  # 1 Aug, Beijing
+        ("2011", "20160801080530", datetime(2016, 8, 1, 0, 5, 30, tzinfo=UTC)),  # an instant
+    ],
+)
+def test_a_data_time_is_stored_at_the_start_of_its_interval(
+    cn: str, sent: str, label: datetime
+) -> None:
+    """HJ 212-2017: the DataTime of minute, hourly and daily data is the start of their
+    interval (a Beijing natural day for 2031); a logger stamping its hourly record 08:00:07
+    labels the hour 08:00 and is stored there; real-time data (2011) keep their instant."""
+    session, _, committer = make_session()
+    run(session, upload(cn=cn, data_time=sent))
+    (row,) = committer.rows()
+    assert row[COLUMNS.index("t")] == int(label.timestamp()) * 1_000_000  # t: time [µs UTC]

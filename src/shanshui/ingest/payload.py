@@ -381,6 +381,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
         PERIODS,
         add_readings,
         data_time_us,
+        period_start,
     )
 
     out: list[Record] = []
@@ -415,7 +416,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
                     columns.k += k
                     columns.v += v
                     columns.f += f
-                    columns.frame(site, period, us, mn, len(p))
+                    columns.frame(site, period, period_start(us, period), mn, len(p))
                 continue
             try:
                 message = parse_segment(segment)

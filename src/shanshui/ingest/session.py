@@ -144,6 +144,26 @@ def data_time_us(dt: datetime) -> int:
     return us
 
 
+#: The length of each period's interval [µs]; real-time data (``rt``) are instants.
+_PERIOD_US: Final[dict[str, int]] = {"minute": 60_000_000, "hour": 3_600_000_000}
+#: Beijing time's offset and a day [µs]: daily data are labelled by the Beijing day.
+_CST_US, _DAY_US = 8 * 3_600_000_000, 86_400_000_000
+
+
+def period_start(us: int, period: str) -> int:
+    """The start of the ``period`` interval holding the instant ``us`` [µs UTC]: the label
+    of a minute, hourly or daily datum (HJ 212-2017: DataTime of CN 2051/2061/2031 is the
+    start of the interval; a day is Beijing's natural day, ``shanshui.hj212.CST``).
+    CHOICE: a logger that stamps its hourly record ``hh:00:07`` labels the hour ``hh:00``:
+    it is stored there, under the hour's key, so that an upload of the same hour stamped
+    ``hh:00:00`` replaces it (a resend or a correction) instead of being a second reading of
+    that hour (which a daily mean would count twice, GB 3095-2012 Table 4)."""
+    if period == "day":
+        return (us + _CST_US) // _DAY_US * _DAY_US - _CST_US
+    step = _PERIOD_US.get(period)
+    return us if step is None else us - us % step
+
+
 Row = tuple[str, str, str, str, int, float, str, str]
 """A reading: site, parameter, statistic, period, time [µs UTC], value, flag, MN."""
 
@@ -175,7 +195,8 @@ def add_readings(columns: Columns, message: Message, site: str) -> int:
                 fs.append(flag)
                 n += 1
     if n:
-        columns.frame(site, period, data_time_us(message.data_time), message.mn or "", n)
+        us = period_start(data_time_us(message.data_time), period)
+        columns.frame(site, period, us, message.mn or "", n)
     return n
 
 
