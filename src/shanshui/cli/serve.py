@@ -37,7 +37,7 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
         typer.Option(help="Journal folder (default: <db>.journal or ./shanshui-journal)."),
     ] = None,
     max_frame: Annotated[int, typer.Option(help="Largest data segment [bytes].")] = 4096,
-    idle_timeout: Annotated[float, typer.Option(help="Close silent connections [s].")] = 1800.0,
+    idle_timeout: Annotated[float, typer.Option(help="Close silent connections [s].")] = 7200.0,
     slow_timeout: Annotated[
         float, typer.Option(help="Close a connection whose partial frame waits this long [s].")
     ] = 30.0,
