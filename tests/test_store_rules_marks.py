@@ -215,8 +215,9 @@ def test_rule_flag_hours_and_cou_sums(store: Store) -> None:
 
 def test_writes_reaching_back_more_than_a_day_are_noted_as_back_fills(store: Store) -> None:
     """Migration 0006: a write whose oldest reading is older than BACKFILL_AGE (1 day) before
-    the write's clock notes (site, gen of its new mark, that oldest data time); fresh data
-    and resends note nothing. Data times are relative to the test's clock."""
+    the write's clock notes (site, gen of its new mark, that oldest data time), one row per
+    site keeping the oldest time; fresh data and resends note nothing. Data times are
+    relative to the test's clock."""
     _setup(store)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -232,3 +233,7 @@ def test_writes_reaching_back_more_than_a_day_are_noted_as_back_fills(store: Sto
     assert got == {("OUT-1", 2, now - timedelta(hours=30)), ("OUT-2", 1, now - timedelta(hours=40))}
     assert _write(store, old) == (0, 3, 0)  # a resend of it: nothing more noted
     assert len(store.rule_backfills()) == 2  # type: ignore[attr-defined]
+    # a newer back-fill on OUT-1: still one row per site, its new gen, the oldest time kept
+    assert _write(store, [hour("OUT-1", 26, 4.0)]) == (1, 0, 0)
+    got = {(b.site, b.gen, b.tmax) for b in store.rule_backfills()}  # type: ignore[attr-defined]
+    assert got == {("OUT-1", 3, now - timedelta(hours=30)), ("OUT-2", 1, now - timedelta(hours=40))}

@@ -352,9 +352,10 @@ class AlarmStore(SQLParts):
 
     # -- the rules job's marks (migrations 0005, 0006) ----------------------------------------
     def rule_backfills(self) -> list[RuleMark]:
-        """The back-fills noted by the write path (migration 0006): per site and gen of its
-        mark, the oldest data time of a write whose readings reached back more than
-        :data:`~shanshui.store.writing.BACKFILL_AGE` (``RuleMark.tmax`` holds that time)."""
+        """The back-fills noted by the write path (migration 0006): per site, the gen its mark
+        got at its latest write reaching back more than
+        :data:`~shanshui.store.writing.BACKFILL_AGE`, and the oldest data time back-filled
+        (``RuleMark.tmax`` holds that time)."""
         with self._session(write=False):
             rows = self._fetch("rules_backfills")
         return [RuleMark(int(i), str(c), int(g), _utc(t)) for i, c, g, t in rows]

@@ -5,12 +5,13 @@
 -- outage longer than the window was never judged.
 -- Back-fills: a write whose oldest reading is more than a day old (BACKFILL_AGE of
 -- shanshui.store.writing: a device uploading its history after an outage, a late import)
--- adds a row per site with the gen its mark got and that oldest data time, so that a rules
+-- keeps, per site, the gen its mark got and the oldest data time back-filled, so that a rules
 -- job whose look-back window does not reach that far reads the site from there once
--- (shanshui.rules.engine). Rare rows; a job reads those whose gen it has not seen.
+-- (shanshui.rules.engine: a job reads the sites whose gen here it has not seen). One row per
+-- site, like rules_marks: every rules run reads them all, so the table must not grow with
+-- the writes (a replay writes a back-fill per batch).
 create table if not exists rules_backfill (
-    site_id integer not null,
+    site_id integer primary key,
     gen     bigint not null,
-    tmin    timestamptz not null,
-    primary key (site_id, gen)
+    tmin    timestamptz not null
 );
