@@ -242,53 +242,48 @@ class JournalWriter:
         durable = self.committer.durable
         done = 0
         while self._expanded_to < durable and time.monotonic() < deadline:
-            payloads: list[bytes] = []
-            afters: list[Position] = []
-            size = 0
-            for payload, after in self.journal.read_from(self._expanded_to, durable):
-                if after > durable:
-                    break
-                payloads.append(payload)
-                afters.append(after)
-                size += len(payload)
-                if len(payloads) >= self.batch_records or size >= BATCH_BYTES:
-                    break
+            payloads, afters, _ = self._durable_batch(self._expanded_to, durable)
             if not payloads:
                 break
             self._expand(payloads, afters)
             done += len(payloads)
         return done
 
+    def _durable_batch(
+        self, start: Position, durable: Position
+    ) -> tuple[list[bytes], list[Position], bytes | None]:
+        """The next batch of durable records from ``start``: at most :attr:`batch_records`
+        records and about :data:`BATCH_BYTES`, their end positions, and the first durable
+        record left for the next batch (None: the batch took all there was)."""
+        payloads: list[bytes] = []
+        afters: list[Position] = []
+        size = 0
+        if start < durable:
+            for payload, after in self.journal.read_from(start, durable):
+                if after > durable:
+                    break
+                if len(payloads) >= self.batch_records or size >= BATCH_BYTES:
+                    return payloads, afters, payload
+                payloads.append(payload)
+                afters.append(after)
+                size += len(payload)
+        return payloads, afters, None
+
     def step(self) -> tuple[int, int]:
         """Apply up to :attr:`batch_records` durable records (blocking; run in a thread).
 
         Returns (records applied, readings stored: inserted or corrected).
         """
-        durable = self.committer.durable
-        payloads: list[bytes] = []
-        afters: list[Position] = []
-        end = self.position
-        next_received: int | None = None
-        size = 0
-        if self.position < durable:
-            for payload, after in self.journal.read_from(self.position, durable):
-                if after > durable:
-                    break
-                if len(payloads) >= self.batch_records or size >= BATCH_BYTES:
-                    next_received = received_of(payload)
-                    break
-                if not payloads:
-                    self.oldest_pending = received_of(payload) / 1e6
-                payloads.append(payload)
-                afters.append(after)
-                size += len(payload)
-                end = after
+        payloads, afters, following = self._durable_batch(self.position, self.committer.durable)
+        if payloads:
+            self.oldest_pending = received_of(payloads[0]) / 1e6
         records = self._expand(payloads, afters) if payloads else []
         rows = self._apply(records) if records else 0
         if payloads:
+            end = afters[-1]
             self.journal.set_checkpoint(end)
             self.position = end
-            self.oldest_pending = None if next_received is None else next_received / 1e6
+            self.oldest_pending = None if following is None else received_of(following) / 1e6
         try:
             self._aggregate()
             if self.housekeeping is not None:
