@@ -22,7 +22,7 @@ from shanshui.ingest.payload import (
     plain_number,
     received_of,
 )
-from shanshui.ingest.session import add_readings
+from shanshui.ingest.readings import add_readings
 from shanshui.store.batch import normalise
 
 RECEIVED = 1_700_000_000_000_000

@@ -16,6 +16,7 @@ import pytest
 
 from shanshui.hj212 import Message, decode_frame, encode
 from shanshui.ingest.metrics import GatewayMetrics
+from shanshui.ingest.readings import to_rows
 from shanshui.ingest.session import (
     COLUMNS,
     DeviceEntry,
@@ -23,7 +24,6 @@ from shanshui.ingest.session import (
     Session,
     ack_frame,
     decode_payload,
-    to_rows,
 )
 
 MN = "010000A8900016F000169DC0"
@@ -311,7 +311,7 @@ def test_partial_frame_is_tracked_for_the_slow_read_timeout() -> None:
 def test_a_value_too_long_for_a_float_is_not_a_reading() -> None:
     # 400 digits overflow float to inf, which the store refuses: the value is left out at the
     # gateway (never journaled and acknowledged), the frame's other values are kept.
-    from shanshui.ingest.session import to_rows
+    from shanshui.ingest.readings import to_rows
 
     msg = Message.build(
         st="22", cn="2061", mn="MN1", data_time="20140101080000",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from shanshui.ingest.session import parameter_of
+from shanshui.ingest.readings import parameter_of
 from shanshui.ingest.writer import parameter_for
 
 

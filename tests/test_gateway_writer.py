@@ -11,7 +11,8 @@ from pathlib import Path
 from shanshui.hj212 import Message
 from shanshui.ingest.journal import GroupCommitter, Journal
 from shanshui.ingest.metrics import GatewayMetrics
-from shanshui.ingest.session import Columns, add_readings, encode_payload
+from shanshui.ingest.payload import Columns, encode_payload
+from shanshui.ingest.readings import add_readings
 from shanshui.ingest.writer import JournalWriter
 from shanshui.store import AIR_PARAMETERS, Site, open_store
 

@@ -256,7 +256,7 @@ def _reference_readings(segment: bytes) -> object:
     mapping written in shanshui.ingest.session)."""
     from shanshui.hj212 import parse_segment
     from shanshui.ingest.payload import Columns
-    from shanshui.ingest.session import add_readings
+    from shanshui.ingest.readings import add_readings
 
     try:
         msg = parse_segment(segment)
@@ -271,7 +271,7 @@ def _check_cp_reader(segment: bytes) -> bool:
     """True when the C reader took the segment (and agreed with the reference)."""
     from shanshui.hj212 import parse_time
     from shanshui.hj212.scan import CP_READINGS_C
-    from shanshui.ingest.session import _STATS, AIR_CODES, PERIODS
+    from shanshui.ingest.readings import _STATS, AIR_CODES, PERIODS
 
     if CP_READINGS_C is None:
         return False

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from shanshui import formats
 from shanshui.hj212 import CST, Decoder, Frame, decode_frame
-from shanshui.ingest.session import ack_frame, to_rows
+from shanshui.ingest.readings import to_rows
+from shanshui.ingest.session import ack_frame
 from shanshui.ingest.simulate import (
     device_identity,
     devices_from_table,

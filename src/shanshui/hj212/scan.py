@@ -194,7 +194,7 @@ def _load_c() -> (
 _C: Final = _load_c()
 #: The C reader of a plain segment's readings (``cp_readings`` in ``_scan.c``), or None:
 #: ``CP_READINGS_C(segment, air_codes, stats)`` gives what
-#: :func:`shanshui.ingest.session.add_readings` takes from ``parse_segment(segment)``
+#: :func:`shanshui.ingest.readings.add_readings` takes from ``parse_segment(segment)``
 #: (parameters mapped by ``air_codes`` when ST is 22, statistics by ``stats``, each code's
 #: Flag or ``N``), or None for a segment outside the plain layout (decode it in full).
 CP_READINGS_C: Final = None if _C is None else _C[2]

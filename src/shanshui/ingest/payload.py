@@ -367,7 +367,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
     readings decoded.
 
     Each segment is decoded in full (:func:`shanshui.hj212.parse_segment`) and mapped to
-    readings by :func:`shanshui.ingest.session.add_readings`, exactly as the session did
+    readings by :func:`shanshui.ingest.readings.add_readings`, exactly as the session did
     before it journaled frames undecoded. A frame that fails (an entry without ``=``, an
     impossible DataTime) has been acknowledged already: it is returned in the second list
     (the writer counts and dead-letters it, never drops it). A v3 record left without
@@ -375,7 +375,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
     """
     from shanshui.hj212 import FrameError, parse_segment, parse_time  # noqa: PLC0415
     from shanshui.hj212.scan import CP_READINGS_C  # noqa: PLC0415
-    from shanshui.ingest.session import (  # noqa: PLC0415 - session imports this module
+    from shanshui.ingest.readings import (  # noqa: PLC0415 - readings imports this module
         _STATS,
         AIR_CODES,
         PERIODS,

@@ -35,7 +35,7 @@ import pandas as pd
 
 from shanshui import formats
 from shanshui.hj212 import CST, Decoder, Frame, Message, encode
-from shanshui.ingest.session import AIR_PARAMETER_CODES
+from shanshui.ingest.readings import AIR_PARAMETER_CODES
 from shanshui.store import seed
 from shanshui.store.api import Device, Parameter, Site, Store
 from shanshui.store.passwords import hash_password

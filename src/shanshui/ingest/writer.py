@@ -55,7 +55,7 @@ from shanshui.ingest.payload import (
     payload_table,
     received_of,
 )
-from shanshui.ingest.session import CODE_UNITS
+from shanshui.ingest.readings import CODE_UNITS
 from shanshui.store.api import Parameter, Store, StoreInputError
 from shanshui.store.seed import AIR_PARAMETERS
 from shanshui.store.sqlstore import DIRTY_CHUNK
