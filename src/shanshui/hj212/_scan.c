@@ -354,7 +354,7 @@ frame(PyObject *self, PyObject *arg)
 /* cp_readings(segment, air_codes, stats) -> None or
  *     (cn, mn, data_time_raw or None, parameters, statistics, values, flags)
  *
- * What shanshui.ingest.session.add_readings takes from parse_segment(segment) (the source
+ * What shanshui.ingest.readings.add_readings takes from parse_segment(segment) (the source
  * of truth; tests/test_hj212_scan.py holds the two equal): per code, in order, each entry
  * whose suffix is a key of stats (HJ 212-2017 6.3.3.2: Rtd, Avg, Min, Max, Cou, Zs...) as
  * (parameter, stats[suffix], value text, the code's Flag entry or "N"), the parameter
@@ -363,7 +363,8 @@ frame(PyObject *self, PyObject *arg)
  * one '=' (parse_fields' fast path), each code's entries adjacent, no key twice, at most
  * one DataTime and no empty key; None for any other segment: the caller decodes it with
  * parse_segment, which also reports what is wrong with it. The period, the time and the
- * readings' count are the caller's (add_readings' rules). */
+ * readings' count are the caller's (add_readings' rules). HJ/T 212-2005 segments (no Flag,
+ * or its version bits 0) give None too: add_readings maps their flags. */
 #define MAX_CODES 128
 #define MAX_SUFFIXES 64
 
@@ -413,6 +414,10 @@ cp_readings(PyObject *self, PyObject *args)
     PyObject *p = NULL, *k = NULL, *v = NULL, *f = NULL, *flag_n = NULL, *code_obj = NULL,
              *param = NULL, *result = NULL;
     if (!clean_text(s, n) || !parse_header(s, n, &h) || n - h.cpi - 7 == 0)
+        goto none;
+    /* HJ/T 212-2005 segments (no Flag, or version bits 0) go to add_readings, which maps that
+     * edition's numeric air-station data flags to the 2017 letters (rare: 2005 loggers) */
+    if (!h.has_flag || (h.flag & 0xFC) == 0)
         goto none;
     const unsigned char *cp = s + h.cpi + 5;
     Py_ssize_t cpn = n - h.cpi - 7;

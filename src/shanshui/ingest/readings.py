@@ -12,7 +12,8 @@ Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
   ``PM25`` or ``DEWP``) are kept under their own code: flue-gas a21026 is SO2 in mg/m³, a
   different quantity, so codes are mapped only where the system code makes them certain.
 * Suffix → statistic: Rtd, Avg, Min, Max, Cou and the ``Zs`` forms (lower case). ``-Flag``
-  → the flag of every statistic of that code (default ``N``, HJ 212-2017 §6.6 data flags);
+  → the flag of every statistic of that code (default ``N``, HJ 212-2017 §6.6 data flags;
+  an HJ/T 212-2005 air station's numeric flags are mapped, :data:`FLAGS_2005_AIR`);
   other suffixes (EFlag, SampleTime, SN, vendor ones) are not readings and are skipped, as
   are values that are not plain decimals.
 """
@@ -126,6 +127,17 @@ def period_start(us: int, period: str) -> int:
     return us if step is None else us - us % step
 
 
+#: HJ/T 212-2005's data flags of ambient-air stations → the HJ 212-2017 flags (§6.6) the store
+#: keeps and the validity rules read (``N`` valid; anything else keeps a value out of
+#: averages). The 2005 air flags (reference notes, ``shared/reference/hj212/README.md``):
+#: 0 calibration data, 1 meteorological data, 2 abnormal, 3 normal. CHOICES: 1 names the kind
+#: of datum (meteorology), not a fault, so it is ``N`` like 3 (a station's meteorological codes
+#: a01001… tell the two apart); 0 is 2017's ``C`` (校准); 2017 has no bare "abnormal": 2 is
+#: ``D`` (故障), which keeps the value out as 2005 meant. Only frames of the 2005 edition
+#: (no Flag, or its version bits 0) with ST 22 are mapped; 2005's letter flags (P, F, C, M, T,
+#: D, S, N) are kept as sent.
+FLAGS_2005_AIR: Final[dict[str, str]] = {"0": "C", "1": "N", "2": "D", "3": "N"}
+
 Row = tuple[str, str, str, str, int, float, str, str]
 """A reading: site, parameter, statistic, period, time [µs UTC], value, flag, MN."""
 
@@ -134,12 +146,14 @@ def add_readings(columns: Columns, message: Message, site: str) -> int:
     """Append the readings of a data upload (2011/2051/2061/2031; see the module docstring
     for the mapping) to ``columns``; the number added (0 for other CNs, no DataTime).
 
-    Values are kept as sent; :mod:`shanshui.ingest.payload` keeps the plain decimals.
+    Values are kept as sent; :mod:`shanshui.ingest.payload` keeps the plain decimals. The
+    numeric flags of HJ/T 212-2005 air stations become 2017 letters (:data:`FLAGS_2005_AIR`).
     """
     period = PERIODS.get(message.cn)
     if period is None or message.data_time is None:
         return 0
     air = message.st == "22"
+    old_air = air and message.version == "2005"
     stats = _STATS
     pars, ks, vs, fs = columns.p, columns.k, columns.v, columns.f
     n = 0
@@ -147,6 +161,8 @@ def add_readings(columns: Columns, message: Message, site: str) -> int:
         flag = entries.get("Flag", "N")
         if not isinstance(flag, str) or not flag:
             flag = "N"
+        elif old_air:
+            flag = FLAGS_2005_AIR.get(flag, flag)
         parameter = AIR_CODES.get(code, code) if air else code
         for suffix, value in entries.items():
             stat = stats.get(suffix)
