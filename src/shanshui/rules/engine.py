@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shanshui.permits.model import Permit
 from shanshui.rules.binding import BEIJING, Bound, bind_outlets, day_start, hour_start, judged_end
@@ -30,7 +31,7 @@ from shanshui.rules.offline import (
     offline_episodes,
     read_silences,
 )
-from shanshui.store.alarms import Alarm, AlarmStore, RuleMark
+from shanshui.store.alarms import Alarm, AlarmStore, RuleBackfill, RuleMark
 from shanshui.store.api import Store
 from shanshui.store.duck import DuckDBStore
 from shanshui.store.postgres import PostgresStore
@@ -257,7 +258,7 @@ class RulesJob:
             detail = {"year": p.year, "so_far_t": p.so_far, "elapsed_fraction": p.fraction}
             current = open_by_key.pop(key, None)
             if current is not None and current.detail.get("year") != p.year:
-                out.append(_year_over(current, hour, "the year it projected is over"))
+                out.append(_engine_closed(current, hour, note="the year it projected is over"))
                 current = None
             if p.over and current is None:
                 hand_closed = any(
@@ -275,15 +276,12 @@ class RulesJob:
                 new = replace(current, last_seen=hour, value=p.projection, detail=detail)
                 if not new.same_content(current):
                     out.append(new)
-            elif current is not None:
-                out.append(
-                    replace(current, state="closed", closed_at=max(hour, current.opened_at),
-                            closed_by=ENGINE, value=p.projection, detail=detail)
-                )  # fmt: skip
+            elif current is not None:  # the projection fell to the permitted total or below
+                out.append(_engine_closed(current, hour, value=p.projection, detail=detail))
         # open alarms nothing is projected for any more: their year is over and the new one
         # has no permitted total (a permit not renewed yet, or without that pollutant's total)
         for current in open_by_key.values():
-            out.append(_year_over(current, hour, "no permitted total to project against"))
+            out.append(_engine_closed(current, hour, note="no permitted total to project against"))
         return out
 
 
@@ -294,7 +292,7 @@ BACKFILL_HORIZON = timedelta(days=366)
 
 
 def _backfilled(
-    backfills: list[RuleMark], old: _State | None, now: datetime
+    backfills: list[RuleBackfill], old: _State | None, now: datetime
 ) -> dict[str, datetime]:
     """Site → the oldest data time of the back-fills written since the job last read the
     site (those whose gen is newer than the mark's gen it remembers; none at a job's first
@@ -306,14 +304,30 @@ def _backfilled(
     out: dict[str, datetime] = {}
     for b in backfills:
         if b.gen > old.seen.get(b.site_id, 0):
-            out[b.site] = max(now - BACKFILL_HORIZON, min(b.tmax, out.get(b.site, b.tmax)))
+            out[b.site] = max(now - BACKFILL_HORIZON, min(b.since, out.get(b.site, b.since)))
     return out
 
 
-def _year_over(a: Alarm, hour: datetime, note: str) -> Alarm:
-    """An open ``annual_total`` alarm closed by the engine at ``hour`` with ``note``."""
-    closed_at = max(hour, a.opened_at)
-    return replace(a, state="closed", closed_at=closed_at, closed_by=ENGINE, close_note=note)
+def _engine_closed(
+    a: Alarm,
+    hour: datetime,
+    *,
+    note: str | None = None,
+    value: float | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> Alarm:
+    """An open ``annual_total`` alarm closed by the engine at ``hour`` (not before it
+    opened), with ``note`` as its close note, ``value`` [t/a] its last projection and
+    ``detail`` its last detail; each of them left as the alarm has it where not given (None)."""
+    return replace(
+        a,
+        state="closed",
+        closed_at=max(hour, a.opened_at),
+        closed_by=ENGINE,
+        close_note=a.close_note if note is None else note,
+        value=a.value if value is None else value,
+        detail=a.detail if detail is None else detail,
+    )
 
 
 def _changed(
