@@ -300,16 +300,16 @@ def test_a_back_fill_reaches_back_a_year_at_most() -> None:
     rules through decades of hours: a back-fill reaches back BACKFILL_HORIZON (366 days) at
     most; one within it, from its oldest reading; a gen the job has read, not at all."""
     from shanshui.rules.engine import _backfilled, _State
-    from shanshui.store.alarms import RuleMark
+    from shanshui.store.alarms import RuleBackfill
 
     now = datetime(2026, 11, 26, 8, tzinfo=UTC)
     old = _State(now - timedelta(minutes=1), 0.0, seen={1: 4, 2: 7})
-    marks = [
-        RuleMark(1, "S1", 5, datetime(1999, 12, 31, 16, tzinfo=UTC)),
-        RuleMark(2, "S2", 7, now - timedelta(days=3)),  # read already (gen 7)
-        RuleMark(3, "S3", 1, now - timedelta(days=3)),
+    backfills = [
+        RuleBackfill(1, "S1", 5, datetime(1999, 12, 31, 16, tzinfo=UTC)),
+        RuleBackfill(2, "S2", 7, now - timedelta(days=3)),  # read already (gen 7)
+        RuleBackfill(3, "S3", 1, now - timedelta(days=3)),
     ]
-    assert _backfilled(marks, old, now) == {
+    assert _backfilled(backfills, old, now) == {
         "S1": now - timedelta(days=366), "S3": now - timedelta(days=3),
     }  # fmt: skip
-    assert _backfilled(marks, None, now) == {}  # a job's first run starts from its look-back
+    assert _backfilled(backfills, None, now) == {}  # a job's first run starts from its look-back

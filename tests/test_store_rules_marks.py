@@ -229,11 +229,11 @@ def test_writes_reaching_back_more_than_a_day_are_noted_as_back_fills(store: Sto
     # history uploaded after an outage: hours 30 and 29 back on OUT-1, 40 back on OUT-2
     old = [hour("OUT-1", 30, 2.0), hour("OUT-1", 29, 2.0), hour("OUT-2", 40, 3.0)]
     assert _write(store, old) == (3, 0, 0)
-    got = {(b.site, b.gen, b.tmax) for b in store.rule_backfills()}  # type: ignore[attr-defined]
+    got = {(b.site, b.gen, b.since) for b in store.rule_backfills()}  # type: ignore[attr-defined]
     assert got == {("OUT-1", 2, now - timedelta(hours=30)), ("OUT-2", 1, now - timedelta(hours=40))}
     assert _write(store, old) == (0, 3, 0)  # a resend of it: nothing more noted
     assert len(store.rule_backfills()) == 2  # type: ignore[attr-defined]
     # a newer back-fill on OUT-1: still one row per site, its new gen, the oldest time kept
     assert _write(store, [hour("OUT-1", 26, 4.0)]) == (1, 0, 0)
-    got = {(b.site, b.gen, b.tmax) for b in store.rule_backfills()}  # type: ignore[attr-defined]
+    got = {(b.site, b.gen, b.since) for b in store.rule_backfills()}  # type: ignore[attr-defined]
     assert got == {("OUT-1", 3, now - timedelta(hours=30)), ("OUT-2", 1, now - timedelta(hours=40))}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from shanshui.store.api import StoreInputError
 from shanshui.store.mixin import SQLParts
 
-__all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore", "RuleMark"]
+__all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore", "RuleBackfill", "RuleMark"]
 
 #: Alarm states: open → acknowledged → closed.
 ALARM_STATES = frozenset({"open", "acknowledged", "closed"})
@@ -94,6 +94,18 @@ class RuleMark(NamedTuple):
     site: str
     gen: int
     tmax: datetime
+
+
+class RuleBackfill(NamedTuple):
+    """A site's back-fill noted for the rules job (migration 0006): ``gen`` is the gen its
+    :class:`RuleMark` got at its latest write reaching back more than
+    :data:`~shanshui.store.writing.BACKFILL_AGE`, ``since`` the oldest data time
+    back-filled (the rules read the site again from there)."""
+
+    site_id: int
+    site: str
+    gen: int
+    since: datetime
 
 
 def _utc(value: Any) -> Any:
@@ -351,14 +363,13 @@ class AlarmStore(SQLParts):
         return dict(sorted((code[int(s)], (_utc(f), _utc(t))) for s, f, t in rows))
 
     # -- the rules job's marks (migrations 0005, 0006) ----------------------------------------
-    def rule_backfills(self) -> list[RuleMark]:
-        """The back-fills noted by the write path (migration 0006): per site, the gen its mark
-        got at its latest write reaching back more than
-        :data:`~shanshui.store.writing.BACKFILL_AGE`, and the oldest data time back-filled
-        (``RuleMark.tmax`` holds that time)."""
+    def rule_backfills(self) -> list[RuleBackfill]:
+        """The back-fills noted by the write path (migration 0006), one per site: the gen its
+        mark got at its latest write reaching back more than
+        :data:`~shanshui.store.writing.BACKFILL_AGE`, and the oldest data time back-filled."""
         with self._session(write=False):
             rows = self._fetch("rules_backfills")
-        return [RuleMark(int(i), str(c), int(g), _utc(t)) for i, c, g, t in rows]
+        return [RuleBackfill(int(i), str(c), int(g), _utc(t)) for i, c, g, t in rows]
 
     def rule_marks(self) -> list[RuleMark]:
         """The mark of every site that had readings inserted or corrected, by site code (the
