@@ -4,9 +4,15 @@ a restart replays what the store has not got (DESIGN §4 idempotence, §5 promis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from shanshui.hj212 import Message
 from shanshui.ingest.journal import GroupCommitter, Journal
@@ -46,6 +52,35 @@ async def commit_and_apply(directory: Path, store: object, payloads: list[bytes]
     await committer.close()
     journal.close()
     return writer
+
+
+@dataclass
+class Rig:
+    """A store with one air site, the journal's folder and the gateway's metrics: what a
+    test drives a :class:`JournalWriter` with (:meth:`writer`)."""
+
+    store: Any
+    journal_dir: Path
+    metrics: GatewayMetrics
+
+    @contextlib.asynccontextmanager
+    async def writer(self, **kwargs: Any) -> AsyncIterator[JournalWriter]:
+        """A writer on a fresh journal and a started group committer, both closed after."""
+        journal = Journal(self.journal_dir)
+        committer = GroupCommitter(journal)
+        committer.start()
+        try:
+            yield JournalWriter(journal, committer, self.store, self.metrics, **kwargs)
+        finally:
+            await committer.close()
+            journal.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    store = make_store(tmp_path / "s.duckdb")
+    yield Rig(store, tmp_path / "j", GatewayMetrics())
+    store.close()
 
 
 def test_resend_is_stored_once_and_a_correction_is_audited(tmp_path: Path) -> None:
@@ -95,40 +130,31 @@ def test_bad_record_goes_to_deadletter_and_the_rest_is_stored(tmp_path: Path) ->
     store.close()
 
 
-def test_a_lone_bad_record_is_dead_lettered_and_the_writer_goes_on(tmp_path: Path) -> None:
+def test_a_lone_bad_record_is_dead_lettered_and_the_writer_goes_on(rig: Rig) -> None:
     # A batch of one refused record (a record is applied as soon as it is durable, so at low
     # load most batches hold one) must not stop the writer: it is dead-lettered like any other.
-    store = make_store(tmp_path / "s.duckdb")
-
     async def main() -> None:
-        journal = Journal(tmp_path / "j")
-        committer = GroupCommitter(journal)
-        committer.start()
-        writer = JournalWriter(journal, committer, store, GatewayMetrics())
-        for p in (
-            payload("NOSUCHSITE", {"a21004": {"Avg": "40"}}),
-            payload("1001A", {"a21004": {"Avg": "41"}}),
-        ):
-            await writer.commit([p])
-            writer._applied(*await asyncio.to_thread(writer.step))
-        await committer.close()
-        journal.close()
+        async with rig.writer() as writer:
+            for p in (
+                payload("NOSUCHSITE", {"a21004": {"Avg": "40"}}),
+                payload("1001A", {"a21004": {"Avg": "41"}}),
+            ):
+                await writer.commit([p])
+                writer._applied(*await asyncio.to_thread(writer.step))
 
     asyncio.run(main())
-    assert list(store.observations("1001A")["value"]) == [41.0]
-    lines = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
+    assert list(rig.store.observations("1001A")["value"]) == [41.0]
+    lines = (rig.journal_dir / "deadletter.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["record"]["s"] == ["NOSUCHSITE"]
-    store.close()
 
 
-def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(tmp_path: Path) -> None:
+def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(rig: Rig) -> None:
     # The gateway journals frames after reading their headers only (shanshui.hj212.scan); a
     # CP entry without '=' (HJ 212-2017 §6.3.3.2 requires key=value) is found by the writer:
     # that frame alone goes to the dead-letter file with its reason, the record's other
     # frame is stored, and the dead letter is counted.
     from shanshui.ingest.payload import encode_frames
 
-    store = make_store(tmp_path / "s.duckdb")
     good = (
         Message.build(
             st="22",
@@ -141,27 +167,20 @@ def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(tmp_pat
         .encode()
     )
     bad = good.replace(b";a21004", b";junk;a21004")
-    metrics = GatewayMetrics()
 
     async def main() -> None:
-        journal = Journal(tmp_path / "j")
-        committer = GroupCommitter(journal)
-        committer.start()
-        writer = JournalWriter(journal, committer, store, metrics)
-        await writer.commit([encode_frames([bad, good], ["1001A", "1001A"], 1)])
-        writer._applied(*await asyncio.to_thread(writer.step))
-        await committer.close()
-        journal.close()
+        async with rig.writer() as writer:
+            await writer.commit([encode_frames([bad, good], ["1001A", "1001A"], 1)])
+            writer._applied(*await asyncio.to_thread(writer.step))
 
     asyncio.run(main())
-    assert list(store.observations("1001A")["value"]) == [41.0]
-    (line,) = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
+    assert list(rig.store.observations("1001A")["value"]) == [41.0]
+    (line,) = (rig.journal_dir / "deadletter.jsonl").read_text().splitlines()
     dead = json.loads(line)
     assert dead["reason"].startswith("bad_field") and dead["frame"]["site"] == "1001A"
     assert dead["frame"]["segment"] == bad.decode()
-    assert metrics.value("shanshui_gateway_dead_letters_total", kind="frame") == 1
-    assert metrics.value("shanshui_gateway_observations_journaled_total") == 1
-    store.close()
+    assert rig.metrics.value("shanshui_gateway_dead_letters_total", kind="frame") == 1
+    assert rig.metrics.value("shanshui_gateway_observations_journaled_total") == 1
 
 
 def test_a_refused_record_of_frames_is_dead_lettered_with_its_readings(tmp_path: Path) -> None:
@@ -199,48 +218,40 @@ def frames(*values: str, hour: str = "20140101080000") -> bytes:
     return encode_frames(segments, ["1001A"] * len(segments), 1_700_000_000_000_000)
 
 
-def test_stored_counts_readings_inserted_or_corrected_not_resends(tmp_path: Path) -> None:
+def test_stored_counts_readings_inserted_or_corrected_not_resends(rig: Rig) -> None:
     # One reading sent three times is one reading in the store (DESIGN §4), so the stored
     # counter says 1, whether the resends come in one writer batch or in three; a correction
     # is a reading written (2). Journaled counts every reading acknowledged (3 + 3 + 1).
-    store = make_store(tmp_path / "s.duckdb")
-    metrics = GatewayMetrics()
+    metrics = rig.metrics
 
     async def main() -> None:
-        journal = Journal(tmp_path / "j")
-        committer = GroupCommitter(journal)
-        committer.start()
-        writer = JournalWriter(journal, committer, store, metrics)
-        for _ in range(3):  # three batches of one record
-            await writer.commit([frames("40")])
+        async with rig.writer() as writer:
+            for _ in range(3):  # three batches of one record
+                await writer.commit([frames("40")])
+                writer._applied(*await asyncio.to_thread(writer.step))
+            assert metrics.value("shanshui_gateway_observations_stored_total") == 1
+            for _ in range(3):  # the same, three records in one batch
+                await writer.commit([frames("40")])
             writer._applied(*await asyncio.to_thread(writer.step))
-        assert metrics.value("shanshui_gateway_observations_stored_total") == 1
-        for _ in range(3):  # the same, three records in one batch
-            await writer.commit([frames("40")])
-        writer._applied(*await asyncio.to_thread(writer.step))
-        assert metrics.value("shanshui_gateway_observations_stored_total") == 1
-        await writer.commit([frames("42")])  # a correction
-        writer._applied(*await asyncio.to_thread(writer.step))
-        await committer.close()
-        journal.close()
+            assert metrics.value("shanshui_gateway_observations_stored_total") == 1
+            await writer.commit([frames("42")])  # a correction
+            writer._applied(*await asyncio.to_thread(writer.step))
 
     asyncio.run(main())
-    assert list(store.observations("1001A")["value"]) == [42.0]
+    assert list(rig.store.observations("1001A")["value"]) == [42.0]
     assert metrics.value("shanshui_gateway_observations_stored_total") == 2
     assert metrics.value("shanshui_gateway_observations_journaled_total") == 7
-    store.close()
 
 
 def test_readings_acknowledged_while_the_store_is_down_are_counted_as_journaled(
-    tmp_path: Path,
+    rig: Rig,
 ) -> None:
     # DESIGN §5: while the database is down the gateway goes on acknowledging (the readings
     # are durable in the journal); the journaled counter says so at once, the stored one
     # stays 0 until the store is back, then counts each distinct reading once.
     from shanshui.store import StoreError
 
-    store = make_store(tmp_path / "s.duckdb")
-    metrics = GatewayMetrics()
+    store, metrics = rig.store, rig.metrics
     write = store.write_observations
 
     def down(*args: object, **kwargs: object) -> object:
@@ -260,28 +271,22 @@ def test_readings_acknowledged_while_the_store_is_down_are_counted_as_journaled(
             await asyncio.sleep(0.01)
 
     async def main() -> None:
-        journal = Journal(tmp_path / "j")
-        committer = GroupCommitter(journal)
-        committer.start()
         # one record per batch: without decoding ahead, only the first would be counted
-        writer = JournalWriter(journal, committer, store, metrics, batch_records=1)
-        task = asyncio.create_task(writer.run(poll=0.01))
-        for record in records:
-            await writer.commit([record])
-        await wait_for("shanshui_gateway_observations_journaled_total", 6)
-        assert metrics.value("shanshui_gateway_observations_journaled_total") == 6
-        assert metrics.value("shanshui_gateway_store_errors_total") >= 1
-        assert metrics.value("shanshui_gateway_observations_stored_total") == 0
-        assert writer.lag()[0] == 3
-        store.write_observations = write  # type: ignore[method-assign]
-        await wait_for("shanshui_gateway_observations_stored_total", 3)
-        writer.stop()
-        await asyncio.wait_for(task, 10)
-        await committer.close()
-        journal.close()
+        async with rig.writer(batch_records=1) as writer:
+            task = asyncio.create_task(writer.run(poll=0.01))
+            for record in records:
+                await writer.commit([record])
+            await wait_for("shanshui_gateway_observations_journaled_total", 6)
+            assert metrics.value("shanshui_gateway_observations_journaled_total") == 6
+            assert metrics.value("shanshui_gateway_store_errors_total") >= 1
+            assert metrics.value("shanshui_gateway_observations_stored_total") == 0
+            assert writer.lag()[0] == 3
+            store.write_observations = write  # type: ignore[method-assign]
+            await wait_for("shanshui_gateway_observations_stored_total", 3)
+            writer.stop()
+            await asyncio.wait_for(task, 10)
 
     asyncio.run(main())
     assert len(store.observations("1001A")) == 3
     assert metrics.value("shanshui_gateway_observations_stored_total") == 3
     assert metrics.value("shanshui_gateway_observations_journaled_total") == 6  # not again
-    store.close()
