@@ -1,0 +1,6 @@
+-- The history requests not sent yet, oldest first (what the gateways hand to devices).
+select mn, cn, begin_time, end_time, requested, actor, reason, sent
+from device_recall
+where sent is null
+order by requested, mn, cn, begin_time
+limit :limit
