@@ -1,8 +1,9 @@
-"""Devices (HJ 212 data loggers) for operators: list, pending, one, approve."""
+"""Devices (HJ 212 data loggers) for operators: list, pending, one, approve, events."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shanshui.api.auth import Operator
 from shanshui.api.common import Limit, Offset, page, store_of, writer_of
 from shanshui.api.errors import ApiError
+from shanshui.ingest.events import event_json
 from shanshui.store import Device, hash_password
 
 router = APIRouter(tags=["devices (operator)"])
@@ -59,6 +61,52 @@ def device(request: Request, role: Operator, mn: str) -> dict[str, Any]:
     if found is None:
         raise ApiError(404, "not_found", f"no device {mn!r}")
     return device_view(found)
+
+
+#: The most events one request returns (the store's bound is higher).
+MAX_EVENT_LIMIT = 1000
+EventKind = Annotated[
+    str | None,
+    Query(
+        pattern="^(state|runtime|restart|info|alarm|clock)$",
+        description="only this kind: state (CN 2021), runtime (2041), restart (2081), "
+        "info (3015/3019/3020), alarm (2072), clock (1013)",
+    ),
+]
+
+
+@router.get("/devices/{mn}/events")
+def device_events(
+    request: Request,
+    mn: str,
+    *,
+    role: Operator,
+    since: Annotated[
+        dt.datetime | None, Query(description="events at or after this time (with zone)")
+    ] = None,
+    kind: EventKind = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENT_LIMIT, description="most events")] = 100,
+) -> dict[str, Any]:
+    """What a device said that is not data, newest first (operator role): equipment running
+    states, run times, restarts, site and instrument information, alarm events and clock
+    requests (HJ 212-2017 Table C.1; HJ/T 212-2005 2072), each with its CP fields as sent and
+    ``states`` decoding ``SBn-RS`` codes where their meaning is known (else ``meaning`` null).
+    Times are UTC (ISO 8601); ``time`` is the event's own (RestartTime, AlarmTime or
+    DataTime, Beijing time in the frame)."""
+    if since is not None and since.utcoffset() is None:
+        raise ApiError(422, "validation_failed", "since needs a time zone (e.g. +08:00 or Z)")
+    with store_of(request) as store:
+        if store.device(mn) is None:
+            raise ApiError(404, "not_found", f"no device {mn!r}")
+        found = store.device_events(mn, since=since, kind=kind, limit=limit)
+    return {
+        "mn": mn,
+        "time_convention": "times in UTC; time is the event's own (RestartTime, AlarmTime "
+        "or DataTime as the device gave it in Beijing time)",
+        "limit": limit,
+        "count": len(found),
+        "items": [event_json(e) for e in found],
+    }
 
 
 class Approval(BaseModel):

@@ -7,6 +7,7 @@ import typer
 from shanshui.cli import aqi as _aqi
 from shanshui.cli import assess as _assess
 from shanshui.cli import demo as _demo
+from shanshui.cli import devices as _devices
 from shanshui.cli import hj212 as _hj212
 from shanshui.cli import imports as _imports
 from shanshui.cli import keys as _keys
@@ -26,6 +27,7 @@ app.add_typer(_hj212.app, name="hj212", help="Decode, encode and check HJ 212 fr
 app.add_typer(_aqi.app, name="aqi", help="Air quality index (HJ 633-2012) from concentrations.")
 _assess.register(app)
 _demo.register(app)
+_devices.register(app)
 _imports.register(app)
 _keys.register(app)
 _permits.register(app)

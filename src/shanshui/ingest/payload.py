@@ -44,6 +44,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shanshui.store.api import DeviceEvent
+
 #: Journal payload columns (version 1 and :func:`decode_payload`), in row order: site,
 #: parameter, statistic, period, time [µs UTC], value, flag, MN.
 COLUMNS: Final = ("s", "p", "k", "d", "t", "v", "f", "m")
@@ -347,10 +349,12 @@ BadFrame = tuple[bytes, str, str, int]
 
 
 class FrameRecord(NamedTuple):
-    """A version 3 record decoded: its received time [µs UTC] and readings."""
+    """A version 3 record decoded: its received time [µs UTC], readings and device events
+    (:mod:`shanshui.ingest.events`)."""
 
     received: int
     columns: Columns
+    events: tuple[DeviceEvent, ...] = ()
 
     def payload(self) -> bytes:
         """The readings as a version 2 (or 1) record (dead-letter lines, tools)."""
@@ -368,13 +372,18 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
 
     Each segment is decoded in full (:func:`shanshui.hj212.parse_segment`) and mapped to
     readings by :func:`shanshui.ingest.readings.add_readings`, exactly as the session did
-    before it journaled frames undecoded. A frame that fails (an entry without ``=``, an
-    impossible DataTime) has been acknowledged already: it is returned in the second list
-    (the writer counts and dead-letters it, never drops it). A v3 record left without
-    readings is left out. ValueError if a v3 record's layout is wrong.
+    before it journaled frames undecoded; a segment whose CN is a device event's
+    (:data:`shanshui.ingest.events.EVENT_CNS`: the C reader returns its CN, with no readings)
+    becomes a :class:`~shanshui.store.DeviceEvent` of the record
+    (:func:`shanshui.ingest.events.event_of`), never readings. A frame that fails (an entry
+    without ``=``, an impossible DataTime) has been acknowledged already: it is returned in
+    the second list (the writer counts and dead-letters it, never drops it). A v3 record
+    left without readings and events is left out. ValueError if a v3 record's layout is
+    wrong.
     """
     from shanshui.hj212 import FrameError, parse_segment, parse_time  # noqa: PLC0415
     from shanshui.hj212.scan import CP_READINGS_C  # noqa: PLC0415
+    from shanshui.ingest.events import EVENT_CNS, event_of  # noqa: PLC0415
     from shanshui.ingest.readings import (  # noqa: PLC0415 - readings imports this module
         _STATS,
         AIR_CODES,
@@ -394,11 +403,13 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
             continue
         received, segments, sites = frames_of(payload)
         columns = Columns()
+        events: list[DeviceEvent] = []
         for segment, site in zip(segments, sites, strict=True):
             # The C reader: add_readings' readings of a plain segment (tests hold them
-            # equal); None for any other segment, decoded in full below.
+            # equal); None for any other segment, decoded in full below, as is a device
+            # event (its CN says so; rare: a state or restart message now and then)
             got = None if CP_READINGS_C is None else CP_READINGS_C(segment, AIR_CODES, _STATS)
-            if got is not None:
+            if got is not None and got[0] not in EVENT_CNS:
                 cn, mn, raw_time, p, k, v, f = got
                 if raw_time is None:
                     bad.append((segment, site, "bad_field: no DataTime", received))
@@ -423,11 +434,13 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
             except FrameError as exc:
                 bad.append((segment, site, f"{exc.reason}: {exc.detail}", received))
                 continue
-            if add_readings(columns, message, site) == 0 and message.data_time is None:
+            if message.cn in EVENT_CNS:
+                events.append(event_of(message, site, received))
+            elif add_readings(columns, message, site) == 0 and message.data_time is None:
                 bad.append((segment, site, "bad_field: no DataTime", received))
-        if len(columns):
+        if len(columns) or events:
             readings += len(columns)
-            out.append(FrameRecord(received, columns))
+            out.append(FrameRecord(received, columns, tuple(events)))
     return out, bad, readings
 
 
@@ -443,7 +456,8 @@ def _table_frames(records: list[FrameRecord]) -> pa.Table:
     v: list[object] = []
     f: list[str] = []
     recv: list[int] = []
-    for received, c in records:
+    for record in records:
+        received, c = record.received, record.columns
         s += c.s
         d += c.d
         m += c.m

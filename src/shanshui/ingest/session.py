@@ -4,7 +4,9 @@
 (:class:`shanshui.hj212.scan.HeadDecoder`: length, CRC, QN/ST/CN/PW/MN/Flag, DataTime
 present), authenticates each frame by MN and password (:class:`DeviceDirectory`), packs the
 data uploads of one received chunk, undecoded, into one journal record
-(:func:`shanshui.ingest.payload.encode_frames`), makes it durable through a
+(:func:`shanshui.ingest.payload.encode_frames`) — with the device events among them
+(:data:`shanshui.ingest.events.EVENT_CNS`: state, run time, restart, information, alarm and
+clock messages, stored as ``device_event`` rows) — makes it durable through a
 :class:`Committer` (the journal's group commit) and only then returns the acknowledgements
 (HJ 212-2017 §6.5.1: 9014 "数据应答" when the upload's Flag has A = 1). The journal writer
 decodes the CP of those frames into readings (:func:`~shanshui.ingest.readings.add_readings`, via
@@ -24,6 +26,7 @@ from typing import Final, Protocol
 
 from shanshui.hj212 import CST, FrameError, Message, encode, parse_segment, replies
 from shanshui.hj212.scan import Head, HeadDecoder, frame
+from shanshui.ingest.events import EVENT_CNS
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
     COLUMNS,
@@ -352,6 +355,14 @@ class Session:
                     continue
                 segments.append(segment)
                 sites.append(device.site)
+            elif cn in EVENT_CNS:
+                # a device event (state, restart, information, alarm, clock request): journaled
+                # with the chunk's data, so its answer too goes out once it is durable (DESIGN
+                # §5). CHOICES: a device without a site may send them (stored without one);
+                # no future-DataTime check (a logger whose clock runs fast asks for the time
+                # with 1013, and its state reports are still worth keeping)
+                segments.append(segment)
+                sites.append(device.site or "")
             metrics.accept(cn)
             out.extend(answer)
         if segments:

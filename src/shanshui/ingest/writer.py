@@ -25,7 +25,11 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
   that does not decode there (it passed the CRC and header checks, so it was acknowledged)
   is counted (``shanshui_gateway_dead_letters_total{kind="frame"}``) and written to
   ``deadletter.jsonl`` with its reason, its site and its segment — one line per frame; the
-  record's other frames are stored. Dead-letter lines are written (fsync) before the
+  record's other frames are stored. The records' device events (state, restart, alarm,
+  information and clock messages, :mod:`shanshui.ingest.events`) are written with their
+  batch's readings in one transaction (``write_observations(…, events=…)``), idempotently
+  (:mod:`shanshui.store.events`: a replayed record stores nothing new); a dead-lettered
+  record's line carries its events. Dead-letter lines are written (fsync) before the
   checkpoint passes their record, so a crash in between may write a line twice, never
   lose one.
 """
@@ -44,6 +48,7 @@ import pyarrow as pa
 
 from shanshui.errors import StoreError
 from shanshui.formats import UNITS
+from shanshui.ingest.events import event_json
 from shanshui.ingest.journal import GroupCommitter, Journal, Position
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
@@ -85,6 +90,8 @@ def _dead_letter(record: Record, reason: str) -> dict[str, object]:
     except ValueError:
         line["record"] = None
     line["payload_b64"] = base64.b64encode(payload).decode()
+    if isinstance(record, FrameRecord) and record.events:  # the record's device events too
+        line["events"] = [event_json(e) for e in record.events]
     return line
 
 
@@ -165,10 +172,13 @@ class JournalWriter:
         """Write records; the readings stored (inserted or corrected: a resend is not)."""
         try:
             table = payload_table(payloads)
-            if table.num_rows == 0:
+            # the device events of the records, written in the readings' transaction
+            events = [e for p in payloads if isinstance(p, FrameRecord) for e in p.events]
+            if table.num_rows == 0 and not events:
                 return 0
-            self._ensure_parameters(table)
-            result = self.store.write_observations(table, source="hj212")
+            if table.num_rows:
+                self._ensure_parameters(table)
+            result = self.store.write_observations(table, source="hj212", events=events)
         except (StoreInputError, ValueError):  # refused, or a record that does not decode
             if len(payloads) == 1:
                 raise

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # permits and alarms (issue 6): shanshui.store.permits / .ala
     from shanshui.store.alarms import Alarm
 
 __all__ = [
+    "EVENT_KINDS",
     "KEY_ROLES",
     "KINDS",
     "LEVELS",
@@ -33,6 +34,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Device",
+    "DeviceEvent",
     "Observation",
     "ObservationBatch",
     "Parameter",
@@ -57,6 +59,12 @@ LEVELS = frozenset({"municipality", "province", "prefecture", "county"})
 STATISTICS = frozenset({"rtd", "avg", "min", "max", "cou", "zsrtd", "zsavg", "zsmin", "zsmax"})
 #: Periods: real-time (CN 2011), minute (2051), hour (2061), day (2031) data.
 PERIODS = frozenset({"rt", "minute", "hour", "day"})
+#: Kinds of device events, the messages of a data logger that are not data (HJ 212-2017
+#: Table C.1; HJ/T 212-2005 for 2072): ``state`` 2021 equipment running state, ``runtime``
+#: 2041 equipment run time, ``restart`` 2081 data-logger restart, ``info`` 3015/3019/3020
+#: (sample retention, instrument id, site/instrument information), ``alarm`` 2072 alarm
+#: event (2005), ``clock`` 1013 clock-calibration request.
+EVENT_KINDS = frozenset({"state", "runtime", "restart", "info", "alarm", "clock"})
 
 
 class StoreInputError(CallerError):
@@ -141,6 +149,30 @@ class Device:
 
 
 @dataclass(frozen=True)
+class DeviceEvent:
+    """A message of a device that is not data (:data:`EVENT_KINDS`), kept as the device sent it.
+
+    ``time`` is the event's own time, timezone-aware (the store returns UTC): RestartTime of a
+    restart, AlarmTime of an alarm, DataTime otherwise (see
+    :func:`shanshui.ingest.events.event_of` for the fallbacks); ``received`` when the gateway
+    got it; ``fields`` the CP's ``key=value`` entries as sent (text values; a key sent twice
+    keeps every value, as a list). ``site`` is the device's site when it has one.
+
+    The store keeps an event once per (site, MN, CN, time, fields): a resend, or a replay of
+    the gateway's journal, adds nothing; the QN kept is the first one received.
+    """
+
+    mn: str
+    cn: str
+    kind: str
+    time: datetime
+    received: datetime
+    fields: Mapping[str, Any]
+    qn: str | None = None
+    site: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """One audit-log row: who changed what, when, from which value to which, and why."""
 
@@ -185,6 +217,8 @@ class WriteResult:
     unchanged: int
     corrected: int
     superseded: int = 0
+    #: Device events of the call (``events=``) stored now (new keys; resends are not).
+    events: int = 0
 
 
 class Store(abc.ABC):
@@ -300,9 +334,18 @@ class Store(abc.ABC):
     # -- observations -------------------------------------------------------------------------
     @abc.abstractmethod
     def write_observations(
-        self, batch: ObservationBatch, *, source: str | None = None, actor: str | None = None
+        self,
+        batch: ObservationBatch,
+        *,
+        source: str | None = None,
+        actor: str | None = None,
+        events: Sequence[DeviceEvent] = (),
     ) -> WriteResult:
         """Keep a batch of readings, each once; durable when the call returns.
+
+        ``events``: device events written in the same transaction (see
+        :meth:`write_device_events`; counted in :attr:`WriteResult.events`), so that the
+        journal writer stores a chunk's readings and events together or not at all.
 
         A reading whose key (site, parameter, statistic, period, time) is stored with the same
         value and flag is unchanged; with another value or flag it replaces the stored one and
@@ -336,6 +379,25 @@ class Store(abc.ABC):
         period: str = "hour",
     ) -> pd.DataFrame:
         """The newest reading per (site, parameter); columns as :class:`Observation`."""
+
+    # -- device events (implemented by shanshui.store.events.EventStore) --------------------
+    @abc.abstractmethod
+    def write_device_events(self, events: Sequence[DeviceEvent]) -> int:
+        """Keep device events, each once (key: site, MN, CN, time, fields); the number stored
+        now (a resend or a replay stores nothing). Naive times, an unknown kind or fields that
+        are not JSON raise :class:`StoreInputError` and store nothing."""
+
+    @abc.abstractmethod
+    def device_events(
+        self,
+        mn: str,
+        *,
+        since: datetime | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[DeviceEvent]:
+        """The events of device ``mn``, newest first (by event time, then received): those at
+        or after ``since``, of one ``kind``, at most ``limit``."""
 
     # -- daily aggregates ---------------------------------------------------------------------
     @abc.abstractmethod

@@ -35,8 +35,10 @@ from shanshui.store.api import (
     StoreInputError,
 )
 from shanshui.store.codes import CodeIds
+from shanshui.store.events import EventStore
 from shanshui.store.keys import KeyStore
 from shanshui.store.permits import PermitStore
+from shanshui.store.recalls import RecallStore
 from shanshui.store.sql import Dialect, Query, migrations, query
 from shanshui.store.stages import DAILY_COLUMNS, OBS_COLUMNS, STAGES
 from shanshui.store.writing import ObservationWriter
@@ -84,7 +86,9 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
         raise StoreInputError(f"unknown {what} {value!r}; allowed: {sorted(allowed)}")
 
 
-class SQLStore(ObservationWriter, CodeIds, KeyStore, PermitStore, AlarmStore, Store):
+class SQLStore(
+    ObservationWriter, CodeIds, KeyStore, EventStore, PermitStore, RecallStore, AlarmStore, Store
+):
     """Shared implementation of :class:`Store`; subclasses provide the SQL primitives."""
 
     dialect: Dialect

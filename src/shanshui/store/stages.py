@@ -90,6 +90,20 @@ STAGES: dict[str, pa.Schema] = {
     "stage_devices": pa.schema(
         [(c, pa.string()) for c in ("mn", "status", "password_hash", "protocol", "site")]
     ),
+    # device events (migration 0007, shanshui.store.events)
+    "stage_events": pa.schema(
+        [
+            ("site", pa.string()),
+            ("mn", pa.string()),
+            ("cn", pa.string()),
+            ("kind", pa.string()),
+            ("time", TIME),
+            ("digest", pa.string()),
+            ("received", TIME),
+            ("qn", pa.string()),
+            ("fields", pa.string()),
+        ]
+    ),
     "stage_touch": pa.schema([("mn", pa.string()), ("seen", TIME), ("peer", pa.string())]),
     "stage_audit": pa.schema(
         [

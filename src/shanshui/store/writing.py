@@ -6,7 +6,8 @@ a lookup of the few distinct codes), drop repeated keys on the ids, stage the ba
 the new keys (``obs_insert``), audit and apply corrections (``obs_corrections``,
 ``obs_update``; also the readings a later row of the same batch replaced:
 :func:`in_batch_corrections`), mark the natural days of new hourly means (``dirty_mark``)
-and the sites for the rules job (``rules_mark``, migration 0005), in one transaction.
+and the sites for the rules job (``rules_mark``, migration 0005), and the device events
+given with the batch (:mod:`shanshui.store.events`, migration 0007), in one transaction.
 :class:`ObservationWriter` is a mixin of :class:`~shanshui.store.sqlstore.SQLStore`.
 """
 
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shanshui.store import batch as _batch
-from shanshui.store.api import ObservationBatch, WriteResult
+from shanshui.store.api import DeviceEvent, ObservationBatch, WriteResult
 from shanshui.store.codes import encode
 from shanshui.store.mixin import SQLParts
 from shanshui.store.stages import OBS_STAGE
@@ -101,6 +102,8 @@ class ObservationWriter(SQLParts):
 
         def _parameters_in_session(self, codes: Sequence[str]) -> dict[str, int]: ...
 
+        def _insert_events(self, events: Sequence[DeviceEvent]) -> int: ...  # EventStore
+
     def _audit_corrections(
         self, groups: list[tuple[list[tuple[Any, ...]], str]], now: datetime, actor: str
     ) -> None:
@@ -125,13 +128,24 @@ class ObservationWriter(SQLParts):
         self._exec("audit_insert")
 
     def write_observations(
-        self, batch: ObservationBatch, *, source: str | None = None, actor: str | None = None
+        self,
+        batch: ObservationBatch,
+        *,
+        source: str | None = None,
+        actor: str | None = None,
+        events: Sequence[DeviceEvent] = (),
     ) -> WriteResult:
         now = datetime.now(UTC)
         table = _batch.checked(batch, received=now, source=source)
         if table.num_rows == 0:
-            return WriteResult(0, 0, 0, 0)
+            if not events:
+                return WriteResult(0, 0, 0, 0)
+            with self._session():
+                return WriteResult(0, 0, 0, 0, self._insert_events(events))
         with self._session():
+            # device events first: bad ones refuse the whole call before any reading is
+            # staged; the same transaction keeps a chunk's readings and events together
+            stored_events = self._insert_events(events) if events else 0
             # codes to integer ids (migration 0004), vectorised; unknown codes raise here,
             # inside the transaction, before anything is written
             site_id = encode(table["site"], self._sites_in_session)
@@ -172,7 +186,7 @@ class ObservationWriter(SQLParts):
                 if span["min"] < now - BACKFILL_AGE:  # history uploaded late: note how far back
                     self._exec("rules_backfill_mark", {"before": now - BACKFILL_AGE})
         unchanged = staged.num_rows - inserted - corrected
-        return WriteResult(inserted, unchanged, corrected, superseded)
+        return WriteResult(inserted, unchanged, corrected, superseded, stored_events)
 
     def _mark_days(self, staged: pa.Table) -> None:
         """Mark the natural days of the staged hourly means for :meth:`recompute_daily`."""

@@ -30,4 +30,9 @@ create temp table if not exists stage_touch (
 create temp table if not exists stage_audit (
     changed timestamptz, actor text, action text, entity text, site text collate "C",
     key text, old_value jsonb, new_value jsonb, reason text
+) on commit delete rows;
+-- stage_events: device events (migration 0007, shanshui.store.events).
+create temp table if not exists stage_events (
+    site text collate "C", mn text collate "C", cn text collate "C", kind text,
+    time timestamptz, digest text collate "C", received timestamptz, qn text, fields text
 ) on commit delete rows

@@ -1,0 +1,88 @@
+"""``shanshui devices`` — what the HJ 212 devices (data loggers) said that is not data.
+
+``shanshui devices events MN --db PATH`` lists a device's events, newest first: equipment
+running states (CN 2021, ``SBn-RS`` decoded where the code's meaning is known), run times
+(2041), restarts (2081), site and instrument information (3015/3019/3020), alarm events
+(2072, HJ/T 212-2005) and clock-calibration requests (1013), with the CP fields as sent
+(:mod:`shanshui.ingest.events`). Times are UTC. The running API serves the same list at
+``GET /api/v1/devices/{mn}/events``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from shanshui import store as st
+from shanshui.cli.target import DbOption, PostgresOption, store_target
+from shanshui.errors import ShanshuiError
+from shanshui.ingest.events import event_json
+from shanshui.store.api import EVENT_KINDS
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def register(main: typer.Typer) -> None:
+    """Add the ``devices`` sub-commands to the main app."""
+    main.add_typer(app, name="devices", help="HJ 212 devices: their events (state, restarts, …).")
+
+
+def _summary(row: dict[str, Any]) -> str:
+    """One line of an event's content: the decoded states, else the fields as sent."""
+    states = row.get("states")
+    if states:
+        return " ".join(
+            f"{name}={s['code']}" + (f"({s['meaning']})" if s["meaning"] else "")
+            for name, s in states.items()
+        )
+    return (
+        ";".join(f"{k}={v}" for k, v in row["fields"].items() if k not in ("DataTime", "QN")) or "-"
+    )
+
+
+@app.command("events")
+def events(
+    mn: Annotated[str, typer.Argument(help="The device's MN.")],
+    *,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
+    kind: Annotated[
+        str | None, typer.Option(help=f"Only this kind: {', '.join(sorted(EVENT_KINDS))}.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Events at or after this ISO time, with zone.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most events.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """A device's events, newest first (time UTC, kind, CN, what it said)."""
+    target = store_target(db, postgres)
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter(f"--since {since!r} is not an ISO time") from None
+        if start.utcoffset() is None:
+            raise typer.BadParameter("--since needs a time zone (e.g. +08:00 or Z)")
+    try:
+        with st.open_store(target) as store:
+            if store.device(mn) is None:
+                typer.echo(f"error: no device {mn!r}", err=True)
+                raise typer.Exit(1)
+            found = store.device_events(mn, since=start, kind=kind, limit=limit)
+    except ShanshuiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    rows = [event_json(e) for e in found]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        typer.echo(f"no events of {mn}", err=True)
+        return
+    for r in rows:
+        typer.echo(f"{r['time']}\t{r['kind']}\t{r['cn']}\t{_summary(r)}")
