@@ -9,7 +9,9 @@ connections idle for ``idle_timeout`` or holding a partial frame for ``slow_time
 Devices come from the store (:class:`DeviceRegistry`, refreshed periodically so approvals
 take effect); unknown MNs are listed as pending devices, wrong passwords counted, both
 logged with the peer address, and both written to the store in batches by the writer's
-thread (bounded: at most ``MAX_NOTES`` distinct MNs waiting).
+thread (bounded: at most ``MAX_NOTES`` distinct MNs waiting). History requests waiting for
+a device (:mod:`shanshui.store.recalls`) are handed to the first connection it sends on
+(:meth:`DeviceRegistry.take_recalls`) and noted as sent by the same thread.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.session import Committer, DeviceEntry, Limits, Session
 from shanshui.store.api import Store
 from shanshui.store.passwords import verify_password
+from shanshui.store.recalls import Recall
 
 #: Most distinct MNs whose sightings, pending notes or refusals wait for the store.
 MAX_NOTES = 100_000
@@ -42,6 +45,11 @@ class DeviceRegistry:
         self._unknown: dict[str, tuple[datetime, str, str | None]] = {}
         self._refused: dict[str, tuple[int, str]] = {}
         self._noted_unknown: set[str] = set()
+        #: History requests waiting for their device, by MN (read by the sessions), and
+        #: those handed to a connection and not yet noted as sent in the store.
+        self.recalls: dict[str, list[Recall]] = {}
+        self._taken: dict[tuple[str, str, datetime, datetime], Recall] = {}
+        self._taken_at: dict[tuple[str, str, datetime, datetime], datetime] = {}
         # The notes are written on the event loop and swapped out by flush() in the writer's
         # thread: without a lock a note could land in a dict that flush is iterating.
         self._notes_lock = threading.Lock()
@@ -54,7 +62,25 @@ class DeviceRegistry:
         self._devices = {
             d.mn: DeviceEntry(d.mn, d.status, d.password_hash, d.site) for d in self.store.devices()
         }
+        waiting: dict[str, list[Recall]] = {}
+        for recall in self.store.waiting_recalls():
+            with self._notes_lock:
+                taken = recall.key in self._taken
+            if not taken:  # handed out already, its note not written yet
+                waiting.setdefault(recall.mn, []).append(recall)
+        self.recalls = waiting
         self._last_refresh = time.monotonic()
+
+    def take_recalls(self, mn: str) -> list[Recall]:
+        """The history requests waiting for ``mn``, handed to the caller (the connection
+        that sends them) once: they are noted as sent at the next :meth:`flush`."""
+        with self._notes_lock:
+            recalls = self.recalls.pop(mn, [])
+            now = datetime.now(UTC)
+            for recall in recalls:
+                self._taken[recall.key] = recall
+                self._taken_at[recall.key] = now
+        return recalls
 
     def lookup(self, mn: str) -> DeviceEntry | None:
         return self._devices.get(mn)
@@ -103,6 +129,16 @@ class DeviceRegistry:
                 seen, self._seen = self._seen, {}
                 unknown, self._unknown = self._unknown, {}
                 refused, self._refused = self._refused, {}
+                sent, self._taken_at = self._taken_at, {}
+            for key, at in sent.items():
+                try:
+                    self.store.recalls_sent([key], at)
+                except Exception:  # the store is down: keep the notes for the next flush
+                    with self._notes_lock:
+                        self._taken_at.update(sent)
+                    raise
+                with self._notes_lock:
+                    self._taken.pop(key, None)
             if seen:
                 self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
             for mn, (t, peer, protocol) in unknown.items():

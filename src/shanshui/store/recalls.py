@@ -11,6 +11,7 @@ The device's uploads come back as ordinary data: stored once, a resend changes n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,6 +96,19 @@ class RecallStore(SQLParts):
         """Queue history requests (audited, one entry each); the same request again waits
         to be sent again. Bad input raises StoreInputError and queues nothing."""
         checked = [check_recall(r) for r in recalls]
+        audit = [
+            {
+                "changed": r.requested, "actor": r.actor, "action": "recall", "entity": "device",
+                "site": None, "key": r.mn, "old_value": None, "reason": r.reason,
+                "new_value": json.dumps(
+                    {"cn": r.cn, "begin": r.begin.isoformat(), "end": r.end.isoformat()},
+                    sort_keys=True,
+                ),
+            }
+            for r in checked
+        ]  # fmt: skip
+        if not checked:
+            return 0
         with self._session():
             for r in checked:
                 self._exec(
@@ -104,12 +118,10 @@ class RecallStore(SQLParts):
                         "requested": r.requested, "actor": r.actor, "reason": r.reason,
                     },
                 )  # fmt: skip
-                self._insert_audit(
-                    changed=r.requested, actor=r.actor, action="recall", entity="device",
-                    site=None, key=r.mn, old=None,
-                    new={"cn": r.cn, "begin": r.begin.isoformat(), "end": r.end.isoformat()},
-                    reason=r.reason,
-                )  # fmt: skip
+            # one load of the audit stage per transaction: PostgreSQL's stage tables keep
+            # their rows until the commit, so a second load would insert the first again
+            self._load("stage_audit", audit)
+            self._exec("audit_insert")
         return len(checked)
 
     def waiting_recalls(self, *, limit: int = MAX_RECALLS) -> list[Recall]:
