@@ -461,3 +461,36 @@ def test_cli_lists_a_device_s_events(filled: Path) -> None:
     assert [r["fields"]["RestartTime"] for r in rows] == ["20231007130452", "20160801085624"]
     missing = runner.invoke(cli, ["devices", "events", "NOPE", "--db", str(filled)])
     assert missing.exit_code == 1 and "no device" in missing.output
+
+
+# -- decoding ----------------------------------------------------------------------------------
+def test_the_c_reader_returns_an_event_s_cn_and_no_readings(
+    vectors: dict[str, dict[str, Any]],
+) -> None:
+    """expand_frames diverts event segments by the CN the C reader returns (for a plain
+    segment, v07) or, when it returns None, by the full decode's CN."""
+    from shanshui.hj212.scan import CP_READINGS_C
+    from shanshui.ingest.readings import _STATS, AIR_CODES
+
+    if CP_READINGS_C is None:
+        pytest.skip("the C reader (shanshui.hj212._scan) is not built here")
+    segment = raw(vectors["v07"])[6:-6]
+    got = CP_READINGS_C(segment, AIR_CODES, _STATS)
+    assert got is not None
+    assert got[:3] == ("2081", MN17, "20160801085857") and got[3:] == ([], [], [], [])
+
+
+def test_a_run_time_upload_is_an_event_not_readings() -> None:
+    """CN 2041 (HJ 212-2017 Table C.1, equipment run time, ``SBn-RT`` hours of the day;
+    CONSTRUCTED segment in the standard's layout): a ``runtime`` event with its hours as
+    sent, no reading (RT is not a statistic)."""
+    segment = (
+        b"QN=20160802010000000;ST=32;CN=2041;PW=123456;MN=" + MN17.encode()
+        + b";Flag=5;CP=&&DataTime=20160801000000;SB1-RT=18.50;SB2-RT=24&&"
+    )  # fmt: skip
+    (decoded,), bad, readings = expand_frames([encode_frames([segment], [SITE], RECEIVED)])
+    assert (bad, readings) == ([], 0)
+    (event,) = decoded.events  # type: ignore[union-attr]
+    assert event.kind == "runtime" and event.time == _bj("2016-08-01 00:00:00")
+    assert event.fields == {"DataTime": "20160801000000", "SB1-RT": "18.50", "SB2-RT": "24"}
+    assert event.received == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)

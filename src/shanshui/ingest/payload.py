@@ -27,7 +27,9 @@ writer decodes their CP in bulk (:func:`expand_frames`)::
     u32[F] segment lengths | u32[F] site lengths | segments | sites (UTF-8)
 
 A data segment is the bytes between a frame's length field and its CRC; the site is that of
-the device that sent it (resolved when the frame was authenticated).
+the device that sent it (resolved when the frame was authenticated; empty for a device event
+of a device without a site). The segments are those of data uploads and of device events
+(:data:`shanshui.ingest.events.EVENT_CNS`), which :func:`expand_frames` tells apart by CN.
 """
 
 from __future__ import annotations
