@@ -9,6 +9,26 @@ reconnects when the connection drops, resending everything unacknowledged (as da
 do after a platform restart). Resends carry the same QN and bytes, so the platform can store
 them once.
 
+History requests (补数): a device reads every frame the platform sends. A 2031/2041/2051/2061
+request with ``BeginTime``/``EndTime`` (HJ 212-2017 Table C.1;
+:func:`shanshui.hj212.replies.history_request` writes them) addressed to it — its MN and
+password — is answered in the request's edition: 9011 ``QnRtn=1``, then the frames it holds
+under the request's CN whose ``DataTime`` lies in ``[BeginTime, EndTime]``, each as it was
+first sent (its own QN, Flag A = 1, so each gets its 9014), under the same window and resend
+rules as the replay and ahead of its not yet sent frames, then, once all are acknowledged,
+9012 ``ExeRtn=1``; both answers echo the request's QN (HJ 212-2017 §6.5, Tables 7–8). A
+device holds only frames whose time has come (with ``speed`` > 0 the later ones are not yet
+measured). A request for data it does not hold (a PRSA/CNEMC device has only hourly 2061
+frames, so every 2031/2041/2051) gets 9011 ``QnRtn=1`` then 9012 ``ExeRtn=100`` (Table 8:
+100 没有数据, "no data"); one whose times are missing, malformed or reversed 9011 ``QnRtn=1``
+then 9012 ``ExeRtn=3`` (命令请求条件错误, "the request's condition is wrong"). Choices: a
+request with another MN or a wrong password, or without QN, is ignored and counted
+(:attr:`ReplayStats.ignored`) rather than answered with ``QnRtn`` 3/4, which would tell a
+prober which MN exists; ``ST`` and the request's Flag bit A are not checked (the device
+answers a history request in any case). A frame sent as history is not sent again by the
+replay once acknowledged. ``linger`` keeps a device connected after its last frame is
+acknowledged, to answer requests.
+
 Identity: :func:`device_identity` derives a device's MN (24 hex digits, HJ 212-2017) from
 its site code and its 6-digit password from a shared secret (HMAC-SHA-256), so
 registration and replay agree without a file between them.
@@ -24,8 +44,9 @@ import hashlib
 import hmac
 import random
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -34,7 +55,9 @@ import numpy as np
 import pandas as pd
 
 from shanshui import formats
-from shanshui.hj212 import CST, Decoder, Frame, Message, encode
+from shanshui.hj212 import CST, Decoder, Frame, FrameError, Message, decode_frame, encode
+from shanshui.hj212.replies import HISTORY_CNS, execution_result, request_ack
+from shanshui.hj212.values import parse_time
 from shanshui.ingest.readings import AIR_PARAMETER_CODES
 from shanshui.store import seed
 from shanshui.store.api import Device, Parameter, Site, Store
@@ -194,7 +217,13 @@ def register_devices(
 # ------------------------------------------------------------------------------ replay
 @dataclass
 class ReplayStats:
-    """What a replay did."""
+    """What a replay did.
+
+    ``acked`` counts the dataset's frames acknowledged (each once, sent by the replay or as
+    history); ``requests`` the history requests answered, ``recalled`` the frames sent in
+    answer to them (resends of those count in ``resent``), ``ignored`` the history requests
+    not addressed to the device (another MN, a wrong password) or without QN.
+    """
 
     frames: int = 0
     sent: int = 0
@@ -202,10 +231,38 @@ class ReplayStats:
     acked: int = 0
     connects: int = 0
     failed_connects: int = 0
+    requests: int = 0
+    recalled: int = 0
+    ignored: int = 0
 
     def add(self, other: ReplayStats) -> None:
-        for name in ("frames", "sent", "resent", "acked", "connects", "failed_connects"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class _Recall:
+    """A history request being answered: frames still to send, QNs awaiting their 9014."""
+
+    request: Message
+    queue: deque[OutFrame]
+    waiting: set[str] = field(default_factory=set)
+
+
+#: 9012 ``ExeRtn`` values (HJ 212-2017 Table 8): 1 success, 3 the request's condition is
+#: wrong, 100 no data.
+_EXE_DONE, _EXE_BAD_CONDITION, _EXE_NO_DATA = 1, 3, 100
+
+
+def _span(request: Message) -> tuple[datetime, datetime] | None:
+    """``[BeginTime, EndTime]`` of a history request as naive Beijing times, or ``None``
+    when one is missing, is not ``YYYYMMDDhhmmss[zzz]`` or begins after it ends."""
+    try:
+        begin = parse_time(request.fields["BeginTime"])
+        end = parse_time(request.fields["EndTime"])
+    except (KeyError, FrameError):
+        return None
+    return (begin, end) if begin <= end else None
 
 
 class _Logger:
@@ -222,41 +279,127 @@ class _Logger:
         ack_timeout: float,
         t0: datetime | None,
         wall0: float,
+        linger: float = 0.0,
     ) -> None:
         self.device = device
         self.host, self.port = host, port
         self.speed, self.window, self.ack_timeout = speed, window, ack_timeout
         self.t0, self.wall0 = t0, wall0
+        self.linger = linger
+        self.idle_until: float | None = None
         self.stats = ReplayStats(frames=len(device.frames))
         self.outstanding: dict[str, tuple[OutFrame, float]] = {}
         self.acked: set[str] = set()
         self.wake = asyncio.Event()
+        self.requests: list[Message] = []
+        self.recalls: list[_Recall] = []
+        #: QNs sent as history (the replay does not send them again)
+        self.recalled: set[str] = set()
+        #: (CN, DataTime) of each frame, read on the first history request
+        self.index: list[tuple[str, datetime | None]] | None = None
 
     def _due(self, frame: OutFrame) -> float:
         if self.speed <= 0 or self.t0 is None:
             return 0.0
         return self.wall0 + (frame.time - self.t0).total_seconds() / self.speed
 
-    async def _read_acks(self, reader: asyncio.StreamReader) -> None:
+    def _working(self, nxt: int) -> bool:
+        """Frames to send or acknowledge, or requests to answer; else linger ``linger`` s."""
+        if nxt < len(self.device.frames) or self.outstanding or self.recalls or self.requests:
+            self.idle_until = None
+            return True
+        if self.linger <= 0:
+            return False
+        now = time.monotonic()
+        if self.idle_until is None:
+            self.idle_until = now + self.linger
+        return now < self.idle_until
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        """Read the platform's frames: 9014 acknowledgements and history requests."""
         decoder = Decoder()
         while True:
             data = await reader.read(65536)
             if not data:
                 break
             for event in decoder.feed(data):
-                if isinstance(event, Frame) and event.message.cn == "9014":
+                if not isinstance(event, Frame):
+                    continue
+                cn = event.message.cn
+                if cn == "9014":
                     qn = event.message.ref_qn
                     if qn is not None and self.outstanding.pop(qn, None) is not None:
-                        self.acked.add(qn)
-                        self.stats.acked += 1
+                        if qn not in self.acked:
+                            self.acked.add(qn)
+                            self.stats.acked += 1
+                        for recall in self.recalls:
+                            recall.waiting.discard(qn)
+                elif cn in HISTORY_CNS:
+                    self.requests.append(event.message)
             self.wake.set()
         self.wake.set()
+
+    def _held(self, cn: str, begin: datetime, end: datetime, now: float) -> list[OutFrame]:
+        """The frames under ``cn`` with ``begin <= DataTime <= end`` whose time has come."""
+        frames = self.device.frames
+        if self.index is None:
+            messages = (decode_frame(f.data) for f in frames)
+            self.index = [(m.cn, m.data_time) for m in messages]
+        return [
+            f
+            for f, (fcn, t) in zip(frames, self.index, strict=True)
+            if fcn == cn and t is not None and begin <= t <= end and self._due(f) <= now
+        ]
+
+    def _answer_requests(self, now: float) -> list[bytes]:
+        """9011 to each request addressed to this device (and 9012 at once when there is
+        nothing to upload); the uploads are queued as a :class:`_Recall`."""
+        out = []
+        for request in self.requests:
+            if (
+                request.mn != self.device.mn
+                or request.pw != self.device.password
+                or request.qn is None
+            ):
+                self.stats.ignored += 1
+                continue
+            self.stats.requests += 1
+            out.append(encode(request_ack(request, 1)))
+            span = _span(request)
+            if span is None:
+                out.append(encode(execution_result(request, _EXE_BAD_CONDITION)))
+                continue
+            held = self._held(request.cn, *span, now)
+            if not held:
+                out.append(encode(execution_result(request, _EXE_NO_DATA)))
+                continue
+            self.recalls.append(_Recall(request, deque(held)))
+        self.requests.clear()
+        return out
+
+    def _send_recalled(self, now: float, batch: list[bytes]) -> None:
+        """Move history frames into flight within the window; 9012 for each finished
+        request (all its frames acknowledged)."""
+        for recall in self.recalls:
+            while recall.queue and len(self.outstanding) < self.window:
+                f = recall.queue.popleft()
+                recall.waiting.add(f.qn)
+                if f.qn in self.outstanding:
+                    continue  # in flight already: its 9014 serves both
+                self.outstanding[f.qn] = (f, now)
+                self.recalled.add(f.qn)
+                batch.append(f.data)
+                self.stats.recalled += 1
+        done = [r for r in self.recalls if not r.queue and not r.waiting]
+        for recall in done:
+            self.recalls.remove(recall)
+            batch.append(encode(execution_result(recall.request, _EXE_DONE)))
 
     async def run(self, deadline: float) -> ReplayStats:
         frames = self.device.frames
         nxt = 0
         backoff = 0.1
-        while (nxt < len(frames) or self.outstanding) and time.monotonic() < deadline:
+        while self._working(nxt) and time.monotonic() < deadline:
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), 5
@@ -268,7 +411,7 @@ class _Logger:
                 continue
             backoff = 0.1
             self.stats.connects += 1
-            acks = asyncio.get_running_loop().create_task(self._read_acks(reader))
+            acks = asyncio.get_running_loop().create_task(self._read(reader))
             try:
                 # After (re)connecting, resend everything unacknowledged, oldest first.
                 now = time.monotonic()
@@ -278,11 +421,16 @@ class _Logger:
                 if resend:
                     writer.write(b"".join(f.data for f in resend))
                     self.stats.resent += len(resend)
-                while (nxt < len(frames) or self.outstanding) and not acks.done():
+                while self._working(nxt) and not acks.done():
                     now = time.monotonic()
                     if now >= deadline:
                         break
-                    batch = []
+                    batch: list[bytes] = []
+                    if self.requests:
+                        batch.extend(self._answer_requests(now))
+                    if self.recalls:
+                        self._send_recalled(now, batch)
+                    before = len(batch)
                     while (
                         nxt < len(frames)
                         and len(self.outstanding) < self.window
@@ -290,9 +438,11 @@ class _Logger:
                     ):
                         f = frames[nxt]
                         nxt += 1
+                        if self.recalled and f.qn in self.recalled:
+                            continue  # sent as history already (in flight or acknowledged)
                         self.outstanding[f.qn] = (f, now)
                         batch.append(f.data)
-                    self.stats.sent += len(batch)
+                    self.stats.sent += len(batch) - before
                     late = [
                         f for f, sent in self.outstanding.values()
                         if now - sent >= self.ack_timeout
@@ -304,12 +454,16 @@ class _Logger:
                     if batch:
                         writer.write(b"".join(batch))
                         await writer.drain()
+                    if not self._working(nxt):
+                        break  # the last 9012 went out: nothing left to wait for
                     wait = self.ack_timeout
                     if nxt < len(frames) and len(self.outstanding) < self.window:
                         wait = min(wait, max(0.0, self._due(frames[nxt]) - now))
                     if self.outstanding:
                         oldest = min(sent for _, sent in self.outstanding.values())
                         wait = min(wait, max(0.0, oldest + self.ack_timeout - now))
+                    if self.idle_until is not None:
+                        wait = min(wait, max(0.0, self.idle_until - now))
                     self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), max(wait, 0.001))
@@ -320,7 +474,7 @@ class _Logger:
                 writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
-            if nxt < len(frames) or self.outstanding:
+            if self._working(nxt):
                 await asyncio.sleep(0.05)  # connection lost: reconnect
         return self.stats
 
@@ -334,10 +488,13 @@ async def replay(
     window: int = 32,
     ack_timeout: float = 10.0,
     max_seconds: float = 3600.0,
+    linger: float = 0.0,
 ) -> ReplayStats:
     """Send every device's frames until all are acknowledged (or ``max_seconds`` pass).
 
     ``speed``: data seconds per wall second (3600 = an hour a second); 0 = no pacing.
+    ``linger`` [s]: how long a device stays connected after its last frame is acknowledged
+    (or its last history request answered), answering history requests (module docstring).
     """
     times = [f.time for d in devices for f in d.frames[:1]]
     t0 = min(times) if times else None
@@ -346,7 +503,7 @@ async def replay(
     loggers = [
         _Logger(
             d, host, port, speed=speed, window=window, ack_timeout=ack_timeout, t0=t0,
-            wall0=wall0,
+            wall0=wall0, linger=linger,
         )
         for d in devices
     ]  # fmt: skip
