@@ -189,8 +189,13 @@ def test_an_operator_approves_a_pending_device(served: tuple[InProcess, Store, s
     device = store.device("MN0000000000009")
     assert device is not None and device.status == "active" and device.password_hash
     assert client.get("/api/v1/devices/pending", headers=op).json()["total"] == 0
-    (entry,) = [a for a in store.audit_log(entity="device") if a.key == "MN0000000000009"]
+    mine = [a for a in store.audit_log(entity="device") if a.key == "MN0000000000009"]
+    (entry,) = [a for a in mine if a.action != "recall"]
     assert entry.actor.startswith("apikey:k") and entry.reason == body["reason"]
+    # approved from pending: the device is asked for its hourly data meanwhile (HJ 212-2017
+    # 2061 history request, tests/test_recall.py), by the same operator
+    (asked,) = [a for a in mine if a.action == "recall"]
+    assert asked.actor == entry.actor and asked.new_value["cn"] == "2061"
     assert entry.old_value["status"] == "pending" and entry.new_value["status"] == "active"
     one = client.get("/api/v1/devices/MN0000000000009", headers=op).json()
     assert one["mn"] == "MN0000000000009"

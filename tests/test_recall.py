@@ -10,12 +10,31 @@ on DuckDB and PostgreSQL alike.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from shanshui.api import create_app, hash_key, new_key
+from shanshui.cli import app as cli
+from shanshui.hj212 import Decoder, FrameError
 from shanshui.ingest.gateway import DeviceRegistry
-from shanshui.store import Store, StoreInputError
+from shanshui.ingest.metrics import GatewayMetrics
+from shanshui.ingest.serve import ServeConfig, serve
+from shanshui.ingest.session import Session
+from shanshui.ingest.simulate import ReplayStats, SimDevice, hourly_frame, replay
+from shanshui.store import (
+    AIR_PARAMETERS,
+    Device,
+    Region,
+    Site,
+    Store,
+    StoreInputError,
+    hash_password,
+    open_store,
+)
 from shanshui.store.recalls import MAX_RECALL_SPAN, Recall
 
 pytest_plugins = ["pg"]
@@ -89,3 +108,186 @@ def test_the_registry_hands_a_request_to_one_connection_and_notes_it_sent(store:
     assert noted.sent is not None
     registry.refresh()
     assert set(registry.recalls) == {"OTHER"}
+
+
+# -- the gateway sends them: Session + DeviceRegistry, the API, the CLI, and a replay -------
+PW = "123456"
+SITE = "1001A"
+
+
+def _registered(store: Store, *, status: str = "active") -> None:
+    store.upsert_regions([Region("110000", "北京市", "municipality", None, "Beijing")])
+    store.upsert_parameters(AIR_PARAMETERS)
+    store.upsert_sites([Site(SITE, "万寿西宫", "air", "110000", 116.3621, 39.8784)])
+    store.upsert_devices(
+        [Device(MN, status, hash_password(PW, n=2**10), "2017", SITE)], actor="t", reason="t"
+    )
+
+
+class _Committer:
+    async def commit(self, payloads: list[bytes]) -> None:
+        pass
+
+
+def _fields(frame: bytes) -> dict[str, str]:
+    msg = Decoder().feed(frame)[0]
+    assert not isinstance(msg, FrameError), msg
+    m = msg.message
+    return {"CN": m.cn, "ST": m.st, "MN": m.mn or "", "PW": m.pw or "", "Flag": str(m.flag),
+            **m.fields}  # fmt: skip
+
+
+def test_the_session_sends_a_waiting_request_after_the_answers_once(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.duckdb")
+    try:
+        _registered(store)
+        store.request_recalls([recall(hours=6)])  # type: ignore[attr-defined]
+        registry = DeviceRegistry(store)
+        registry.refresh()
+        session = Session("127.0.0.1:9", registry, _Committer(), GatewayMetrics())  # type: ignore[arg-type]
+        upload = hourly_frame(MN, PW, datetime(2026, 3, 1, 19, 0), {"PM2.5": 35.0}).data
+
+        out = asyncio.run(session.handle(upload))
+        assert [_fields(f)["CN"] for f in out] == ["9014", "2061"]
+        asked = _fields(out[1])
+        # HJ 212-2017 Table C.1 request, in the device's edition (Flag 5: 2017, A = 1), its ST,
+        # MN and PW; the range in Beijing time (UTC+8, by hand: 06:00Z → 14:00, 12:00Z → 20:00)
+        assert asked == {
+            "CN": "2061", "ST": "22", "MN": MN, "PW": PW, "Flag": "5",
+            "BeginTime": "20260301140000", "EndTime": "20260301200000",
+        }  # fmt: skip
+        again = asyncio.run(session.handle(upload))
+        assert [_fields(f)["CN"] for f in again] == ["9014"]  # sent once
+        registry.flush(every=0.0)
+        (noted,) = store.device_recalls(MN)  # type: ignore[attr-defined]
+        assert noted.sent is not None
+    finally:
+        store.close()
+
+
+def test_approving_a_pending_device_asks_for_what_it_sent_meanwhile(tmp_path: Path) -> None:
+    from test_api_keys import InProcess, _error
+
+    store = open_store(tmp_path / "s.duckdb")
+    try:
+        _registered(store)
+        first = datetime.now(UTC) - timedelta(hours=3)
+        store.note_unknown_device("PENDING1", peer="10.0.0.9:5000", seen=first, protocol="2017")
+        token = new_key()
+        store.add_api_key(hash_key(token), "operator", "ops", actor="test")  # type: ignore[attr-defined]
+        head = {"X-API-Key": token}
+        app = create_app(store)
+        client = InProcess(app)
+        try:
+            got = client.post(
+                "/api/v1/devices/PENDING1/approve",
+                json={"site": SITE, "password": "654321", "reason": "new logger at 1001A"},
+                headers=head,
+            )
+            assert got.status_code == 200, got.text
+            items = client.get("/api/v1/devices/PENDING1/recalls", headers=head).json()["items"]
+            # the hour before the first refused frame's hour, up to now
+            hour = first.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+            assert [(i["cn"], i["begin"], i["state"]) for i in items] == [
+                ("2061", hour.isoformat(), "waiting")
+            ]
+            # an operator's request: 40 days are asked for in two ranges of at most 31
+            asked = client.post(
+                f"/api/v1/devices/{MN}/recalls",
+                json={"cn": "2051", "begin": "2026-01-01T00:00:00+08:00",
+                      "end": "2026-02-10T00:00:00+08:00", "reason": "gap"},
+                headers=head,
+            )  # fmt: skip
+            assert asked.status_code == 202, asked.text
+            assert [i["begin"] for i in asked.json()["items"]] == [
+                "2025-12-31T16:00:00+00:00", "2026-01-31T16:00:01+00:00"
+            ]  # fmt: skip
+            for bad, status in (
+                (
+                    {"cn": "2011", "begin": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
+                    422,
+                ),
+                ({"begin": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, 422),
+                ({"begin": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"}, 422),
+            ):
+                r = client.post(
+                    f"/api/v1/devices/{MN}/recalls", json={**bad, "reason": "x"}, headers=head
+                )
+                _error(r, status, "validation_failed")
+            assert client.post(
+                "/api/v1/devices/NOPE/recalls",
+                json={"begin": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z",
+                      "reason": "x"},
+                headers=head,
+            ).status_code == 404  # fmt: skip
+        finally:
+            app.state.readers.close()
+        assert len(store.device_recalls(MN)) == 2  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+def test_the_cli_queues_and_lists_requests(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    with open_store(db) as store:
+        _registered(store)
+    runner = CliRunner()
+    got = runner.invoke(cli, ["devices", "recall", MN, "--db", str(db), "--begin",
+                              "2026-03-01T08:00:00+08:00", "--end", "2026-03-01T12:00:00+08:00",
+                              "--reason", "gap after an outage"])  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert "queued\t2061\t2026-03-01T00:00:00+00:00\t2026-03-01T04:00:00+00:00" in got.output
+    listed = runner.invoke(cli, ["devices", "recalls", MN, "--db", str(db)])
+    assert "waiting\tgap after an outage" in listed.output
+    bad = runner.invoke(cli, ["devices", "recall", MN, "--db", str(db), "--begin",
+                              "2026-03-01T08:00:00", "--end", "2026-03-01T12:00:00+08:00",
+                              "--reason", "x"])  # fmt: skip
+    assert bad.exit_code != 0 and "time zone" in bad.output
+
+
+def test_a_replayed_logger_answers_the_gateway_s_request_and_nothing_is_stored_twice(
+    tmp_path: Path,
+) -> None:
+    """Through ``serve`` in-process: the gateway hands the request to the simulated logger's
+    connection, the logger answers 9011, uploads the 6 hours asked for, ends with 9012; the
+    store holds each of its 24 hours once, with the values the frames carried."""
+    db = tmp_path / "s.duckdb"
+    start = datetime(2016, 5, 1, 0, 0)  # Beijing time
+    values = [float(10 + 3 * h) for h in range(24)]
+    frames = [hourly_frame(MN, PW, start + timedelta(hours=h), {"PM2.5": v})
+              for h, v in enumerate(values)]  # fmt: skip
+    with open_store(db) as store:
+        _registered(store)
+        store.request_recalls(  # type: ignore[attr-defined]
+            [Recall(MN, "2061", datetime(2016, 4, 30, 16, tzinfo=UTC),
+                    datetime(2016, 4, 30, 21, tzinfo=UTC), NOW, "apikey:op", "gap")]
+        )  # fmt: skip
+
+    async def scenario() -> ReplayStats:
+        stop = asyncio.Event()
+        ports: dict[str, int] = {}
+        config = ServeConfig(
+            target=str(db), journal=tmp_path / "journal", host="127.0.0.1", port=0,
+            http_port=0, rules_every=0.0, refresh_devices_every=0.5,
+        )  # fmt: skip
+        task = asyncio.create_task(serve(config, stop=stop, ready=ports.update))
+        for _ in range(300):
+            if ports or task.done():
+                break
+            await asyncio.sleep(0.1)
+        assert ports, "serve did not start"
+        try:
+            return await replay([SimDevice(SITE, MN, PW, frames)], "127.0.0.1", ports["port"],
+                                window=8, ack_timeout=5.0, max_seconds=60, linger=1.5)  # fmt: skip
+        finally:
+            stop.set()
+            await task
+
+    stats = asyncio.run(scenario())
+    assert (stats.requests, stats.recalled) == (1, 6)
+    with open_store(db) as store:
+        got = store.observations(sites=[SITE], parameters=["PM2.5"])
+        (sent,) = store.device_recalls(MN)  # type: ignore[attr-defined]
+    assert len(got) == 24  # once each: the answered hours are not stored twice
+    assert sorted(got["value"]) == sorted(values)
+    assert sent.sent is not None

@@ -1,4 +1,5 @@
-"""Devices (HJ 212 data loggers) for operators: list, pending, one, approve, events."""
+"""Devices (HJ 212 data loggers) for operators: list, pending, one, approve, events, and
+history requests (补数)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from shanshui.api.auth import Operator
 from shanshui.api.common import Limit, Offset, page, store_of, writer_of
 from shanshui.api.errors import ApiError
 from shanshui.ingest.events import event_json
-from shanshui.store import Device, hash_password
+from shanshui.ingest.recalls import on_approval, ranges
+from shanshui.store import Device, StoreInputError, hash_password
+from shanshui.store.recalls import Recall
 
 router = APIRouter(tags=["devices (operator)"])
 
@@ -128,7 +131,9 @@ async def approve(request: Request, role: Operator, mn: str, body: Approval) -> 
     """Approve a device (operator role, audited): make it active, bound to ``site``, with
     ``password`` (HJ 212-2017 §6.3: the PW field the logger sends). A device without a site
     or password in the store needs them here; the gateway admits it within its device
-    refresh interval."""
+    refresh interval. A device approved from pending is asked for the hourly data it sent
+    while unregistered (HJ 212-2017 CN 2061 with BeginTime/EndTime, from an hour before it
+    was first seen; :func:`shanshui.ingest.recalls.on_approval`) when it next sends."""
     actor: str = getattr(request.state, "actor", "apikey:unknown")
     hashed = await run_in_threadpool(hash_password, body.password) if body.password else None
 
@@ -149,8 +154,72 @@ async def approve(request: Request, role: Operator, mn: str, body: Approval) -> 
                 found, status="active", site=site, password_hash=password_hash
             )
             store.upsert_devices([new], actor=actor, reason=body.reason)
+            store.request_recalls(on_approval(found, actor=actor, now=dt.datetime.now(dt.UTC)))
             done = store.device(mn)
             assert done is not None
             return done
 
     return device_view(await run_in_threadpool(change))
+
+
+def recall_view(recall: Recall) -> dict[str, Any]:
+    """A history request as JSON (times UTC, ISO 8601)."""
+    out: dict[str, Any] = jsonable_encoder(dataclasses.asdict(recall))
+    out["state"] = "waiting" if recall.sent is None else "sent"
+    return out
+
+
+class RecallRequest(BaseModel):
+    """A range of a device's history to ask it for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cn: str = Field(
+        "2061", pattern="^(2031|2051|2061)$",
+        description="2061 hourly, 2051 minute, 2031 daily data (HJ 212-2017 Table C.1)",
+    )  # fmt: skip
+    begin: dt.datetime = Field(description="first data time asked for (with zone)")
+    end: dt.datetime = Field(description="last data time asked for (with zone)")
+    reason: str = Field(min_length=1, max_length=500, description="why (audit log)")
+
+
+@router.post("/devices/{mn}/recalls", status_code=202)
+def request_recall(
+    request: Request, role: Operator, mn: str, body: RecallRequest
+) -> dict[str, Any]:
+    """Ask a device for a range of its history (operator role, audited): the request waits
+    until the device sends on a connection, a gateway sends it there (HJ 212-2017: the
+    device answers 9011, uploads the data, ends with 9012), and the uploads are stored like
+    any data (a value stored already stays once). A range longer than 31 days is asked for
+    in consecutive requests."""
+    if body.begin.utcoffset() is None or body.end.utcoffset() is None:
+        raise ApiError(422, "validation_failed", "begin and end need a time zone (e.g. +08:00)")
+    actor: str = getattr(request.state, "actor", "apikey:unknown")
+    with writer_of(request) as store:
+        if store.device(mn) is None:
+            raise ApiError(404, "not_found", f"no device {mn!r}")
+        try:
+            queued = ranges(
+                mn, body.cn, body.begin, body.end, actor=actor, reason=body.reason,
+                requested=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
+        except StoreInputError as exc:
+            raise ApiError(422, "validation_failed", str(exc)) from None
+        store.request_recalls(queued)
+    return {"mn": mn, "count": len(queued), "items": [recall_view(r) for r in queued]}
+
+
+@router.get("/devices/{mn}/recalls")
+def device_recalls(
+    request: Request,
+    mn: str,
+    *,
+    role: Operator,
+    limit: Annotated[int, Query(ge=1, le=1000, description="most requests")] = 100,
+) -> dict[str, Any]:
+    """A device's history requests, newest first, waiting or sent (operator role)."""
+    with store_of(request) as store:
+        if store.device(mn) is None:
+            raise ApiError(404, "not_found", f"no device {mn!r}")
+        found = store.device_recalls(mn, limit=limit)
+    return {"mn": mn, "count": len(found), "items": [recall_view(r) for r in found]}

@@ -6,12 +6,16 @@ running states (CN 2021, ``SBn-RS`` decoded where the code's meaning is known), 
 (2072, HJ/T 212-2005) and clock-calibration requests (1013), with the CP fields as sent
 (:mod:`shanshui.ingest.events`). Times are UTC. The running API serves the same list at
 ``GET /api/v1/devices/{mn}/events``.
+
+``shanshui devices recall MN --begin … --end … --reason …`` asks a device for a range of its
+history (HJ 212-2017 2061/2051/2031, :mod:`shanshui.ingest.recalls`), and ``shanshui devices
+recalls MN`` lists its requests; the API has them at ``/api/v1/devices/{mn}/recalls``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +24,7 @@ from shanshui import store as st
 from shanshui.cli.target import DbOption, PostgresOption, store_target
 from shanshui.errors import ShanshuiError
 from shanshui.ingest.events import event_json
+from shanshui.ingest.recalls import ranges
 from shanshui.store.api import EVENT_KINDS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -27,7 +32,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 def register(main: typer.Typer) -> None:
     """Add the ``devices`` sub-commands to the main app."""
-    main.add_typer(app, name="devices", help="HJ 212 devices: their events (state, restarts, …).")
+    main.add_typer(
+        app,
+        name="devices",
+        help="HJ 212 devices: their events (state, restarts, …) and history requests.",
+    )
 
 
 def _summary(row: dict[str, Any]) -> str:
@@ -86,3 +95,70 @@ def events(
         return
     for r in rows:
         typer.echo(f"{r['time']}\t{r['kind']}\t{r['cn']}\t{_summary(r)}")
+
+
+def _when(text: str, what: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{what} {text!r} is not an ISO time") from None
+    if value.utcoffset() is None:
+        raise typer.BadParameter(f"{what} needs a time zone (e.g. +08:00 or Z)")
+    return value
+
+
+@app.command("recall")
+def recall(
+    mn: Annotated[str, typer.Argument(help="The device's MN.")],
+    *,
+    begin: Annotated[str, typer.Option(help="First data time asked for (ISO, with zone).")],
+    end: Annotated[str, typer.Option(help="Last data time asked for (ISO, with zone).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    cn: Annotated[
+        str, typer.Option(help="2061 hourly, 2051 minute or 2031 daily data (HJ 212-2017).")
+    ] = "2061",
+    actor: Annotated[str, typer.Option(help="Who asks (audit log).")] = "cli",
+    db: DbOption = None,
+    postgres: PostgresOption = None,
+) -> None:
+    """Ask a device for a range of its history (补数): the request waits until the device
+    sends on a connection; a gateway sends it there and stores what the device uploads."""
+    target = store_target(db, postgres)
+    start, stop = _when(begin, "--begin"), _when(end, "--end")
+    try:
+        with st.open_store(target) as store:
+            if store.device(mn) is None:
+                typer.echo(f"error: no device {mn!r}", err=True)
+                raise typer.Exit(1)
+            queued = ranges(
+                mn, cn, start, stop, actor=actor, reason=reason, requested=datetime.now(UTC)
+            )
+            store.request_recalls(queued)
+    except ShanshuiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for r in queued:
+        typer.echo(f"queued\t{r.cn}\t{r.begin.isoformat()}\t{r.end.isoformat()}")
+
+
+@app.command("recalls")
+def recalls(
+    mn: Annotated[str, typer.Argument(help="The device's MN.")],
+    *,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most requests.")] = 50,
+) -> None:
+    """A device's history requests, newest first: CN, range, waiting or when sent (UTC)."""
+    target = store_target(db, postgres)
+    try:
+        with st.open_store(target) as store:
+            found = store.device_recalls(mn, limit=limit)
+    except ShanshuiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not found:
+        typer.echo(f"no history requests of {mn}", err=True)
+    for r in found:
+        sent = "waiting" if r.sent is None else f"sent {r.sent.isoformat()}"
+        typer.echo(f"{r.cn}\t{r.begin.isoformat()}\t{r.end.isoformat()}\t{sent}\t{r.reason}")

@@ -68,7 +68,9 @@ class DeviceRegistry:
                 taken = recall.key in self._taken
             if not taken:  # handed out already, its note not written yet
                 waiting.setdefault(recall.mn, []).append(recall)
-        self.recalls = waiting
+        with self._notes_lock:  # the same dict: each session holds it (Session._waiting)
+            self.recalls.clear()
+            self.recalls.update(waiting)
         self._last_refresh = time.monotonic()
 
     def take_recalls(self, mn: str) -> list[Recall]:

@@ -36,6 +36,7 @@ from shanshui.ingest.payload import (
     encode_payload,
 )
 from shanshui.ingest.readings import PERIODS
+from shanshui.ingest.recalls import request_frames
 
 #: Answers the platform never answers (HJ 212-2017 §6.5: 9011 请求应答, 9012 执行结果,
 #: 9013 通知应答, 9014 数据应答).
@@ -142,7 +143,12 @@ class DeviceEntry:
 
 
 class DeviceDirectory(Protocol):
-    """Device lookups and the side effects of authentication (cached by the gateway)."""
+    """Device lookups and the side effects of authentication (cached by the gateway).
+
+    A directory may also hold history requests waiting for their devices
+    (:class:`shanshui.ingest.gateway.DeviceRegistry`): a dict ``recalls`` by MN (the same
+    object for the directory's life) and ``take_recalls(mn)``, which hands them out once.
+    """
 
     def lookup(self, mn: str) -> DeviceEntry | None: ...
 
@@ -204,6 +210,9 @@ class Session:
         # every SEEN_EVERY seconds.
         self._last: tuple[str, str | None, DeviceEntry] | None = None
         self._seen_at = now
+        # History requests waiting for their devices, by MN (see DeviceDirectory): checked
+        # for each frame's MN, sent after the chunk's answers.
+        self._waiting: dict[str, object] = getattr(directory, "recalls", {})
 
     def _now(self) -> float:
         return float(self._clock())  # type: ignore[operator]
@@ -283,6 +292,7 @@ class Session:
 
     async def _events(self, events: list[Head | FrameError], now: float) -> list[bytes]:
         out: list[bytes] = []
+        requests: list[bytes] = []  # history requests for the devices of this chunk
         segments: list[bytes] = []
         sites: list[str] = []
         latest = b""  # the latest DataTime accepted, made on the first data upload
@@ -326,6 +336,10 @@ class Session:
                 device = found
                 last = self._last = (mn, pw, device)
                 self._seen_at = now
+            if self._waiting and mn in self._waiting:
+                recalls = self.directory.take_recalls(mn)  # type: ignore[attr-defined]
+                requests += request_frames(recalls, st=_st, pw=pw or "", mn=mn,
+                                           version=version_of(flag))  # fmt: skip
             answer: list[bytes] = []
             if flag is not None and flag & 1 and qn is not None:  # Flag bit A (Table 4)
                 if message is None and (cn in NOTICES or not flag & 0xFC):
@@ -370,6 +384,8 @@ class Session:
             await self.committer.commit([encode_frames(segments, sites, received)])
         if out:
             metrics.ack(len(out))
+        if requests:  # after the answers: the device asked first
+            out += requests
         return out
 
 

@@ -21,6 +21,7 @@ from shanshui.errors import CallerError, StoreError
 if TYPE_CHECKING:  # permits and alarms (issue 6): shanshui.store.permits / .alarms
     from shanshui.permits.model import Enterprise, Limit, Permit
     from shanshui.store.alarms import Alarm
+    from shanshui.store.recalls import Recall
 
 __all__ = [
     "EVENT_KINDS",
@@ -398,6 +399,27 @@ class Store(abc.ABC):
     ) -> list[DeviceEvent]:
         """The events of device ``mn``, newest first (by event time, then received): those at
         or after ``since``, of one ``kind``, at most ``limit``."""
+
+    # -- history requests (implemented by shanshui.store.recalls.RecallStore) ---------------
+    @abc.abstractmethod
+    def request_recalls(self, recalls: Sequence[Recall]) -> int:
+        """Queue requests for devices' history (HJ 212-2017 2031/2051/2061), audited; the
+        same request again waits to be sent again. Bad input raises :class:`StoreInputError`
+        and queues nothing."""
+
+    @abc.abstractmethod
+    def waiting_recalls(self, *, limit: int = 10_000) -> list[Recall]:
+        """The requests no gateway has sent yet, oldest first."""
+
+    @abc.abstractmethod
+    def device_recalls(self, mn: str, *, limit: int = 100) -> list[Recall]:
+        """Device ``mn``'s requests, newest first."""
+
+    @abc.abstractmethod
+    def recalls_sent(
+        self, keys: Sequence[tuple[str, str, datetime, datetime]], sent: datetime
+    ) -> int:
+        """Note that a gateway sent these requests (keys: ``Recall.key``) at ``sent``."""
 
     # -- daily aggregates ---------------------------------------------------------------------
     @abc.abstractmethod
