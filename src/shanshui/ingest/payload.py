@@ -379,7 +379,9 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
     becomes a :class:`~shanshui.store.DeviceEvent` of the record
     (:func:`shanshui.ingest.events.event_of`), never readings. A frame that fails (an entry
     without ``=``, an impossible DataTime) has been acknowledged already: it is returned in
-    the second list (the writer counts and dead-letters it, never drops it). A v3 record
+    the second list (the writer counts and dead-letters it, never drops it); where only some
+    CP entries cannot be read, the readings of the others are kept as well
+    (:func:`shanshui.ingest.salvage.salvage`) and the dead-letter reason says so. A v3 record
     left without readings and events is left out. ValueError if a v3 record's layout is
     wrong.
     """
@@ -394,6 +396,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
         data_time_us,
         period_start,
     )
+    from shanshui.ingest.salvage import salvage  # noqa: PLC0415
 
     out: list[Record] = []
     bad: list[BadFrame] = []
@@ -434,7 +437,19 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
             try:
                 message = parse_segment(segment)
             except FrameError as exc:
-                bad.append((segment, site, f"{exc.reason}: {exc.detail}", received))
+                reason = f"{exc.reason}: {exc.detail}"
+                kept = salvage(segment)  # the readable entries of an acknowledged frame
+                if kept is None:
+                    bad.append((segment, site, reason, received))
+                    continue
+                message, dropped = kept
+                n = 0 if message.cn in EVENT_CNS else add_readings(columns, message, site)
+                if n == 0:  # nothing to keep: the frame as before
+                    bad.append((segment, site, reason, received))
+                    continue
+                left_out = ", ".join(repr(e) for e in dropped)
+                bad.append((segment, site, f"{reason} ({n} readings kept; left out: {left_out})",
+                            received))  # fmt: skip
                 continue
             if message.cn in EVENT_CNS:
                 events.append(event_of(message, site, received))
