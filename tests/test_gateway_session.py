@@ -179,8 +179,9 @@ def test_answers_are_never_answered() -> None:
 
 def test_clock_request_gets_a_9013_notice_answer() -> None:
     session, _, _ = make_session()
-    (reply,) = run(session, upload(cn="1013", flag=5, items={}, data_time=None))
+    reply, setting = run(session, upload(cn="1013", flag=5, items={}, data_time=None))
     assert decode_frame(reply).cn == "9013"
+    assert decode_frame(setting).cn == "1012"  # then its clock is set (tests/test_clock_set.py)
 
 
 def test_heartbeat_with_a_is_acknowledged_and_stores_nothing() -> None:

@@ -195,6 +195,39 @@ def history_request(
         raise EncodeError(f"the request would not decode: {exc}") from None
 
 
+def set_time(
+    *,
+    st: str,
+    pw: str,
+    mn: str,
+    now: datetime,
+    version: str = "2017",
+    pol_id: str | None = None,
+    qn: str | None = None,
+) -> Message:
+    """The platform's 1012 "设置现场机时间" (set the device's clock, HJ 212-2017 Table C.1):
+    ``CP=&&[PolId=<instrument>;]SystemTime=YYYYMMDDhhmmss&&``, ``now`` in Beijing time
+    (aware: converted to :data:`CST`; naive: as is). Sent in answer to a device's 1013
+    clock-calibration request (after its 9013); ``pol_id`` names the instrument whose clock
+    the 1013 was about (no PolId: the data logger's own). Flag as in
+    :func:`history_request` (the device answers 9011 and 9012).
+
+    Raises
+    ------
+    EncodeError
+        An unknown ``version`` or a header value the codec would not decode.
+    """
+    if version not in VERSION_BITS:
+        raise EncodeError(f"unknown HJ 212 edition {version!r}")
+    local = _beijing(now)
+    if qn is None:
+        qn = make_qn(local)
+    flag = REQUEST_FLAG_2005 if version == "2005" else (VERSION_BITS[version] << 2) | 1
+    fields: dict[str, object] = {} if pol_id is None else {"PolId": pol_id}
+    fields["SystemTime"] = f"{local:%Y%m%d%H%M%S}"
+    return Message.build(qn=qn, st=st, cn="1012", pw=pw, mn=mn, flag=flag, fields=fields)
+
+
 def _beijing(when: datetime) -> datetime:
     """``when`` as naive Beijing time (aware: converted to :data:`CST`; naive: as is)."""
     return when.astimezone(CST).replace(tzinfo=None) if when.tzinfo is not None else when

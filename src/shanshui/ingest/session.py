@@ -290,6 +290,29 @@ class Session:
             return True
         return False
 
+    def _set_time(
+        self, segment: bytes, message: Message | None, *, st: str, pw: str, mn: str,
+        flag: int | None,
+    ) -> list[bytes]:  # fmt: skip
+        """The 1012 that sets the clock of a device which asked with 1013 (HJ 212-2017
+        Table C.1: 1013 现场机时间校准请求, 1012 设置现场机时间), to the gateway's time, for the
+        instrument its PolId names; nothing if its CP does not decode (it is journaled, and
+        dead-lettered by the writer)."""
+        if message is None:
+            try:
+                message = parse_segment(segment)
+            except FrameError:
+                return []
+        pol_id = message.fields.get("PolId")
+        return [
+            encode(
+                replies.set_time(
+                    st=st, pw=pw, mn=mn, now=datetime.now(CST), version=version_of(flag) or "2017",
+                    pol_id=pol_id if isinstance(pol_id, str) and pol_id else None,
+                )
+            )
+        ]  # fmt: skip
+
     async def _events(self, events: list[Head | FrameError], now: float) -> list[bytes]:
         out: list[bytes] = []
         requests: list[bytes] = []  # history requests for the devices of this chunk
@@ -355,6 +378,8 @@ class Session:
                     answer = answers(message)
                 else:
                     answer = [head_ack(qn, pw, mn, flag & 0xFC)]
+            if cn == "1013":  # HJ 212-2017 Table C.1: a clock-calibration request → 1012
+                requests += self._set_time(segment, message, st=_st, pw=pw or "", mn=mn, flag=flag)
             if cn in PERIODS:
                 if device.site is None:
                     self._reject("no_site", mn, logging.WARNING)
