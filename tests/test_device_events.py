@@ -183,14 +183,16 @@ def _prepare(store: Store) -> None:
     store.upsert_parameters(AIR_PARAMETERS)
 
 
-def apply(journal_dir: Path, store: Store, payloads: list[bytes]) -> Path:
+def apply(
+    journal_dir: Path, store: Store, payloads: list[bytes], metrics: GatewayMetrics | None = None
+) -> Path:
     """Journal ``payloads`` and let a writer apply them; the journal folder."""
 
     async def main() -> None:
         journal = Journal(journal_dir)
         committer = GroupCommitter(journal)
         committer.start()
-        writer = JournalWriter(journal, committer, store, GatewayMetrics())
+        writer = JournalWriter(journal, committer, store, metrics or GatewayMetrics())
         await writer.replay()
         for p in payloads:
             await writer.commit([p])
@@ -274,6 +276,20 @@ def test_a_resend_and_a_replay_store_nothing_new(
     after = _events(store, vectors)
     assert len(after) == len(before) == len(EVENT_IDS) - 1
     assert [e.received for e in after] == [e.received for e in before]  # the first copy kept
+
+
+def test_the_events_stored_are_counted_once(
+    store: Store, vectors: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    # /metrics: shanshui_gateway_device_events_stored_total counts new events only; the same
+    # record written again (a resend, a replayed journal) stores and counts nothing
+    _prepare(store)
+    metrics = GatewayMetrics()
+    record = journaled(vectors)
+    apply(tmp_path / "j1", store, [record], metrics)
+    apply(tmp_path / "j2", store, [record], metrics)
+    stored = len(EVENT_IDS) - 1  # v10 and v11 are one message
+    assert metrics.value("shanshui_gateway_device_events_stored_total") == stored
 
 
 def test_events_and_readings_of_one_chunk_are_stored_together(

@@ -73,6 +73,11 @@ class GatewayMetrics:
         self.stored = Counter(
             p + "observations_stored", "Readings written to the store", registry=r
         )
+        self.events_stored = Counter(
+            p + "device_events_stored",
+            "Device events (state, restart, information, alarm, clock) written to the store",
+            registry=r,
+        )
         self.store_errors = Counter(p + "store_errors", "Failed store writes (retried)", registry=r)
         self.dead_letters = Counter(
             p + "dead_letters", "Dead-letter lines by kind (frame, record)", ["kind"], registry=r

@@ -183,6 +183,8 @@ class JournalWriter:
             if len(payloads) == 1:
                 raise
             return sum(self._write_one(p) for p in payloads)
+        if result.events:  # new ones only: a replayed record's events are stored already
+            self.metrics.events_stored.inc(result.events)
         return result.inserted + result.corrected
 
     def _apply(self, payloads: list[Record]) -> int:
