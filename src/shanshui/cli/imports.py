@@ -3,6 +3,8 @@
 Streams each file into the store (see :mod:`shanshui.ingest.importers` for the rules), with a
 Rich progress bar on stderr, every bad row as ``file:line: reason`` on stderr (the first
 ``--show-bad`` of them; ``--bad-rows FILE`` writes them all as CSV) and a summary at the end.
+Text from the files (cells quoted in reasons, site codes) and file names are printed
+literally (escaped for Rich: ``[/b]`` in a cell is text, not markup).
 
 Exit status: 0 when every file was read (bad rows and unknown sites are reported, not fatal;
 ``--strict`` makes them exit 2); 1 when a file could not be read at all, or the store failed.
@@ -18,6 +20,7 @@ from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -109,7 +112,8 @@ class _Run:
     def on_file(self, file: str, size: int) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=self.progress.tasks[-1].total or 0)
-        self.task = self.progress.add_task(Path(file).name, total=size or None)
+        # file names print literally (a name like "[b].csv" is not markup)
+        self.task = self.progress.add_task(escape(Path(file).name), total=size or None)
 
     def on_chunk(self, file: str, position: int, size: int) -> None:
         if self.task is not None:
@@ -121,7 +125,8 @@ class _Run:
         if self.shown < self.show_bad:
             self.shown += 1
             self.progress.console.print(
-                f"[yellow]bad row[/] {bad.file}:{bad.line}: {bad.reason}",
+                # the reason quotes the file's own text: printed literally, never as markup
+                f"[yellow]bad row[/] {escape(bad.file)}:{bad.line}: {escape(bad.reason)}",
                 markup=True,
                 highlight=False,
             )
@@ -170,7 +175,7 @@ def _run(
             )
             report = importer.import_files([str(f) for f in files], fmt)  # type: ignore[arg-type]
     except ShanshuiError as exc:
-        run.err.print(f"[red]error:[/] {exc}", highlight=False)
+        run.err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from exc
     finally:
         run.close()
@@ -179,13 +184,14 @@ def _run(
         err.print(f"… {report.bad_count - run.shown} more bad rows not shown", highlight=False)
     for u in report.unknown_sites:
         err.print(
-            f"[yellow]unknown site[/] {u.file}: {u.site!r} is neither in the store nor on the "
-            f"national station list; {u.values} values left out (register the site first)",
+            f"[yellow]unknown site[/] {escape(u.file)}: {escape(repr(u.site))} is neither in "
+            f"the store nor on the national station list; {u.values} values left out "
+            "(register the site first)",
             highlight=False,
         )
     for f in report.failures:
         where = f"{f.file}:{f.line}" if f.line else f.file
-        err.print(f"[red]cannot read[/] {where}: {f.reason}", highlight=False)
+        err.print(f"[red]cannot read[/] {escape(where)}: {escape(f.reason)}", highlight=False)
     rate = report.values / report.seconds if report.seconds else 0.0
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))

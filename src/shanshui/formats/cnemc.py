@@ -8,6 +8,10 @@ the hourly ``AQI``. Units: µg/m³, CO mg/m³, AQI dimensionless.
 Hour label: CNEMC's hour ``h`` is the mean over (h−1, h] (DESIGN §4; checked on the data in
 ``../shared/data/cnemc/README.md``). The canonical table labels an hour by its start, so
 ``time = date + h − 1 h``; hour 0 becomes 23:00 of the previous day.
+
+Every type is a concentration or the AQI: a negative cell is a bad cell (file, line, station
+column; the rest of its line is kept), as a cell that is not a finite number is
+(:mod:`shanshui.formats.validity`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pandas as pd
 from shanshui.formats.canonical import (
     HOUR_US,
     POLLUTANTS,
+    UNITS,
     BadRow,
     Chunk,
     FormatError,
@@ -39,6 +44,7 @@ from shanshui.formats.lines import (
     iter_source,
     parse_lines,
 )
+from shanshui.formats.validity import cannot_be_negative, negative, negative_reason
 
 #: Leading columns of a CNEMC station (or city) file.
 HEADER = ("date", "hour", "type")
@@ -88,6 +94,8 @@ def _block_parser(
         raise ValueError("hour_label must be 'end' or 'start'")
     wanted = TYPES if derived else POLLUTANTS
     type_index = {t: i for i, t in enumerate(wanted)}
+    # the types that cannot be negative (all of them: concentrations and the AQI)
+    bounded = np.array([cannot_be_negative(t, UNITS[t]) for t in wanted], dtype=bool)
     # CNEMC convention: label h is the mean over (h-1, h] -> the hour starts at h - 1.
     shift_us = -HOUR_US if hour_label == "end" else 0
     seen: dict[tuple[int, int, str], int] = {}
@@ -121,7 +129,12 @@ def _block_parser(
         rows = np.flatnonzero(ok)
         row_time = day_us[rows] + hour[rows].astype(np.int64) * HOUR_US + shift_us
         row_type = np.array([type_index[t] for t in types[rows]], dtype=np.int32)
-        values = cells.numbers[rows]
+        values = cells.numbers[rows]  # a copy
+        for i, j in zip(*np.nonzero(negative(values) & bounded[row_type][:, None]), strict=True):
+            line = int(lines.line_numbers[rows[i]])
+            reason = negative_reason(f"column {codes[j]}", float(values[i, j]))
+            bad.append(BadRow(src.path, line, reason))
+            values[i, j] = np.nan
         r, c = np.nonzero(~np.isnan(values))
         out = build_frame(
             site=take_strings(codes, c, categorical),

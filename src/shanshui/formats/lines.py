@@ -15,6 +15,11 @@ Two parsers, the same results (tested against each other through the readers):
 Limits (documented, checked where cheap): fields must not contain newlines; a quoted field
 that contains the separator is only handled on lines whose raw field count is wrong (those
 are re-split with the :mod:`csv` module).
+
+A line the parser cannot read as one record (an unclosed ``"`` makes a field swallow the
+following lines, or makes the parser fail) is found by :func:`salvage` when a block does not
+parse line for line, and reported as a :class:`BadRow` with its own line number; the block's
+other lines are parsed without it. Blocks that parse cleanly pay nothing for this.
 """
 
 from __future__ import annotations
@@ -237,6 +242,70 @@ def raw_lines(first_line: int, block: bytes, ends: np.ndarray | None = None) -> 
     return Lines(block, numbers[~blank] if blank.any() else numbers, [], len(ends))
 
 
+_QUOTE = ord('"')
+
+#: ``records(data)``: how many records (rows, including rows a parser skips for their field
+#: count) a CSV parser makes of ``data``; -1 when it fails.
+RecordCounter = Callable[[bytes], int]
+
+
+def salvage(path: str, lines: Lines, n_fields: int, records: RecordCounter) -> list[BadRow]:
+    """Remove from ``lines`` the lines that the parser cannot read as one record each, and
+    return them as bad rows (with their own line numbers).
+
+    Called when a block does not parse line for line (its record count differs from its
+    line count, or the parser fails). An unclosed quoted field is the usual cause (RFC 4180
+    §2: a ``"`` opens a field that only another ``"`` closes; fields here cannot span lines),
+    so every line with an odd number of ``"`` is first tried alone; then the remaining lines
+    are tried together and, while they still fail, in halves, down to the single lines that
+    fail (a line that reads as one record alone reads the same among others: the parser
+    starts each such line in the same state). ``n_fields``: fields per line; ``records``: see
+    :data:`RecordCounter`.
+    """
+    arr, starts, ends, blank, _ = _spans(lines.data, 0, None)
+    rows = np.flatnonzero(~blank)  # row k (non-blank line) is lines.line_numbers[k]
+    if len(rows) != len(lines.line_numbers):  # pragma: no cover - Lines holds them so
+        raise ValueError("lines and their numbers disagree")
+    data = lines.data
+    # a line of empty fields after the lines tried: an open quote swallows it too, where a
+    # parser forgives a quote left open at the end of its input
+    sentinel = b"," * (n_fields - 1) + b"\n"
+
+    def reads(ks: np.ndarray) -> bool:
+        part = b"".join(data[starts[i] : ends[i] + 1] for i in rows[ks])
+        return records(part + sentinel) == len(ks) + 1
+
+    quotes = np.bincount(np.searchsorted(ends, np.flatnonzero(arr == _QUOTE)), minlength=len(ends))
+    odd = (quotes[rows] % 2).astype(bool)
+    failed = np.zeros(len(rows), dtype=bool)
+    for k in np.flatnonzero(odd):
+        failed[k] = not reads(np.array([k]))
+    pending = [np.flatnonzero(~failed)]
+    while pending:
+        ks = pending.pop()
+        if not len(ks) or reads(ks):
+            continue
+        if len(ks) == 1:
+            failed[ks[0]] = True
+            continue
+        half = len(ks) // 2
+        pending += [ks[half:], ks[:half]]
+    bad = [
+        BadRow(
+            path,
+            int(lines.line_numbers[k]),
+            "unclosed double quote: a quoted field must end on its own line"
+            if odd[k]
+            else "cannot be read as CSV: its quotes leave a field open",
+        )
+        for k in np.flatnonzero(failed)
+    ]
+    keep = np.flatnonzero(~failed)
+    lines.data = b"".join(data[starts[i] : ends[i] + 1] for i in rows[keep])
+    lines.line_numbers = lines.line_numbers[keep]
+    return bad
+
+
 @dataclass
 class Parsed:
     """Cells of the good lines: text columns as object arrays, numbers as one 2-D array."""
@@ -264,24 +333,42 @@ def parse_lines(
     num = set(numeric)
     text_cols = [c for c in names if c not in num]
     bad: list[BadRow] = []
-    if not lines.data:
+
+    def empty() -> Parsed:
         text = {c: pd.Series([], dtype="str") for c in text_cols}
         return Parsed(text, np.empty((0, len(numeric))), bad)
-    # numeric columns are inferred by the C parser (cheaper than a dtype per column); a
-    # column that does not come out numeric holds a cell that is not a number.
-    frame = pd.read_csv(
-        io.BytesIO(lines.data),
-        header=None,
-        names=names,
-        dtype=dict.fromkeys(text_cols, "category" if categorical else str),
-        # "no value": pandas' default NA set (empty, NA as the PRSA files write it, NaN,
-        # nan, N/A, n/a, NULL, null, None, #N/A, ...); a custom set costs ~40 % more time.
-        keep_default_na=True,
-        engine="c",
-        skip_blank_lines=False,
-    )
-    if len(frame) != len(lines.line_numbers):
-        raise FormatError(path, int(lines.line_numbers[0]), "a field contains a line break")
+
+    if not lines.data:
+        return empty()
+
+    def read() -> pd.DataFrame | None:
+        # numeric columns are inferred by the C parser (cheaper than a dtype per column); a
+        # column that does not come out numeric holds a cell that is not a number.
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(lines.data),
+                header=None,
+                names=names,
+                dtype=dict.fromkeys(text_cols, "category" if categorical else str),
+                # "no value": pandas' default NA set (empty, NA as the PRSA files write it,
+                # NaN, nan, N/A, n/a, NULL, null, None, #N/A, ...); a custom set costs ~40 %
+                # more time.
+                keep_default_na=True,
+                engine="c",
+                skip_blank_lines=False,
+            )
+        except pd.errors.ParserError:  # e.g. "EOF inside string": an unclosed quote
+            return None
+        return frame if len(frame) == len(lines.line_numbers) else None
+
+    frame = read()
+    if frame is None:  # a line is not one record: report it, parse the others
+        bad += salvage(path, lines, len(names), _pandas_records(names))
+        if not lines.data:
+            return empty()
+        frame = read()
+        if frame is None:  # pragma: no cover - salvage leaves only lines that parse
+            raise FormatError(path, int(lines.line_numbers[0]), "cannot be read as CSV")
     kinds = frame.dtypes
     for c in numeric:
         if kinds[c].kind in "fiub":
@@ -297,12 +384,35 @@ def parse_lines(
     numbers: np.ndarray = frame.iloc[:, positions].to_numpy(dtype=np.float64)
     inf = np.isinf(numbers)
     if inf.any():
+        if not numbers.flags.writeable:  # one column: a read-only view of the frame's
+            numbers = numbers.copy()
         for i, j in zip(*np.nonzero(inf), strict=True):
             bad.append(BadRow(path, int(lines.line_numbers[i]), f"column {numeric[j]}: infinite"))
         numbers[inf] = np.nan
     text = {c: frame[c] for c in text_cols}
     bad.sort(key=lambda b: b.line)
     return Parsed(text, numbers, bad)
+
+
+def _pandas_records(names: list[str]) -> RecordCounter:
+    """Records pandas' C parser makes of some lines (as :func:`parse_lines` calls it)."""
+
+    def records(data: bytes) -> int:
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                header=None,
+                names=names,
+                dtype=str,
+                na_filter=False,
+                engine="c",
+                skip_blank_lines=False,
+            )
+        except pd.errors.ParserError:
+            return -1
+        return len(frame)
+
+    return records
 
 
 #: pandas' default "no value" strings (``pandas.read_csv``'s ``keep_default_na``), so that
@@ -354,6 +464,26 @@ def _arrow_read(
     )
 
 
+def _arrow_records(names: list[str]) -> RecordCounter:
+    """Records Arrow's parser makes of some lines (as :func:`arrow_cells` calls it)."""
+
+    def records(data: bytes) -> int:
+        skipped = 0
+
+        def on_invalid(row: Any) -> str:
+            nonlocal skipped
+            skipped += 1
+            return "skip"
+
+        try:
+            table = _arrow_read(data, names, {names[0]: pa.string()}, on_invalid)
+        except pa.ArrowInvalid:
+            return -1
+        return int(table.num_rows) + skipped
+
+    return records
+
+
 def arrow_cells(
     path: str, lines: Lines, names: list[str], numeric: list[str], skip: tuple[str, ...] = ()
 ) -> ArrowCells:
@@ -377,8 +507,9 @@ def arrow_cells(
 
     types: dict[str, pa.DataType] = dict.fromkeys(numeric, pa.string())
     types.update(dict.fromkeys(text_cols, pa.dictionary(pa.int32(), pa.string())))
-    table: pa.Table | None = None
-    if lines.data:
+
+    def read() -> pa.Table | None:
+        invalid.clear()
         try:
             table = _arrow_read(
                 lines.data, names, {**types, **dict.fromkeys(numeric, pa.float64())}, on_invalid
@@ -389,9 +520,20 @@ def arrow_cells(
             invalid.clear()
             try:
                 table = _arrow_read(lines.data, names, types, on_invalid)
-            except pa.ArrowInvalid as exc:
-                line = int(lines.line_numbers[0]) if len(lines.line_numbers) else 0
-                raise FormatError(path, line, f"cannot parse: {exc}") from exc
+            except pa.ArrowInvalid:
+                return None
+        # every line one record (a row, or a row skipped for its field count)
+        return table if table.num_rows + len(invalid) == len(lines.line_numbers) else None
+
+    table: pa.Table | None = None
+    if lines.data:
+        table = read()
+        if table is None:  # a line is not one record: report it, parse the others
+            bad += salvage(path, lines, len(names), _arrow_records(names))
+            if lines.data:
+                table = read()
+                if table is None:  # pragma: no cover - salvage leaves lines that parse
+                    raise FormatError(path, int(lines.line_numbers[0]), "cannot be read as CSV")
     if invalid:
         at = np.array([k - 1 for k, _ in invalid], dtype=np.int64)
         for k, (_, found) in zip(at, invalid, strict=True):
@@ -403,9 +545,6 @@ def arrow_cells(
     if table is None:
         empty = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
         return ArrowCells(dict.fromkeys(text_cols, empty), matrix, bad)
-    if table.num_rows != rows:
-        line = int(lines.line_numbers[0]) if rows else 0
-        raise FormatError(path, line, "a field contains a line break")
     for j, c in enumerate(numeric):
         column = table[c]
         if column.type != pa.float64():

@@ -5,10 +5,15 @@ Validation, per line (a failing line is a :class:`~shanshui.formats.canonical.Ba
 - ``site``: non-empty.
 - ``time``: ISO 8601 (``2025-01-04T05:00:00+08:00``, ``2025-01-04 05:00``, ``…Z``). A time
   without offset is Beijing local time (Asia/Shanghai). The file must already label hourly
-  values by the START of their hour (the canonical convention); nothing is shifted.
+  values by the START of their hour (the canonical convention); nothing is shifted. Given
+  the ``period`` of the values (as the importer does), a time that does not start its
+  period is a bad line (08:19 for an hourly value, 13:00 for a daily one:
+  :func:`~shanshui.formats.validity.misaligned`, the HTTP ingest's rule).
 - ``parameter``: non-empty; a name not in :data:`~shanshui.formats.canonical.UNITS` needs a
   ``unit`` column (its unit is then returned in ``frame.attrs["units"]``).
-- ``value``: a finite number (an empty value is a bad line: the long form has no use for it).
+- ``value``: a finite number (an empty value is a bad line: the long form has no use for it);
+  not negative for a concentration or the AQI
+  (:func:`~shanshui.formats.validity.cannot_be_negative`: HJ 633-2012 Table 1 starts at 0).
 - ``flag``: optional column; empty → ``N``; else 1–2 letters (HJ 212 data flags N F M S D C
   T B …).
 - ``unit``: optional column; for a known parameter it must be its canonical unit or a mass
@@ -45,6 +50,13 @@ from shanshui.formats.lines import (
     collect,
     iter_source,
     parse_lines,
+)
+from shanshui.formats.validity import (
+    cannot_be_negative,
+    misaligned,
+    misaligned_reason,
+    negative,
+    negative_reason,
 )
 
 #: Columns every long CSV must have.
@@ -102,8 +114,16 @@ def parse_times(text: pd.Series) -> np.ndarray:
     return out
 
 
-def _block_parser(src: Source, categorical: bool = False) -> BlockParser:
+#: Periods a long CSV's values may have (the store's: ``shanshui.store.api.PERIODS``).
+Period = Literal["rt", "minute", "hour", "day"]
+
+
+def _block_parser(
+    src: Source, categorical: bool = False, period: Period | None = None
+) -> BlockParser:
     header = src.header
+    if period is not None and period not in ("rt", "minute", "hour", "day"):
+        raise ValueError("period must be rt, minute, hour or day")
     if not is_long_header(header):
         missing = [c for c in REQUIRED if c not in header]
         raise FormatError(src.path, 1, f"not a long CSV: missing column(s) {', '.join(missing)}")
@@ -146,18 +166,32 @@ def _block_parser(src: Source, categorical: bool = False) -> BlockParser:
                     units.setdefault(p, normalise_unit(u))
                     known[idx] = True
         ok = ~np.isin(lines.line_numbers, [b.line for b in bad])  # not-a-number cells
+        no_time = time_us == np.iinfo(np.int64).min
+        # concentrations and the AQI cannot be negative (formats.validity)
+        bounded = [p for p, u in UNITS.items() if cannot_be_negative(p, u)]
+        bounded += [p for p, u in units.items() if cannot_be_negative(p, u)]
         checks = (
             (site.eq("").to_numpy(), "empty site"),
-            (time_us == np.iinfo(np.int64).min, "time is not ISO 8601"),
+            (no_time, "time is not ISO 8601"),
+            (
+                ~no_time & misaligned(time_us, period or "rt"),
+                "time does not start its period",
+            ),
             (param.eq("").to_numpy(), "empty parameter"),
             (~known & param.ne("").to_numpy(), "unknown parameter without a unit"),
             (np.isnan(value), "empty value"),
+            (negative(value) & np.asarray(param.isin(bounded), dtype=bool), "negative"),
             (~flag_ok, "flag must be 1-2 letters"),
             (~unit_ok, "unit does not convert to the parameter's unit"),
         )
         for failed, reason in checks:
             for i in np.flatnonzero(failed & ok):
-                if reason == "unknown parameter without a unit":
+                if reason == "time does not start its period":
+                    text = str(cells.text["time"].iloc[i]).strip()
+                    reason_i = misaligned_reason(int(time_us[i]), period or "rt", text)
+                elif reason == "negative":
+                    reason_i = negative_reason(f"value of {param.iloc[i]}", float(value[i]))
+                elif reason == "unknown parameter without a unit":
                     reason_i = f"unknown parameter {param.iloc[i]!r} without a unit"
                 elif reason == "unit does not convert to the parameter's unit":
                     reason_i = (
@@ -187,27 +221,37 @@ def _block_parser(src: Source, categorical: bool = False) -> BlockParser:
 
 
 def iter_long_csv(
-    path: str | os.PathLike[str], chunk_rows: int = 500_000, *, categorical: bool = False
+    path: str | os.PathLike[str],
+    chunk_rows: int = 500_000,
+    *,
+    categorical: bool = False,
+    period: Period | None = None,
 ) -> Iterator[Chunk]:
     """Stream a long CSV in chunks of ``chunk_rows`` lines (see :func:`read_long_csv`)."""
-    return iter_source(path, chunk_rows, lambda src: _block_parser(src, categorical))
+    return iter_source(path, chunk_rows, lambda src: _block_parser(src, categorical, period))
 
 
 def read_long_csv(
-    path: PathArg, *, errors: Literal["raise", "skip"] = "raise", categorical: bool = False
+    path: PathArg,
+    *,
+    errors: Literal["raise", "skip"] = "raise",
+    categorical: bool = False,
+    period: Period | None = None,
 ) -> pd.DataFrame:
     """Read generic long CSV file(s) ``site,time,parameter,value[,flag][,unit]``.
 
     See the module docstring for the validation rules. Returns the canonical long table;
     ``frame.attrs["units"]`` holds the units of parameters that are not in
     :data:`~shanshui.formats.canonical.UNITS`. ``categorical``: ``site``, ``parameter`` and
-    ``flag`` as pandas Categoricals instead of ``str``.
+    ``flag`` as pandas Categoricals instead of ``str``. ``period``: the values' period
+    (``rt``, ``minute``, ``hour``, ``day``): a time that does not start it is a bad line
+    (None: times are not checked, as for instants).
     """
     return collect(
         (
             chunk
             for p in as_paths(path)
-            for chunk in iter_long_csv(p, 1 << 20, categorical=categorical)
+            for chunk in iter_long_csv(p, 1 << 20, categorical=categorical, period=period)
         ),
         errors,
     )

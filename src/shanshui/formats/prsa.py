@@ -11,6 +11,9 @@ What the reader does:
   (:func:`shanshui.formats.reference.prsa_stations`; e.g. ``Dongsi`` → ``1003A``).
 - CO µg/m³ → mg/m³ (÷ 1000), the unit of GB 3095-2012 table 1 for CO.
 - ``NA`` → no row (the long table holds only values that exist).
+- A negative pollutant cell is a bad cell (file, line, column; the rest of its line is kept):
+  a concentration cannot be negative (:mod:`shanshui.formats.validity`). Meteorology
+  (TEMP, DEWP, …) may be negative.
 - ``wd`` → parameter ``WD`` [°]: the central bearing of the 16-point compass sector, clockwise
   from north, the direction the wind blows *from* (meteorological convention): N 0, NNE 22.5,
   …, NNW 337.5. A calm has no sector in these files (it is ``NA`` there too).
@@ -56,6 +59,7 @@ from shanshui.formats.lines import (
     iter_source,
 )
 from shanshui.formats.reference import prsa_stations
+from shanshui.formats.validity import cannot_be_negative, negative, negative_reason
 
 #: The header of every PRSA file.
 HEADER: tuple[str, ...] = (
@@ -101,6 +105,9 @@ HourLabel = Literal["end", "start"]
 _NUMERIC = [c for c in HEADER if c not in ("No", "wd", "station")]
 _PARSED = ["No", *_NUMERIC]
 _YMDH = ("year", "month", "day", "hour")
+#: Rows of ``_NUMERIC`` that cannot be negative: the pollutants, concentrations in µg/m³ in
+#: the file (:func:`~shanshui.formats.validity.cannot_be_negative`); meteorology may be.
+_BOUNDED = [_NUMERIC.index(c) for c in POLLUTANT_COLUMNS if cannot_be_negative(c, "µg/m³")]
 
 
 def is_prsa_header(header: list[str]) -> bool:
@@ -164,6 +171,13 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
                 dup[live] |= np.isin(keys, earlier)
         seen.append(np.unique(keys[~dup[live]]) if dup.any() else keys)
         ok &= ~dup
+        for j in _BOUNDED:  # a negative concentration: a bad cell (formats.validity)
+            for i in np.flatnonzero(negative(num[j]) & ok):
+                line = int(lines.line_numbers[i])
+                bad.append(
+                    BadRow(src.path, line, negative_reason(f"column {_NUMERIC[j]}", num[j, i]))
+                )
+                num[j, i] = np.nan
         for i in np.flatnonzero(~ok):
             line = int(lines.line_numbers[i])
             if dup[i]:

@@ -27,7 +27,10 @@ Rules (DESIGN §4, §5):
 - **What is stored**: every value of the files is an hourly mean (statistic ``avg``, period
   ``hour``; CNEMC and PRSA publish 1-hour means); a long CSV may say otherwise with the
   ``statistic``/``period`` arguments. Times are the canonical start of the hour (the readers
-  shift CNEMC's and PRSA's end-of-hour labels, see :mod:`shanshui.formats`).
+  shift CNEMC's and PRSA's end-of-hour labels, see :mod:`shanshui.formats`); a long CSV's
+  time that does not start its period (08:19 for ``hour``, 13:00 for ``day``) is a bad row,
+  as the HTTP ingest refuses it. Values that cannot be (a negative concentration, a
+  non-finite number) are bad rows in every format (:mod:`shanshui.formats.validity`).
 - **Sites not yet in the store** are created from the shipped national station list
   (:func:`shanshui.formats.stations`, region from the city) when they are on it. Others are
   errors: their values are left out and reported per file and site as
@@ -239,7 +242,10 @@ class Importer:
             return detected, formats.iter_cnemc(path, lines, **self.options)
         if detected == "prsa":
             return detected, formats.iter_prsa(path, lines, **self.options)
-        return detected, formats.iter_long_csv(path, lines, **self.options)
+        # a long CSV's times must start the period its values are stored with (DESIGN §4;
+        # the HTTP ingest's rule): an hourly value stamped 08:19 is a bad row, not an hour
+        options = {"period": self.period, **self.options}
+        return detected, formats.iter_long_csv(path, lines, **options)
 
     def _write(self, path: str, chunk: Chunk, report: ImportReport, source: str) -> None:
         if not chunk.rows:
@@ -503,6 +509,10 @@ def _guarded(path: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
             return
         except (OSError, EOFError, zlib.error, UnicodeError) as exc:
             raise FormatError(path, 0, f"cannot read: {exc}") from exc
+        except (pd.errors.ParserError, pa.ArrowInvalid) as exc:  # pragma: no cover
+            # the readers report unparseable lines as bad rows; should a parser still fail,
+            # it fails this file only, and the later files are imported
+            raise FormatError(path, 0, f"cannot parse: {exc}") from exc
         yield chunk
 
 
