@@ -174,15 +174,12 @@ def history_request(
     """
     if cn not in HISTORY_CNS:
         raise EncodeError(f"CN={cn} is not a history request (one of {sorted(HISTORY_CNS)})")
-    if version not in VERSION_BITS:
-        raise EncodeError(f"unknown HJ 212 edition {version!r}")
+    flag = _request_flag(version)
     first, last = _beijing(begin), _beijing(end)
     if first > last:
         raise EncodeError(f"BeginTime {first:%Y%m%d%H%M%S} is after EndTime {last:%Y%m%d%H%M%S}")
     if qn is None:
         qn = make_qn(datetime.now(CST))
-    # HJ/T 212-2005 writes its requests with Flag=3; 2017/2025: version bits << 2 | A.
-    flag = REQUEST_FLAG_2005 if version == "2005" else (VERSION_BITS[version] << 2) | 1
     head = Message.build(qn=qn, st=st, cn=cn, pw=pw, mn=mn, flag=flag)
     # Message.build writes each CP field as its own ``;`` group; the request keeps both
     # times in one group joined by ``,`` (HJ 212-2017 Table C.1; v22, v77), so the CP is
@@ -217,15 +214,23 @@ def set_time(
     EncodeError
         An unknown ``version`` or a header value the codec would not decode.
     """
-    if version not in VERSION_BITS:
-        raise EncodeError(f"unknown HJ 212 edition {version!r}")
+    flag = _request_flag(version)
     local = _beijing(now)
     if qn is None:
         qn = make_qn(local)
-    flag = REQUEST_FLAG_2005 if version == "2005" else (VERSION_BITS[version] << 2) | 1
     fields: dict[str, object] = {} if pol_id is None else {"PolId": pol_id}
     fields["SystemTime"] = f"{local:%Y%m%d%H%M%S}"
     return Message.build(qn=qn, st=st, cn="1012", pw=pw, mn=mn, flag=flag, fields=fields)
+
+
+def _request_flag(version: str) -> int:
+    """The Flag of the platform's request to a device of edition ``version``: HJ/T 212-2005
+    writes its requests with Flag=3 (:data:`REQUEST_FLAG_2005`); 2017/2025: the version bits
+    shifted by 2, with A = 1 (the device answers, HJ 212-2017 Table 4). EncodeError for an
+    unknown edition."""
+    if version not in VERSION_BITS:
+        raise EncodeError(f"unknown HJ 212 edition {version!r}")
+    return REQUEST_FLAG_2005 if version == "2005" else (VERSION_BITS[version] << 2) | 1
 
 
 def _beijing(when: datetime) -> datetime:
