@@ -88,7 +88,7 @@ def unclose_quote(line: str) -> str:
     return broken + "\n"
 
 
-@pytest.mark.parametrize("chunk_lines", [None, 100, 7])
+@pytest.mark.parametrize("chunk_lines", [None, 100, 83])  # 83: a chunk starts at line 500
 def test_prsa_unclosed_quote_is_one_bad_row_and_every_other_row_is_kept(
     shared: Path, tmp_path: Path, chunk_lines: int | None
 ) -> None:

@@ -40,7 +40,11 @@ Conventions (DESIGN §4):
   :class:`~shanshui.errors.PeerError`); a bad line becomes a :class:`BadRow` (file, line,
   reason) — :func:`iter_chunks` yields them beside the good rows, the ``read_*`` functions
   raise at the first (``errors="raise"``) or leave them out (``errors="skip"``). In wide
-  files a single bad cell drops only that value.
+  files a single bad cell drops only that value. A line the parser cannot read (an unclosed
+  ``"``) is a bad row of its own line; the others are kept.
+- **Impossible values** are bad cells in every reader: a value that is not finite, a
+  negative concentration or AQI (meteorology may be negative); a long CSV read with a
+  ``period`` also refuses times that do not start it (:mod:`shanshui.formats.validity`).
 
 Entry points: :func:`read_cnemc`, :func:`read_prsa`, :func:`read_long_csv`, :func:`read_any`,
 :func:`iter_chunks`; reference data :func:`stations`, :func:`regions`, :func:`city_regions`,
