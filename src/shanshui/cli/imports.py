@@ -276,7 +276,12 @@ def import_long(
         str, typer.Option("--statistic", help="How the values are stored: avg, rtd, min, max, …")
     ] = "avg",
     period: Annotated[
-        str, typer.Option("--period", help="Their period: hour, day, minute or rt.")
+        str,
+        typer.Option(
+            "--period",
+            help="Their period: hour, day, minute or rt (a time must start its period: "
+            "08:00 for an hour, 00:00 Beijing time for a day; other rows are bad).",
+        ),
     ] = "hour",
     create_sites: CreateOpt = True,
     chunk_lines: ChunkOpt = None,
