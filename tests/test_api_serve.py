@@ -139,6 +139,7 @@ def test_serve_cli_passes_rules_every(monkeypatch: Any, tmp_path: Path) -> None:
     monkeypatch.setattr(cli_serve, "setup_json_logging", lambda level: None)  # keep pytest's
     db = str(tmp_path / "s.duckdb")
     runner = CliRunner()
+    assert runner.invoke(app, ["init", "--db", db, "--no-seed"]).exit_code == 0  # serve needs it
     for extra, want in (([], 60.0), (["--rules-every", "0"], 0.0), (["--rules-every", "5"], 5.0)):
         result = runner.invoke(app, ["serve", "--db", db, "--log-level", "error", *extra])
         assert result.exit_code == 0, result.output

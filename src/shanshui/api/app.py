@@ -34,6 +34,7 @@ from shanshui.api import (
     routes_devices,
     routes_downloads,
     routes_sites,
+    routes_sites_admin,
 )
 from shanshui.api.auth import ApiKeys
 from shanshui.api.cache import Expiring, ResponseCache
@@ -131,7 +132,7 @@ def create_app(
     app.state.parameters = Expiring(all_parameters)
     install(app)
     modules = [routes_sites, routes_data, routes_air, routes_downloads, routes_devices]
-    modules += [routes_admin]
+    modules += [routes_admin, routes_sites_admin]
     modules += [m for m in map(_optional, OPTIONAL_ROUTERS) if m is not None]
     for module in modules:
         app.include_router(module.router, prefix=PREFIX)

@@ -15,6 +15,7 @@ from shanshui.cli import permits as _permits
 from shanshui.cli import serve as _serve
 from shanshui.cli import simulate as _simulate
 from shanshui.cli import simulate_cems as _simulate_cems
+from shanshui.cli import sites as _sites
 from shanshui.cli import store as _store
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ _store.register(app)
 _serve.register(app)
 _simulate.register(app)
 _simulate_cems.register(app)
+_sites.register(app)
 
 
 def main() -> None:

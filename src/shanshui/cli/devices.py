@@ -10,22 +10,34 @@ running states (CN 2021, ``SBn-RS`` decoded where the code's meaning is known), 
 ``shanshui devices recall MN --begin … --end … --reason …`` asks a device for a range of its
 history (HJ 212-2017 2061/2051/2031, :mod:`shanshui.ingest.recalls`), and ``shanshui devices
 recalls MN`` lists its requests; the API has them at ``/api/v1/devices/{mn}/recalls``.
+
+Onboarding (DESIGN §2, :mod:`shanshui.ingest.onboarding`): ``shanshui devices add MN --site …
+--password … [--protocol 2017|2005|2025|http]`` registers a new active device (an HJ 212 data
+logger, or a station that sends HTTP JSON to ``/api/v1/ingest`` with its MN and password);
+``shanshui devices approve MN --site … --password … --reason …`` approves a pending one, as
+``POST /api/v1/devices/{mn}/approve`` does; ``shanshui devices list [--status pending]`` lists
+them (never their password hashes). The site must be registered first (``shanshui sites
+add`` for one that is not on the national list).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
 from shanshui import store as st
+from shanshui.cli.sites import open_existing
 from shanshui.cli.target import DbOption, PostgresOption, store_target
 from shanshui.errors import ShanshuiError
 from shanshui.ingest.events import event_json
+from shanshui.ingest.onboarding import PROTOCOLS, add_device, approve_device
 from shanshui.ingest.recalls import ranges
-from shanshui.store.api import EVENT_KINDS
+from shanshui.store.api import EVENT_KINDS, STATUSES, Device
+from shanshui.store.passwords import N, hash_password
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -35,7 +47,7 @@ def register(main: typer.Typer) -> None:
     main.add_typer(
         app,
         name="devices",
-        help="HJ 212 devices: their events (state, restarts, …) and history requests.",
+        help="HJ 212 devices: register, approve, list; their events and history requests.",
     )
 
 
@@ -162,3 +174,109 @@ def recalls(
     for r in found:
         sent = "waiting" if r.sent is None else f"sent {r.sent.isoformat()}"
         typer.echo(f"{r.cn}\t{r.begin.isoformat()}\t{r.end.isoformat()}\t{sent}\t{r.reason}")
+
+
+# -- onboarding ------------------------------------------------------------------------------
+#: The store's scrypt cost, log2 N (shanshui.store.passwords.N = 2**14).
+HASH_COST = N.bit_length() - 1
+HashCost = Annotated[
+    int, typer.Option(min=10, max=20, help="log2 of scrypt N for the password hash.")
+]
+
+
+def _hasher(cost: int) -> Callable[[str], str]:
+    return lambda password: hash_password(password, n=2**cost)
+
+
+def _device_line(d: Device) -> str:
+    seen = d.last_seen.isoformat() if d.last_seen else "-"
+    return (
+        f"{d.mn}\t{d.status}\t{d.site or '-'}\t{d.protocol or '-'}\t{seen}\t"
+        f"{d.last_peer or '-'}\t{d.refused_logins}"
+    )
+
+
+@app.command("add")
+def add(
+    mn: Annotated[str, typer.Argument(help="The device's MN (HJ 212-2017: 24 characters).")],
+    *,
+    site: Annotated[str, typer.Option(help="The registered site it reports for.")],
+    password: Annotated[
+        str, typer.Option(help="Its password: HJ 212 PW, or the HTTP Basic password (hashed).")
+    ],
+    protocol: Annotated[
+        str, typer.Option(help=f"What it speaks: {', '.join(PROTOCOLS)} (HJ 212 edition).")
+    ] = "2017",
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    actor: Annotated[str, typer.Option(help="Who registers it (audit log).")] = "cli",
+    hash_cost: HashCost = HASH_COST,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
+) -> None:
+    """Register a new active device bound to a site (audited); a known MN is refused (a
+    pending one is approved instead)."""
+    with open_existing(db, postgres) as store:
+        try:
+            made = add_device(
+                store, mn, site=site, password=password, protocol=protocol, actor=actor,
+                reason=reason, hasher=_hasher(hash_cost),
+            )  # fmt: skip
+        except ShanshuiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"registered device {made.mn} (active, site {made.site}, {made.protocol})")
+
+
+@app.command("approve")
+def approve(
+    mn: Annotated[str, typer.Argument(help="The pending device's MN.")],
+    *,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    site: Annotated[
+        str | None, typer.Option(help="The site it reports for (needed if it has none).")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Its password (needed if it has none; kept hashed).")
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Who approves it (audit log).")] = "cli",
+    hash_cost: HashCost = HASH_COST,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
+) -> None:
+    """Approve a device (audited): make it active, bound to a site, with a password; one
+    approved from pending is asked for the data it sent while unregistered (HJ 212 2061)."""
+    with open_existing(db, postgres) as store:
+        try:
+            done = approve_device(
+                store, mn, site=site, password=password, actor=actor, reason=reason,
+                now=datetime.now(UTC), hasher=_hasher(hash_cost),
+            )  # fmt: skip
+        except ShanshuiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"approved device {done.mn} (active, site {done.site})")
+
+
+@app.command("list")
+def list_devices(
+    *,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(sorted(STATUSES))}.")
+    ] = None,
+    db: DbOption = None,
+    postgres: PostgresOption = None,
+) -> None:
+    """Devices by MN: MN, status, site, protocol, last seen (UTC), last peer, refused logins
+    (tab-separated; never the password)."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"--status must be one of {', '.join(sorted(STATUSES))}")
+    with open_existing(db, postgres) as store:
+        try:
+            found = store.devices(status=status)
+        except ShanshuiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    if not found:
+        typer.echo("no devices" + (f" {status}" if status else ""), err=True)
+    for d in found:
+        typer.echo(_device_line(d))

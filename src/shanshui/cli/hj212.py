@@ -37,7 +37,7 @@ def _open(path: str) -> BinaryIO:
 def decode(
     path: Annotated[str, typer.Argument(help="File of raw bytes, or - for standard input.")] = "-",
     max_segment: Annotated[
-        int, typer.Option(help="Largest accepted data segment [bytes]; 1024 is the standard's.")
+        int, typer.Option(help="Largest accepted data segment \\[bytes]; 1024 is the standard's.")
     ] = MAX_SEGMENT,
     modbus_mn: Annotated[
         list[str] | None,

@@ -10,7 +10,10 @@ from typing import Annotated
 
 import typer
 
+from shanshui import store as st
+from shanshui.cli.sites import missing_store_message
 from shanshui.cli.target import store_target
+from shanshui.errors import ShanshuiError
 from shanshui.ingest.metrics import setup_json_logging
 from shanshui.ingest.serve import ServeConfig, default_journal, run
 from shanshui.ingest.session import Limits
@@ -19,6 +22,21 @@ from shanshui.ingest.session import Limits
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the main app."""
     app.command("serve")(serve)
+
+
+def _create(target: str) -> None:
+    """Create and seed the store at ``target``, as ``shanshui init`` does."""
+    try:
+        with st.open_store(target) as store:
+            result = st.seed(store)
+    except ShanshuiError as exc:
+        typer.echo(f"error: cannot create the store: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"created {target}: {result.regions} regions, {result.sites} sites, "
+        f"{result.parameters} parameters",
+        err=True,
+    )
 
 
 def serve(  # noqa: PLR0917 - Typer maps parameters to options
@@ -36,27 +54,43 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
         Path | None,
         typer.Option(help="Journal folder (default: <db>.journal or ./shanshui-journal)."),
     ] = None,
-    max_frame: Annotated[int, typer.Option(help="Largest data segment [bytes].")] = 4096,
-    idle_timeout: Annotated[float, typer.Option(help="Close silent connections [s].")] = 7200.0,
+    max_frame: Annotated[int, typer.Option(help="Largest data segment \\[bytes].")] = 4096,
+    idle_timeout: Annotated[float, typer.Option(help="Close silent connections \\[s].")] = 7200.0,
     slow_timeout: Annotated[
-        float, typer.Option(help="Close a connection whose partial frame waits this long [s].")
+        float, typer.Option(help="Close a connection whose partial frame waits this long \\[s].")
     ] = 30.0,
     fps: Annotated[float, typer.Option(help="Frames per second per connection.")] = 200.0,
     burst: Annotated[float, typer.Option(help="Burst of frames per connection.")] = 2000.0,
     aggregate_every: Annotated[
-        float, typer.Option(help="Recompute touched daily aggregates at most this often [s].")
+        float, typer.Option(help="Recompute touched daily aggregates at most this often \\[s].")
     ] = 1.0,
     rules_every: Annotated[
         float,
         typer.Option(
             min=0.0,
-            help="Evaluate the permit rules (alarms) at most this often [s]; 0: not at all.",
+            help="Evaluate the permit rules (alarms) at most this often \\[s]; 0: not at all.",
         ),
     ] = 60.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create",
+            help="Create the --db store if there is none, as `shanshui init` does (schema, "
+            "regions, national stations); without it a missing --db file is refused.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the gateway, the journal writer, the daily aggregation and the API in one process."""
+    """Run the gateway, the journal writer, the daily aggregation and the API in one process.
+
+    The store must exist (shanshui init --db PATH creates it) unless --create is given: a
+    mistyped --db path must not start an empty platform that refuses every device."""
     target = store_target(db, postgres)
+    if db is not None and not db.is_file():
+        if not create:
+            typer.echo(f"error: {missing_store_message(db)}, or pass --create", err=True)
+            raise typer.Exit(1)
+        _create(target)
     setup_json_logging(getattr(logging, log_level.upper(), logging.INFO))
     limits = Limits(
         max_segment=max_frame, idle_timeout=idle_timeout, slow_timeout=slow_timeout,

@@ -63,8 +63,8 @@ def simulate_cems(  # noqa: PLR0917 - Typer maps parameters to options
         float, typer.Option(help="Data seconds per second (3600: an hour a second; 0: max).")
     ] = 1.0,
     window: Annotated[int, typer.Option(help="Unacknowledged frames per device.")] = 64,
-    ack_timeout: Annotated[float, typer.Option(help="Resend after this long [s].")] = 10.0,
-    max_seconds: Annotated[float, typer.Option(help="Give up after [s].")] = 86_400.0,
+    ack_timeout: Annotated[float, typer.Option(help="Resend after this long \\[s].")] = 10.0,
+    max_seconds: Annotated[float, typer.Option(help="Give up after this long \\[s].")] = 86_400.0,
     secret: Annotated[str, typer.Option(help="Shared secret of the device passwords.")] = (
         "shanshui"
     ),

@@ -10,17 +10,26 @@ Request (``Content-Type: application/json``, at most :data:`MAX_BODY_BYTES`)::
   hourly value must be on the hour and a daily one at 00:00 of the site's natural day, in
   the site's time zone; at most :data:`FUTURE_SLACK` ahead of the server's clock.
 - ``value``: a finite JSON number in the parameter's unit as the store registers it (µg/m³,
-  CO mg/m³ for the air pollutants, GB 3095-2012 Table 1); strings are refused.
-- ``flag``: HJ 212 data flag (1–2 letters, default ``N``); ``statistic`` one of the store's
-  (``avg`` default), ``period`` one of ``rt minute hour day`` (``hour`` default).
+  CO mg/m³ for the air pollutants, GB 3095-2012 Table 1); strings are refused. A
+  concentration (a parameter in a mass-concentration unit, and the AQI) cannot be negative
+  (HJ 633-2012 Table 1's breakpoints start at 0; the rule of the file importers,
+  :func:`shanshui.formats.validity.cannot_be_negative`) nor exceed :data:`CEILINGS`;
+  meteorology (TEMP, DEWP, PRES …) may be negative.
+- ``flag``: an HJ 212-2017 data flag (§6.6, Table 6: ``N F M S D C T B``, upper case; default
+  ``N``); ``statistic`` one of the store's (``avg`` default), ``period`` one of ``rt minute
+  hour day`` (``hour`` default).
 - ``site``: optional; a device may only write its own site (the one the registry binds it to).
 
 Authentication: HTTP Basic with the **device MN as user name and the device password** from
-the store's device registry (the same credentials an HJ 212 data logger uses; the store has
-no API keys yet). Only ``active`` devices bound to a site may write. A wrong password is
-counted on the device (:meth:`Store.count_refused_login`) and logged with the peer address;
-an unknown MN is logged and refused (it is not listed as pending: an HTTP client has no
-business creating devices). Use HTTPS in front of it (a reverse proxy): Basic sends the
+the store's device registry (the same credentials an HJ 212 data logger uses). Only
+``active`` devices bound to a site may write. A wrong password is counted on the device
+(:meth:`Store.count_refused_login`) and logged with the peer address. An unknown MN is
+refused (401, nothing stored) and, as the gateway does, listed as a pending device
+(:meth:`Store.note_unknown_device`, protocol ``http``) so that an operator can approve it
+(``POST /api/v1/devices/{mn}/approve`` or ``shanshui devices approve MN --site … --password
+…``), or register it beforehand (``shanshui devices add MN --protocol http``); an MN that is
+not 1–64 letters, digits, ``_`` or ``-`` (:data:`~shanshui.ingest.onboarding.MN_PATTERN`) is
+refused without being listed. Use HTTPS in front of it (a reverse proxy): Basic sends the
 password in clear.
 
 All or nothing: the readings of one request are checked together and written in one store
@@ -41,8 +50,9 @@ status code                      when
 403    ``forbidden_site``        a reading for another site than the device's
 413    ``payload_too_large``     body over :data:`MAX_BODY_BYTES`
 415    ``unsupported_media_type`` not ``application/json``
-422    ``validation_failed``     a field missing, of the wrong type, out of range, unknown
-                                 parameter, misaligned time, the same key twice; ``details``
+422    ``validation_failed``     a field missing, of the wrong type, out of range (a negative
+                                 or impossible concentration), not an HJ 212-2017 flag,
+                                 unknown parameter, misaligned time, the same key twice; ``details``
                                  lists each problem with its ``loc`` (``["readings", 3, "time"]``)
 503    ``store_unavailable``     the store failed (``Retry-After`` says when to retry)
 500    ``internal_error``        a bug (logged with its traceback)
@@ -60,6 +70,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +85,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shanshui.errors import StoreError
+from shanshui.formats.validity import cannot_be_negative
+from shanshui.hj212.codes import DATA_FLAGS
+from shanshui.ingest.onboarding import MN_PATTERN
 from shanshui.store.api import PERIODS, STATISTICS, Device, Store, StoreInputError
 from shanshui.store.passwords import verify_password
 
@@ -101,7 +115,22 @@ FUTURE_SLACK = timedelta(minutes=10)
 #: Seconds a client should wait after a 503.
 RETRY_AFTER_S = 5
 
-_FLAG = r"^[A-Za-z]{1,2}$"
+_FLAG = r"^[A-Za-z0-9]{1,2}$"  # then _flag: one of HJ 212-2017 Table 6
+
+#: The most a concentration can be, by unit: a mass per volume cannot exceed the density of
+#: the medium it is measured in. CHOICE (no standard bounds it): 10 kg per m³ of gas (above
+#: any flue or ambient gas at standard conditions; dry air is 1.293 kg/m³ at 0 °C and
+#: 101.325 kPa) and 2 kg per litre of liquid (above brine's 1.2 kg/L). Beyond them a value is
+#: a fault, and one such value turns every mean it enters into infinity.
+CEILINGS: dict[str, float] = {
+    "ng/m³": 1e13,
+    "µg/m³": 1e10,
+    "mg/m³": 1e7,
+    "µg/L": 2e9,
+    "µg/l": 2e9,
+    "mg/L": 2e6,
+    "mg/l": 2e6,
+}
 
 
 class Reading(BaseModel):
@@ -116,6 +145,18 @@ class Reading(BaseModel):
     flag: str = Field("N", pattern=_FLAG, description="HJ 212 data flag (N = normal).")
     statistic: str = Field("avg", description="avg, rtd, min, max, cou, zs… (HJ 212 suffix).")
     period: str = Field("hour", description="rt, minute, hour or day.")
+
+    @field_validator("flag")
+    @classmethod
+    def _flag(cls, v: str) -> str:
+        # HJ 212-2017 §6.6 Table 6 (shanshui.hj212.codes.DATA_FLAGS): upper-case letters; a
+        # lower-case "n" is not "N" and would be stored as an invalid flag
+        if v not in DATA_FLAGS:
+            hint = f" (did you mean {v.upper()!r}?)" if v.upper() in DATA_FLAGS else ""
+            raise ValueError(
+                f"{v!r} is not an HJ 212-2017 data flag ({' '.join(DATA_FLAGS)}){hint}"
+            )
+        return v
 
     @field_validator("statistic")
     @classmethod
@@ -247,7 +288,7 @@ class _Ingest:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._parameters: set[str] = set()
+        self._parameters: dict[str, str] = {}  # code: unit
         self._zones: dict[str, str] = {}
 
     # -- run in a worker thread (the store and scrypt block) -----------------------------------
@@ -255,6 +296,7 @@ class _Ingest:
         device = self.store.device(mn)
         if device is None or device.password_hash is None:
             log.warning("http ingest: refused unknown MN %r from %s", mn, peer)
+            self._note_unknown(mn, peer)
             raise _RefusedError(
                 error_response(
                     401,
@@ -290,10 +332,32 @@ class _Ingest:
             )
         return device
 
+    def _note_unknown(self, mn: str, peer: str | None) -> None:
+        """List ``mn`` as a pending device, as the gateway does for an unknown HJ 212 MN."""
+        if not re.match(MN_PATTERN, mn):
+            return  # not an MN an operator could approve: refused, not listed
+        try:
+            self.store.note_unknown_device(mn, peer=peer, seen=datetime.now(UTC), protocol="http")
+        except StoreError:  # the refusal stands; the note is not worth a 503
+            log.warning("http ingest: could not list %r as pending", mn)
+
     def _known_parameters(self, codes: set[str]) -> set[str]:
-        if not codes <= self._parameters:
-            self._parameters = {p.code for p in self.store.parameters()}
-        return codes - self._parameters
+        if not codes <= self._parameters.keys():
+            self._parameters = {p.code: p.unit for p in self.store.parameters()}
+        return codes - self._parameters.keys()
+
+    def _range_problem(self, parameter: str, value: float) -> str | None:
+        """Why ``value`` cannot be a reading of ``parameter`` (None: it can)."""
+        unit = self._parameters.get(parameter)
+        if value < 0 and cannot_be_negative(parameter, unit):
+            return (
+                f"{value:g} {unit} is negative: a concentration cannot be below 0 "
+                "(HJ 633-2012 Table 1 starts at 0)"
+            )
+        ceiling = CEILINGS.get(unit or "")
+        if ceiling is not None and value > ceiling:
+            return f"{value:g} {unit} exceeds {ceiling:g} {unit}, the density of the medium"
+        return None
 
     def _zone(self, site: str) -> ZoneInfo:
         if site not in self._zones:
@@ -324,6 +388,8 @@ class _Ingest:
                     {"loc": [*loc, "parameter"], "message": f"unknown parameter {r.parameter!r}",
                      "type": "unknown_parameter"}
                 )  # fmt: skip
+            elif (why := self._range_problem(r.parameter, r.value)) is not None:
+                problems.append({"loc": [*loc, "value"], "message": why, "type": "value_range"})
             if (why := _misaligned(r.time, r.period, zone)) is not None:
                 problems.append({"loc": [*loc, "time"], "message": why, "type": "time_alignment"})
             if r.time > latest:
