@@ -16,8 +16,9 @@ from shanshui.api.auth import Operator
 from shanshui.api.common import Limit, Offset, page, store_of, writer_of
 from shanshui.api.errors import ApiError
 from shanshui.ingest.events import event_json
-from shanshui.ingest.recalls import on_approval, ranges
-from shanshui.store import Device, StoreInputError, hash_password
+from shanshui.ingest.onboarding import NotRegisteredError, OnboardingError, approve_device
+from shanshui.ingest.recalls import ranges
+from shanshui.store import Device, StoreInputError
 from shanshui.store.recalls import Recall
 
 router = APIRouter(tags=["devices (operator)"])
@@ -133,33 +134,26 @@ async def approve(request: Request, role: Operator, mn: str, body: Approval) -> 
     or password in the store needs them here; the gateway admits it within its device
     refresh interval. A device approved from pending is asked for the hourly data it sent
     while unregistered (HJ 212-2017 CN 2061 with BeginTime/EndTime, from an hour before it
-    was first seen; :func:`shanshui.ingest.recalls.on_approval`) when it next sends."""
+    was first seen; :func:`shanshui.ingest.recalls.on_approval`) when it next sends; the rules
+    are :func:`shanshui.ingest.onboarding.approve_device`, as for ``shanshui devices
+    approve``."""
     actor: str = getattr(request.state, "actor", "apikey:unknown")
-    hashed = await run_in_threadpool(hash_password, body.password) if body.password else None
 
     def change() -> Device:
         with writer_of(request) as store:
-            found = store.device(mn)
-            if found is None:
-                raise ApiError(404, "not_found", f"no device {mn!r}")
-            site = body.site or found.site
-            if site is None:
-                raise ApiError(422, "validation_failed", "the device has no site: give one")
-            if not any(s.code == site for s in store.sites()):
-                raise ApiError(422, "validation_failed", f"no site {site!r}")
-            password_hash = hashed or found.password_hash
-            if password_hash is None:
-                raise ApiError(422, "validation_failed", "the device has no password: give one")
-            new = dataclasses.replace(
-                found, status="active", site=site, password_hash=password_hash
-            )
-            store.upsert_devices([new], actor=actor, reason=body.reason)
-            store.request_recalls(on_approval(found, actor=actor, now=dt.datetime.now(dt.UTC)))
-            done = store.device(mn)
-            assert done is not None
-            return done
+            return approve_device(
+                store, mn, site=body.site, password=body.password, actor=actor,
+                reason=body.reason, now=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
 
-    return device_view(await run_in_threadpool(change))
+    try:
+        done = await run_in_threadpool(change)
+    except NotRegisteredError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except OnboardingError as exc:
+        details = [{"loc": [field], "message": message} for field, message in exc.problems]
+        raise ApiError(422, "validation_failed", str(exc), details) from None
+    return device_view(done)
 
 
 def recall_view(recall: Recall) -> dict[str, Any]:
