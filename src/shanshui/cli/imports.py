@@ -186,7 +186,7 @@ def _run(
         err.print(
             f"[yellow]unknown site[/] {escape(u.file)}: {escape(repr(u.site))} is neither in "
             f"the store nor on the national station list; {u.values} values left out "
-            "(register the site first)",
+            "(register the site first: shanshui sites add)",
             highlight=False,
         )
     for f in report.failures:
