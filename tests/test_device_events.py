@@ -511,3 +511,23 @@ def test_a_run_time_upload_is_an_event_not_readings() -> None:
     assert event.kind == "runtime" and event.time == _bj("2016-08-01 00:00:00")
     assert event.fields == {"DataTime": "20160801000000", "SB1-RT": "18.50", "SB2-RT": "24"}
     assert event.received == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+
+
+def test_an_event_dated_year_1_is_kept_under_its_qn_time_and_stops_nothing() -> None:
+    # DataTime 0001-01-01 00:00 Beijing is before UTC's year 1: not a time the store can
+    # hold. The event falls back to its QN's time (shanshui.ingest.events.event_time), and
+    # the data frame journaled with it is decoded too (review 12: the writer stalled).
+    state = (
+        b"QN=20160801085857223;ST=31;CN=2021;PW=123456;MN=M1;Flag=5;"
+        b"CP=&&DataTime=00010101000000;SB1-RS=1&&"
+    )
+    data = (
+        b"QN=20160801085857224;ST=22;CN=2061;PW=123456;MN=M1;Flag=5;"
+        b"CP=&&DataTime=20160801080000;a34004-Avg=35,a34004-Flag=N&&"
+    )
+    out, bad, readings = expand_frames([encode_frames([state, data], [SITE, SITE], RECEIVED)])
+    assert (bad, readings) == ([], 1)
+    (record,) = out
+    assert not isinstance(record, bytes)
+    (event,) = record.events
+    assert event.time == _bj("2016-08-01 08:58:57.223")

@@ -325,7 +325,7 @@ def test_a_value_too_long_for_a_float_is_not_a_reading() -> None:
 # -- the lean ack path (shanshui.hj212.scan) -----------------------------------------------------
 def test_a_frame_with_undecodable_cp_is_acknowledged_and_journaled_whole() -> None:
     # The written choice: CRC and header are checked before the answer, CP by the writer
-    # (which dead-letters this frame and keeps its readable entries, tests/test_salvage.py);
+    # (which dead-letters this frame: "junk" names no measurement, tests/test_salvage.py);
     # the journal keeps the frame's segment as received.
     from shanshui.hj212 import frame_segment
     from shanshui.ingest.payload import frames_of
@@ -339,8 +339,7 @@ def test_a_frame_with_undecodable_cp_is_acknowledged_and_journaled_whole() -> No
     assert decode_frame(reply).cn == "9014"
     (record,) = committer.payloads
     assert frames_of(record)[1:] == ([segment], ["1001A"])
-    # the writer keeps the readable reading (PM2.5 = 1) and dead-letters the frame
-    assert [(r[1], r[5]) for r in committer.rows()] == [("PM2.5", 1.0)]
+    assert committer.rows() == []  # no reading: the writer dead-letters it
 
 
 def test_a_device_changed_by_a_refresh_is_checked_again() -> None:

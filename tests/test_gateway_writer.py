@@ -151,9 +151,9 @@ def test_a_lone_bad_record_is_dead_lettered_and_the_writer_goes_on(rig: Rig) -> 
 def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(rig: Rig) -> None:
     # The gateway journals frames after reading their headers only (shanshui.hj212.scan); a
     # CP entry without '=' (HJ 212-2017 §6.3.3.2 requires key=value) is found by the writer:
-    # that frame goes to the dead-letter file with its reason, its readable entries and the
-    # record's other frame are stored (shanshui.ingest.salvage), and the dead letter is
-    # counted.
+    # that frame goes to the dead-letter file with its reason (the entry names no measurement,
+    # so nothing of it is kept: shanshui.ingest.salvage), the record's other frame is
+    # stored, and the dead letter is counted.
     from shanshui.ingest.payload import encode_frames
 
     good = (
@@ -175,14 +175,14 @@ def test_an_acknowledged_frame_whose_cp_does_not_decode_is_dead_lettered(rig: Ri
             writer._applied(*await asyncio.to_thread(writer.step))
 
     asyncio.run(main())
-    assert sorted(rig.store.observations("1001A")["value"]) == [41.0, 43.0]
+    assert sorted(rig.store.observations("1001A")["value"]) == [41.0]
     (line,) = (rig.journal_dir / "deadletter.jsonl").read_text().splitlines()
     dead = json.loads(line)
     assert dead["reason"].startswith("bad_field") and dead["frame"]["site"] == "1001A"
-    assert "1 readings kept; left out: 'junk'" in dead["reason"]
+    assert "kept" not in dead["reason"]
     assert dead["frame"]["segment"] == bad.decode()
     assert rig.metrics.value("shanshui_gateway_dead_letters_total", kind="frame") == 1
-    assert rig.metrics.value("shanshui_gateway_observations_journaled_total") == 2
+    assert rig.metrics.value("shanshui_gateway_observations_journaled_total") == 1
 
 
 def test_a_refused_record_of_frames_is_dead_lettered_with_its_readings(tmp_path: Path) -> None:

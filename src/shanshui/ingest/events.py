@@ -91,7 +91,7 @@ def _beijing(raw: str | None) -> datetime | None:
         return None
     try:
         return parse_time(raw.strip()).replace(tzinfo=CST).astimezone(UTC)
-    except FrameError:
+    except (FrameError, OverflowError, ValueError):  # year 1 in Beijing is before UTC's year 1
         return None
 
 

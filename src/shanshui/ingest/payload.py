@@ -452,7 +452,10 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
                             received))  # fmt: skip
                 continue
             if message.cn in EVENT_CNS:
-                events.append(event_of(message, site, received))
+                try:
+                    events.append(event_of(message, site, received))
+                except (ValueError, OverflowError) as exc:  # acknowledged: kept, not retried
+                    bad.append((segment, site, f"bad_field: {exc}", received))
             elif add_readings(columns, message, site) == 0 and message.data_time is None:
                 bad.append((segment, site, "bad_field: no DataTime", received))
         if len(columns) or events:

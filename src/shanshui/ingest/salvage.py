@@ -9,7 +9,10 @@ readings the device measured and the platform promised to keep, so the writer re
 segment without the entries that cannot be read, and dead-letters the frame as received
 as well, so that the operator sees what was left out.
 
-CHOICE: only entries that cannot be read at all are dropped. Anything else the codec
+CHOICE: only entries that cannot be read at all are dropped, with every other entry of the
+measurement they name (``a34004-FlagD``: the value of a34004 whose flag was lost goes too);
+an unreadable entry that names no measurement (``garbage``, ``=5``) keeps the whole frame out,
+since it may have been any value's flag. Anything else the codec
 refuses (a bad header, a DataTime that is no date, control characters, text with
 ``//…//`` logs, whose separators cannot be told apart) is not salvaged: the frame is
 dead-lettered whole, as before.
@@ -21,8 +24,9 @@ from shanshui.hj212 import FrameError, Message, parse_segment
 
 
 def salvage(segment: bytes) -> tuple[Message, list[str]] | None:
-    """The message of ``segment`` without its unreadable CP entries, and those entries as
-    sent; None when nothing was dropped or the rest does not decode either.
+    """The message of ``segment`` without its unreadable CP entries and the other entries of
+    their measurements, and the unreadable entries as sent; None when nothing was dropped,
+    an unreadable entry names no measurement, or the rest does not decode either.
 
     An entry is unreadable when it has text but no ``=``, or an ``=`` with an empty key
     (empty entries left by a trailing ``;`` or ``,`` are no error, the codec skips them).
@@ -36,8 +40,9 @@ def salvage(segment: bytes) -> tuple[Message, list[str]] | None:
         return None
     if "//" in cp:  # -Info logs: a separator inside them cannot be told from a real one
         return None
-    kept: list[str] = []
+    groups: list[list[str]] = []
     dropped: list[str] = []
+    lost: set[str] = set()  # codes an unreadable entry belonged to
     for group in cp.split(";"):
         entries = []
         for entry in group.split(","):
@@ -46,12 +51,22 @@ def salvage(segment: bytes) -> tuple[Message, list[str]] | None:
             key, sep, _value = entry.partition("=")
             if sep and key.strip():
                 entries.append(entry)
-            else:
-                dropped.append(entry)
-        if entries:
-            kept.append(",".join(entries))
+                continue
+            dropped.append(entry)
+            code, dash, _suffix = (key if sep else entry).strip().partition("-")
+            if not (dash and code):
+                return None  # which value it was about cannot be told: keep nothing
+            lost.add(code)
+        groups.append(entries)
     if not dropped:
         return None
+    # every entry of a code whose entry was lost goes too: a lost "-Flag=D" must not leave
+    # its value standing as valid (HJ 212-2017 §6.6: D is a fault)
+    kept = [
+        ",".join(e for e in entries if e.partition("=")[0].strip().partition("-")[0] not in lost)
+        for entries in groups
+    ]
+    kept = [g for g in kept if g]
     rebuilt = segment[: at + 5] + ";".join(kept).encode() + b"&&"
     try:
         return parse_segment(rebuilt), dropped
