@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from shanshui.api import create_app, hash_key, new_key
 from shanshui.cli import app as cli
-from shanshui.hj212 import Decoder, FrameError
+from shanshui.hj212 import Decoder, FrameError, frame_segment
 from shanshui.ingest.gateway import DeviceRegistry
 from shanshui.ingest.metrics import GatewayMetrics
 from shanshui.ingest.serve import ServeConfig, serve
@@ -291,3 +291,38 @@ def test_a_replayed_logger_answers_the_gateway_s_request_and_nothing_is_stored_t
     assert len(got) == 24  # once each: the answered hours are not stored twice
     assert sorted(got["value"]) == sorted(values)
     assert sent.sent is not None
+
+
+class _FullDisk:
+    async def commit(self, payloads: list[bytes]) -> None:
+        raise OSError(28, "no space left on device")
+
+
+def test_a_request_is_taken_only_with_a_durable_data_upload(tmp_path: Path) -> None:
+    """Review 12: a chunk whose journal commit fails sends nothing, so its request must stay
+    waiting; a heartbeat (ST=91 or not) carries neither the device's system code nor its data,
+    so the request waits for the device's next data upload."""
+    store = open_store(tmp_path / "s.duckdb")
+    try:
+        _registered(store)
+        store.request_recalls([recall(hours=6)])  # type: ignore[attr-defined]
+        registry = DeviceRegistry(store)
+        registry.refresh()
+        upload = hourly_frame(MN, PW, datetime(2026, 3, 1, 19, 0), {"PM2.5": 35.0}).data
+        failing = Session("127.0.0.1:9", registry, _FullDisk(), GatewayMetrics())  # type: ignore[arg-type]
+        with pytest.raises(OSError):
+            asyncio.run(failing.handle(upload))
+        heartbeat = frame_segment(
+            f"QN=20260301190000000;ST=91;CN=9015;PW={PW};MN={MN};Flag=5;CP=&&&&".encode()
+        )
+        session = Session("127.0.0.1:9", registry, _Committer(), GatewayMetrics())  # type: ignore[arg-type]
+        assert [_fields(f)["CN"] for f in asyncio.run(session.handle(heartbeat))] == ["9014"]
+        registry.flush(every=0.0)
+        assert [r.cn for r in store.waiting_recalls()] == ["2061"]  # type: ignore[attr-defined]
+        out = asyncio.run(session.handle(upload))
+        assert [(_fields(f)["CN"], _fields(f)["ST"]) for f in out] == [
+            ("9014", "91"),
+            ("2061", "22"),
+        ]
+    finally:
+        store.close()

@@ -31,6 +31,9 @@ from shanshui.store.recalls import Recall
 
 #: Most distinct MNs whose sightings, pending notes or refusals wait for the store.
 MAX_NOTES = 100_000
+#: Most waiting history requests held (oldest first). CHOICE: far more than devices: a
+#: request for a device that never comes back must not crowd out a newer one.
+MAX_RECALLS = 1_000_000
 
 
 class DeviceRegistry:
@@ -62,14 +65,13 @@ class DeviceRegistry:
         self._devices = {
             d.mn: DeviceEntry(d.mn, d.status, d.password_hash, d.site) for d in self.store.devices()
         }
-        waiting: dict[str, list[Recall]] = {}
-        for recall in self.store.waiting_recalls():
-            with self._notes_lock:
-                taken = recall.key in self._taken
-            if not taken:  # handed out already, its note not written yet
-                waiting.setdefault(recall.mn, []).append(recall)
-        with self._notes_lock:  # the same dict: each session holds it (Session._waiting)
-            self.recalls.clear()
+        found = self.store.waiting_recalls(limit=MAX_RECALLS)
+        with self._notes_lock:  # one lock: a request taken meanwhile is not put back
+            waiting: dict[str, list[Recall]] = {}
+            for recall in found:
+                if recall.key not in self._taken:  # handed out, its note not written yet
+                    waiting.setdefault(recall.mn, []).append(recall)
+            self.recalls.clear()  # the same dict: each session holds it (Session._waiting)
             self.recalls.update(waiting)
         self._last_refresh = time.monotonic()
 

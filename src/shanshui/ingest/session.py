@@ -315,7 +315,8 @@ class Session:
 
     async def _events(self, events: list[Head | FrameError], now: float) -> list[bytes]:
         out: list[bytes] = []
-        requests: list[bytes] = []  # history requests for the devices of this chunk
+        requests: list[bytes] = []  # 1012 clock settings and history requests
+        asking: dict[str, tuple[str, str, int | None]] = {}  # MN → its upload's ST, PW, Flag
         segments: list[bytes] = []
         sites: list[str] = []
         latest = b""  # the latest DataTime accepted, made on the first data upload
@@ -359,10 +360,6 @@ class Session:
                 device = found
                 last = self._last = (mn, pw, device)
                 self._seen_at = now
-            if self._waiting and mn in self._waiting:
-                recalls = self.directory.take_recalls(mn)  # type: ignore[attr-defined]
-                requests += request_frames(recalls, st=_st, pw=pw or "", mn=mn,
-                                           version=version_of(flag))  # fmt: skip
             answer: list[bytes] = []
             if flag is not None and flag & 1 and qn is not None:  # Flag bit A (Table 4)
                 if message is None and (cn in NOTICES or not flag & 0xFC):
@@ -394,6 +391,8 @@ class Session:
                     continue
                 segments.append(segment)
                 sites.append(device.site)
+                if self._waiting and mn in self._waiting:
+                    asking[mn] = (_st, pw or "", flag)
             elif cn in EVENT_CNS:
                 # a device event (state, restart, information, alarm, clock request): journaled
                 # with the chunk's data, so its answer too goes out once it is durable (DESIGN
@@ -409,9 +408,14 @@ class Session:
             await self.committer.commit([encode_frames(segments, sites, received)])
         if out:
             metrics.ack(len(out))
-        if requests:  # after the answers: the device asked first
-            out += requests
-        return out
+        # History requests waiting for the devices whose data came in this chunk, taken only
+        # now that the chunk is durable (a failed commit sends, and so notes, nothing); the
+        # ST and edition are those of the device's own data upload (not of a heartbeat or an
+        # ST=91 answer), after the answers: the device spoke first
+        for who, (st, pw_, flag_) in asking.items():
+            recalls = self.directory.take_recalls(who)  # type: ignore[attr-defined]
+            requests += request_frames(recalls, st=st, pw=pw_, mn=who, version=version_of(flag_))
+        return out + requests if requests else out
 
 
 #: How far a data upload's DataTime may lie ahead of the gateway's clock (a logger's clock
