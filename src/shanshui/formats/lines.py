@@ -256,9 +256,9 @@ def salvage(path: str, lines: Lines, n_fields: int, records: RecordCounter) -> l
     Called when a block does not parse line for line (its record count differs from its
     line count, or the parser fails). An unclosed quoted field is the usual cause (RFC 4180
     §2: a ``"`` opens a field that only another ``"`` closes; fields here cannot span lines),
-    so every line with an odd number of ``"`` is first tried alone; then the remaining lines
-    are tried together and, while they still fail, in halves, down to the single lines that
-    fail (a line that reads as one record alone reads the same among others: the parser
+    so the lines with an odd number of ``"`` are tried first, together and, while they still
+    fail, in halves down to the single lines that fail; then the remaining lines the same
+    way (a line that reads as one record alone reads the same among others: the parser
     starts each such line in the same state). ``n_fields``: fields per line; ``records``: see
     :data:`RecordCounter`.
     """
@@ -278,18 +278,24 @@ def salvage(path: str, lines: Lines, n_fields: int, records: RecordCounter) -> l
     quotes = np.bincount(np.searchsorted(ends, np.flatnonzero(arr == _QUOTE)), minlength=len(ends))
     odd = (quotes[rows] % 2).astype(bool)
     failed = np.zeros(len(rows), dtype=bool)
-    for k in np.flatnonzero(odd):
-        failed[k] = not reads(np.array([k]))
-    pending = [np.flatnonzero(~failed)]
-    while pending:
-        ks = pending.pop()
-        if not len(ks) or reads(ks):
-            continue
-        if len(ks) == 1:
-            failed[ks[0]] = True
-            continue
-        half = len(ks) // 2
-        pending += [ks[half:], ks[:half]]
+
+    def bisect(ks: np.ndarray) -> None:
+        """Mark the lines of ``ks`` that fail: a group that reads is fine as a whole, one that
+        does not is split in halves (a few bad lines cost a few reads per halving, not one
+        read per line: a file whose every name holds a ``"`` has many odd lines)."""
+        pending = [ks]
+        while pending:
+            part = pending.pop()
+            if not len(part) or reads(part):
+                continue
+            if len(part) == 1:
+                failed[part[0]] = True
+                continue
+            half = len(part) // 2
+            pending += [part[half:], part[:half]]
+
+    bisect(np.flatnonzero(odd))  # the usual culprits first, then the rest without them
+    bisect(np.flatnonzero(~failed & ~odd))
     bad = [
         BadRow(
             path,
