@@ -17,7 +17,6 @@ Expected values are the inputs the tests send and the rules of the standards nam
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -29,13 +28,13 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from shanshui.api import create_app, hash_key, new_key
 from shanshui.cli import app as cli
 from shanshui.store import AIR_PARAMETERS, Device, Parameter, Region, Site, Store, open_store
 from shanshui.store.passwords import verify_password
+from test_api_keys import InProcess as Client  # requests to the app in process
 
 PASSWORD = "s3cret"
 MN_NEW = "NEWSTATION0000000000001"  # the reviewer's MN (23 characters)
@@ -57,21 +56,6 @@ def db(tmp_path: Path) -> Path:
     with open_store(path) as s:
         _prepare(s)
     return path
-
-
-class Client:
-    """Requests to the app in process (httpx.ASGITransport)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-                return await c.request(method, path, **kwargs)
-
-        return asyncio.run(go())
 
 
 @pytest.fixture
