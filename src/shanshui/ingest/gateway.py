@@ -51,8 +51,7 @@ class DeviceRegistry:
         #: History requests waiting for their device, by MN (read by the sessions), and
         #: those handed to a connection and not yet noted as sent in the store.
         self.recalls: dict[str, list[Recall]] = {}
-        self._taken: dict[tuple[str, str, datetime, datetime], Recall] = {}
-        self._taken_at: dict[tuple[str, str, datetime, datetime], datetime] = {}
+        self._taken: dict[tuple[str, str, datetime, datetime], datetime] = {}  # key → sent at
         # The notes are written on the event loop and swapped out by flush() in the writer's
         # thread: without a lock a note could land in a dict that flush is iterating.
         self._notes_lock = threading.Lock()
@@ -82,8 +81,7 @@ class DeviceRegistry:
             recalls = self.recalls.pop(mn, [])
             now = datetime.now(UTC)
             for recall in recalls:
-                self._taken[recall.key] = recall
-                self._taken_at[recall.key] = now
+                self._taken[recall.key] = now
         return recalls
 
     def lookup(self, mn: str) -> DeviceEntry | None:
@@ -133,14 +131,10 @@ class DeviceRegistry:
                 seen, self._seen = self._seen, {}
                 unknown, self._unknown = self._unknown, {}
                 refused, self._refused = self._refused, {}
-                sent, self._taken_at = self._taken_at, {}
+                sent = dict(self._taken)
             for key, at in sent.items():
-                try:
-                    self.store.recalls_sent([key], at)
-                except Exception:  # the store is down: keep the notes for the next flush
-                    with self._notes_lock:
-                        self._taken_at.update(sent)
-                    raise
+                # a note stays until the store took it (the store down: the next flush)
+                self.store.recalls_sent([key], at)
                 with self._notes_lock:
                     self._taken.pop(key, None)
             if seen:
