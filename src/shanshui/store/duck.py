@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -10,8 +11,52 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from shanshui.errors import StoreError
 from shanshui.store.sql import Dialect, Query
 from shanshui.store.sqlstore import SQLStore
+
+#: DuckDB's words for a file another process holds (an ``IOException``, DuckDB 1.x and 2.x):
+#: ``Could not set lock on file "…": Conflicting lock is held in <program> (PID <n>)…``.
+_LOCK_HELD = re.compile(r"Could not set lock on file")
+_HOLDER = re.compile(r"held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class StoreBusy(StoreError):  # noqa: N818 - "busy" says it: the store is not wrong
+    """Another process holds the DuckDB file (DuckDB lets one process open a file).
+
+    A :class:`~shanshui.errors.StoreError` (choice): neither the input's fault (PeerError)
+    nor a programming mistake (CallerError) but the store unable to serve now; the CLI
+    prints it as ``error: …`` with exit 1, the API answers 503 (it never opens the file
+    again: it reads through cursors of the serving process's own connection).
+
+    Attributes: ``path`` (the file), ``pid`` (the holder's process id, or None when DuckDB's
+    message does not say it) and ``program`` (the holder's executable, or None).
+    """
+
+    def __init__(self, path: str, pid: int | None, program: str | None) -> None:
+        self.path = path
+        self.pid = pid
+        self.program = program
+        holder = "another process"
+        if pid is not None:
+            holder = f"process {pid}" + (f" ({program})" if program else "")
+        super().__init__(
+            f"the DuckDB file {path} is held by {holder}, perhaps a running shanshui serve; "
+            "DuckDB lets one process open a file at a time. Stop that process and retry, or "
+            "send the readings to the running server (HTTP ingest: POST /api/v1/ingest on its "
+            "HTTP port), or keep the store in PostgreSQL (--postgres URL), which many "
+            "processes share"
+        )
+
+    @classmethod
+    def parse(cls, path: str, message: str) -> StoreBusy | None:
+        """The error for DuckDB's lock ``message``, or None when it is about something else."""
+        if not _LOCK_HELD.search(message):
+            return None
+        found = _HOLDER.search(message)
+        if found is None:
+            return cls(path, None, None)
+        return cls(path, int(found["pid"]), found["program"])
 
 
 class DuckDBStore(SQLStore):
@@ -48,7 +93,13 @@ class DuckDBStore(SQLStore):
         if self._conn is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = duckdb.connect(self.path)
+            try:
+                conn = duckdb.connect(self.path)
+            except duckdb.IOException as exc:  # a lock held by another process: say so
+                busy = StoreBusy.parse(self.path, str(exc))
+                if busy is None:
+                    raise
+                raise busy from exc
             conn.execute("set TimeZone = 'UTC'")
             self._conn = conn
 
