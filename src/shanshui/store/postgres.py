@@ -33,6 +33,8 @@ class PostgresStore(SQLStore):
         super().__init__(url)
         self._timeout = connect_timeout
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._staged: set[str] = set()  # stages loaded in the open transaction
+        self._depth = 0  # nesting of _transaction (psycopg nests them as savepoints)
 
     def _ensure_connected(self) -> None:
         conn = self._conn
@@ -69,8 +71,14 @@ class PostgresStore(SQLStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._c.transaction():
-            yield
+        self._depth += 1
+        try:
+            with self._c.transaction():
+                yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:  # committed or rolled back: the stages are empty again
+                self._staged.clear()
 
     def _execute(self, q: Query, params: dict[str, Any] | None = None) -> int:
         return self._c.execute(q.text, params or {}).rowcount
@@ -87,6 +95,14 @@ class PostgresStore(SQLStore):
         for i, f in enumerate(table.schema):
             if pa.types.is_timestamp(f.type) and f.type.tz is not None:
                 table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
+        # A stage keeps its rows until the commit (on commit delete rows), while DuckDB's
+        # register replaces them: a second load of a stage in one transaction (two
+        # _insert_audit calls) empties it first, so that each load's statement reads its own
+        # rows only, as on DuckDB. The first load of a transaction finds the stage empty and
+        # costs no extra statement.
+        if name in self._staged:
+            self._c.execute(sql.SQL("delete from {}").format(sql.Identifier(name)))
+        self._staged.add(name)
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, _CSV)
         stmt = sql.SQL("copy {} ({}) from stdin (format csv)").format(

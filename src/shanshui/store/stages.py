@@ -1,7 +1,9 @@
 """The Arrow layouts of the staging tables and of query results (both back ends).
 
 PostgreSQL declares the same staging tables in ``queries/postgres/stages.sql``; DuckDB
-registers the Arrow tables under these names.
+registers the Arrow tables under these names. On both, loading a stage replaces what it held:
+a stage loaded twice in one transaction (two audit entries) holds the second load's rows only
+(PostgreSQL empties it before the second COPY, :class:`~shanshui.store.PostgresStore`).
 """
 
 from __future__ import annotations
