@@ -21,6 +21,15 @@ Bad bytes *followed* by intact records (a damaged disk block, not a torn write) 
 tail: the intact records after them were acknowledged, so reading resumes at the next intact
 record and the bad bytes are kept in ``deadletter.jsonl`` (reason, segment, offset, base64),
 once per journal object. In an earlier segment any bad record is an error (repair by hand).
+
+Dead letters (these bad bytes, and the frames and records the writer cannot store,
+:mod:`shanshui.ingest.writer`) were acknowledged: the platform never deletes them.
+:func:`append_dead_letters`, the one way both write them, rotates by size: before a line
+would take ``deadletter.jsonl`` past :data:`DEADLETTER_BYTES`, the full file is renamed
+``deadletter-YYYYmmddTHHMMSSZ.jsonl`` (UTC time of the rotation; ``-1``, ``-2``, … after it
+when that name is taken: never overwritten) and a new one begins. A line is never split
+across files (a line longer than the limit fills a file alone). :class:`DeadLetterTally`
+counts the lines and bytes kept, for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -32,8 +41,9 @@ import json
 import os
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -48,8 +58,121 @@ MAX_RECORD = 16 * 1024 * 1024  # a record larger than this is a caller bug
 WRITE_BUFFER = 1024 * 1024
 
 
+#: Size at which ``deadletter.jsonl`` is rotated [bytes]. CHOICE: 64 MiB, as a journal
+#: segment: a file an operator can open and grep; dead letters are rare (a few lines a day on
+#: a healthy network), so a full file means something to look at, and the files are kept.
+DEADLETTER_BYTES = 64 * 1024 * 1024
+#: The current dead-letter file of a journal directory, and the rotated ones' pattern.
+DEADLETTER = "deadletter.jsonl"
+DEADLETTER_GLOB = "deadletter*.jsonl"
+_DEAD_LOCK = threading.Lock()  # one writer of dead letters at a time in this process
+
+
 class JournalError(StoreError):
     """The journal cannot be read or written."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rotated_name(directory: Path, now: float) -> Path:
+    """A free name ``deadletter-YYYYmmddTHHMMSSZ[-n].jsonl`` for a full dead-letter file."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    path = directory / f"deadletter-{stamp}.jsonl"
+    n = 0
+    while path.exists():  # two rotations in one second: never overwrite the first
+        n += 1
+        path = directory / f"deadletter-{stamp}-{n}.jsonl"
+    return path
+
+
+def append_dead_letters(
+    directory: str | os.PathLike[str],
+    lines: Iterable[Mapping[str, object]],
+    *,
+    max_bytes: int = DEADLETTER_BYTES,
+) -> int:
+    """Append dead-letter ``lines`` (one JSON object each) to ``directory``'s
+    ``deadletter.jsonl``, durably (fsync), rotating it by size (module docstring); the bytes
+    written.
+
+    A line goes whole into one file: when it would take a non-empty file past ``max_bytes``
+    [bytes], that file is first flushed, fsync-ed and renamed with the time, never
+    overwritten, never removed; the directory is fsync-ed so that the names survive a crash.
+    """
+    folder = Path(directory)
+    encoded = [(json.dumps(dict(line)) + "\n").encode() for line in lines]
+    if not encoded:
+        return 0
+    path = folder / DEADLETTER
+    written = 0
+    with _DEAD_LOCK:
+        created = not path.exists()
+        handle = open(path, "ab")  # noqa: SIM115 - closed below, reopened on rotation
+        try:
+            size = handle.tell()
+            for data in encoded:
+                if size > 0 and size + len(data) > max_bytes:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    handle.close()
+                    os.rename(path, _rotated_name(folder, time.time()))
+                    handle = open(path, "ab")  # noqa: SIM115
+                    created = True
+                    size = 0
+                handle.write(data)
+                size += len(data)
+                written += len(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            handle.close()
+        if created:  # a new file's name (and a rotated one's) must survive a crash too
+            _fsync_dir(folder)
+    return written
+
+
+class DeadLetterTally:
+    """The dead letters kept in a journal directory: files, lines and bytes (all files).
+
+    Each call reads only what was appended since the last (a file's lines are counted once,
+    by its name, inode and size), so a scrape of ``/metrics`` costs a few ``stat`` calls.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[int, int, int]] = {}  # name → (inode, size, lines)
+
+    def usage(self) -> tuple[int, int, int]:
+        """(files, lines, bytes) of the dead-letter files now; a line counts once complete."""
+        with self._lock:
+            seen: dict[str, tuple[int, int, int]] = {}
+            for path in self.directory.glob(DEADLETTER_GLOB):
+                try:
+                    with open(path, "rb") as handle:
+                        stat = os.fstat(handle.fileno())
+                        ino, size, lines = self._seen.get(path.name, (stat.st_ino, 0, 0))
+                        if ino != stat.st_ino or size > stat.st_size:  # another file now
+                            size, lines = 0, 0
+                        handle.seek(size)
+                        while chunk := handle.read(1 << 20):
+                            lines += chunk.count(b"\n")
+                            size += len(chunk)
+                except FileNotFoundError:  # rotated meanwhile: seen under its new name
+                    continue
+                seen[path.name] = (stat.st_ino, size, lines)
+            self._seen = seen
+            return (
+                len(seen),
+                sum(v[2] for v in seen.values()),
+                sum(v[1] for v in seen.values()),
+            )
 
 
 @dataclass(frozen=True, order=True)
@@ -71,6 +194,8 @@ class Journal:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.segment_bytes = segment_bytes
+        #: Rotation size of ``deadletter.jsonl`` [bytes] (:func:`append_dead_letters`).
+        self.deadletter_bytes = DEADLETTER_BYTES
         self._lock = threading.Lock()
         segments = self.segments()
         self._segment = segments[-1] if segments else 1
@@ -254,10 +379,7 @@ class Journal:
             "journal": {"segment": segment, "offset": offset, "length": len(bad)},
             "payload_b64": base64.b64encode(bad).decode(),
         }
-        with open(self.directory / "deadletter.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        append_dead_letters(self.directory, [line], max_bytes=self.deadletter_bytes)
         self._dead.add((segment, offset))
 
     def pending(self) -> Iterator[tuple[bytes, Position]]:

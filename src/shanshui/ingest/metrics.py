@@ -16,6 +16,10 @@ Metric names::
                                                   (counted as the writer decodes them)
     shanshui_gateway_dead_letters_total{kind}     dead-letter lines: "frame" (acknowledged,
                                                   CP does not decode), "record" (refused)
+    shanshui_gateway_dead_letter_files            dead-letter files kept in the journal folder
+    shanshui_gateway_dead_letter_lines            their lines (all files, every run: never
+                                                  deleted; see shanshui.ingest.journal)
+    shanshui_gateway_dead_letter_bytes            their size [bytes]
     shanshui_gateway_observations_stored_total    readings written to the store
     shanshui_gateway_store_errors_total           failed store writes (retried)
     shanshui_gateway_write_lag_records            journal records not yet in the store
@@ -28,6 +32,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -82,6 +87,15 @@ class GatewayMetrics:
         self.dead_letters = Counter(
             p + "dead_letters", "Dead-letter lines by kind (frame, record)", ["kind"], registry=r
         )
+        self.dead_letter_files = Gauge(
+            p + "dead_letter_files", "Dead-letter files kept in the journal folder", registry=r
+        )
+        self.dead_letter_lines = Gauge(
+            p + "dead_letter_lines", "Dead-letter lines kept (all files)", registry=r
+        )
+        self.dead_letter_bytes = Gauge(
+            p + "dead_letter_bytes", "Dead-letter bytes kept (all files)", registry=r
+        )
         self.lag_records = Gauge(
             p + "write_lag_records", "Journal records not yet in the store", registry=r
         )
@@ -93,6 +107,13 @@ class GatewayMetrics:
         self._accepted: dict[str, int] = {}
         self._rejected: dict[str, int] = {}
         self._acks = 0
+
+    def watch_dead_letters(self, usage: Callable[[], tuple[int, int, int]]) -> None:
+        """Read the dead-letter gauges from ``usage`` (files, lines, bytes) at each scrape
+        (:meth:`shanshui.ingest.journal.DeadLetterTally.usage`: a few ``stat`` calls)."""
+        self.dead_letter_files.set_function(lambda: float(usage()[0]))
+        self.dead_letter_lines.set_function(lambda: float(usage()[1]))
+        self.dead_letter_bytes.set_function(lambda: float(usage()[2]))
 
     # The per-frame counters are tallied in plain dicts and folded into the Prometheus
     # objects on scrape: a prometheus Counter.inc costs a lock per call.

@@ -31,25 +31,30 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
   (:mod:`shanshui.store.events`: a replayed record stores nothing new); a dead-lettered
   record's line carries its events. Dead-letter lines are written (fsync) before the
   checkpoint passes their record, so a crash in between may write a line twice, never
-  lose one.
+  lose one. The dead-letter file is rotated by size, never deleted
+  (:func:`~shanshui.ingest.journal.append_dead_letters`); ``/metrics`` shows the files,
+  lines and bytes kept (``shanshui_gateway_dead_letter_{files,lines,bytes}``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pyarrow as pa
 
 from shanshui.errors import StoreError
 from shanshui.formats import UNITS
 from shanshui.ingest.events import event_json
-from shanshui.ingest.journal import GroupCommitter, Journal, Position
+from shanshui.ingest.journal import (
+    DeadLetterTally,
+    GroupCommitter,
+    Journal,
+    Position,
+    append_dead_letters,
+)
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
     BadFrame,
@@ -144,6 +149,8 @@ class JournalWriter:
         self._last_aggregate = 0.0
         self._backoff = 0.0
         self.metrics.lag_records.set(self.pending_records)
+        # the dead letters kept in the journal folder (all files), on /metrics
+        self.metrics.watch_dead_letters(DeadLetterTally(journal.directory).usage)
 
     # -- the gateway side ---------------------------------------------------------------------
     async def commit(self, payloads: list[bytes]) -> None:
@@ -203,12 +210,9 @@ class JournalWriter:
             return 0
 
     def _dead_letters(self, lines: list[dict[str, object]], kind: str) -> None:
-        """Append dead-letter lines, durably (before the checkpoint moves past them)."""
-        path = Path(self.journal.directory) / "deadletter.jsonl"
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(line) + "\n" for line in lines))
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append dead-letter lines, durably (before the checkpoint moves past them), in
+        the journal's rotated dead-letter files (:func:`append_dead_letters`)."""
+        append_dead_letters(self.journal.directory, lines, max_bytes=self.journal.deadletter_bytes)
         self.metrics.dead_letters.labels(kind=kind).inc(len(lines))
 
     def _expand(self, payloads: list[bytes], afters: list[Position]) -> list[Record]:
