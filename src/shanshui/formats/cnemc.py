@@ -10,8 +10,9 @@ Hour label: CNEMC's hour ``h`` is the mean over (h−1, h] (DESIGN §4; checked 
 ``time = date + h − 1 h``; hour 0 becomes 23:00 of the previous day.
 
 Every type is a concentration or the AQI: a negative cell is a bad cell (file, line, station
-column; the rest of its line is kept), as a cell that is not a finite number is
-(:mod:`shanshui.formats.validity`).
+column; the rest of its line is kept), as a cell that is not a finite number is, and so is a
+cell above its type's plausibility ceiling (``PM2.5`` 99999; AQI above 500:
+:func:`shanshui.formats.validity.bounds`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,15 @@ from shanshui.formats.lines import (
     iter_source,
     parse_lines,
 )
-from shanshui.formats.validity import cannot_be_negative, negative, negative_reason
+from shanshui.formats.validity import (
+    bound_arrays,
+    bounds,
+    cannot_be_negative,
+    implausible,
+    implausible_reason,
+    negative,
+    negative_reason,
+)
 
 #: Leading columns of a CNEMC station (or city) file.
 HEADER = ("date", "hour", "type")
@@ -96,6 +105,8 @@ def _block_parser(
     type_index = {t: i for i, t in enumerate(wanted)}
     # the types that cannot be negative (all of them: concentrations and the AQI)
     bounded = np.array([cannot_be_negative(t, UNITS[t]) for t in wanted], dtype=bool)
+    # and their plausibility bounds (formats.validity: HJ 633-2012 Table 1 × margin)
+    low, high = bound_arrays(wanted, UNITS)
     # CNEMC convention: label h is the mean over (h-1, h] -> the hour starts at h - 1.
     shift_us = -HOUR_US if hour_label == "end" else 0
     seen: dict[tuple[int, int, str], int] = {}
@@ -130,9 +141,17 @@ def _block_parser(
         row_time = day_us[rows] + hour[rows].astype(np.int64) * HOUR_US + shift_us
         row_type = np.array([type_index[t] for t in types[rows]], dtype=np.int32)
         values = cells.numbers[rows]  # a copy
-        for i, j in zip(*np.nonzero(negative(values) & bounded[row_type][:, None]), strict=True):
+        below = negative(values) & bounded[row_type][:, None]
+        beyond = implausible(values, low[row_type][:, None], high[row_type][:, None])
+        for i, j in zip(*np.nonzero(below | beyond), strict=True):
             line = int(lines.line_numbers[rows[i]])
-            reason = negative_reason(f"column {codes[j]}", float(values[i, j]))
+            where, value, name = f"column {codes[j]}", float(values[i, j]), wanted[row_type[i]]
+            if below[i, j]:
+                reason = negative_reason(where, value)
+            else:  # beyond: bounds() gave this type a finite bound
+                limits = bounds(name, UNITS[name])
+                assert limits is not None
+                reason = implausible_reason(where, value, name, limits)
             bad.append(BadRow(src.path, line, reason))
             values[i, j] = np.nan
         r, c = np.nonzero(~np.isnan(values))

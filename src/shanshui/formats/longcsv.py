@@ -13,7 +13,9 @@ Validation, per line (a failing line is a :class:`~shanshui.formats.canonical.Ba
   ``unit`` column (its unit is then returned in ``frame.attrs["units"]``).
 - ``value``: a finite number (an empty value is a bad line: the long form has no use for it);
   not negative for a concentration or the AQI
-  (:func:`~shanshui.formats.validity.cannot_be_negative`: HJ 633-2012 Table 1 starts at 0).
+  (:func:`~shanshui.formats.validity.cannot_be_negative`: HJ 633-2012 Table 1 starts at 0);
+  within the parameter's plausibility bounds, held in its canonical unit (``PM2.5`` 99999,
+  an AQI above 500, ``TEMP`` 1e308: :func:`~shanshui.formats.validity.bounds`).
 - ``flag``: optional column; empty → ``N``; else 1–2 letters (HJ 212 data flags N F M S D C
   T B …).
 - ``unit``: optional column; for a known parameter it must be its canonical unit or a mass
@@ -52,7 +54,11 @@ from shanshui.formats.lines import (
     parse_lines,
 )
 from shanshui.formats.validity import (
+    bound_arrays,
+    bounds,
     cannot_be_negative,
+    implausible,
+    implausible_reason,
     misaligned,
     misaligned_reason,
     negative,
@@ -170,6 +176,11 @@ def _block_parser(
         # concentrations and the AQI cannot be negative (formats.validity)
         bounded = [p for p, u in UNITS.items() if cannot_be_negative(p, u)]
         bounded += [p for p, u in units.items() if cannot_be_negative(p, u)]
+        # and every value within its parameter's plausibility bounds, in the canonical unit
+        codes, names = pd.factorize(param)
+        known_units = {**units, **UNITS}
+        low, high = bound_arrays([str(p) for p in names], known_units, codes)
+        canonical = value * factor
         checks = (
             (site.eq("").to_numpy(), "empty site"),
             (no_time, "time is not ISO 8601"),
@@ -183,6 +194,7 @@ def _block_parser(
             (negative(value) & np.asarray(param.isin(bounded), dtype=bool), "negative"),
             (~flag_ok, "flag must be 1-2 letters"),
             (~unit_ok, "unit does not convert to the parameter's unit"),
+            (implausible(canonical, low, high), "implausible"),
         )
         for failed, reason in checks:
             for i in np.flatnonzero(failed & ok):
@@ -191,6 +203,11 @@ def _block_parser(
                     reason_i = misaligned_reason(int(time_us[i]), period or "rt", text)
                 elif reason == "negative":
                     reason_i = negative_reason(f"value of {param.iloc[i]}", float(value[i]))
+                elif reason == "implausible":
+                    p = str(param.iloc[i])
+                    limits = bounds(p, known_units.get(p))
+                    assert limits is not None  # a finite bound: bounds() found one
+                    reason_i = implausible_reason(f"value of {p}", float(canonical[i]), p, limits)
                 elif reason == "unknown parameter without a unit":
                     reason_i = f"unknown parameter {param.iloc[i]!r} without a unit"
                 elif reason == "unit does not convert to the parameter's unit":

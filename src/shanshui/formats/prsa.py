@@ -13,7 +13,9 @@ What the reader does:
 - ``NA`` → no row (the long table holds only values that exist).
 - A negative pollutant cell is a bad cell (file, line, column; the rest of its line is kept):
   a concentration cannot be negative (:mod:`shanshui.formats.validity`). Meteorology
-  (TEMP, DEWP, …) may be negative.
+  (TEMP, DEWP, …) may be negative. A cell beyond its parameter's plausibility bounds
+  (``PM2.5`` 99999, ``TEMP`` 1e308: :func:`shanshui.formats.validity.bounds`) is a bad
+  cell the same way; CO is held against its ceiling in the file's µg/m³.
 - ``wd`` → parameter ``WD`` [°]: the central bearing of the 16-point compass sector, clockwise
   from north, the direction the wind blows *from* (meteorological convention): N 0, NNE 22.5,
   …, NNW 337.5. A calm has no sector in these files (it is ``NA`` there too).
@@ -38,6 +40,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from shanshui.formats.canonical import (
     FLAG_NORMAL,
     HOUR_US,
+    UNITS,
     UTC_OFFSET_US,
     BadRow,
     Chunk,
@@ -59,7 +62,15 @@ from shanshui.formats.lines import (
     iter_source,
 )
 from shanshui.formats.reference import prsa_stations
-from shanshui.formats.validity import cannot_be_negative, negative, negative_reason
+from shanshui.formats.validity import (
+    Bounds,
+    bounds,
+    cannot_be_negative,
+    implausible,
+    implausible_reason,
+    negative,
+    negative_reason,
+)
 
 #: The header of every PRSA file.
 HEADER: tuple[str, ...] = (
@@ -110,6 +121,15 @@ _YMDH = ("year", "month", "day", "hour")
 _BOUNDED = [_NUMERIC.index(c) for c in POLLUTANT_COLUMNS if cannot_be_negative(c, "µg/m³")]
 
 
+def _file_bounds(column: str) -> Bounds | None:
+    """The plausibility bounds of a value column in the file's unit (CO in µg/m³, the
+    others as :data:`~shanshui.formats.canonical.UNITS` has them)."""
+    found = bounds(column, UNITS[column])
+    if found is not None and column == "CO":
+        return found.in_unit("µg/m³", 1000.0)  # the file's CO is in µg/m³
+    return found
+
+
 def is_prsa_header(header: list[str]) -> bool:
     """Whether a header is that of a PRSA file."""
     return tuple(header) == HEADER
@@ -133,6 +153,8 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
     site_names, site_of = _station_codes()
     params = [*POLLUTANT_COLUMNS, *((*METEO_COLUMNS, "WD") if meteorology else ())]
     take_cols = [_NUMERIC.index(c) for c in params if c != "WD"]
+    # the plausibility bounds of the columns read (formats.validity), in the file's units
+    limits = {j: b for j in take_cols if (b := _file_bounds(_NUMERIC[j])) is not None}
     co = params.index("CO")
     # The PRSA files do not say whether hour h starts or ends at h. The air-quality data come
     # from the Beijing Municipal Environmental Monitoring Center, which publishes hourly
@@ -177,6 +199,11 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
                 bad.append(
                     BadRow(src.path, line, negative_reason(f"column {_NUMERIC[j]}", num[j, i]))
                 )
+                num[j, i] = np.nan
+        for j, b in limits.items():  # beyond its plausibility bounds: a bad cell too
+            for i in np.flatnonzero(implausible(num[j], b.low, b.high) & ok):
+                reason = implausible_reason(f"column {_NUMERIC[j]}", num[j, i], _NUMERIC[j], b)
+                bad.append(BadRow(src.path, int(lines.line_numbers[i]), reason))
                 num[j, i] = np.nan
         for i in np.flatnonzero(~ok):
             line = int(lines.line_numbers[i])
