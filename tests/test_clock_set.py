@@ -16,44 +16,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shanshui.hj212 import Decoder, FrameError, Message, frame_segment
+from fakes import Committer, Directory
+from shanshui.hj212 import Decoder, FrameError, Message, encode, frame_segment
 from shanshui.hj212.errors import EncodeError
-from shanshui.hj212.replies import set_time
+from shanshui.hj212.replies import hourly, set_time
 from shanshui.ingest.metrics import GatewayMetrics
-from shanshui.ingest.session import DeviceEntry, Session
+from shanshui.ingest.session import Session
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-
-
-class _Directory:
-    def __init__(self) -> None:
-        self.recalls: dict[str, list[object]] = {}
-
-    def lookup(self, mn: str) -> DeviceEntry | None:
-        return DeviceEntry(mn, "active", "h", "1001A")
-
-    def password_known(self, device: DeviceEntry, password: str) -> bool | None:
-        return password == "123456"
-
-    async def verify(self, device: DeviceEntry, password: str) -> bool:
-        return password == "123456"
-
-    def note_unknown(self, mn: str, peer: str, protocol: str | None) -> None:
-        pass
-
-    def note_refused(self, mn: str, peer: str) -> None:
-        pass
-
-    def note_seen(self, mn: str, peer: str) -> None:
-        pass
-
-
-class _Committer:
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-
-    async def commit(self, payloads: list[bytes]) -> None:
-        self.payloads += payloads
 
 
 def _messages(data: list[bytes]) -> list[Message]:
@@ -74,8 +44,8 @@ def test_a_2017_clock_request_is_answered_then_the_clock_set() -> None:
         b"QN=20160801085857223;ST=31;CN=1013;PW=123456;MN=010000A8900016F000169DC0;Flag=5;"
         b"CP=&&PolId=a21026&&"
     )
-    committer = _Committer()
-    session = Session("p", _Directory(), committer, GatewayMetrics())
+    committer = Committer()
+    session = Session("p", Directory(), committer, GatewayMetrics())
     answer, setting = _messages(asyncio.run(session.handle(frame_segment(segment))))
     assert (answer.cn, answer.qn) == ("9013", "20160801085857223")
     assert (setting.cn, setting.st, setting.mn, setting.pw) == (
@@ -87,19 +57,56 @@ def test_a_2017_clock_request_is_answered_then_the_clock_set() -> None:
     assert len(committer.payloads) == 1  # the request itself is kept (a device event)
 
 
-def test_a_2005_logger_s_request_gets_a_2005_setting(shared: Path) -> None:
+def _v65(shared: Path) -> bytes:
     vectors = {
         v["id"]: v
         for v in map(
             json.loads, (shared / "reference/hj212/vectors.jsonl").read_text().splitlines()
         )
     }
-    frame = str(vectors["v65"]["frame"]).encode() + b"\r\n"  # 2005, ST=91, QN inside CP
-    session = Session("p", _Directory(), _Committer(), GatewayMetrics())
-    (setting,) = _messages(asyncio.run(session.handle(frame)))
-    assert (setting.cn, setting.mn, setting.version) == ("1012", "LD130102000147", "2005")
+    return str(vectors["v65"]["frame"]).encode() + b"\r\n"  # 2005, ST=91, QN inside CP
+
+
+def _upload_2005(st: str = "22") -> bytes:
+    """A 2005 hourly upload of v65's logger (no QN, no Flag: not answered), an hour ago."""
+    when = datetime.now(BEIJING).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    msg = hourly(
+        st=st, mn="LD130102000147", pw="123456", data_time=when - timedelta(hours=1),
+        items={"a34004": {"Avg": "35"}}, version="2005",
+    )  # fmt: skip
+    return encode(msg)
+
+
+def test_a_2005_logger_s_request_gets_its_9013_then_a_setting_with_the_station_s_st(
+    shared: Path,
+) -> None:
+    """v65 asks with ST=91 and its QN inside CP (a real 2005 logger). Its 9013 is in the 2005
+    layout with that QN inside CP (HJ/T 212-2005 answers: ``ST=91;CN=…;PW;MN;CP=&&QN=…&&``,
+    as its 9012 in vector v19). The 1012 is a request, not an answer: HJ 212-2017 Table 5
+    keeps ST=91 for the answers (系统交互), and the standards write the platform's requests
+    with the station's system code (v17, v22: ST=32), so it waits for the logger's first
+    frame naming its ST (here its hourly upload, ST=22 air) and carries that."""
+    committer = Committer()
+    session = Session("p", Directory(), committer, GatewayMetrics())
+    (answer,) = _messages(asyncio.run(session.handle(_v65(shared))))
+    assert answer.segment() == (
+        "ST=91;CN=9013;PW=123456;MN=LD130102000147;CP=&&QN=20160824001252000&&"
+    )
+    (setting,) = _messages(asyncio.run(session.handle(_upload_2005())))
+    assert (setting.cn, setting.st, setting.mn, setting.version) == (
+        "1012", "22", "LD130102000147", "2005",
+    )  # fmt: skip
     assert "PolId" not in setting.fields  # the data logger's own clock
     _near_now(str(setting.fields["SystemTime"]))
+    assert _messages(asyncio.run(session.handle(_upload_2005()))) == []  # set once
+
+
+def test_a_clock_request_with_st_91_after_data_is_set_at_once(shared: Path) -> None:
+    session = Session("p", Directory(), Committer(), GatewayMetrics())
+    assert asyncio.run(session.handle(_upload_2005("31"))) == []
+    answer, setting = _messages(asyncio.run(session.handle(_v65(shared))))
+    assert (answer.cn, answer.st) == ("9013", "91")
+    assert (setting.cn, setting.st) == ("1012", "31")  # the station's ST, not 91
 
 
 def test_set_time_writes_beijing_time() -> None:

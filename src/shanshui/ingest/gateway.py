@@ -11,7 +11,12 @@ take effect); unknown MNs are listed as pending devices, wrong passwords counted
 logged with the peer address, and both written to the store in batches by the writer's
 thread (bounded: at most ``MAX_NOTES`` distinct MNs waiting). History requests waiting for
 a device (:mod:`shanshui.store.recalls`) are handed to the first connection it sends on
-(:meth:`DeviceRegistry.take_recalls`) and noted as sent by the same thread.
+(:meth:`DeviceRegistry.take_recalls`), each with a QN of its own; the device's 9011/9012
+answers are matched to them by MN and QN (:meth:`DeviceRegistry.recall_answer`), a
+request whose connection closed before its answers is asked again at once
+(:meth:`DeviceRegistry.recalls_closed`), and what happened is noted in the store by the same
+thread, in batches (:meth:`DeviceRegistry.flush`); the policy (timeouts, attempts, codes
+worth another try) is in :mod:`shanshui.ingest.recalls`.
 """
 
 from __future__ import annotations
@@ -20,10 +25,20 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast
 
+from shanshui.hj212.replies import make_qn
 from shanshui.ingest.metrics import LOG, GatewayMetrics
+from shanshui.ingest.recalls import (
+    ANSWER_TIMEOUT,
+    EXECUTION_TIMEOUT,
+    MAX_ATTEMPTS,
+    RETRY_EXE_RTN,
+    RETRY_QN_RTN,
+)
 from shanshui.ingest.session import Committer, DeviceEntry, Limits, Session
 from shanshui.store.api import Store
 from shanshui.store.passwords import verify_password
@@ -34,13 +49,49 @@ MAX_NOTES = 100_000
 #: Most waiting history requests held (oldest first). CHOICE: far more than devices: a
 #: request for a device that never comes back must not crowd out a newer one.
 MAX_RECALLS = 1_000_000
+#: Most requests sent and waiting for their answers held (oldest dropped first: the store's
+#: overdue check, :meth:`RecallNotes.recalls_overdue`, asks them again).
+MAX_ASKED = 100_000
+
+
+class RecallNotes(Protocol):
+    """The store's history-request notes (:class:`shanshui.store.recalls.RecallStore`)."""
+
+    def recall_notes(self, notes: Sequence[tuple[str, dict[str, Any]]]) -> int: ...
+
+    def recalls_overdue(self, cutoff: datetime, *, max_attempts: int, at: datetime) -> int: ...
+
+
+@dataclass
+class _Asked:
+    """A request handed to a connection, waiting for its answers."""
+
+    recall: Recall  # with the QN it was sent with and its attempts
+    at: datetime  # when it was handed out
+    accepted: bool = False  # its 9011 said QnRtn=1
+
+
+def _params(recall: Recall, **extra: object) -> dict[str, Any]:
+    mn, cn, begin, end = recall.key
+    return {"mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "qn": recall.qn, **extra}
 
 
 class DeviceRegistry:
-    """Cached devices of a store, and the gateway's notes about them (see module doc)."""
+    """Cached devices of a store, and the gateway's notes about them (see module doc).
 
-    def __init__(self, store: Store, *, refresh_every: float = 10.0) -> None:
+    ``clock`` gives the current time (aware; injected by tests): when requests are sent and
+    answered, and how long ago (:data:`~shanshui.ingest.recalls.ANSWER_TIMEOUT`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh_every: float = 10.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.store = store
+        self.clock = clock
         self.refresh_every = refresh_every
         self._devices: dict[str, DeviceEntry] = {}
         self._passwords: dict[tuple[str, str, str], bool] = {}
@@ -48,10 +99,17 @@ class DeviceRegistry:
         self._unknown: dict[str, tuple[datetime, str, str | None]] = {}
         self._refused: dict[str, tuple[int, str]] = {}
         self._noted_unknown: set[str] = set()
-        #: History requests waiting for their device, by MN (read by the sessions), and
-        #: those handed to a connection and not yet noted as sent in the store.
+        #: History requests waiting for their device, by MN (read by the sessions).
         self.recalls: dict[str, list[Recall]] = {}
-        self._taken: dict[tuple[str, str, datetime, datetime], datetime] = {}  # key → sent at
+        #: Requests sent and waiting for their answers, by (MN, QN); their notes for the
+        #: store, in order; and how many of those notes each request has not written yet
+        #: (while any, the registry's view of it is newer than the store's).
+        self._asked: dict[tuple[str, str], _Asked] = {}
+        self._notes: list[tuple[str, dict[str, Any]]] = []
+        self._unwritten: dict[tuple[str, str, datetime, datetime], int] = {}
+        self._last_qn = datetime.min.replace(tzinfo=UTC)
+        #: Answers (9011/9012) whose MN and QN matched no request sent (counted, not kept).
+        self.unmatched_answers = 0
         # The notes are written on the event loop and swapped out by flush() in the writer's
         # thread: without a lock a note could land in a dict that flush is iterating.
         self._notes_lock = threading.Lock()
@@ -60,29 +118,119 @@ class DeviceRegistry:
 
     # -- cache --------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Reload the devices from the store (blocking)."""
+        """Reload the devices and the waiting history requests from the store (blocking),
+        after letting the requests sent more than :data:`~shanshui.ingest.recalls.
+        ANSWER_TIMEOUT` ago without a 9011 wait again (or be given up after
+        :data:`~shanshui.ingest.recalls.MAX_ATTEMPTS`): in the store, so that what a gateway
+        that restarted had sent is asked again too."""
         self._devices = {
             d.mn: DeviceEntry(d.mn, d.status, d.password_hash, d.site) for d in self.store.devices()
         }
+        now = self.clock()
+        cutoff = now - ANSWER_TIMEOUT
+        with self._notes_lock:  # forget what the store now asks again or gave up
+            for pair, asked in list(self._asked.items()):
+                limit = cutoff if not asked.accepted else now - EXECUTION_TIMEOUT
+                if asked.at < limit:
+                    del self._asked[pair]
+        cast(RecallNotes, self.store).recalls_overdue(cutoff, max_attempts=MAX_ATTEMPTS, at=now)
         found = self.store.waiting_recalls(limit=MAX_RECALLS)
         with self._notes_lock:  # one lock: a request taken meanwhile is not put back
             waiting: dict[str, list[Recall]] = {}
             for recall in found:
-                if recall.key not in self._taken:  # handed out, its note not written yet
+                if recall.key not in self._unwritten:  # the registry's view is newer
                     waiting.setdefault(recall.mn, []).append(recall)
+            for mn, mine in self.recalls.items():  # asked again here, not written yet
+                for recall in mine:
+                    if recall.key in self._unwritten:
+                        waiting.setdefault(mn, []).append(recall)
             self.recalls.clear()  # the same dict: each session holds it (Session._waiting)
             self.recalls.update(waiting)
         self._last_refresh = time.monotonic()
 
+    def _note(self, note: str, recall: Recall, **extra: object) -> None:
+        """Queue a note on ``recall`` for the store (under the lock)."""
+        self._notes.append((note, _params(recall, **extra)))
+        self._unwritten[recall.key] = self._unwritten.get(recall.key, 0) + 1
+
+    def _new_qn(self, now: datetime) -> str:
+        """A QN (HJ 212-2017 Table 4: ``YYYYMMDDhhmmsszzz``) of ``now``, at least 1 ms after
+        the last one handed out, so that no two requests of this gateway share one."""
+        at = max(now, self._last_qn + timedelta(milliseconds=1))
+        self._last_qn = at
+        return make_qn(at)
+
     def take_recalls(self, mn: str) -> list[Recall]:
         """The history requests waiting for ``mn``, handed to the caller (the connection
-        that sends them) once: they are noted as sent at the next :meth:`flush`."""
+        that sends them) once, each with a new QN and one attempt more: they are noted as
+        sent at the next :meth:`flush`, and their answers awaited (:meth:`recall_answer`)."""
         with self._notes_lock:
-            recalls = self.recalls.pop(mn, [])
-            now = datetime.now(UTC)
-            for recall in recalls:
-                self._taken[recall.key] = now
-        return recalls
+            waiting = self.recalls.pop(mn, [])
+            if not waiting:
+                return []
+            now = self.clock()
+            taken = []
+            for recall in waiting:
+                sent = replace(
+                    recall, qn=self._new_qn(now), attempts=recall.attempts + 1, sent=now,
+                    answered=None, qn_rtn=None, executed=None, exe_rtn=None,
+                )  # fmt: skip
+                taken.append(sent)
+                self._note("asked", sent, at=now)
+                assert sent.qn is not None
+                if len(self._asked) >= MAX_ASKED:  # the oldest: the store asks it again
+                    del self._asked[next(iter(self._asked))]
+                self._asked[(mn, sent.qn)] = _Asked(sent, now)
+        return taken
+
+    def _again(self, asked: _Asked) -> None:
+        """Ask again (under the lock): the request waits for its device's next data upload,
+        or is given up when it had its :data:`~shanshui.ingest.recalls.MAX_ATTEMPTS`."""
+        recall = asked.recall
+        if recall.attempts >= MAX_ATTEMPTS:
+            self._note("give_up", recall, at=self.clock())
+            return
+        self._note("again", recall)
+        mine = self.recalls.setdefault(recall.mn, [])
+        if len(mine) < MAX_RECALLS and all(r.key != recall.key for r in mine):
+            mine.append(replace(recall, sent=None))
+
+    def recall_answer(self, mn: str, qn: str, cn: str, code: int | None) -> bool:
+        """Note device ``mn``'s answer ``cn`` (9011 with QnRtn ``code``, 9012 with ExeRtn
+        ``code``; HJ 212-2017 §6.5, Tables 7 and 8) to the request it was sent with ``qn``;
+        False (and counted in :attr:`unmatched_answers`) when no request awaits it. A code
+        worth another try (:data:`~shanshui.ingest.recalls.RETRY_QN_RTN`,
+        :data:`~shanshui.ingest.recalls.RETRY_EXE_RTN`) asks again."""
+        with self._notes_lock:
+            asked = self._asked.get((mn, qn))
+            if asked is None or (cn == "9011" and asked.accepted):
+                self.unmatched_answers += 1
+                return False
+            now = self.clock()
+            if cn == "9011":
+                self._note("answered", asked.recall, at=now, code=code)
+                if code == 1:
+                    asked.accepted = True
+                    return True
+                del self._asked[(mn, qn)]
+                if code in RETRY_QN_RTN:
+                    self._again(asked)
+                return True
+            del self._asked[(mn, qn)]
+            self._note("executed", asked.recall, at=now, code=code)
+            if code in RETRY_EXE_RTN:
+                self._again(asked)
+            return True
+
+    def recalls_closed(self, sent: Iterable[tuple[str, str]]) -> None:
+        """A connection that was sent requests (their (MN, QN)) closed: those without their
+        9012 yet are asked again at once. CHOICE: also those the device had accepted (9011
+        QnRtn=1): their upload was cut short, and what it sent already is not stored twice."""
+        with self._notes_lock:
+            for pair in sent:
+                asked = self._asked.pop(pair, None)
+                if asked is not None:
+                    self._again(asked)
 
     def lookup(self, mn: str) -> DeviceEntry | None:
         return self._devices.get(mn)
@@ -131,12 +279,22 @@ class DeviceRegistry:
                 seen, self._seen = self._seen, {}
                 unknown, self._unknown = self._unknown, {}
                 refused, self._refused = self._refused, {}
-                sent = dict(self._taken)
-            for key, at in sent.items():
-                # a note stays until the store took it (the store down: the next flush)
-                self.store.recalls_sent([key], at)
+                notes, self._notes = self._notes, []
+            if notes:
+                try:  # one transaction for all of them, in the order they happened
+                    cast(RecallNotes, self.store).recall_notes(notes)
+                except BaseException:
+                    with self._notes_lock:  # a note stays until the store took it
+                        self._notes[:0] = notes
+                    raise
                 with self._notes_lock:
-                    self._taken.pop(key, None)
+                    for _, params in notes:
+                        key = (params["mn"], params["cn"], params["begin_time"], params["end_time"])
+                        left = self._unwritten.get(key, 0) - 1
+                        if left > 0:
+                            self._unwritten[key] = left
+                        else:
+                            self._unwritten.pop(key, None)
             if seen:
                 self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
             for mn, (t, peer, protocol) in unknown.items():
@@ -226,6 +384,7 @@ class Gateway:
             if session.closing and reason in ("eof", "reset"):
                 reason = session.closing
             self.sessions.pop(session, None)
+            session.ended()  # its requests without answers are asked again
             self.metrics.open.dec()
             self.metrics.closed.labels(reason=reason).inc()
             writer.close()

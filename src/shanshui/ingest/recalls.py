@@ -7,6 +7,13 @@ data (acknowledged and stored like any upload: a resend stores nothing twice) an
 9012. Requests wait in the store (:mod:`shanshui.store.recalls`) until the device sends on
 a connection; the session sends them there (:func:`request_frames`).
 
+Each request is followed to its end from the device's answers, which carry the QN it was
+sent with (HJ 212-2017 §6.5; :class:`shanshui.ingest.gateway.DeviceRegistry` matches them):
+its status (:func:`shanshui.store.recalls.recall_status`) goes waiting → sent → accepted
+(9011 QnRtn=1) → done / no data / failed (9012 ExeRtn), or refused (QnRtn≠1), or back to
+waiting to be asked again with a new QN (:data:`ANSWER_TIMEOUT`, a closed connection,
+:data:`RETRY_QN_RTN`, :data:`RETRY_EXE_RTN`) until :data:`MAX_ATTEMPTS`, then unanswered.
+
 Two things queue requests: an operator asking for a range (API and CLI, :func:`ranges`),
 and the approval of a device that had been sending while unregistered
 (:func:`on_approval`): its frames were refused, not acknowledged, so the logger still holds
@@ -31,6 +38,33 @@ APPROVAL_CN: Final = "2061"
 #: the first frame refused may be the record of the hour before it (DataTime is the start
 #: of the hour, sent after it ends).
 APPROVAL_LEAD: Final = timedelta(hours=1)
+
+
+#: How long a sent request waits for its 9011 before it is asked again. CHOICE: 5 minutes.
+#: HJ 212-2017 §6.5 has the device answer a request at once (9011 before any data) and sets
+#: no number; a logger busy with a back-fill may read its socket late, and 5 minutes is far
+#: longer than any answer seen in the wild while short enough for an operator waiting on it.
+#: A request whose connection closed before its 9011 is asked again at once.
+ANSWER_TIMEOUT: Final = timedelta(minutes=5)
+#: How often a request is sent at most. CHOICE: 3 (HJ 212-2017 §6.5 leaves the retries to
+#: the sender; three is the ``ReCount`` loggers ship with for their own uploads). After the
+#: third attempt without a 9011 the request is ``unanswered``.
+MAX_ATTEMPTS: Final = 3
+#: How long the registry keeps a request the device accepted (9011 QnRtn=1) in memory to hear
+#: its 9012. CHOICE: 6 hours, a month of minute data at the rate a logger uploads; after that
+#: it stays ``accepted`` in the store (its data may well have come) and is not asked again.
+EXECUTION_TIMEOUT: Final = timedelta(hours=6)
+#: 9011 ``QnRtn`` codes (HJ 212-2017 Table 7) after which the request is sent again (with a
+#: new QN, within :data:`MAX_ATTEMPTS`). CHOICE: only 9 (CRC wrong: the bytes were damaged on
+#: the way). 2 (refused) is the device's decision; 3–8 (PW, MN, ST, Flag, QN, CN wrong) say
+#: the request does not fit the device, and asking again the same would be refused the same;
+#: 100 (unknown) tells nothing to act on: all final, ``refused``, for an operator to look at.
+RETRY_QN_RTN: Final = frozenset({9})
+#: 9012 ``ExeRtn`` codes (HJ 212-2017 Table 8) after which the request is sent again.
+#: CHOICE: 2 (failed, reason unknown), 4 (timeout) and 5 (busy) may pass; 3 (bad command
+#: condition) and 6 (fault) will not without someone acting, 100 (no data) is an answer:
+#: final. 1 is done.
+RETRY_EXE_RTN: Final = frozenset({2, 4, 5})
 
 
 def ranges(
@@ -76,14 +110,16 @@ def request_frames(
 ) -> list[bytes]:
     """The frames asking a device for ``recalls``, in its edition and with its system code
     and password as its own frame gave them (HJ 212-2017 Table C.1; 2005 as that edition
-    writes requests: :func:`shanshui.hj212.replies.history_request`)."""
+    writes requests: :func:`shanshui.hj212.replies.history_request`), each with its
+    :attr:`~shanshui.store.recalls.Recall.qn` (the registry gives each attempt its own), else
+    a QN of the current time, one millisecond apart."""
     now = datetime.now(CST)
     return [
         encode(
             history_request(
                 cn=r.cn, st=st, pw=pw, mn=mn, begin=r.begin, end=r.end,
                 version=version or "2017",
-                qn=make_qn(now + timedelta(milliseconds=i)),  # the answers tell them apart
+                qn=r.qn or make_qn(now + timedelta(milliseconds=i)),  # answers tell them apart
             )
         )
         for i, r in enumerate(recalls)

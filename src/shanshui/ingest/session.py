@@ -14,6 +14,12 @@ decodes the CP of those frames into readings (:func:`~shanshui.ingest.readings.a
 acknowledged and is dead-lettered with its reason (see :mod:`shanshui.hj212.scan`). The
 gateway owns the socket; tests feed bytes in-process. Which frames carry readings and how they
 map to rows is :mod:`shanshui.ingest.readings`.
+
+History requests (补数, :mod:`shanshui.ingest.recalls`) waiting for a device are sent after
+the answers of a durable chunk holding its data upload; the device's 9011 and 9012 answers
+to them (HJ 212-2017 §6.5: QnRtn, ExeRtn; the request's QN in the header, or inside CP in
+2005) are handed to the directory, which matches them by MN and QN; when the connection ends
+(:meth:`Session.ended`) the directory hears which requests it carried.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ ANSWERS: Final = frozenset(("9011", "9012", "9013", "9014"))
 #: Notices answered with 9013 (HJ 212-2017 Table C.1: 1013 现场机时间校准请求; HJ/T
 #: 212-2005: 2072 报警事件).
 NOTICES: Final = frozenset(("1013", "2072"))
+#: The device's answers to the platform's requests (HJ 212-2017 §6.5: 9011 请求应答 with
+#: QnRtn, 9012 执行结果 with ExeRtn), matched to the history requests sent.
+RESULTS: Final = frozenset(("9011", "9012"))
+#: System interaction (HJ 212-2017 Table 5: 91 系统交互): the ST of answers, not a station's.
+ST_SYSTEM: Final = "91"
 #: Edition by the Flag's version bits 2–7 (HJ 212-2017 Table 4 note; HJ 212-2025), as
 #: :attr:`shanshui.hj212.Message.version` reads them.
 _VERSIONS: Final = {0: "2005", 1: "2017", 2: "2025"}
@@ -79,7 +90,20 @@ _ACK_TAILS: dict[tuple[str | None, str | None, int], str] = {}
 def answers(message: Message) -> list[bytes]:
     """What the platform sends back (:func:`shanshui.hj212.replies.platform_replies`):
     nothing unless Flag bit A is set, never anything to an answer (9011–9014) or without a
-    QN; 9013 to a notice (1013, 2072), 9014 to everything else (one per sub-packet)."""
+    QN; 9013 to a notice (1013, 2072), 9014 to everything else (one per sub-packet).
+
+    A 2005-layout notice whose QN travels inside CP (``ST=91;CN=1013;…;Flag=1;CP=&&QN=…&&``,
+    reference vector v65: HJ/T 212-2005 puts the QN of answers there) gets its 9013 in the
+    2005 layout, that QN inside CP (:func:`shanshui.hj212.replies.notice_ack`)."""
+    if (
+        message.cn in NOTICES
+        and message.ack_required
+        and message.qn is None
+        and isinstance(message.ref_qn, str)
+        and message.ref_qn
+        and version_of(message.flag) == "2005"
+    ):
+        return [encode(replies.notice_ack(message.replace(qn=message.ref_qn)))]
     if not message.ack_required or message.cn in ANSWERS or message.qn is None:
         return []
     if message.cn in NOTICES:
@@ -108,6 +132,10 @@ def head_ack(qn: str, pw: str | None, mn: str | None, version_bits: int) -> byte
 
 #: Shortest interval between two sightings of a connection's device noted [s].
 SEEN_EVERY: Final = 1.0
+#: Most devices (MNs) one connection keeps a system code or a clock setting for, and most
+#: requests it remembers having carried (bounded whatever a device sends).
+PER_CONNECTION: Final = 64
+MAX_CARRIED: Final = 1024
 
 
 @dataclass(frozen=True)
@@ -147,7 +175,10 @@ class DeviceDirectory(Protocol):
 
     A directory may also hold history requests waiting for their devices
     (:class:`shanshui.ingest.gateway.DeviceRegistry`): a dict ``recalls`` by MN (the same
-    object for the directory's life) and ``take_recalls(mn)``, which hands them out once.
+    object for the directory's life) and ``take_recalls(mn)``, which hands them out once;
+    ``recall_answer(mn, qn, cn, code) -> bool`` takes a device's 9011/9012 (False: it matched
+    no request) and ``recalls_closed(pairs)`` the (MN, QN) of the requests a connection
+    carried when it ended.
     """
 
     def lookup(self, mn: str) -> DeviceEntry | None: ...
@@ -213,6 +244,13 @@ class Session:
         # History requests waiting for their devices, by MN (see DeviceDirectory): checked
         # for each frame's MN, sent after the chunk's answers.
         self._waiting: dict[str, object] = getattr(directory, "recalls", {})
+        self._recall_answer = getattr(directory, "recall_answer", None)
+        # (MN, QN) of the requests sent on this connection (insertion order: oldest first)
+        self._carried: dict[tuple[str, str], None] = {}
+        # MN → the system code (ST) of its own frames (not 91), and MN → a clock setting
+        # waiting for it (a 1013 sent with ST=91 before any such frame)
+        self._station_st: dict[str, str] = {}
+        self._clock_waiting: dict[str, tuple[Message | None, bytes, str, int | None]] = {}
 
     def _now(self) -> float:
         return float(self._clock())  # type: ignore[operator]
@@ -281,6 +319,31 @@ class Session:
             if isinstance(event, FrameError):
                 self._reject(event.reason)
 
+    def ended(self) -> None:
+        """The connection is gone (any reason): tell the directory which requests it carried,
+        so that those not answered yet are asked again (``recalls_closed``)."""
+        carried, self._carried = self._carried, {}
+        closed = getattr(self.directory, "recalls_closed", None)
+        if carried and closed is not None:
+            closed(list(carried))
+
+    def _result(self, segment: bytes, message: Message | None, mn: str, cn: str) -> None:
+        """Hand device ``mn``'s 9011/9012 to the directory: the QN it answers (the header's,
+        or 2005's inside CP: :attr:`Message.ref_qn`) and its QnRtn/ExeRtn (HJ 212-2017
+        Tables 7 and 8; not an integer: None). One that matches no request sent is counted
+        (``unmatched_answer``) and logged once, not an error."""
+        if message is None:
+            try:
+                message = parse_segment(segment)
+            except FrameError as exc:
+                self._reject(exc.reason, mn, detail=exc.detail)
+                return
+        qn = message.ref_qn
+        raw = message.fields.get("QnRtn" if cn == "9011" else "ExeRtn")
+        code = int(raw) if isinstance(raw, str) and raw.strip().isdigit() else None
+        if not isinstance(qn, str) or not self._recall_answer(mn, qn, cn, code):  # type: ignore[misc]
+            self._reject("unmatched_answer", mn)
+
     def _bad_frame(self, error: FrameError) -> bool:
         """Count a bad frame; True when the connection must close (too many)."""
         self.errors += 1
@@ -297,7 +360,13 @@ class Session:
         """The 1012 that sets the clock of a device which asked with 1013 (HJ 212-2017
         Table C.1: 1013 现场机时间校准请求, 1012 设置现场机时间), to the gateway's time, for the
         instrument its PolId names; nothing if its CP does not decode (it is journaled, and
-        dead-lettered by the writer)."""
+        dead-lettered by the writer).
+
+        ``st``: the station's system code. The 1012 is a request, not an answer: HJ 212-2017
+        Table 5 reserves 91 (系统交互) for the answers 9011–9014, and its Appendix C writes the
+        platform's requests with the device's own system code (as
+        :func:`~shanshui.hj212.replies.history_request`); the caller passes the ST of the
+        device's own frames (see :meth:`_events`)."""
         if message is None:
             try:
                 message = parse_segment(segment)
@@ -344,6 +413,20 @@ class Session:
             segment, qn, _st, cn, pw, mn, flag, has_time, message = event
             if cn in ANSWERS:  # a device's answer: never answered (no loops)
                 metrics.accept(cn)
+                if cn not in RESULTS or self._recall_answer is None or not mn:
+                    continue
+                # a 9011/9012 to a request sent: from the device itself (its MN and password,
+                # as its data), matched by QN (rare: parsed whole)
+                if last is None or mn != last[0] or pw != last[1]:
+                    found = await self._authenticate(mn, pw, flag)
+                    if found is None:
+                        if self.refused >= self.limits.max_refused:
+                            self.closing = "refused_logins"
+                            break
+                        continue
+                    last = self._last = (mn, pw, found)
+                    self._seen_at = now
+                self._result(segment, message, mn, cn)
                 continue
             if not mn:
                 self._reject("no_mn")
@@ -361,7 +444,14 @@ class Session:
                 last = self._last = (mn, pw, device)
                 self._seen_at = now
             answer: list[bytes] = []
-            if flag is not None and flag & 1 and qn is not None:  # Flag bit A (Table 4)
+            station = self._station_st
+            if (
+                _st and _st != ST_SYSTEM and station.get(mn) != _st
+                and (len(station) < PER_CONNECTION or mn in station)
+            ):  # fmt: skip
+                station[mn] = _st  # the station's system code (for the 1012)
+            # Flag bit A (Table 4); a 2005 notice may carry its QN inside CP (v65)
+            if flag is not None and flag & 1 and (qn is not None or cn in NOTICES):
                 if message is None and (cn in NOTICES or not flag & 0xFC):
                     # 2005 answers and notices are built from the whole message (rare)
                     try:
@@ -375,8 +465,13 @@ class Session:
                     answer = answers(message)
                 else:
                     answer = [head_ack(qn, pw, mn, flag & 0xFC)]
-            if cn == "1013":  # HJ 212-2017 Table C.1: a clock-calibration request → 1012
-                requests += self._set_time(segment, message, st=_st, pw=pw or "", mn=mn, flag=flag)
+            # HJ 212-2017 Table C.1: a clock-calibration request → 1012. CHOICE: sent with
+            # the station's ST (see _set_time); a 1013 sent with ST=91 (v65) waits for the
+            # first frame of the device's that names its ST (one per MN, the latest)
+            if cn == "1013" and (
+                len(self._clock_waiting) < PER_CONNECTION or mn in self._clock_waiting
+            ):
+                self._clock_waiting[mn] = (message, segment, pw or "", flag)
             if cn in PERIODS:
                 if device.site is None:
                     self._reject("no_site", mn, logging.WARNING)
@@ -412,9 +507,19 @@ class Session:
         # now that the chunk is durable (a failed commit sends, and so notes, nothing); the
         # ST and edition are those of the device's own data upload (not of a heartbeat or an
         # ST=91 answer), after the answers: the device spoke first
+        for who in [m for m in self._clock_waiting if m in self._station_st]:
+            message_, segment_, pw_, flag_ = self._clock_waiting.pop(who)
+            requests += self._set_time(
+                segment_, message_, st=self._station_st[who], pw=pw_, mn=who, flag=flag_
+            )
         for who, (st, pw_, flag_) in asking.items():
             recalls = self.directory.take_recalls(who)  # type: ignore[attr-defined]
             requests += request_frames(recalls, st=st, pw=pw_, mn=who, version=version_of(flag_))
+            for recall in recalls:
+                if recall.qn is not None:
+                    if len(self._carried) >= MAX_CARRIED:  # the oldest: the timeout asks it
+                        del self._carried[next(iter(self._carried))]
+                    self._carried[(who, recall.qn)] = None
         return out + requests if requests else out
 
 

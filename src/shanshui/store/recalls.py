@@ -1,11 +1,13 @@
-"""History requests to devices in the store: the ``device_recall`` table (migration 0008)
-behind :class:`RecallStore`.
+"""History requests to devices in the store: the ``device_recall`` table (migrations 0008,
+0009) behind :class:`RecallStore`, and the status of a request (:func:`recall_status`).
 
 A data logger keeps what it measured and uploads a time range of it again when the
 platform asks (HJ 212-2017 Table C.1: 2031 daily, 2051 minute, 2061 hourly history, CP
 ``BeginTime``/``EndTime``). A request waits here until a gateway sees the device connected,
-sends it (:mod:`shanshui.ingest.session`) and notes when (:meth:`RecallStore.recalls_sent`).
-The device's uploads come back as ordinary data: stored once, a resend changes nothing.
+sends it (:mod:`shanshui.ingest.session`) and notes when and with which QN; the device's
+9011 and 9012 answers, which carry that QN, are noted on it too
+(:meth:`RecallStore.recall_notes`, written in batches by the gateway's registry). The
+device's uploads come back as ordinary data: stored once, a resend changes nothing.
 :class:`RecallStore` is a mixin of :class:`~shanshui.store.sqlstore.SQLStore`.
 """
 
@@ -17,10 +19,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from shanshui.hj212.codes import EXE_RTN, QN_RTN
 from shanshui.store.api import StoreInputError
 from shanshui.store.mixin import SQLParts
 
-__all__ = ["MAX_RECALL_SPAN", "RECALL_CNS", "Recall", "RecallStore"]
+__all__ = [
+    "MAX_RECALL_SPAN",
+    "RECALL_CNS",
+    "RECALL_NOTES",
+    "RECALL_STATUSES",
+    "Recall",
+    "RecallStore",
+    "recall_status",
+]
 
 #: The history a platform may ask for (HJ 212-2017 Table C.1): 2031 daily data, 2051 minute
 #: data, 2061 hourly data.
@@ -36,7 +47,14 @@ MAX_RECALLS: Final = 10_000
 @dataclass(frozen=True)
 class Recall:
     """A history request: device ``mn`` is asked for its ``cn`` data from ``begin`` to
-    ``end`` (inclusive, UTC); ``sent`` is when a gateway sent it (None: waiting)."""
+    ``end`` (inclusive, UTC); ``sent`` is when a gateway last sent it (None: waiting).
+
+    What the device answered (migration 0009): ``qn`` the QN of the last attempt (its answers
+    carry it, HJ 212-2017 §6.5), ``attempts`` how many times it was sent, ``answered`` and
+    ``qn_rtn`` when its 9011 came and its QnRtn (HJ 212-2017 Table 7), ``executed`` and
+    ``exe_rtn`` when its 9012 came and its ExeRtn (Table 8), ``gave_up`` when the gateway
+    stopped asking. :func:`recall_status` reads them.
+    """
 
     mn: str
     cn: str
@@ -46,10 +64,84 @@ class Recall:
     actor: str
     reason: str
     sent: datetime | None = None
+    qn: str | None = None
+    attempts: int = 0
+    answered: datetime | None = None
+    qn_rtn: int | None = None
+    executed: datetime | None = None
+    exe_rtn: int | None = None
+    gave_up: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str, datetime, datetime]:
         return (self.mn, self.cn, self.begin, self.end)
+
+    @property
+    def status(self) -> str:
+        """:func:`recall_status` of this request."""
+        return recall_status(self)[0]
+
+
+#: The status of a history request, derived from its columns by :func:`recall_status` (the
+#: one place), with what it means. The codes are the device's answers to the request
+#: (HJ 212-2017 §6.5: 9011 请求应答 with ``QnRtn``, Table 7; 9012 执行结果 with ``ExeRtn``,
+#: Table 8; HJ/T 212-2005 defines QnRtn 1–3 and ExeRtn 1, 2, 100).
+#:
+#: ============ ====================================================================
+#: waiting      not sent yet, or to be sent again (attempts says how often it was)
+#: sent         sent to the device, no 9011 yet
+#: accepted     9011 QnRtn=1 (准备执行请求): the device is sending, no 9012 yet
+#: refused      9011 QnRtn≠1 (2 请求被拒绝, 3 PW 错误, … 100 未知错误), final
+#: done         9012 ExeRtn=1 (执行成功)
+#: no data      9012 ExeRtn=100 (没有数据): the device holds nothing in the range
+#: failed       9012 ExeRtn other (2 失败, 3 命令请求条件错误, 4 超时, 5 系统繁忙, 6 系统故障)
+#: unanswered   the gateway gave up: no 9011 after the last attempt
+#: ============ ====================================================================
+RECALL_STATUSES: Final[dict[str, str]] = {
+    "waiting": "not sent yet, or waiting to be sent again",
+    "sent": "sent to the device, no 9011 request answer yet",
+    "accepted": "the device answered 9011 QnRtn=1 (ready) and has not sent its 9012 yet",
+    "refused": "the device answered 9011 with QnRtn other than 1",
+    "done": "the device answered 9012 ExeRtn=1 (success)",
+    "no data": "the device answered 9012 ExeRtn=100 (no data in the range)",
+    "failed": "the device answered 9012 with ExeRtn other than 1 and 100",
+    "unanswered": "no 9011 came after the last attempt; the gateway gave up",
+}
+
+
+def recall_status(recall: Recall) -> tuple[str, int | None, str | None]:
+    """The status of ``recall`` (one of :data:`RECALL_STATUSES`), with the code that decided
+    it (QnRtn or ExeRtn, None for waiting/sent/unanswered) and that code's meaning
+    (:data:`shanshui.hj212.codes.QN_RTN`, :data:`~shanshui.hj212.codes.EXE_RTN`; a code the
+    standard does not define: ``"not defined by HJ 212"``).
+
+    Order (HJ 212-2017 §6.5: 9011 then the data then 9012): a request waiting to be sent
+    (again) is ``waiting`` whatever its last attempt's answers; else the 9012 decides when it
+    came (1 done, 100 no data, other failed); else a 9011 with QnRtn≠1 (refused, kept even
+    when the gateway gave up after a code worth retrying); else ``unanswered`` when the
+    gateway gave up; else 9011 QnRtn=1 accepted; else sent.
+    """
+    if recall.sent is None and recall.gave_up is None:
+        return ("waiting", None, None)
+    if recall.exe_rtn is not None:
+        code = recall.exe_rtn
+        status = "done" if code == 1 else "no data" if code == 100 else "failed"
+        return (status, code, EXE_RTN.get(code, _UNDEFINED))
+    if recall.qn_rtn is not None and recall.qn_rtn != 1:
+        return ("refused", recall.qn_rtn, QN_RTN.get(recall.qn_rtn, _UNDEFINED))
+    if recall.gave_up is not None:
+        return ("unanswered", None, None)
+    if recall.qn_rtn == 1:
+        return ("accepted", 1, QN_RTN[1])
+    return ("sent", None, None)
+
+
+_UNDEFINED: Final = "not defined by HJ 212"
+
+#: The notes a gateway writes on a request (:meth:`RecallStore.recall_notes`), each a query
+#: ``queries/recall_<note>.sql`` taking the request's key (mn, cn, begin_time, end_time), its
+#: ``qn`` and, as the note needs, ``at`` and ``code``.
+RECALL_NOTES: Final = frozenset({"asked", "answered", "executed", "again", "give_up"})
 
 
 def _utc(value: object, what: str) -> datetime:
@@ -58,11 +150,18 @@ def _utc(value: object, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _at(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
 def _recall(row: tuple[Any, ...]) -> Recall:
-    mn, cn, begin, end, requested, actor, reason, sent = row
+    mn, cn, begin, end, requested, actor, reason, sent = row[:8]
+    qn, attempts, answered, qn_rtn, executed, exe_rtn, gave_up = row[8:]
     return Recall(
         mn, cn, begin.astimezone(UTC), end.astimezone(UTC), requested.astimezone(UTC),
-        actor, reason, None if sent is None else sent.astimezone(UTC),
+        actor, reason, _at(sent), qn, int(attempts), _at(answered),
+        None if qn_rtn is None else int(qn_rtn), _at(executed),
+        None if exe_rtn is None else int(exe_rtn), _at(gave_up),
     )  # fmt: skip
 
 
@@ -150,4 +249,33 @@ class RecallStore(SQLParts):
                     "recall_sent",
                     {"mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "sent": at},
                 )
+        return n
+
+    def recall_notes(self, notes: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Write a gateway's notes on requests, in order, in one transaction: each
+        ``(note, params)`` with ``note`` in :data:`RECALL_NOTES` (asked: sent with a new QN;
+        answered: its 9011; executed: its 9012; again: waits again; give_up) and ``params``
+        the request's ``mn``, ``cn``, ``begin_time``, ``end_time``, ``qn`` and as needed ``at``
+        (aware) and ``code``. The number of rows changed (a note about a request asked anew
+        or given up meanwhile changes nothing)."""
+        for note, _ in notes:
+            if note not in RECALL_NOTES:
+                raise StoreInputError(f"unknown history-request note {note!r}")
+        n = 0
+        if not notes:
+            return 0
+        with self._session():
+            for note, params in notes:
+                n += self._exec(f"recall_{note}", params)
+        return n
+
+    def recalls_overdue(self, cutoff: datetime, *, max_attempts: int, at: datetime) -> int:
+        """Requests sent before ``cutoff`` and not answered with a 9011 wait again while they
+        have attempts left (fewer than ``max_attempts``) and are given up at ``at``
+        otherwise; the number changed. Run by the gateways (a gateway that restarted forgot
+        what it sent)."""
+        params = {"cutoff": _utc(cutoff, "cutoff"), "max_attempts": int(max_attempts)}
+        with self._session():
+            n = self._exec("recall_overdue_give_up", {**params, "at": _utc(at, "time")})
+            n += self._exec("recall_overdue_again", params)
         return n
