@@ -13,8 +13,10 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
   writer decodes the records made durable meanwhile (:meth:`JournalWriter.count_ahead`), so
   that ``shanshui_gateway_observations_journaled_total`` counts the acknowledged readings
   and bad frames are dead-lettered while the store is down, not once it is back.
-* Metrics: ``…_observations_journaled_total`` counts the readings of version 3 records as
-  the writer first decodes them (once per record: a retried batch does not count again);
+* Metrics: ``…_observations_journaled_total`` counts the readings of the records as the
+  writer first reads them (once per record: a retried batch does not count again): those a
+  version 3 record's frames decode to, and those a version 1 or 2 record (written before an
+  upgrade, replayed after it) holds;
   ``…_observations_stored_total`` counts the readings the store inserted or corrected
   (:class:`~shanshui.store.api.WriteResult`), not resends, which change nothing.
 * A record the store refuses as bad input (an unknown site: a device attached to a site that
@@ -40,6 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import struct
 import time
 from collections.abc import Callable
 
@@ -71,6 +75,8 @@ from shanshui.store.seed import AIR_PARAMETERS
 from shanshui.store.sqlstore import DIRTY_CHUNK
 
 _KNOWN_UNITS = {p.code: p for p in AIR_PARAMETERS}
+#: The head of a version 2 record: u8 version | i64 received | u32 frames | u32 readings.
+_V2_HEAD = struct.Struct("<BqII")
 #: A batch stops growing past this many payload bytes (memory bound; a record is at most
 #: :data:`~shanshui.ingest.journal.MAX_RECORD`).
 BATCH_BYTES = 32 * 1024 * 1024
@@ -98,6 +104,24 @@ def _dead_letter(record: Record, reason: str) -> dict[str, object]:
     if isinstance(record, FrameRecord) and record.events:  # the record's device events too
         line["events"] = [event_json(e) for e in record.events]
     return line
+
+
+def _readings_of_old(payload: bytes) -> int:
+    """The readings a version 1 or 2 journal record holds (layouts in
+    :mod:`shanshui.ingest.payload`), counted as a version 3 record's decoded readings are:
+    every reading as sent. Version 2: the header's ``u32 readings R`` (``u8 2 | i64 received
+    | u32 frames F | u32 readings R``); version 1: the length of the JSON ``"v"`` list. A
+    record that does not read counts 0 (the writer dead-letters it)."""
+    if payload[:1] == b"\x02":
+        try:
+            return int(_V2_HEAD.unpack_from(payload)[3])
+        except struct.error:
+            return 0
+    try:
+        values = json.loads(payload)["v"]
+    except (ValueError, KeyError, TypeError):
+        return 0
+    return len(values) if isinstance(values, list) else 0
 
 
 def _dead_frame(frame: BadFrame) -> dict[str, object]:
@@ -222,8 +246,10 @@ class JournalWriter:
         bad: list[BadFrame] = []
         readings = 0
         for payload, after in zip(payloads, afters, strict=True):
-            if payload[:1] != b"\x03":
+            if payload[:1] != b"\x03":  # version 1 or 2: already readings, counted alike
                 out.append(payload)
+                if after > self._expanded_to:
+                    readings += _readings_of_old(payload)
                 continue
             try:
                 expanded, bad_frames, n = expand_frames([payload])
