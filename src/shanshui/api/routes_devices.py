@@ -17,9 +17,9 @@ from shanshui.api.common import Limit, Offset, page, store_of, writer_of
 from shanshui.api.errors import ApiError
 from shanshui.ingest.events import event_json
 from shanshui.ingest.onboarding import NotRegisteredError, OnboardingError, approve_device
-from shanshui.ingest.recalls import ranges
+from shanshui.ingest.recalls import ranges, recall_json
 from shanshui.store import Device, StoreInputError
-from shanshui.store.recalls import Recall
+from shanshui.store.recalls import RECALL_STATUSES, Recall
 
 router = APIRouter(tags=["devices (operator)"])
 
@@ -156,10 +156,52 @@ async def approve(request: Request, role: Operator, mn: str, body: Approval) -> 
     return device_view(done)
 
 
+class RecallView(BaseModel):
+    """A history request (补数) and how far the device took it (times UTC, ISO 8601).
+
+    ``status`` (derived in one place, :func:`shanshui.store.recalls.recall_status`, from
+    the device's answers, HJ 212-2017 §6.5): ``waiting`` not sent yet or to be sent again;
+    ``sent`` no 9011 yet; ``accepted`` 9011 QnRtn=1; ``refused`` 9011 QnRtn≠1; ``done`` 9012
+    ExeRtn=1; ``no data`` 9012 ExeRtn=100; ``failed`` other ExeRtn; ``unanswered`` no 9011
+    after the last attempt (the gateway gave up). ``code`` and ``meaning``: the QnRtn
+    (HJ 212-2017 Table 7) or ExeRtn (Table 8) that decided it.
+    """
+
+    mn: str = Field(description="the device's MN")
+    cn: str = Field(description="2061 hourly, 2051 minute, 2031 daily data (HJ 212-2017 C.1)")
+    begin: str = Field(description="ISO 8601 UTC: first data time asked for")
+    end: str = Field(description="ISO 8601 UTC: last data time asked for")
+    requested: str = Field(description="ISO 8601 UTC: when it was asked for")
+    actor: str = Field(description="who asked")
+    reason: str = Field(description="why (audit log)")
+    status: str = Field(description="; ".join(f"{k}: {v}" for k, v in RECALL_STATUSES.items()))
+    state: str = Field(description="deprecated: the same as status")
+    code: int | None = Field(description="the QnRtn or ExeRtn that decided the status")
+    meaning: str | None = Field(description="that code's meaning (HJ 212-2017 Tables 7, 8)")
+    sent: str | None = Field(description="ISO 8601 UTC: when a gateway last sent it")
+    qn: str | None = Field(description="the QN of the last attempt (its answers carry it)")
+    attempts: int = Field(description="how many times it was sent")
+    answered: str | None = Field(description="ISO 8601 UTC: when the 9011 request answer came")
+    qn_rtn: int | None = Field(description="its QnRtn (HJ 212-2017 Table 7)")
+    qn_rtn_meaning: str | None = Field(description="what that QnRtn means")
+    executed: str | None = Field(description="ISO 8601 UTC: when the 9012 execution result came")
+    exe_rtn: int | None = Field(description="its ExeRtn (HJ 212-2017 Table 8)")
+    exe_rtn_meaning: str | None = Field(description="what that ExeRtn means")
+    gave_up: str | None = Field(description="ISO 8601 UTC: when the gateway stopped asking")
+
+
+class RecallList(BaseModel):
+    """A device's history requests."""
+
+    mn: str
+    count: int
+    items: list[RecallView]
+
+
 def recall_view(recall: Recall) -> dict[str, Any]:
-    """A history request as JSON (times UTC, ISO 8601)."""
-    out: dict[str, Any] = jsonable_encoder(dataclasses.asdict(recall))
-    out["state"] = "waiting" if recall.sent is None else "sent"
+    """A history request as JSON (:class:`RecallView`; times UTC, ISO 8601)."""
+    out = recall_json(recall)
+    out["state"] = out["status"]  # the name this field had before the answers were followed
     return out
 
 
@@ -177,7 +219,7 @@ class RecallRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="why (audit log)")
 
 
-@router.post("/devices/{mn}/recalls", status_code=202)
+@router.post("/devices/{mn}/recalls", status_code=202, response_model=RecallList)
 def request_recall(
     request: Request, role: Operator, mn: str, body: RecallRequest
 ) -> dict[str, Any]:
@@ -203,7 +245,7 @@ def request_recall(
     return {"mn": mn, "count": len(queued), "items": [recall_view(r) for r in queued]}
 
 
-@router.get("/devices/{mn}/recalls")
+@router.get("/devices/{mn}/recalls", response_model=RecallList)
 def device_recalls(
     request: Request,
     mn: str,
@@ -211,7 +253,8 @@ def device_recalls(
     role: Operator,
     limit: Annotated[int, Query(ge=1, le=1000, description="most requests")] = 100,
 ) -> dict[str, Any]:
-    """A device's history requests, newest first, waiting or sent (operator role)."""
+    """A device's history requests, newest first, with their status (see
+    :class:`RecallView`), attempts and the device's answer codes (operator role)."""
     with store_of(request) as store:
         if store.device(mn) is None:
             raise ApiError(404, "not_found", f"no device {mn!r}")

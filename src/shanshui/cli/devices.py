@@ -9,7 +9,10 @@ running states (CN 2021, ``SBn-RS`` decoded where the code's meaning is known), 
 
 ``shanshui devices recall MN --begin … --end … --reason …`` asks a device for a range of its
 history (HJ 212-2017 2061/2051/2031, :mod:`shanshui.ingest.recalls`), and ``shanshui devices
-recalls MN`` lists its requests; the API has them at ``/api/v1/devices/{mn}/recalls``.
+recalls MN`` lists its requests with their status (waiting, sent, accepted, refused, done, no
+data, failed, unanswered), attempts and the device's answer codes with their meanings; the
+API has them at ``/api/v1/devices/{mn}/recalls``. These three open an existing store only
+(``--db`` names a file that must exist).
 
 Onboarding (DESIGN §2, :mod:`shanshui.ingest.onboarding`): ``shanshui devices add MN --site …
 --password … [--protocol 2017|2005|2025|http]`` registers a new active device (an HJ 212 data
@@ -29,15 +32,16 @@ from typing import Annotated, Any
 
 import typer
 
-from shanshui import store as st
 from shanshui.cli.sites import open_existing
-from shanshui.cli.target import DbOption, PostgresOption, store_target
+from shanshui.cli.target import DbOption, PostgresOption
 from shanshui.errors import ShanshuiError
+from shanshui.hj212.codes import EXE_RTN, QN_RTN
 from shanshui.ingest.events import event_json
 from shanshui.ingest.onboarding import PROTOCOLS, add_device, approve_device
-from shanshui.ingest.recalls import ranges
+from shanshui.ingest.recalls import UNDEFINED, ranges, recall_json
 from shanshui.store.api import EVENT_KINDS, STATUSES, Device
 from shanshui.store.passwords import N, hash_password
+from shanshui.store.recalls import Recall, recall_status
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -80,7 +84,6 @@ def events(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
     """A device's events, newest first (time UTC, kind, CN, what it said)."""
-    target = store_target(db, postgres)
     start = None
     if since is not None:
         try:
@@ -89,15 +92,15 @@ def events(
             raise typer.BadParameter(f"--since {since!r} is not an ISO time") from None
         if start.utcoffset() is None:
             raise typer.BadParameter("--since needs a time zone (e.g. +08:00 or Z)")
-    try:
-        with st.open_store(target) as store:
+    with open_existing(db, postgres) as store:  # a mistyped --db creates nothing
+        try:
             if store.device(mn) is None:
                 typer.echo(f"error: no device {mn!r}", err=True)
                 raise typer.Exit(1)
             found = store.device_events(mn, since=start, kind=kind, limit=limit)
-    except ShanshuiError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        except ShanshuiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
     rows = [event_json(e) for e in found]
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -135,10 +138,9 @@ def recall(
 ) -> None:
     """Ask a device for a range of its history (补数): the request waits until the device
     sends on a connection; a gateway sends it there and stores what the device uploads."""
-    target = store_target(db, postgres)
     start, stop = _when(begin, "--begin"), _when(end, "--end")
-    try:
-        with st.open_store(target) as store:
+    with open_existing(db, postgres) as store:  # a mistyped --db creates nothing
+        try:
             if store.device(mn) is None:
                 typer.echo(f"error: no device {mn!r}", err=True)
                 raise typer.Exit(1)
@@ -146,9 +148,9 @@ def recall(
                 mn, cn, start, stop, actor=actor, reason=reason, requested=datetime.now(UTC)
             )
             store.request_recalls(queued)
-    except ShanshuiError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        except ShanshuiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
     for r in queued:
         typer.echo(f"queued\t{r.cn}\t{r.begin.isoformat()}\t{r.end.isoformat()}")
 
@@ -160,20 +162,47 @@ def recalls(
     db: DbOption = None,
     postgres: PostgresOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most requests.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
-    """A device's history requests, newest first: CN, range, waiting or when sent (UTC)."""
-    target = store_target(db, postgres)
-    try:
-        with st.open_store(target) as store:
+    """A device's history requests, newest first: CN, range (UTC), status, reason, then
+    attempts, QN, when sent and the device's answers with their meanings.
+
+    Status (:func:`shanshui.store.recalls.recall_status`, HJ 212-2017 §6.5): waiting, sent
+    (no 9011 yet), accepted (9011 QnRtn=1), refused (QnRtn≠1), done (9012 ExeRtn=1), no data
+    (ExeRtn=100), failed (other ExeRtn), unanswered (no 9011 after the last attempt)."""
+    with open_existing(db, postgres) as store:  # a mistyped --db creates nothing
+        try:
             found = store.device_recalls(mn, limit=limit)
-    except ShanshuiError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        except ShanshuiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps([recall_json(r) for r in found], ensure_ascii=False, indent=1))
+        return
     if not found:
         typer.echo(f"no history requests of {mn}", err=True)
     for r in found:
-        sent = "waiting" if r.sent is None else f"sent {r.sent.isoformat()}"
-        typer.echo(f"{r.cn}\t{r.begin.isoformat()}\t{r.end.isoformat()}\t{sent}\t{r.reason}")
+        typer.echo(_recall_line(r))
+
+
+def _recall_line(r: Recall) -> str:
+    """One request as a tab-separated line (see :func:`recalls`)."""
+    status, _, _ = recall_status(r)
+    parts = [f"attempts {r.attempts}"]
+    if r.qn is not None:
+        parts.append(f"QN {r.qn}")
+    if r.sent is not None:
+        parts.append(f"sent {r.sent.isoformat()}")
+    if r.qn_rtn is not None and r.answered is not None:
+        meaning = QN_RTN.get(r.qn_rtn, UNDEFINED)
+        parts.append(f"9011 QnRtn={r.qn_rtn} ({meaning}) {r.answered.isoformat()}")
+    if r.exe_rtn is not None and r.executed is not None:
+        meaning = EXE_RTN.get(r.exe_rtn, UNDEFINED)
+        parts.append(f"9012 ExeRtn={r.exe_rtn} ({meaning}) {r.executed.isoformat()}")
+    if r.gave_up is not None:
+        parts.append(f"gave up {r.gave_up.isoformat()}")
+    head = f"{r.cn}\t{r.begin.isoformat()}\t{r.end.isoformat()}\t{status}\t{r.reason}"
+    return head + "\t" + "; ".join(parts)
 
 
 # -- onboarding ------------------------------------------------------------------------------

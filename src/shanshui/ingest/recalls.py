@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from shanshui.hj212 import CST, encode
+from shanshui.hj212.codes import EXE_RTN, QN_RTN
 from shanshui.hj212.replies import history_request, make_qn
 from shanshui.store.api import Device
-from shanshui.store.recalls import MAX_RECALL_SPAN, Recall, check_recall
+from shanshui.store.recalls import MAX_RECALL_SPAN, Recall, check_recall, recall_status
 
 #: What the approval of a pending device asks for. CHOICE: the hourly data (2061): the
 #: values the standards assess (GB 3095-2012 Table 4 hourly and daily means, the permit's
@@ -124,3 +125,24 @@ def request_frames(
         )
         for i, r in enumerate(recalls)
     ]  # fmt: skip
+
+
+#: The meaning given to a code HJ 212 does not define.
+UNDEFINED: Final = "not defined by HJ 212"
+
+
+def recall_json(recall: Recall) -> dict[str, object]:
+    """A history request as JSON values (times UTC, ISO 8601), with its ``status``, the
+    ``code`` that decided it and that code's ``meaning`` (:func:`shanshui.store.recalls.
+    recall_status`), and the meanings of its QnRtn and ExeRtn (HJ 212-2017 Tables 7 and 8,
+    :data:`shanshui.hj212.codes.QN_RTN`, :data:`~shanshui.hj212.codes.EXE_RTN`)."""
+    status, code, meaning = recall_status(recall)
+    out: dict[str, object] = {}
+    for name, value in vars(recall).items():
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    out.update(status=status, code=code, meaning=meaning)
+    out["qn_rtn_meaning"] = None if recall.qn_rtn is None else QN_RTN.get(recall.qn_rtn, UNDEFINED)
+    out["exe_rtn_meaning"] = (
+        None if recall.exe_rtn is None else EXE_RTN.get(recall.exe_rtn, UNDEFINED)
+    )
+    return out
