@@ -23,7 +23,8 @@
   DataTime of CN 2051/2061/2031 is the start of the interval), so an hourly value's time is
   on the hour, a daily one's at 00:00 of the natural day (自然日, GB 3095-2012 §3.11), a
   minute value's on a whole minute; real-time (``rt``) values are instants. The HTTP ingest
-  (``ingest/http_ingest.py``, ``_misaligned``) refuses the same times with the same words.
+  (``ingest/http_checks.py``, ``misaligned_time``) refuses the same times with the same
+  words.
   CHOICE: the day is Beijing's (UTC+8), the time zone every reader returns
   (:data:`~shanshui.formats.canonical.TZ`; the importer creates sites from the national
   list, all in UTC+8); a whole-hour offset changes only where a day starts.

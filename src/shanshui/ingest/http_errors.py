@@ -1,0 +1,101 @@
+"""The one error shape of the HTTP API, ``{"error": {"code", "message", "details": [...]}}``.
+
+:func:`error_response` builds it; :func:`install_error_handlers` makes FastAPI's own errors
+(404, 405, request validation) use it; :class:`RefusedError` carries a refusal out of the
+checks of :mod:`shanshui.ingest.http_ingest` to its route, which answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "UNAUTHORIZED_HEADERS",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorInfo",
+    "RefusedError",
+    "error_response",
+    "install_error_handlers",
+    "validation_details",
+]
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a request."""
+
+    loc: list[str | int] = []
+    message: str
+    type: str | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of the API."""
+
+    error: ErrorInfo
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """``{"error": {"code", "message", "details"}}`` with ``status``."""
+    body = {"error": {"code": code, "message": message, "details": list(details)}}
+    return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
+
+
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``details`` items (``loc`` without the leading ``body``)."""
+    return [
+        {
+            "loc": [p for p in e.get("loc", ()) if p != "body"],
+            "message": e["msg"],
+            "type": e["type"],
+        }
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make FastAPI's own errors (404, 405, request validation) use the one error shape."""
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        details = validation_details(exc.errors())
+        return error_response(422, "validation_failed", "the request is not valid", details)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+#: The challenge of a 401 (RFC 7617).
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="shanshui ingest", charset="UTF-8"'}
+
+
+class RefusedError(Exception):
+    """A request refused: ``response`` is the answer, in the one error shape."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response

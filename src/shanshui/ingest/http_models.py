@@ -1,0 +1,97 @@
+"""The body of ``POST /api/v1/ingest`` and its answer, as pydantic models; parsing a body.
+
+The field rules (types, finite values, HJ 212-2017 flags, the store's statistics and
+periods) are checked here, request by request, before anything touches the store; the
+checks that need the store (known parameters, plausible values, the site's time zone) are in
+:mod:`shanshui.ingest.http_checks`.
+"""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shanshui.hj212.codes import DATA_FLAGS
+from shanshui.ingest.http_errors import RefusedError, error_response, validation_details
+from shanshui.store.api import PERIODS, STATISTICS
+
+__all__ = ["MAX_READINGS", "IngestRequest", "IngestResult", "Reading", "parse_body"]
+
+#: Most readings in one request (a day of 10 parameters at minute resolution is 14,400).
+MAX_READINGS = 20_000
+
+_FLAG = r"^[A-Za-z0-9]{1,2}$"  # then _flag: one of HJ 212-2017 Table 6
+
+
+class Reading(BaseModel):
+    """One reading in an ingest request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str | None = Field(None, min_length=1, max_length=64, description="Site code.")
+    parameter: str = Field(min_length=1, max_length=64, description="Parameter code (PM2.5).")
+    time: AwareDatetime = Field(description="Start of the period, ISO 8601 with offset.")
+    value: float = Field(strict=True, allow_inf_nan=False, description="In the parameter's unit.")
+    flag: str = Field("N", pattern=_FLAG, description="HJ 212 data flag (N = normal).")
+    statistic: str = Field("avg", description="avg, rtd, min, max, cou, zs… (HJ 212 suffix).")
+    period: str = Field("hour", description="rt, minute, hour or day.")
+
+    @field_validator("flag")
+    @classmethod
+    def _flag(cls, v: str) -> str:
+        # HJ 212-2017 §6.6 Table 6 (shanshui.hj212.codes.DATA_FLAGS): upper-case letters; a
+        # lower-case "n" is not "N" and would be stored as an invalid flag
+        if v not in DATA_FLAGS:
+            hint = f" (did you mean {v.upper()!r}?)" if v.upper() in DATA_FLAGS else ""
+            raise ValueError(
+                f"{v!r} is not an HJ 212-2017 data flag ({' '.join(DATA_FLAGS)}){hint}"
+            )
+        return v
+
+    @field_validator("statistic")
+    @classmethod
+    def _statistic(cls, v: str) -> str:
+        if v not in STATISTICS:
+            raise ValueError(f"must be one of {sorted(STATISTICS)}")
+        return v
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        if v not in PERIODS:
+            raise ValueError(f"must be one of {sorted(PERIODS)}")
+        return v
+
+
+class IngestRequest(BaseModel):
+    """The body of ``POST /api/v1/ingest``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS)
+
+
+class IngestResult(BaseModel):
+    """What one request did."""
+
+    received: int
+    inserted: int
+    unchanged: int
+    corrected: int
+
+
+def parse_body(body: bytes) -> IngestRequest:
+    """The request in ``body``; :class:`RefusedError` 400 if it is not JSON, 422 if it is
+    not a valid request (each problem with its ``loc``)."""
+    try:
+        return IngestRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise RefusedError(
+                error_response(400, "malformed_json", f"the body is not JSON: {errors[0]['msg']}")
+            ) from exc
+        raise RefusedError(
+            error_response(
+                422, "validation_failed", "the request is not valid", validation_details(errors)
+            )
+        ) from exc
