@@ -43,7 +43,9 @@ Conventions (DESIGN §4):
   files a single bad cell drops only that value. A line the parser cannot read (an unclosed
   ``"``) is a bad row of its own line; the others are kept.
 - **Impossible values** are bad cells in every reader: a value that is not finite, a
-  negative concentration or AQI (meteorology may be negative); a long CSV read with a
+  negative concentration or AQI (meteorology may be negative), a value beyond its
+  parameter's plausibility bounds (PM2.5 above 10,000 µg/m³, an AQI above 500, a TEMP of
+  1e308: :func:`shanshui.formats.validity.bounds`); a long CSV read with a
   ``period`` also refuses times that do not start it (:mod:`shanshui.formats.validity`).
 
 Entry points: :func:`read_cnemc`, :func:`read_prsa`, :func:`read_long_csv`, :func:`read_any`,

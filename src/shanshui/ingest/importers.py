@@ -30,7 +30,9 @@ Rules (DESIGN §4, §5):
   shift CNEMC's and PRSA's end-of-hour labels, see :mod:`shanshui.formats`); a long CSV's
   time that does not start its period (08:19 for ``hour``, 13:00 for ``day``) is a bad row,
   as the HTTP ingest refuses it. Values that cannot be (a negative concentration, a
-  non-finite number) are bad rows in every format (:mod:`shanshui.formats.validity`).
+  non-finite number, a value beyond its parameter's plausibility bounds such as PM2.5 =
+  99999) are bad rows in every format, by the rule the HTTP ingest applies too
+  (:mod:`shanshui.formats.validity`); in the wide formats only the cell is left out.
 - **Sites not yet in the store** are created from the shipped national station list
   (:func:`shanshui.formats.stations`, region from the city) when they are on it. Others are
   errors: their values are left out and reported per file and site as
