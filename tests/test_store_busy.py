@@ -88,8 +88,10 @@ def test_open_store_raises_store_busy_with_file_and_pid(held: tuple[Path, int]) 
             "--to",
             "2024-01-02",
         ],
+        # a second server on a held file: ports 0, so only the store's lock can stop it
+        ["serve", "--db", "{db}", "--port", "0", "--http-port", "0"],
     ],
-    ids=["import", "init", "sites", "devices", "aqi"],
+    ids=["import", "init", "sites", "devices", "aqi", "serve"],
 )
 def test_cli_prints_one_clean_line_and_exits_1(
     held: tuple[Path, int], tmp_path: Path, args: list[str]

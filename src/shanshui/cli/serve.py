@@ -101,4 +101,8 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
         http_host=http_host, http_port=http_port, limits=limits, aggregate_every=aggregate_every,
         rules_every=rules_every,
     )  # fmt: skip
-    run(config)
+    try:
+        run(config)
+    except ShanshuiError as exc:  # e.g. StoreBusy: the file is held by another process
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
