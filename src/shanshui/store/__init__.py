@@ -32,7 +32,7 @@ from shanshui.store.api import (
     StoreInputError,
     WriteResult,
 )
-from shanshui.store.duck import DuckDBStore
+from shanshui.store.duck import DuckDBStore, StoreBusy
 from shanshui.store.passwords import hash_password, verify_password
 from shanshui.store.postgres import PostgresStore
 from shanshui.store.seed import AIR_PARAMETERS, SeedResult, seed
@@ -55,6 +55,7 @@ __all__ = [
     "SeedResult",
     "Site",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StoreInputError",
     "WriteResult",
