@@ -11,6 +11,7 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     │   ├── shanshui.formats.FormatError    a bad row or file in an importer (file + line)
     │   ├── shanshui.cli.aqi.InputError     a CSV the `shanshui aqi` commands cannot index
     │   ├── shanshui.permits.PermitError    a permit file or request that is wrong (file + field)
+    │   ├── shanshui.ingest.http_errors.RefusedError  an HTTP ingest request refused (its answer)
     │   └── shanshui.ingest.onboarding.OnboardingError  a site or device an operator cannot register
     ├── CallerError                    the programmer's mistake
     │   ├── shanshui.hj212.EncodeError      a message that cannot be encoded

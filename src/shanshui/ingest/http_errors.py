@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shanshui.errors import PeerError
+
 __all__ = [
     "UNAUTHORIZED_HEADERS",
     "ErrorBody",
@@ -93,8 +95,9 @@ def install_error_handlers(app: FastAPI) -> None:
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="shanshui ingest", charset="UTF-8"'}
 
 
-class RefusedError(Exception):
-    """A request refused: ``response`` is the answer, in the one error shape."""
+class RefusedError(PeerError):
+    """An HTTP request refused (its client sent something wrong): ``response`` is the
+    answer, in the one error shape."""
 
     def __init__(self, response: JSONResponse) -> None:
         super().__init__(response.status_code)
