@@ -161,9 +161,9 @@ PARAMETER_BOUNDS: Final[Mapping[str, Bounds]] = {
     "O3_24h": Bounds("µg/m³", -_INF, CEILING_MARGIN * 1200.0, _O3),
     "O3_8h": Bounds("µg/m³", -_INF, CEILING_MARGIN * 1200.0, _O3),  # Table 1 O3 8h stops at 800
     "O3_8h_24h": Bounds("µg/m³", -_INF, CEILING_MARGIN * 1200.0, _O3),
-    # no margin: HJ 633-2012 §5.1 interpolates IAQIs between Table 1's breakpoints, the last
-    # of which is IAQI 500, and the AQI is the largest IAQI (§5.2): a larger AQI is no
-    # HJ 633 AQI (CHOICE; CNEMC's files top out at 500 too)
+    # no margin: HJ 633-2012 formula (1) (§4.2) interpolates IAQIs between Table 1's
+    # breakpoints, the last of which is IAQI 500, and the AQI is the largest IAQI (formula
+    # (2)): a larger AQI is no HJ 633 AQI (CHOICE; CNEMC's files top out at 500 too)
     "AQI": Bounds("1", -_INF, 500.0, "HJ 633-2012 Table 1 ends at IAQI 500"),
     # record low −89.2 °C (Vostok, 1983), record high 56.7 °C (Furnace Creek, 1913)
     "TEMP": Bounds("°C", -100.0, 60.0, "beyond the air temperatures on record"),
