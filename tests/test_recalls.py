@@ -173,3 +173,77 @@ def test_a_silent_device_is_asked_again_then_the_request_is_unanswered(tmp_path:
     assert len(set(qns)) == MAX_ATTEMPTS  # a new QN each attempt
     assert (got.status, got.attempts, got.qn) == ("unanswered", MAX_ATTEMPTS, qns[-1])
     assert got.gave_up is not None and got.answered is None
+
+
+# -- the faces: API and CLI show status, attempts, codes and meanings -------------------------
+def _answered(db: Path) -> None:
+    """The request sent once and refused with QnRtn=3 (HJ 212-2017 Table 7: PW wrong)."""
+    _prepared(db)
+    mn, cn, begin, end = RECALL.key
+    key = {"mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "qn": "20260301120000000"}
+    at = datetime(2026, 3, 1, 4, tzinfo=UTC)
+    with open_store(db) as store:
+        store.recall_notes(  # type: ignore[attr-defined]
+            [("asked", {**key, "at": at}), ("answered", {**key, "at": at, "code": 3})]
+        )
+
+
+def test_the_api_shows_the_status_codes_and_meanings(tmp_path: Path) -> None:
+    from shanshui.api import create_app, hash_key, new_key
+    from test_api_keys import InProcess
+
+    db = tmp_path / "s.duckdb"
+    _answered(db)
+    store = open_store(db)
+    try:
+        token = new_key()
+        store.add_api_key(hash_key(token), "operator", "ops", actor="test")  # type: ignore[attr-defined]
+        app = create_app(store)
+        try:
+            client = InProcess(app)
+            got = client.get(f"/api/v1/devices/{MN}/recalls", headers={"X-API-Key": token})
+            assert got.status_code == 200, got.text
+            (item,) = got.json()["items"]
+            assert {k: item[k] for k in ("status", "code", "meaning", "attempts", "qn_rtn")} == {
+                "status": "refused", "code": 3, "meaning": "wrong PW", "attempts": 1,
+                "qn_rtn": 3,
+            }  # fmt: skip
+            assert (item["qn"], item["answered"]) == (
+                "20260301120000000", "2026-03-01T04:00:00+00:00",
+            )  # fmt: skip
+            schema = client.get("/openapi.json").json()["components"]["schemas"]
+            status_doc = schema["RecallView"]["properties"]["status"]["description"]
+            for status in ("waiting", "sent", "accepted", "refused", "done", "no data",
+                           "failed", "unanswered"):  # fmt: skip
+                assert f"{status}:" in status_doc
+        finally:
+            app.state.readers.close()
+    finally:
+        store.close()
+
+
+def test_the_cli_shows_the_status_and_refuses_a_missing_db(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shanshui.cli import app as cli
+
+    db = tmp_path / "s.duckdb"
+    _answered(db)
+    runner = CliRunner()
+    got = runner.invoke(cli, ["devices", "recalls", MN, "--db", str(db)])
+    assert got.exit_code == 0, got.output
+    (line,) = got.stdout.strip().splitlines()
+    assert line.startswith(
+        "2061\t2016-04-30T16:00:00+00:00\t2016-04-30T21:00:00+00:00\trefused\tgap"
+    )
+    assert "attempts 1" in line and "9011 QnRtn=3 (wrong PW)" in line
+    missing = tmp_path / "typo.duckdb"
+    for args in (
+        ["devices", "recalls", MN],
+        ["devices", "events", MN],
+        ["devices", "recall", MN, "--begin", "2026-03-01T08:00:00+08:00",
+         "--end", "2026-03-01T09:00:00+08:00", "--reason", "gap"],
+    ):  # fmt: skip
+        refused = runner.invoke(cli, [*args, "--db", str(missing)])
+        assert refused.exit_code == 1, refused.output
+        assert not missing.exists()  # nothing created
