@@ -463,7 +463,7 @@ class Session:
                         continue
                 if message is not None:
                     answer = answers(message)
-                else:
+                elif qn is not None:  # a 2017/2025 upload (a notice was parsed above)
                     answer = [head_ack(qn, pw, mn, flag & 0xFC)]
             # HJ 212-2017 Table C.1: a clock-calibration request → 1012. CHOICE: sent with
             # the station's ST (see _set_time); a 1013 sent with ST=91 (v65) waits for the
