@@ -15,7 +15,13 @@ Metric names::
     shanshui_gateway_observations_journaled_total readings made durable in the journal
                                                   (counted as the writer decodes them)
     shanshui_gateway_dead_letters_total{kind}     dead-letter lines: "frame" (acknowledged,
-                                                  CP does not decode), "record" (refused)
+                                                  CP does not decode), "record" (refused),
+                                                  "implausible" (a frame some of whose
+                                                  readings lie outside their bounds)
+    shanshui_gateway_observations_refused_total{reason}  acknowledged readings not stored
+                                                  but dead-lettered: "implausible" (outside
+                                                  the plausibility bounds of
+                                                  shanshui.formats.validity)
     shanshui_gateway_dead_letter_files            dead-letter files kept in the journal folder
     shanshui_gateway_dead_letter_lines            their lines (all files, every run: never
                                                   deleted; see shanshui.ingest.journal)
@@ -83,9 +89,20 @@ class GatewayMetrics:
             "Device events (state, restart, information, alarm, clock) written to the store",
             registry=r,
         )
+        self.refused = Counter(
+            p + "observations_refused",
+            "Acknowledged readings dead-lettered instead of stored, by reason (implausible:"
+            " outside their parameter's plausibility bounds)",
+            ["reason"],
+            registry=r,
+        )
+        self.refused.labels(reason="implausible")  # shown at 0 from the start
         self.store_errors = Counter(p + "store_errors", "Failed store writes (retried)", registry=r)
         self.dead_letters = Counter(
-            p + "dead_letters", "Dead-letter lines by kind (frame, record)", ["kind"], registry=r
+            p + "dead_letters",
+            "Dead-letter lines by kind (frame, record, implausible)",
+            ["kind"],
+            registry=r,
         )
         self.dead_letter_files = Gauge(
             p + "dead_letter_files", "Dead-letter files kept in the journal folder", registry=r

@@ -89,10 +89,12 @@ def plain_number(text: object) -> float | None:
 
 class Columns:
     """Readings of one chunk: per frame (``s`` site, ``d`` period, ``t`` time [µs UTC],
-    ``m`` MN, ``n`` readings) and per reading (``p`` parameter, ``k`` statistic, ``v``
+    ``m`` MN, ``n`` readings, and ``g`` the data segment as received where
+    :func:`expand_frames` decoded it: what a dead-letter line shows of a frame whose
+    readings the writer refuses) and per reading (``p`` parameter, ``k`` statistic, ``v``
     value as sent, ``f`` flag)."""
 
-    __slots__ = ("d", "f", "k", "m", "n", "p", "s", "t", "v")
+    __slots__ = ("d", "f", "g", "k", "m", "n", "p", "s", "t", "v")
 
     def __init__(self) -> None:
         self.s: list[str] = []
@@ -100,6 +102,7 @@ class Columns:
         self.t: list[int] = []
         self.m: list[str] = []
         self.n: list[int] = []
+        self.g: list[bytes] = []
         self.p: list[str] = []
         self.k: list[str] = []
         self.v: list[object] = []
@@ -433,6 +436,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
                     columns.v += v
                     columns.f += f
                     columns.frame(site, period, period_start(us, period), mn, len(p))
+                    columns.g.append(segment)
                 continue
             try:
                 message = parse_segment(segment)
@@ -447,6 +451,7 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
                 if n == 0:  # nothing to keep: the frame as before
                     bad.append((segment, site, reason, received))
                     continue
+                columns.g.append(segment)
                 left_out = ", ".join(repr(e) for e in dropped)
                 bad.append((segment, site, f"{reason} ({n} readings kept; left out: {left_out})",
                             received))  # fmt: skip
@@ -456,8 +461,12 @@ def expand_frames(payloads: list[bytes]) -> tuple[list[Record], list[BadFrame], 
                     events.append(event_of(message, site, received))
                 except (ValueError, OverflowError) as exc:  # acknowledged: kept, not retried
                     bad.append((segment, site, f"bad_field: {exc}", received))
-            elif add_readings(columns, message, site) == 0 and message.data_time is None:
-                bad.append((segment, site, "bad_field: no DataTime", received))
+            else:
+                n = add_readings(columns, message, site)
+                if n:
+                    columns.g.append(segment)
+                elif message.data_time is None:
+                    bad.append((segment, site, "bad_field: no DataTime", received))
         if len(columns) or events:
             readings += len(columns)
             out.append(FrameRecord(received, columns, tuple(events)))

@@ -20,11 +20,26 @@ Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, NamedTuple
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shanshui.formats.canonical import UNITS
+from shanshui.formats.validity import (
+    Bounds,
+    bounds,
+    cannot_be_negative,
+    implausible,
+    implausible_reason,
+    negative_reason,
+)
 from shanshui.hj212 import CST, Message
-from shanshui.ingest.payload import Columns
+from shanshui.ingest.payload import PLAIN_DECIMAL, Columns
 from shanshui.store.api import STATISTICS
 
 #: CN of data uploads → period (HJ 212-2017 Table C.1: 2011 实时数据, 2051 分钟数据,
@@ -187,3 +202,153 @@ def to_rows(message: Message, site: str) -> list[Row]:
     cols = Columns()
     add_readings(cols, message, site)
     return cols.rows()
+
+
+# -- plausibility bounds of the gateway's readings -----------------------------------------
+
+#: Statistics whose values are in the parameter's own unit and are held to its plausibility
+#: bounds (:mod:`shanshui.formats.validity`, the rule of the file readers and the HTTP
+#: ingest): ``rtd`` (实时值), ``min``/``avg``/``max`` over the interval and their ``zs``
+#: (折算, converted to the reference oxygen: still a concentration in the same unit, HJ
+#: 212-2017 Appendix B; HJ 75-2017 §6.1) forms. ``cou`` is not among them: HJ 212-2017's
+#: Cou (累计值) is the amount over the interval — kg of a pollutant, m³ of flue gas or water
+#: (Appendix B; ``cems_model``: Cou = C × Q × 10⁻⁶) — another quantity than the
+#: concentration the bounds are written for, so no ceiling applies to it (CHOICE); only the
+#: negative rule does, for a pollutant (an amount emitted cannot be below 0, and a negative
+#: one would lower the annual totals counted against a permit's cap).
+BOUNDED_STATISTICS: Final = frozenset(
+    {"rtd", "avg", "min", "max", "zsrtd", "zsavg", "zsmin", "zsmax"}
+)
+_SUFFIX_OF: Final = {v: k for k, v in _STATS.items()}
+_INF: Final = float("inf")
+
+
+def unit_of(parameter: str) -> str | None:
+    """The unit of a parameter the gateway stores (None: not known): the canonical unit of
+    a mapped one (:data:`shanshui.formats.UNITS`) or that of a code kept under its own name
+    (:data:`CODE_UNITS`) — the unit :func:`shanshui.ingest.writer.parameter_for` registers.
+
+    CHOICE: the gateway's own mapping, not a store look-up, so that the writer refuses the
+    same readings whether the store is up or down (it dead-letters readings once, possibly
+    while the store is down, and filters them at every write: both must agree, or a refused
+    reading would be neither stored nor dead-lettered)."""
+    return UNITS.get(parameter) or CODE_UNITS.get(parameter)
+
+
+class _Limits(NamedTuple):
+    low: float  # least plausible value of a bounded statistic
+    high: float  # most plausible value of a bounded statistic
+    cou_low: float  # least plausible Cou (0 for a pollutant, else -inf)
+    bounds: Bounds | None
+    negative: bool  # the negative rule binds (a concentration)
+
+
+_LIMITS: dict[str, _Limits] = {}
+
+
+def _limits(parameter: str) -> _Limits:
+    """The bounds of ``parameter``'s readings, cached (few parameters, many readings)."""
+    got = _LIMITS.get(parameter)
+    if got is None:
+        unit = unit_of(parameter)
+        b = bounds(parameter, unit)  # formats.validity: HJ 633-2012 Table 1 × margin, …
+        negative = cannot_be_negative(parameter, unit)  # a concentration is ≥ 0 (Table 1)
+        low = -_INF if b is None else b.low
+        got = _Limits(
+            max(low, 0.0) if negative else low,
+            _INF if b is None else b.high,
+            0.0 if negative else -_INF,
+            b,
+            negative,
+        )
+        if len(_LIMITS) < 4096:  # vendor codes are unbounded in number: a bounded cache
+            _LIMITS[parameter] = got
+    return got
+
+
+def reading_values(texts: list[object]) -> np.ndarray:
+    """Values as sent → float64; NaN where the text is no number. Fast path: one Arrow
+    cast of the batch (text such as ``1e5``, which is no plain decimal, is cast too: the
+    caller checks plainness only of the few values it refuses, :func:`is_plain`)."""
+    text = pa.array(texts, pa.string())
+    try:
+        cast = pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:  # some text is no number: HJ 212-2017 §6.3.3.2 rule first
+        plain = pc.match_substring_regex(text, PLAIN_DECIMAL)
+        cast = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.string())), pa.float64())
+    out: np.ndarray = cast.to_numpy(zero_copy_only=False)
+    return out
+
+
+_PLAIN: Final = re.compile(PLAIN_DECIMAL)
+
+
+def is_plain(text: object) -> bool:
+    """Whether ``text`` is a plain decimal (HJ 212-2017 §6.3.3.2): a reading at all."""
+    return isinstance(text, str) and text.isascii() and _PLAIN.match(text) is not None
+
+
+def implausible_readings(
+    parameters: list[str], statistics: list[str], texts: list[object]
+) -> np.ndarray:
+    """Which readings (values as sent) the store must not take as measurements,
+    vectorised over a batch: a value of a bounded statistic (:data:`BOUNDED_STATISTICS`)
+    outside its parameter's plausibility bounds (:func:`shanshui.formats.validity.bounds`)
+    or negative where the parameter is a concentration
+    (:func:`~shanshui.formats.validity.cannot_be_negative`), a negative Cou of a pollutant,
+    and any infinite value (310+ digits: no number). Text that is no plain decimal is not
+    refused: it is no reading and is left out as before
+    (:func:`~shanshui.ingest.payload.plain_number`).
+
+    CHOICE (data flags, HJ 212-2017 §6.6): the bounds apply whatever the flag, as in the
+    file readers and the HTTP ingest (:mod:`shanshui.formats.validity`: "whatever the flag").
+    A calibration (C) or maintenance (M) value may be odd, but a PM2.5 of 99999 or 1e299 is
+    a fault code, not a measurement, under any flag; a zero check's reading below 0 is no
+    concentration either (the files refuse it too), and a value stored as C can later be
+    re-flagged valid by an audit and enter the means. Nothing is lost: the writer keeps the
+    refused readings, their flags and their frame in the dead-letter file.
+    """
+    if not texts:
+        return np.zeros(0, dtype=bool)
+    values = reading_values(texts)
+    # fast path: values within the narrowest bounds of the parameters present (a Cou's
+    # bounds hold those of its parameter) are plausible whatever their parameter
+    present = [_limits(p) for p in set(parameters)]
+    inside = (max(x.low for x in present), min(x.high for x in present))
+    if not implausible(values, *inside).any() and not np.isinf(values).any():
+        return np.zeros(len(values), dtype=bool)
+    par = pa.array(parameters, pa.string()).dictionary_encode()
+    index = par.indices.to_numpy(zero_copy_only=False)
+    limits = [_limits(p) for p in par.dictionary.to_pylist()]
+    low = np.array([x.low for x in limits])[index]
+    high = np.array([x.high for x in limits])[index]
+    if "cou" in statistics:  # a Cou: only the negative rule of a pollutant
+        cou = pc.equal(pa.array(statistics, pa.string()), "cou").to_numpy(zero_copy_only=False)
+        low = np.where(cou, np.array([x.cou_low for x in limits])[index], low)
+        high = np.where(cou, _INF, high)
+    out: np.ndarray = implausible(values, low, high) | np.isinf(values)
+    for j in np.flatnonzero(out).tolist():  # few: the fast cast took 1e5, +5 too
+        if not is_plain(texts[j]):
+            out[j] = False
+    return out
+
+
+def refusal_reason(parameter: str, statistic: str, text: str, value: float) -> str:
+    """Why one reading :func:`implausible_readings` refused is no measurement: its code and
+    statistic as sent (``a34004-Avg (PM2.5)``), its value, and the bound with its source."""
+    code = AIR_PARAMETER_CODES.get(parameter)
+    suffix = _SUFFIX_OF.get(statistic, statistic)
+    where = f"{code}-{suffix} ({parameter})" if code else f"{parameter}-{suffix}"
+    if math.isinf(value):
+        shown = text if len(text) <= 24 else f"{text[:12]}…({len(text)} characters)"
+        return f"{where}: {shown} is not a finite number (HJ 212-2017 §6.3.3.2: a decimal)"
+    limits = _limits(parameter)
+    if statistic == "cou":
+        return (
+            f"{where}: {value:g} is negative (Cou is the amount over the interval, kg of a "
+            "pollutant per HJ 212-2017 Appendix B: it cannot be below 0)"
+        )
+    b = limits.bounds
+    if b is not None and not b.low <= value <= b.high:
+        return implausible_reason(where, value, parameter, b)
+    return negative_reason(where, value)

@@ -46,7 +46,9 @@ import json
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 
+import numpy as np
 import pyarrow as pa
 
 from shanshui.errors import StoreError
@@ -62,6 +64,7 @@ from shanshui.ingest.journal import (
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
     BadFrame,
+    Columns,
     FrameRecord,
     Record,
     decode_payload,
@@ -69,7 +72,11 @@ from shanshui.ingest.payload import (
     payload_table,
     received_of,
 )
-from shanshui.ingest.readings import CODE_UNITS
+from shanshui.ingest.readings import (
+    CODE_UNITS,
+    implausible_readings,
+    refusal_reason,
+)
 from shanshui.store.api import Parameter, Store, StoreInputError
 from shanshui.store.seed import AIR_PARAMETERS
 from shanshui.store.sqlstore import DIRTY_CHUNK
@@ -132,6 +139,96 @@ def _dead_frame(frame: BadFrame) -> dict[str, object]:
         "frame": {"site": site, "r": received, "segment": segment.decode("utf-8", "replace")},
         "segment_b64": base64.b64encode(segment).decode(),
     }
+
+
+def _refused_frame(
+    record: FrameRecord, frame: int, rows: list[int], kept: int
+) -> dict[str, object]:
+    """A dead-letter line for a frame some of whose readings (``rows``: indices into the
+    record's readings) are implausible: the frame as received and what was left out."""
+    c = record.columns
+    refused = [
+        {
+            "parameter": c.p[j],
+            "statistic": c.k[j],
+            "value": str(c.v[j]),  # as sent (JSON has no Infinity)
+            "flag": c.f[j],
+            "reason": refusal_reason(c.p[j], c.k[j], str(c.v[j]), float(str(c.v[j]))),
+        }
+        for j in rows
+    ]
+    reasons = "; ".join(str(r["reason"]) for r in refused)
+    segment = c.g[frame] if len(c.g) == len(c.n) else b""
+    return {
+        "reason": f"implausible: {reasons} ({kept} readings of the frame kept)",
+        "frame": {
+            "site": c.s[frame],
+            "r": record.received,
+            "segment": segment.decode("utf-8", "replace"),
+        },
+        "segment_b64": base64.b64encode(segment).decode(),
+        "refused": refused,
+    }
+
+
+def screen(
+    records: list[FrameRecord],
+) -> tuple[list[FrameRecord], list[list[dict[str, object]]], int]:
+    """The records without their implausible readings
+    (:func:`~shanshui.ingest.readings.implausible_readings`: outside their parameter's
+    plausibility bounds, the rule of :mod:`shanshui.formats.validity`), one dead-letter line
+    per frame that had some (per record), and the readings left out.
+
+    Vectorised over the batch (one Arrow/numpy pass over every reading); only a record with
+    a refused reading is rebuilt, in Python. DESIGN §5: the frames were acknowledged, so a
+    refused reading is never dropped: it goes to the dead-letter file with its frame as
+    received, and the frame's other readings are stored (as :mod:`shanshui.ingest.salvage`
+    keeps those of a frame with an unreadable entry).
+    """
+    p: list[str] = []
+    k: list[str] = []
+    v: list[object] = []
+    for record in records:
+        p += record.columns.p
+        k += record.columns.k
+        v += record.columns.v
+    none: list[list[dict[str, object]]] = [[] for _ in records]
+    if not v:
+        return records, none, 0
+    bad = implausible_readings(p, k, v)
+    if not bad.any():
+        return records, none, 0
+    out = list(records)
+    lines = none
+    at = 0
+    for i, record in enumerate(records):
+        c = record.columns
+        size = len(c.v)
+        refused = np.flatnonzero(bad[at : at + size])
+        at += size
+        if not len(refused):
+            continue
+        of_frame = np.repeat(np.arange(len(c.n)), c.n)
+        keep = np.ones(size, dtype=bool)
+        keep[refused] = False
+        kept = Columns()
+        start = 0
+        for f, n in enumerate(c.n):
+            rows = [j for j in range(start, start + n) if keep[j]]
+            start += n
+            if rows:  # the frame's other readings are stored
+                kept.p += [c.p[j] for j in rows]
+                kept.k += [c.k[j] for j in rows]
+                kept.v += [c.v[j] for j in rows]
+                kept.f += [c.f[j] for j in rows]
+                kept.frame(c.s[f], c.d[f], c.t[f], c.m[f], len(rows))
+                if len(c.g) == len(c.n):
+                    kept.g.append(c.g[f])
+        for f in np.unique(of_frame[refused]).tolist():
+            rows = [int(j) for j in refused if of_frame[j] == f]
+            lines[i].append(_refused_frame(record, f, rows, int(c.n[f]) - len(rows)))
+        out[i] = record._replace(columns=kept)
+    return out, lines, int(bad.sum())
 
 
 class JournalWriter:
@@ -245,6 +342,7 @@ class JournalWriter:
         out: list[Record] = []
         bad: list[BadFrame] = []
         readings = 0
+        decoded: list[tuple[int, bool]] = []  # v3 records: index in out, first expansion
         for payload, after in zip(payloads, afters, strict=True):
             if payload[:1] != b"\x03":  # version 1 or 2: already readings, counted alike
                 out.append(payload)
@@ -256,10 +354,33 @@ class JournalWriter:
             except ValueError:  # not a journal record: _apply dead-letters it whole
                 out.append(payload)
                 continue
+            first = after > self._expanded_to
+            decoded += [(len(out) + i, first) for i in range(len(expanded))]
             out += expanded
-            if after > self._expanded_to:
+            if first:
                 bad += bad_frames
                 readings += n
+        # Implausible readings (formats.validity's bounds) are left out of every write and
+        # dead-lettered once, the first time their record is expanded (a retried batch
+        # filters them again, deterministically: readings.unit_of, not the store).
+        # Version 1 and 2 records (journaled as readings by earlier releases, replayed once
+        # after an upgrade) are stored as they were accepted then.
+        frames = [cast(FrameRecord, out[i]) for i, _ in decoded]
+        screened, refused_lines, _ = screen(frames)
+        implausible: list[dict[str, object]] = []
+        refused = 0
+        for (i, first), record, lines in zip(decoded, screened, refused_lines, strict=True):
+            out[i] = record
+            if first and lines:
+                implausible += lines
+                refused += sum(len(cast(list[object], line["refused"])) for line in lines)
+        if implausible:
+            self._dead_letters(implausible, "implausible")
+            self.metrics.refused.labels(reason="implausible").inc(refused)
+            LOG.error(
+                "acknowledged readings outside their plausibility bounds were dead-lettered",
+                extra={"readings": refused, "reason": implausible[0]["reason"]},
+            )
         if bad:
             self._dead_letters([_dead_frame(f) for f in bad], "frame")
             LOG.error(
