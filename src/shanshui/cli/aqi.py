@@ -14,8 +14,10 @@ Output on stdout: the same rows and columns, plus ``AQI``, ``primary_pollutant``
 ``IAQI_<pollutant>`` column each — CSV, or JSON lines with ``--json``. ``hourly --rule
 cnemc`` follows CNEMC's real-time platform where it departs from the standard
 (``docs/aqi-realtime-rule.md``); the default ``hj633`` follows HJ 633-2012. Bad input (missing
-columns, a non-numeric or negative value, a column name the output would overwrite) gives a
-message on stderr and exit status 2.
+columns, a non-numeric or negative value, a value beyond its pollutant's plausibility bounds
+(:mod:`shanshui.formats.validity`, the bounds every importer, the HTTP ingest and the HJ 212
+gateway apply), a column name the output would overwrite) gives a message on stderr naming
+the column and data row, and exit status 2.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ import typer
 
 from shanshui.cli.assess import _parse_day, check_source, open_source_store
 from shanshui.errors import PeerError, ShanshuiError
+from shanshui.formats.canonical import UNITS
+from shanshui.formats.validity import Bounds, bounds, implausible, implausible_reason
 from shanshui.standards.aqi import (
     DAILY_POLLUTANTS,
     HOURLY_POLLUTANTS,
@@ -103,8 +107,22 @@ def _arrow_text(column: pd.Series) -> pa.Array:
     return pa.array(column.to_numpy(dtype=object), type=pa.string())
 
 
+#: Input columns that are not parameter names of :data:`shanshui.formats.UNITS`: the daily
+#: maximum 1-hour O3 is an O3 1-hour value.
+_PARAMETER_OF = {"O3_1h": "O3"}
+
+
+def _column_bounds(name: str) -> Bounds | None:
+    """The plausibility bounds of a pollutant column (:func:`shanshui.formats.validity.bounds`:
+    20 × the column's highest HJ 633-2012 Table 1 concentration, the rule every importer,
+    the HTTP ingest and the gateway apply), in the column's unit (µg/m³, CO mg/m³)."""
+    parameter = _PARAMETER_OF.get(name, name)
+    return bounds(parameter, UNITS.get(parameter))
+
+
 def _numeric(text: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The pollutant columns as floats; a non-numeric or negative cell is an error."""
+    """The pollutant columns as floats; a non-numeric or negative cell, or one beyond the
+    column's plausibility bounds (:func:`_column_bounds`), is an error."""
     tokens = pa.array(sorted(MISSING_TOKENS))
     out = {}
     for name in columns:
@@ -119,11 +137,22 @@ def _numeric(text: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
             values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
         with np.errstate(invalid="ignore"):
             bad = ~missing & (np.isnan(values) | ~np.isfinite(values) | (values < 0))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+        limits = _column_bounds(name)
+        beyond = np.zeros(len(values), dtype=bool)
+        if limits is not None:  # e.g. PM2.5 = 99999: a fault, not a reading (AQI 500)
+            beyond = ~missing & ~bad & implausible(values, limits.low, limits.high)
+        if bad.any() or beyond.any():
+            row = int(np.flatnonzero(bad | beyond)[0])
+            where = f"column {name!r}, data row {row + 1}"
+            if beyond[row]:
+                assert limits is not None
+                raise InputError(
+                    f"{implausible_reason(where, float(values[row]), name, limits)} "
+                    f"({int((bad | beyond).sum())} such cells in the column)"
+                )
             raise InputError(
-                f"column {name!r}, data row {row + 1}: {text[name].iloc[row]!r} is not a "
-                f"non-negative number ({int(bad.sum())} such cells in the column)"
+                f"{where}: {text[name].iloc[row]!r} is not a "
+                f"non-negative number ({int((bad | beyond).sum())} such cells in the column)"
             )
         out[name] = values
     return pd.DataFrame(out, index=text.index)
