@@ -65,3 +65,16 @@ class Committer:
 
     async def commit(self, payloads: list[bytes]) -> None:
         self.payloads += payloads
+
+
+class AnsweringDirectory(Directory):
+    """A :class:`Directory` that also takes the devices' 9011/9012 (``recall_answer``, as
+    :class:`shanshui.ingest.gateway.DeviceRegistry`), records them and matches none."""
+
+    def __init__(self, mns: Iterable[str] | None = None, **kwargs: object) -> None:
+        super().__init__(mns, **kwargs)  # type: ignore[arg-type]
+        self.answers: list[tuple[str, str, str, int | None]] = []
+
+    def recall_answer(self, mn: str, qn: str, cn: str, code: int | None) -> bool:
+        self.answers.append((mn, qn, cn, code))
+        return False

@@ -328,7 +328,8 @@ def test_a_gateway_that_restarted_asks_again_what_it_had_sent(rig: Rig) -> None:
 # -- the store's notes, on DuckDB and PostgreSQL ----------------------------------------------
 def _p(recall: Recall, qn: str, **extra: object) -> dict[str, object]:
     mn, cn, begin, end = recall.key
-    return {"mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "qn": qn, **extra}
+    retry = {"retry_qn_rtn": ",9,", "retry_exe_rtn": ",2,4,5,"}  # RETRY_QN_RTN, RETRY_EXE_RTN
+    return {"mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "qn": qn, **retry, **extra}
 
 
 def test_the_store_keeps_the_answers_of_each_attempt(store: Store) -> None:
@@ -342,7 +343,7 @@ def test_the_store_keeps_the_answers_of_each_attempt(store: Store) -> None:
         ("answered", _p(r, "Q1", at=t2, code=1)),
         ("answered", _p(r, "Q1", at=t3, code=2)),  # the first answer is kept
         ("executed", _p(r, "Q1", at=t3, code=5)),
-        ("executed", _p(r, "WRONG", at=t3, code=1)),  # another QN changes nothing
+        ("executed", _p(r, "OTHERQN", at=t3, code=1)),  # the first result is kept
     ]
     assert s.recall_notes(notes) == 4  # type: ignore[attr-defined]
     mine = {x.mn: x for x in s.device_recalls(MN) + s.device_recalls("OTHER")}  # type: ignore[attr-defined]

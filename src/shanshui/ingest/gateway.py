@@ -14,9 +14,14 @@ a device (:mod:`shanshui.store.recalls`) are handed to the first connection it s
 (:meth:`DeviceRegistry.take_recalls`), each with a QN of its own; the device's 9011/9012
 answers are matched to them by MN and QN (:meth:`DeviceRegistry.recall_answer`), a
 request whose connection closed before its answers is asked again at once
-(:meth:`DeviceRegistry.recalls_closed`), and what happened is noted in the store by the same
-thread, in batches (:meth:`DeviceRegistry.flush`); the policy (timeouts, attempts, codes
-worth another try) is in :mod:`shanshui.ingest.recalls`.
+(:meth:`DeviceRegistry.recalls_closed`; a gateway shutting down gives their attempt back),
+and what happened is noted in the store by the same thread, in batches
+(:meth:`DeviceRegistry.flush`; a note the store refuses is dropped alone, logged and counted,
+never holding up the others); the policy (timeouts, attempts, codes worth another try) is in
+:mod:`shanshui.ingest.recalls`. Every QN the platform sends comes from one source
+(:func:`shanshui.ingest.control.next_qn`); the registry also knows the QNs of the clock
+settings (1012) it was told of (:meth:`DeviceRegistry.control_sent`), so that their
+9011/9012 are expected answers, not unmatched ones.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, cast
 
-from shanshui.hj212.replies import make_qn
+from shanshui.ingest.control import next_qn
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.recalls import (
     ANSWER_TIMEOUT,
@@ -52,6 +57,13 @@ MAX_RECALLS = 1_000_000
 #: Most requests sent and waiting for their answers held (oldest dropped first: the store's
 #: overdue check, :meth:`RecallNotes.recalls_overdue`, asks them again).
 MAX_ASKED = 100_000
+#: Most QNs of the platform's clock settings (1012) held to recognise their answers (oldest
+#: dropped first: a late answer to it is then counted as unmatched, nothing worse).
+MAX_CONTROL = 100_000
+#: The codes worth another try as the store's notes take them (``,9,``: see
+#: :file:`queries/recall_again.sql`).
+_RETRY_QN: Final = "," + ",".join(str(c) for c in sorted(RETRY_QN_RTN)) + ","
+_RETRY_EXE: Final = "," + ",".join(str(c) for c in sorted(RETRY_EXE_RTN)) + ","
 
 
 class RecallNotes(Protocol):
@@ -73,7 +85,10 @@ class _Asked:
 
 def _params(recall: Recall, **extra: object) -> dict[str, Any]:
     mn, cn, begin, end = recall.key
-    return {"mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "qn": recall.qn, **extra}
+    return {
+        "mn": mn, "cn": cn, "begin_time": begin, "end_time": end, "qn": recall.qn,
+        "retry_qn_rtn": _RETRY_QN, "retry_exe_rtn": _RETRY_EXE, **extra,
+    }  # fmt: skip
 
 
 class DeviceRegistry:
@@ -107,9 +122,13 @@ class DeviceRegistry:
         self._asked: dict[tuple[str, str], _Asked] = {}
         self._notes: list[tuple[str, dict[str, Any]]] = []
         self._unwritten: dict[tuple[str, str, datetime, datetime], int] = {}
-        self._last_qn = datetime.min.replace(tzinfo=UTC)
+        #: (MN, QN) of the clock settings (1012) sent, whose 9011/9012 are expected.
+        self._control: dict[tuple[str, str], None] = {}
         #: Answers (9011/9012) whose MN and QN matched no request sent (counted, not kept).
         self.unmatched_answers = 0
+        #: Notes the store refused even alone, dropped (logged with the note; a metric for it:
+        #: ``shanshui_gateway_recall_notes_dropped_total``).
+        self.dropped_notes = 0
         # The notes are written on the event loop and swapped out by flush() in the writer's
         # thread: without a lock a note could land in a dict that flush is iterating.
         self._notes_lock = threading.Lock()
@@ -154,11 +173,19 @@ class DeviceRegistry:
         self._unwritten[recall.key] = self._unwritten.get(recall.key, 0) + 1
 
     def _new_qn(self, now: datetime) -> str:
-        """A QN (HJ 212-2017 Table 4: ``YYYYMMDDhhmmsszzz``) of ``now``, at least 1 ms after
-        the last one handed out, so that no two requests of this gateway share one."""
-        at = max(now, self._last_qn + timedelta(milliseconds=1))
-        self._last_qn = at
-        return make_qn(at)
+        """A QN (HJ 212-2017 Table 4: ``YYYYMMDDhhmmsszzz``) of ``now`` from the process's one
+        source (:func:`shanshui.ingest.control.next_qn`: never the same twice, whichever
+        request, history or clock setting, takes it)."""
+        return next_qn(now)
+
+    def control_sent(self, mn: str, qn: str) -> None:
+        """A clock setting (1012, HJ 212-2017 Table C.1) was sent to ``mn`` with ``qn``: its
+        9011/9012 (HJ 212-2017 §6.5) are expected answers (:meth:`recall_answer` takes them
+        without a note), not unmatched ones. Bounded (:data:`MAX_CONTROL`)."""
+        with self._notes_lock:
+            if len(self._control) >= MAX_CONTROL:
+                del self._control[next(iter(self._control))]
+            self._control[(mn, qn)] = None
 
     def take_recalls(self, mn: str) -> list[Recall]:
         """The history requests waiting for ``mn``, handed to the caller (the connection
@@ -183,6 +210,14 @@ class DeviceRegistry:
                 self._asked[(mn, sent.qn)] = _Asked(sent, now)
         return taken
 
+    def _release(self, asked: _Asked) -> None:
+        """Ask again without spending an attempt (under the lock): the gateway shut down."""
+        recall = asked.recall
+        self._note("release", recall)
+        mine = self.recalls.setdefault(recall.mn, [])
+        if len(mine) < MAX_RECALLS and all(r.key != recall.key for r in mine):
+            mine.append(replace(recall, sent=None, attempts=max(recall.attempts - 1, 0)))
+
     def _again(self, asked: _Asked) -> None:
         """Ask again (under the lock): the request waits for its device's next data upload,
         or is given up when it had its :data:`~shanshui.ingest.recalls.MAX_ATTEMPTS`."""
@@ -200,13 +235,28 @@ class DeviceRegistry:
         ``code``; HJ 212-2017 §6.5, Tables 7 and 8) to the request it was sent with ``qn``;
         False (and counted in :attr:`unmatched_answers`) when no request awaits it. A code
         worth another try (:data:`~shanshui.ingest.recalls.RETRY_QN_RTN`,
-        :data:`~shanshui.ingest.recalls.RETRY_EXE_RTN`) asks again."""
+        :data:`~shanshui.ingest.recalls.RETRY_EXE_RTN`) asks again.
+
+        An answer to a clock setting (:meth:`control_sent`) is expected: True, nothing noted.
+        CHOICE: an unreadable code (``code`` None: QnRtn/ExeRtn missing or not a whole
+        number, :func:`shanshui.ingest.control.answer_code`) is not an answer to note: the
+        request is asked again within its attempts (as a retryable code), and ends
+        ``unanswered`` (no readable 9011) or ``incomplete`` (after QnRtn=1) when they are
+        spent; never ``sent`` forever."""
         with self._notes_lock:
+            if (mn, qn) in self._control:
+                if cn == "9012" or code != 1:  # the setting ended
+                    del self._control[(mn, qn)]
+                return True
             asked = self._asked.get((mn, qn))
             if asked is None or (cn == "9011" and asked.accepted):
                 self.unmatched_answers += 1
                 return False
             now = self.clock()
+            if code is None:  # unreadable: ask again (see above)
+                del self._asked[(mn, qn)]
+                self._again(asked)
+                return True
             if cn == "9011":
                 self._note("answered", asked.recall, at=now, code=code)
                 if code == 1:
@@ -222,15 +272,22 @@ class DeviceRegistry:
                 self._again(asked)
             return True
 
-    def recalls_closed(self, sent: Iterable[tuple[str, str]]) -> None:
+    def recalls_closed(self, sent: Iterable[tuple[str, str]], *, release: bool = False) -> None:
         """A connection that was sent requests (their (MN, QN)) closed: those without their
         9012 yet are asked again at once. CHOICE: also those the device had accepted (9011
-        QnRtn=1): their upload was cut short, and what it sent already is not stored twice."""
+        QnRtn=1): their upload was cut short, and what it sent already is not stored twice.
+
+        ``release``: the gateway itself closed the connection (shutting down, a graceful
+        restart): the requests wait again and their attempt is given back (the ``release``
+        note), so a restart does not spend an attempt of every request in progress."""
         with self._notes_lock:
             for pair in sent:
                 asked = self._asked.pop(pair, None)
                 if asked is not None:
-                    self._again(asked)
+                    if release:
+                        self._release(asked)
+                    else:
+                        self._again(asked)
 
     def lookup(self, mn: str) -> DeviceEntry | None:
         return self._devices.get(mn)
@@ -270,7 +327,12 @@ class DeviceRegistry:
     def flush(self, *, every: float = 2.0) -> None:
         """Write the notes to the store and refresh the cache when due (blocking).
 
-        Runs in the writer's thread; a note is dropped only after the store took it.
+        Runs in the writer's thread. History-request notes go in one transaction; when the
+        store refuses it they are written one by one, and a note it refuses alone is dropped
+        (logged with the note, counted in :attr:`dropped_notes`) so that it cannot hold up
+        the others, the sightings or the refresh (DESIGN §5: one device's bad input changes
+        nothing for the others). Sightings, pending devices and refusals the store did not
+        take are kept for the next flush.
         """
         now = time.monotonic()
         if now - self._last_flush >= every:
@@ -281,28 +343,24 @@ class DeviceRegistry:
                 refused, self._refused = self._refused, {}
                 notes, self._notes = self._notes, []
             if notes:
-                try:  # one transaction for all of them, in the order they happened
-                    cast(RecallNotes, self.store).recall_notes(notes)
-                except BaseException:
-                    with self._notes_lock:  # a note stays until the store took it
-                        self._notes[:0] = notes
-                    raise
-                with self._notes_lock:
-                    for _, params in notes:
-                        key = (params["mn"], params["cn"], params["begin_time"], params["end_time"])
-                        left = self._unwritten.get(key, 0) - 1
-                        if left > 0:
-                            self._unwritten[key] = left
-                        else:
-                            self._unwritten.pop(key, None)
-            if seen:
-                self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
-            for mn, (t, peer, protocol) in unknown.items():
-                self.store.note_unknown_device(mn, peer=peer, seen=t, protocol=protocol)
-                with self._notes_lock:
-                    self._noted_unknown.add(mn)
-            for mn, (n, peer) in refused.items():
-                self.store.count_refused_login(mn, peer=peer, n=n)
+                self._write_notes(notes)
+            try:
+                if seen:
+                    self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
+                    seen = {}
+                for mn in list(unknown):
+                    t, peer, protocol = unknown[mn]
+                    self.store.note_unknown_device(mn, peer=peer, seen=t, protocol=protocol)
+                    del unknown[mn]
+                    with self._notes_lock:
+                        self._noted_unknown.add(mn)
+                for mn in list(refused):
+                    n, peer = refused[mn]
+                    self.store.count_refused_login(mn, peer=peer, n=n)
+                    del refused[mn]
+            except BaseException:
+                self._keep(seen, unknown, refused)
+                raise
             if len(self._noted_unknown) > MAX_NOTES:
                 with self._notes_lock:
                     self._noted_unknown.clear()
@@ -310,6 +368,62 @@ class DeviceRegistry:
             self.refresh()
             with self._notes_lock:
                 self._noted_unknown.clear()
+
+    def _keep(
+        self,
+        seen: dict[str, tuple[datetime, str]],
+        unknown: dict[str, tuple[datetime, str, str | None]],
+        refused: dict[str, tuple[int, str]],
+    ) -> None:
+        """Put back what a failed flush did not write (newer notes meanwhile win; refusal
+        counts add up)."""
+        with self._notes_lock:
+            for mn, when in seen.items():
+                self._seen.setdefault(mn, when)
+            for mn, what in unknown.items():
+                self._unknown.setdefault(mn, what)
+            for mn, (n, peer) in refused.items():
+                m, _ = self._refused.get(mn, (0, peer))
+                self._refused[mn] = (n + m, peer)
+
+    def _write_notes(self, notes: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write history-request notes (see :meth:`flush`); each is then no longer unwritten,
+        whether the store took it or it was dropped."""
+        store = cast(RecallNotes, self.store)
+        try:  # one transaction for all of them, in the order they happened
+            store.recall_notes(notes)
+        except Exception as exc:
+            LOG.warning(
+                "history-request notes refused; writing them one by one",
+                extra={"notes": len(notes), "error": str(exc)},
+            )
+            for note in notes:
+                try:
+                    store.recall_notes([note])
+                except Exception as one:
+                    self.dropped_notes += 1
+                    name, params = note
+                    LOG.error(
+                        "history-request note dropped",
+                        extra={
+                            "note": name, "mn": params.get("mn"), "cn": params.get("cn"),
+                            "begin": str(params.get("begin_time")),
+                            "end": str(params.get("end_time")), "qn": params.get("qn"),
+                            "code": params.get("code"), "error": str(one),
+                        },
+                    )  # fmt: skip
+        except BaseException:
+            with self._notes_lock:  # interrupted: a note stays until the store took it
+                self._notes[:0] = notes
+            raise
+        with self._notes_lock:
+            for _, params in notes:
+                key = (params["mn"], params["cn"], params["begin_time"], params["end_time"])
+                left = self._unwritten.get(key, 0) - 1
+                if left > 0:
+                    self._unwritten[key] = left
+                else:
+                    self._unwritten.pop(key, None)
 
 
 class Gateway:
@@ -332,6 +446,10 @@ class Gateway:
         self.sessions: dict[Session, asyncio.StreamWriter] = {}
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+        # True once close() began: the connections it closes give their requests' attempts
+        # back (DeviceRegistry.recalls_closed, release)
+        self._stopping = False
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     # -- TCP ----------------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> int:
@@ -349,6 +467,9 @@ class Gateway:
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
         session = Session(peer, self.registry, self.committer, self.metrics, self.limits)
         self.sessions[session] = writer
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         self.metrics.connections.inc()
         self.metrics.open.inc()
         reason = "eof"
@@ -384,7 +505,10 @@ class Gateway:
             if session.closing and reason in ("eof", "reset"):
                 reason = session.closing
             self.sessions.pop(session, None)
-            session.ended()  # its requests without answers are asked again
+            if task is not None:
+                self._handlers.discard(task)
+            # its requests without answers are asked again (a shutdown gives the attempt back)
+            session.ended(release=self._stopping)
             self.metrics.open.dec()
             self.metrics.closed.labels(reason=reason).inc()
             writer.close()
@@ -415,11 +539,15 @@ class Gateway:
                 self.metrics.lag_seconds.set(age)
 
     async def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Stop listening and close every connection (their requests in progress wait again
+        without spending an attempt: :meth:`DeviceRegistry.recalls_closed`)."""
+        self._stopping = True
         for server in self._servers:
             server.close()
         for writer in list(self.sessions.values()):
             writer.transport.abort()
+        if self._handlers:  # let each connection tell the registry what it carried
+            await asyncio.wait(set(self._handlers), timeout=5.0)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

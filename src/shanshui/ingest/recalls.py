@@ -25,11 +25,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-from shanshui.hj212 import CST, encode
-from shanshui.hj212.codes import EXE_RTN, QN_RTN
-from shanshui.hj212.replies import history_request, make_qn
+from shanshui.hj212 import encode
+from shanshui.hj212.replies import history_request
+from shanshui.ingest.control import next_qn
 from shanshui.store.api import Device
-from shanshui.store.recalls import MAX_RECALL_SPAN, Recall, check_recall, recall_status
+from shanshui.store.recalls import (
+    MAX_RECALL_SPAN,
+    Recall,
+    check_recall,
+    code_meaning,
+    recall_status,
+)
 
 #: What the approval of a pending device asks for. CHOICE: the hourly data (2061): the
 #: values the standards assess (GB 3095-2012 Table 4 hourly and daily means, the permit's
@@ -113,17 +119,16 @@ def request_frames(
     and password as its own frame gave them (HJ 212-2017 Table C.1; 2005 as that edition
     writes requests: :func:`shanshui.hj212.replies.history_request`), each with its
     :attr:`~shanshui.store.recalls.Recall.qn` (the registry gives each attempt its own), else
-    a QN of the current time, one millisecond apart."""
-    now = datetime.now(CST)
+    one from the process's QN source (:func:`shanshui.ingest.control.next_qn`)."""
     return [
         encode(
             history_request(
                 cn=r.cn, st=st, pw=pw, mn=mn, begin=r.begin, end=r.end,
                 version=version or "2017",
-                qn=r.qn or make_qn(now + timedelta(milliseconds=i)),  # answers tell them apart
+                qn=r.qn or next_qn(),  # answers tell them apart
             )
         )
-        for i, r in enumerate(recalls)
+        for r in recalls
     ]  # fmt: skip
 
 
@@ -135,14 +140,15 @@ def recall_json(recall: Recall) -> dict[str, object]:
     """A history request as JSON values (times UTC, ISO 8601), with its ``status``, the
     ``code`` that decided it and that code's ``meaning`` (:func:`shanshui.store.recalls.
     recall_status`), and the meanings of its QnRtn and ExeRtn (HJ 212-2017 Tables 7 and 8,
-    :data:`shanshui.hj212.codes.QN_RTN`, :data:`~shanshui.hj212.codes.EXE_RTN`)."""
+    :func:`shanshui.store.recalls.code_meaning`: a code beyond three digits is kept as -1,
+    :data:`~shanshui.store.recalls.OUT_OF_RANGE`)."""
     status, code, meaning = recall_status(recall)
     out: dict[str, object] = {}
     for name, value in vars(recall).items():
         out[name] = value.isoformat() if isinstance(value, datetime) else value
     out.update(status=status, code=code, meaning=meaning)
-    out["qn_rtn_meaning"] = None if recall.qn_rtn is None else QN_RTN.get(recall.qn_rtn, UNDEFINED)
+    out["qn_rtn_meaning"] = None if recall.qn_rtn is None else code_meaning("9011", recall.qn_rtn)
     out["exe_rtn_meaning"] = (
-        None if recall.exe_rtn is None else EXE_RTN.get(recall.exe_rtn, UNDEFINED)
+        None if recall.exe_rtn is None else code_meaning("9012", recall.exe_rtn)
     )
     return out

@@ -8,7 +8,8 @@ data uploads of one received chunk, undecoded, into one journal record
 (:data:`shanshui.ingest.events.EVENT_CNS`: state, run time, restart, information, alarm and
 clock messages, stored as ``device_event`` rows) — makes it durable through a
 :class:`Committer` (the journal's group commit) and only then returns the acknowledgements
-(HJ 212-2017 §6.5.1: 9014 "数据应答" when the upload's Flag has A = 1). The journal writer
+(HJ 212-2017 §6.5.1: 9014 "数据应答" when the upload's Flag has A = 1; built by
+:mod:`shanshui.ingest.control`). The journal writer
 decodes the CP of those frames into readings (:func:`~shanshui.ingest.readings.add_readings`, via
 :func:`shanshui.ingest.payload.expand_frames`); a frame whose CP does not decode there was
 acknowledged and is dead-lettered with its reason (see :mod:`shanshui.hj212.scan`). The
@@ -18,8 +19,12 @@ map to rows is :mod:`shanshui.ingest.readings`.
 History requests (补数, :mod:`shanshui.ingest.recalls`) waiting for a device are sent after
 the answers of a durable chunk holding its data upload; the device's 9011 and 9012 answers
 to them (HJ 212-2017 §6.5: QnRtn, ExeRtn; the request's QN in the header, or inside CP in
-2005) are handed to the directory, which matches them by MN and QN; when the connection ends
+2005) are handed to the directory once the chunk is durable (like the requests: a failed
+commit hands nothing), which matches them by MN and QN; when the connection ends
 (:meth:`Session.ended`) the directory hears which requests it carried.
+
+Device input never makes :meth:`Session.handle` raise (DESIGN §5): each frame is answered,
+or counted as a reject / FrameError, and the session goes on.
 """
 
 from __future__ import annotations
@@ -30,8 +35,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from shanshui.hj212 import CST, FrameError, Message, encode, parse_segment, replies
-from shanshui.hj212.scan import Head, HeadDecoder, frame
+from shanshui.hj212 import CST, EncodeError, FrameError, Message, encode, parse_segment, replies
+from shanshui.hj212.scan import Head, HeadDecoder
+from shanshui.ingest.control import (
+    ANSWERS,
+    NOTICES,
+    RESULTS,
+    ST_SYSTEM,
+    ack_frame,
+    answer_code,
+    answers,
+    head_ack,
+    next_qn,
+    valid_qn,
+    version_of,
+)
 from shanshui.ingest.events import EVENT_CNS
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.payload import (
@@ -43,92 +61,6 @@ from shanshui.ingest.payload import (
 )
 from shanshui.ingest.readings import PERIODS
 from shanshui.ingest.recalls import request_frames
-
-#: Answers the platform never answers (HJ 212-2017 §6.5: 9011 请求应答, 9012 执行结果,
-#: 9013 通知应答, 9014 数据应答).
-ANSWERS: Final = frozenset(("9011", "9012", "9013", "9014"))
-#: Notices answered with 9013 (HJ 212-2017 Table C.1: 1013 现场机时间校准请求; HJ/T
-#: 212-2005: 2072 报警事件).
-NOTICES: Final = frozenset(("1013", "2072"))
-#: The device's answers to the platform's requests (HJ 212-2017 §6.5: 9011 请求应答 with
-#: QnRtn, 9012 执行结果 with ExeRtn), matched to the history requests sent.
-RESULTS: Final = frozenset(("9011", "9012"))
-#: System interaction (HJ 212-2017 Table 5: 91 系统交互): the ST of answers, not a station's.
-ST_SYSTEM: Final = "91"
-#: Edition by the Flag's version bits 2–7 (HJ 212-2017 Table 4 note; HJ 212-2025), as
-#: :attr:`shanshui.hj212.Message.version` reads them.
-_VERSIONS: Final = {0: "2005", 1: "2017", 2: "2025"}
-
-
-def version_of(flag: int | None) -> str | None:
-    """The edition a Flag says (no Flag: 2005), as :attr:`Message.version`."""
-    return "2005" if flag is None else _VERSIONS.get(flag >> 2)
-
-
-def ack_frame(message: Message) -> bytes:
-    """The 9014 data answer to ``message`` in its edition (HJ 212-2017 §6.5.1, Table C.24).
-
-    Same bytes as :func:`shanshui.hj212.replies.data_ack` (the tests check it): 2017/2025
-    ``QN=<its QN>;ST=91;CN=9014;PW;MN;Flag=<version bits, A=0>;CP=&&&&`` — Flag 4 for 2017,
-    8 for 2025 — written directly, because building and re-parsing a :class:`Message` per
-    acknowledgement would cost as much as decoding the upload. 2005 (no Flag or version
-    bits 0): ``ST=91;CN=9014;CP=&&QN=<qn>;CN=<acknowledged CN>&&`` via the codec.
-    """
-    version_bits = (message.flag or 0) & 0xFC
-    if version_bits == 0 or message.qn is None:
-        return encode(replies.data_ack(message))
-    # the header is ASCII in every encoding (parse_fields refuses anything else there), so
-    # the answer's bytes are the same in UTF-8 and GBK
-    return head_ack(message.qn, message.pw, message.mn, version_bits)
-
-
-#: ``;ST=91;CN=9014;PW=…;MN=…;Flag=…;CP=&&&&`` by (PW, MN, version bits): the same for
-#: every answer to a device (bounded: cleared when full).
-_ACK_TAILS: dict[tuple[str | None, str | None, int], str] = {}
-
-
-def answers(message: Message) -> list[bytes]:
-    """What the platform sends back (:func:`shanshui.hj212.replies.platform_replies`):
-    nothing unless Flag bit A is set, never anything to an answer (9011–9014) or without a
-    QN; 9013 to a notice (1013, 2072), 9014 to everything else (one per sub-packet).
-
-    A 2005-layout notice whose QN travels inside CP (``ST=91;CN=1013;…;Flag=1;CP=&&QN=…&&``,
-    reference vector v65: HJ/T 212-2005 puts the QN of answers there) gets its 9013 in the
-    2005 layout, that QN inside CP (:func:`shanshui.hj212.replies.notice_ack`)."""
-    if (
-        message.cn in NOTICES
-        and message.ack_required
-        and message.qn is None
-        and isinstance(message.ref_qn, str)
-        and message.ref_qn
-        and version_of(message.flag) == "2005"
-    ):
-        return [encode(replies.notice_ack(message.replace(qn=message.ref_qn)))]
-    if not message.ack_required or message.cn in ANSWERS or message.qn is None:
-        return []
-    if message.cn in NOTICES:
-        return [encode(m) for m in replies.platform_replies(message)]
-    return [ack_frame(message)]
-
-
-def head_ack(qn: str, pw: str | None, mn: str | None, version_bits: int) -> bytes:
-    """The 9014 of a 2017/2025 upload from its header fields alone, ASCII text (the bytes
-    of :func:`ack_frame`, HJ 212-2017 Table C.24)."""
-    key = (pw, mn, version_bits)
-    tail = _ACK_TAILS.get(key)
-    if tail is None:
-        parts = ["ST=91", "CN=9014"]
-        if pw is not None:
-            parts.append(f"PW={pw}")
-        if mn is not None:
-            parts.append(f"MN={mn}")
-        parts.append(f"Flag={version_bits}")
-        tail = ";" + ";".join(parts) + ";CP=&&&&"
-        if len(_ACK_TAILS) >= 65536:
-            _ACK_TAILS.clear()
-        _ACK_TAILS[key] = tail
-    return frame(("QN=" + qn + tail).encode())
-
 
 #: Shortest interval between two sightings of a connection's device noted [s].
 SEEN_EVERY: Final = 1.0
@@ -319,30 +251,48 @@ class Session:
             if isinstance(event, FrameError):
                 self._reject(event.reason)
 
-    def ended(self) -> None:
+    def ended(self, *, release: bool = False) -> None:
         """The connection is gone (any reason): tell the directory which requests it carried,
-        so that those not answered yet are asked again (``recalls_closed``)."""
+        so that those not answered yet are asked again (``recalls_closed``); ``release``: the
+        gateway closed it to shut down, the attempt is given back."""
         carried, self._carried = self._carried, {}
         closed = getattr(self.directory, "recalls_closed", None)
         if carried and closed is not None:
-            closed(list(carried))
+            if release:
+                closed(list(carried), release=True)
+            else:
+                closed(list(carried))
 
-    def _result(self, segment: bytes, message: Message | None, mn: str, cn: str) -> None:
-        """Hand device ``mn``'s 9011/9012 to the directory: the QN it answers (the header's,
-        or 2005's inside CP: :attr:`Message.ref_qn`) and its QnRtn/ExeRtn (HJ 212-2017
-        Tables 7 and 8; not an integer: None). One that matches no request sent is counted
-        (``unmatched_answer``) and logged once, not an error."""
+    def _result(
+        self, segment: bytes, message: Message | None, mn: str, cn: str
+    ) -> tuple[str, str, str, int | None] | None:
+        """Device ``mn``'s 9011/9012 as (MN, QN, CN, code) for the directory: the QN it
+        answers (the header's, or 2005's inside CP: :attr:`Message.ref_qn`, ASCII digits
+        only) and its QnRtn/ExeRtn (HJ 212-2017 Tables 7 and 8, strictly:
+        :func:`~shanshui.ingest.control.answer_code`; unreadable: None). None (counted) when
+        it does not decode or names no QN."""
         if message is None:
             try:
                 message = parse_segment(segment)
             except FrameError as exc:
                 self._reject(exc.reason, mn, detail=exc.detail)
-                return
+                return None
         qn = message.ref_qn
-        raw = message.fields.get("QnRtn" if cn == "9011" else "ExeRtn")
-        code = int(raw) if isinstance(raw, str) and raw.strip().isdigit() else None
-        if not isinstance(qn, str) or not self._recall_answer(mn, qn, cn, code):  # type: ignore[misc]
+        if not valid_qn(qn):
             self._reject("unmatched_answer", mn)
+            return None
+        assert isinstance(qn, str)
+        code = answer_code(message.fields.get("QnRtn" if cn == "9011" else "ExeRtn"))
+        if code is None:
+            self._reject("unreadable_answer", mn)  # the directory asks again (its choice)
+        return (mn, qn, cn, code)
+
+    def _hand_results(self, results: list[tuple[str, str, str, int | None]]) -> None:
+        """Hand the chunk's 9011/9012 to the directory (after its commit); one that matches
+        no request sent is counted (``unmatched_answer``) and logged once, not an error."""
+        for mn, qn, cn, code in results:
+            if not self._recall_answer(mn, qn, cn, code):  # type: ignore[misc]
+                self._reject("unmatched_answer", mn)
 
     def _bad_frame(self, error: FrameError) -> bool:
         """Count a bad frame; True when the connection must close (too many)."""
@@ -373,19 +323,27 @@ class Session:
             except FrameError:
                 return []
         pol_id = message.fields.get("PolId")
-        return [
-            encode(
+        qn = next_qn()  # the process's one QN source: never a history request's QN
+        try:
+            setting = encode(
                 replies.set_time(
                     st=st, pw=pw, mn=mn, now=datetime.now(CST), version=version_of(flag) or "2017",
-                    pol_id=pol_id if isinstance(pol_id, str) and pol_id else None,
+                    pol_id=pol_id if isinstance(pol_id, str) and pol_id else None, qn=qn,
                 )
-            )
-        ]  # fmt: skip
+            )  # fmt: skip
+        except EncodeError:  # a PolId (device input) the codec would not write back
+            self._reject("bad_clock_request", mn)
+            return []
+        control_sent = getattr(self.directory, "control_sent", None)
+        if control_sent is not None:  # its 9011/9012 are expected answers
+            control_sent(mn, qn)
+        return [setting]
 
     async def _events(self, events: list[Head | FrameError], now: float) -> list[bytes]:
         out: list[bytes] = []
         requests: list[bytes] = []  # 1012 clock settings and history requests
         asking: dict[str, tuple[str, str, int | None]] = {}  # MN → its upload's ST, PW, Flag
+        results: list[tuple[str, str, str, int | None]] = []  # 9011/9012, handed after commit
         segments: list[bytes] = []
         sites: list[str] = []
         latest = b""  # the latest DataTime accepted, made on the first data upload
@@ -426,7 +384,9 @@ class Session:
                         continue
                     last = self._last = (mn, pw, found)
                     self._seen_at = now
-                self._result(segment, message, mn, cn)
+                result = self._result(segment, message, mn, cn)
+                if result is not None:
+                    results.append(result)
                 continue
             if not mn:
                 self._reject("no_mn")
@@ -463,6 +423,8 @@ class Session:
                         continue
                 if message is not None:
                     answer = answers(message)
+                    if not answer and cn in NOTICES and message.qn is None:
+                        self._reject("bad_qn", mn)  # a 2005 notice's QN inside CP: not echoed
                 elif qn is not None:  # a 2017/2025 upload (a notice was parsed above)
                     answer = [head_ack(qn, pw, mn, flag & 0xFC)]
             # HJ 212-2017 Table C.1: a clock-calibration request → 1012. CHOICE: sent with
@@ -503,6 +465,8 @@ class Session:
             await self.committer.commit([encode_frames(segments, sites, received)])
         if out:
             metrics.ack(len(out))
+        if results:  # the chunk is durable: the 9012 that ends a request may be noted now
+            self._hand_results(results)
         # History requests waiting for the devices whose data came in this chunk, taken only
         # now that the chunk is durable (a failed commit sends, and so notes, nothing); the
         # ST and edition are those of the device's own data upload (not of a heartbeat or an

@@ -25,11 +25,13 @@ from shanshui.store.mixin import SQLParts
 
 __all__ = [
     "MAX_RECALL_SPAN",
+    "OUT_OF_RANGE",
     "RECALL_CNS",
     "RECALL_NOTES",
     "RECALL_STATUSES",
     "Recall",
     "RecallStore",
+    "code_meaning",
     "recall_status",
 ]
 
@@ -95,8 +97,11 @@ class Recall:
 #: done         9012 ExeRtn=1 (执行成功)
 #: no data      9012 ExeRtn=100 (没有数据): the device holds nothing in the range
 #: failed       9012 ExeRtn other (2 失败, 3 命令请求条件错误, 4 超时, 5 系统繁忙, 6 系统故障)
-#: unanswered   the gateway gave up: no 9011 after the last attempt
+#: incomplete   the gateway gave up: 9011 QnRtn=1 but no 9012 after the last attempt
+#: unanswered   the gateway gave up: no readable 9011 after the last attempt
 #: ============ ====================================================================
+#:
+#: A code of more than three digits (no code of HJ 212) is kept as :data:`OUT_OF_RANGE`.
 RECALL_STATUSES: Final[dict[str, str]] = {
     "waiting": "not sent yet, or waiting to be sent again",
     "sent": "sent to the device, no 9011 request answer yet",
@@ -105,31 +110,49 @@ RECALL_STATUSES: Final[dict[str, str]] = {
     "done": "the device answered 9012 ExeRtn=1 (success)",
     "no data": "the device answered 9012 ExeRtn=100 (no data in the range)",
     "failed": "the device answered 9012 with ExeRtn other than 1 and 100",
-    "unanswered": "no 9011 came after the last attempt; the gateway gave up",
+    "incomplete": (
+        "the device answered 9011 QnRtn=1 (ready) but no 9012 came after the last attempt "
+        "(its connection closed or it sent an unreadable ExeRtn); the gateway gave up, some "
+        "of the data may have come"
+    ),
+    "unanswered": "no readable 9011 came after the last attempt; the gateway gave up",
 }
+
+#: The code kept for a 9011 QnRtn or 9012 ExeRtn beyond any code HJ 212 defines: more than
+#: three digits (HJ 212-2017 Tables 7 and 8 stop at 100; :data:`shanshui.ingest.control.
+#: MAX_CODE`). CHOICE: stored as -1 (a device cannot send it: a minus sign is no code), so
+#: that a huge number neither overflows the integer column nor shows as if it meant
+#: something; shown as code -1 with the meaning :data:`OUT_OF_RANGE_MEANING`. Like any code
+#: other than 1 it is final: ``refused`` (9011) or ``failed`` (9012).
+OUT_OF_RANGE: Final = -1
+OUT_OF_RANGE_MEANING: Final = "beyond any code HJ 212 defines (more than three digits)"
 
 
 def recall_status(recall: Recall) -> tuple[str, int | None, str | None]:
     """The status of ``recall`` (one of :data:`RECALL_STATUSES`), with the code that decided
     it (QnRtn or ExeRtn, None for waiting/sent/unanswered) and that code's meaning
-    (:data:`shanshui.hj212.codes.QN_RTN`, :data:`~shanshui.hj212.codes.EXE_RTN`; a code the
+    (:func:`code_meaning`:
+    :data:`shanshui.hj212.codes.QN_RTN`, :data:`~shanshui.hj212.codes.EXE_RTN`; a code the
     standard does not define: ``"not defined by HJ 212"``).
 
     Order (HJ 212-2017 §6.5: 9011 then the data then 9012): a request waiting to be sent
     (again) is ``waiting`` whatever its last attempt's answers; else the 9012 decides when it
     came (1 done, 100 no data, other failed); else a 9011 with QnRtn≠1 (refused, kept even
-    when the gateway gave up after a code worth retrying); else ``unanswered`` when the
-    gateway gave up; else 9011 QnRtn=1 accepted; else sent.
+    when the gateway gave up after a code worth retrying); else, when the gateway gave up,
+    ``incomplete`` after a 9011 QnRtn=1 and ``unanswered`` without one; else 9011 QnRtn=1
+    accepted; else sent.
     """
     if recall.sent is None and recall.gave_up is None:
         return ("waiting", None, None)
     if recall.exe_rtn is not None:
         code = recall.exe_rtn
         status = "done" if code == 1 else "no data" if code == 100 else "failed"
-        return (status, code, EXE_RTN.get(code, _UNDEFINED))
+        return (status, code, code_meaning("9012", code))
     if recall.qn_rtn is not None and recall.qn_rtn != 1:
-        return ("refused", recall.qn_rtn, QN_RTN.get(recall.qn_rtn, _UNDEFINED))
+        return ("refused", recall.qn_rtn, code_meaning("9011", recall.qn_rtn))
     if recall.gave_up is not None:
+        if recall.qn_rtn == 1:
+            return ("incomplete", 1, QN_RTN[1])
         return ("unanswered", None, None)
     if recall.qn_rtn == 1:
         return ("accepted", 1, QN_RTN[1])
@@ -138,10 +161,25 @@ def recall_status(recall: Recall) -> tuple[str, int | None, str | None]:
 
 _UNDEFINED: Final = "not defined by HJ 212"
 
+
+def code_meaning(cn: str, code: int) -> str:
+    """What ``code`` means as the QnRtn of a 9011 (``cn="9011"``, HJ 212-2017 Table 7) or
+    the ExeRtn of a 9012 (Table 8): the standard's words, ``"not defined by HJ 212"``, or
+    :data:`OUT_OF_RANGE_MEANING`."""
+    if code == OUT_OF_RANGE:
+        return OUT_OF_RANGE_MEANING
+    return (QN_RTN if cn == "9011" else EXE_RTN).get(code, _UNDEFINED)
+
+
 #: The notes a gateway writes on a request (:meth:`RecallStore.recall_notes`), each a query
 #: ``queries/recall_<note>.sql`` taking the request's key (mn, cn, begin_time, end_time), its
 #: ``qn`` and, as the note needs, ``at`` and ``code``.
-RECALL_NOTES: Final = frozenset({"asked", "answered", "executed", "again", "give_up"})
+RECALL_NOTES: Final = frozenset({"asked", "answered", "executed", "again", "give_up", "release"})
+
+
+#: The codes worth another try a note takes when it is given none (``retry_qn_rtn``,
+#: ``retry_exe_rtn``: codes as ``,9,``).
+_NO_RETRY: Final = {"retry_qn_rtn": "", "retry_exe_rtn": ""}
 
 
 def _utc(value: object, what: str) -> datetime:
@@ -254,10 +292,21 @@ class RecallStore(SQLParts):
     def recall_notes(self, notes: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """Write a gateway's notes on requests, in order, in one transaction: each
         ``(note, params)`` with ``note`` in :data:`RECALL_NOTES` (asked: sent with a new QN;
-        answered: its 9011; executed: its 9012; again: waits again; give_up) and ``params``
-        the request's ``mn``, ``cn``, ``begin_time``, ``end_time``, ``qn`` and as needed ``at``
-        (aware) and ``code``. The number of rows changed (a note about a request asked anew
-        or given up meanwhile changes nothing)."""
+        answered: its 9011; executed: its 9012; again: waits again; give_up; release: waits
+        again without spending an attempt, the gateway shut down) and ``params`` the
+        request's ``mn``, ``cn``, ``begin_time``, ``end_time``, ``qn`` and as needed ``at``
+        (aware), ``code``, ``retry_qn_rtn`` and ``retry_exe_rtn``. The number of rows changed
+        (a note about a request asked anew, ended or given up meanwhile changes nothing).
+
+        DESIGN (several gateways on one store, DESIGN §6): the gateway matched an answer to
+        its request by the QN it sent (HJ 212-2017 §6.5); the store notes it by the request's
+        key, not by the QN in the row, which may be another gateway's attempt of the same
+        request (a gateway whose cache was stale sends it again; its ``asked`` changes
+        nothing). So the device's answers count whichever gateway sent the request. The
+        notes that ask again (again, give_up, release) change a request only while no final
+        answer of the device is stored (no ExeRtn, or one worth retrying; no QnRtn, 1, or one
+        worth retrying): a late close of another gateway's connection cannot reopen a
+        request the device ended."""
         for note, _ in notes:
             if note not in RECALL_NOTES:
                 raise StoreInputError(f"unknown history-request note {note!r}")
@@ -266,7 +315,9 @@ class RecallStore(SQLParts):
             return 0
         with self._session():
             for note, params in notes:
-                n += self._exec(f"recall_{note}", params)
+                # without them, no code counts as worth another try (the gateway passes its
+                # policy's, shanshui.ingest.recalls)
+                n += self._exec(f"recall_{note}", {**_NO_RETRY, **params})
         return n
 
     def recalls_overdue(self, cutoff: datetime, *, max_attempts: int, at: datetime) -> int:
