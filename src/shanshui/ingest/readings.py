@@ -16,6 +16,9 @@ Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
   an HJ/T 212-2005 air station's numeric flags are mapped, :data:`FLAGS_2005_AIR`);
   other suffixes (EFlag, SampleTime, SN, vendor ones) are not readings and are skipped, as
   are values that are not plain decimals.
+* Plausibility (:func:`implausible_readings`): a reading outside its parameter's bounds —
+  those of :mod:`shanshui.formats.validity`, in the unit of :func:`unit_of` — is no
+  measurement; the journal writer dead-letters it instead of storing it.
 """
 
 from __future__ import annotations

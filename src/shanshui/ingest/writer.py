@@ -27,9 +27,16 @@ touched (:meth:`~shanshui.store.Store.recompute_daily`, GB 3095-2012 Table 4 rul
   that does not decode there (it passed the CRC and header checks, so it was acknowledged)
   is counted (``shanshui_gateway_dead_letters_total{kind="frame"}``) and written to
   ``deadletter.jsonl`` with its reason, its site and its segment — one line per frame; the
-  record's other frames are stored. The records' device events (state, restart, alarm,
-  information and clock messages, :mod:`shanshui.ingest.events`) are written with their
-  batch's readings in one transaction (``write_observations(…, events=…)``), idempotently
+  record's other frames are stored. A reading outside its parameter's plausibility bounds
+  (:func:`screen`: the bounds of :mod:`shanshui.formats.validity` that the file readers and
+  the HTTP ingest apply; PM2.5 = 99999 would publish AQI 500) is not stored either, nor
+  dropped: its frame goes to ``deadletter.jsonl`` as received, with each refused reading's
+  code, value, flag, bound and source; the frame's other readings are stored; counted as
+  ``shanshui_gateway_observations_refused_total{reason="implausible"}`` (readings) and
+  ``…_dead_letters_total{kind="implausible"}`` (frames). The records' device events
+  (state, restart, alarm, information and clock messages, :mod:`shanshui.ingest.events`)
+  are written with their batch's readings in one transaction
+  (``write_observations(…, events=…)``), idempotently
   (:mod:`shanshui.store.events`: a replayed record stores nothing new); a dead-lettered
   record's line carries its events. Dead-letter lines are written (fsync) before the
   checkpoint passes their record, so a crash in between may write a line twice, never
