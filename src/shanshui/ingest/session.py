@@ -109,8 +109,10 @@ class DeviceDirectory(Protocol):
     (:class:`shanshui.ingest.gateway.DeviceRegistry`): a dict ``recalls`` by MN (the same
     object for the directory's life) and ``take_recalls(mn)``, which hands them out once;
     ``recall_answer(mn, qn, cn, code) -> bool`` takes a device's 9011/9012 (False: it matched
-    no request) and ``recalls_closed(pairs)`` the (MN, QN) of the requests a connection
-    carried when it ended.
+    no request) and ``recalls_closed(pairs, release=False)`` the (MN, QN) of the requests a
+    connection carried when it ended (``release``: the gateway shut it down); and
+    ``control_sent(mn, qn)`` the QN of each clock setting (1012) sent, whose 9011/9012 are
+    then expected answers.
     """
 
     def lookup(self, mn: str) -> DeviceEntry | None: ...
