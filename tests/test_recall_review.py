@@ -28,7 +28,7 @@ from shanshui.ingest.metrics import GatewayMetrics
 from shanshui.ingest.recalls import ANSWER_TIMEOUT, MAX_ATTEMPTS, recall_json
 from shanshui.ingest.session import Session
 from shanshui.ingest.simulate import hourly_frame
-from shanshui.store import Store, open_store
+from shanshui.store import Store, StoreError, open_store
 from shanshui.store.recalls import (
     OUT_OF_RANGE,
     OUT_OF_RANGE_MEANING,
@@ -148,6 +148,32 @@ def test_a_note_the_store_refuses_is_dropped_alone_and_the_rest_written(
     assert next(d for d in rig.store.devices() if d.mn == MN).last_seen is not None
     assert rig.registry._notes == [] and rig.registry._unwritten == {}
     rig.flush()  # nothing stuck: a later flush does not raise either
+
+
+def test_notes_are_kept_not_dropped_while_the_store_is_down(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DESIGN §4 / issue 4: PostgreSQL stopped for 30 s must lose nothing. A note refused while
+    # the store refuses everything (its probe fails too) is the store's trouble, not the note's.
+    session = rig.session()
+    request = _request(_ask(session))
+    _send(session, _answer_9011(request, "1"))
+
+    def down(*_: object, **__: object) -> None:
+        raise StoreError("connection refused")
+
+    rig.registry.note_seen(MN, "10.0.0.9:5000")
+    with monkeypatch.context() as patch:
+        for method in ("recall_notes", "schema_version", "touch_devices"):
+            patch.setattr(rig.store, method, down)
+        with pytest.raises(StoreError):  # the sightings' write fails too: the writer retries
+            rig.flush()
+    assert rig.registry.dropped_notes == 0
+    assert [name for name, _ in rig.registry._notes] == ["asked", "answered"]
+    rig.flush()  # the store is back: both notes are written, in order
+    got = rig.mine()
+    assert (got.status, got.qn_rtn) == ("accepted", 1)
+    assert rig.registry._notes == [] and rig.registry._unwritten == {}
 
 
 # -- 2: one QN source; the 1012's answers are expected ----------------------------------------

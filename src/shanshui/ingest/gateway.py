@@ -388,8 +388,15 @@ class DeviceRegistry:
 
     def _write_notes(self, notes: list[tuple[str, dict[str, Any]]]) -> None:
         """Write history-request notes (see :meth:`flush`); each is then no longer unwritten,
-        whether the store took it or it was dropped."""
+        whether the store took it or it was dropped.
+
+        A note the store refuses alone is dropped only while the store answers otherwise
+        (a probe, :meth:`Store.schema_version`, succeeds): when the store itself is down
+        (PostgreSQL stopped), that note and every later one are kept for the next flush, so an
+        outage loses no device answer.
+        """
         store = cast(RecallNotes, self.store)
+        done = notes
         try:  # one transaction for all of them, in the order they happened
             store.recall_notes(notes)
         except Exception as exc:
@@ -397,33 +404,50 @@ class DeviceRegistry:
                 "history-request notes refused; writing them one by one",
                 extra={"notes": len(notes), "error": str(exc)},
             )
-            for note in notes:
+            for i, note in enumerate(notes):
                 try:
                     store.recall_notes([note])
                 except Exception as one:
-                    self.dropped_notes += 1
-                    name, params = note
-                    LOG.error(
-                        "history-request note dropped",
-                        extra={
-                            "note": name, "mn": params.get("mn"), "cn": params.get("cn"),
-                            "begin": str(params.get("begin_time")),
-                            "end": str(params.get("end_time")), "qn": params.get("qn"),
-                            "code": params.get("code"), "error": str(one),
-                        },
-                    )  # fmt: skip
+                    if not self._store_answers():
+                        done = notes[:i]
+                        with self._notes_lock:  # the store is down: keep the rest, in order
+                            self._notes[:0] = notes[i:]
+                        break
+                    self._drop_note(note, one)
         except BaseException:
             with self._notes_lock:  # interrupted: a note stays until the store took it
                 self._notes[:0] = notes
             raise
         with self._notes_lock:
-            for _, params in notes:
+            for _, params in done:
                 key = (params["mn"], params["cn"], params["begin_time"], params["end_time"])
                 left = self._unwritten.get(key, 0) - 1
                 if left > 0:
                     self._unwritten[key] = left
                 else:
                     self._unwritten.pop(key, None)
+
+    def _store_answers(self) -> bool:
+        """Whether the store answers a trivial read (it is up, so a refusal is the note's)."""
+        try:
+            self.store.schema_version()
+        except Exception:
+            return False
+        return True
+
+    def _drop_note(self, note: tuple[str, dict[str, Any]], error: Exception) -> None:
+        """Drop a note the store refuses alone (logged with what it said, counted)."""
+        self.dropped_notes += 1
+        name, params = note
+        LOG.error(
+            "history-request note dropped",
+            extra={
+                "note": name, "mn": params.get("mn"), "cn": params.get("cn"),
+                "begin": str(params.get("begin_time")),
+                "end": str(params.get("end_time")), "qn": params.get("qn"),
+                "code": params.get("code"), "error": str(error),
+            },
+        )  # fmt: skip
 
 
 class Gateway:
