@@ -140,6 +140,8 @@ def test_a_note_the_store_refuses_is_dropped_alone_and_the_rest_written(
     with caplog.at_level(logging.ERROR, logger="shanshui.ingest"):
         rig.flush()
     assert rig.registry.dropped_notes == 1
+    Gateway(rig.registry, Committer(), rig.metrics)  # type: ignore[arg-type]
+    assert rig.metrics.value("shanshui_gateway_recall_notes_dropped_total") == 1
     dropped = [r for r in caplog.records if r.getMessage() == "history-request note dropped"]
     assert len(dropped) == 1 and dropped[0].qn == bad.qn and dropped[0].note == "answered"  # type: ignore[attr-defined]
     by_cn = {r.cn: r for r in rig.store.device_recalls(MN)}  # type: ignore[attr-defined]

@@ -465,6 +465,7 @@ class Gateway:
         self.registry = registry
         self.committer = committer
         self.metrics = metrics
+        metrics.watch_recall_notes(lambda: registry.dropped_notes)
         self.limits = limits or Limits()
         self.lag = lag
         self.sessions: dict[Session, asyncio.StreamWriter] = {}

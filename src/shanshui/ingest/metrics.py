@@ -113,6 +113,11 @@ class GatewayMetrics:
         self.dead_letter_bytes = Gauge(
             p + "dead_letter_bytes", "Dead-letter bytes kept (all files)", registry=r
         )
+        self.recall_notes_dropped = Gauge(
+            p + "recall_notes_dropped_total",
+            "History-request notes the store refused alone and that were dropped (logged)",
+            registry=r,
+        )
         self.lag_records = Gauge(
             p + "write_lag_records", "Journal records not yet in the store", registry=r
         )
@@ -131,6 +136,11 @@ class GatewayMetrics:
         self.dead_letter_files.set_function(lambda: float(usage()[0]))
         self.dead_letter_lines.set_function(lambda: float(usage()[1]))
         self.dead_letter_bytes.set_function(lambda: float(usage()[2]))
+
+    def watch_recall_notes(self, dropped: Callable[[], int]) -> None:
+        """Read the dropped history-request notes from ``dropped`` at each scrape
+        (:attr:`shanshui.ingest.gateway.DeviceRegistry.dropped_notes`, a plain int)."""
+        self.recall_notes_dropped.set_function(lambda: float(dropped()))
 
     # The per-frame counters are tallied in plain dicts and folded into the Prometheus
     # objects on scrape: a prometheus Counter.inc costs a lock per call.
