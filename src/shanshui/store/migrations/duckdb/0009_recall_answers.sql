@@ -6,8 +6,8 @@
 -- request's QN (HJ 212-2017 §6.5, Tables 7 and 8; HJ/T 212-2005 puts it inside CP), so each
 -- request keeps the QN it was last sent with, how many times it was sent (attempts), when
 -- the 9011 came and its QnRtn (answered, qn_rtn), when the 9012 came and its ExeRtn
--- (executed, exe_rtn), and when the gateway gave up asking (gave_up: never answered after
--- the last attempt). The status shown is derived from these in one place
+-- (executed, exe_rtn), and when the gateway gave up asking (gave_up: no 9011, or no 9012
+-- after an accepting 9011, when the attempts ran out). The status shown is derived from these in one place
 -- (shanshui.store.recalls.recall_status). Existing rows: attempts 1 where sent, else 0.
 alter table device_recall add column if not exists qn text;
 alter table device_recall add column attempts integer not null default 0;
