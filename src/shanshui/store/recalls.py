@@ -255,8 +255,7 @@ class RecallStore(SQLParts):
                         "requested": r.requested, "actor": r.actor, "reason": r.reason,
                     },
                 )  # fmt: skip
-            # one load of the audit stage per transaction: PostgreSQL's stage tables keep
-            # their rows until the commit, so a second load would insert the first again
+            # the audit entries of every request in one load of the stage, one statement
             self._load("stage_audit", audit)
             self._exec("audit_insert")
         return len(checked)
