@@ -9,11 +9,14 @@ the holder here is a real second process.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -127,12 +130,128 @@ def test_the_serving_process_reads_its_own_file_without_a_lock_error(tmp_path: P
         store.close()
 
 
+#: DuckDB's words when it cannot lock the file and cannot learn why, on a file system without
+#: locks (NFS without lockd): ``LocalFileSystem::OpenFile`` adds ``strerror(errno)`` instead
+#: of "Conflicting lock is held …" (seen with DuckDB 2.0.1, review 13b finding 2).
+NO_LOCKS = (
+    'IO Error: Could not set lock on file "{path}": No locks available. '
+    "See also https://duckdb.org/docs/current/connect/concurrency"
+)
+
+
 def test_parse_without_pid_and_other_messages() -> None:
-    # DuckDB's message without the holder's PID still says the file is busy
-    busy = StoreBusy.parse("x.duckdb", 'IO Error: Could not set lock on file "x.duckdb"')
+    # a conflicting lock without the holder's PID still says the file is busy
+    busy = StoreBusy.parse(
+        "x.duckdb", 'IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held'
+    )
     assert busy is not None and busy.pid is None
     assert "another process" in str(busy)
     assert StoreBusy.parse("x.duckdb", "IO Error: No space left on device") is None
+
+
+def test_a_lock_failure_that_is_no_conflict_is_not_store_busy() -> None:
+    # Review 13b, finding 2: DuckDB says "Could not set lock on file" for every failed
+    # F_SETLK; without "Conflicting lock is held" nothing holds the file.
+    assert StoreBusy.parse("x.duckdb", NO_LOCKS.format(path="x.duckdb")) is None
+
+
+@pytest.fixture
+def no_locks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """duckdb.connect failing as on a file system without locks (ENOLCK)."""
+
+    def connect(path: str, *args: object, **kwargs: object) -> None:
+        raise duckdb.IOException(NO_LOCKS.format(path=path))
+
+    monkeypatch.setattr("shanshui.store.duck.duckdb.connect", connect)
+
+
+@pytest.mark.usefixtures("no_locks")
+def test_no_locks_keeps_duckdbs_words_as_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    with pytest.raises(StoreError) as info:
+        open_store(path)
+    assert not isinstance(info.value, StoreBusy)
+    text = str(info.value)
+    assert "No locks available" in text and str(path) in text and "\n" not in text
+    assert "another process" not in text and "Stop" not in text
+
+
+@pytest.mark.usefixtures("no_locks")
+@pytest.mark.parametrize("command", [["devices", "list"], ["init"]], ids=["devices", "init"])
+def test_cli_prints_duckdbs_words_in_one_line_when_locks_fail(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "store.duckdb"
+    path.touch()  # "devices list" refuses a missing --db before opening it
+    result = CliRunner().invoke(app, [*command, "--db", str(path)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert "No locks available" in lines[0] and "held by" not in lines[0]
+
+
+_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+
+/* Record locks fail with ENOLCK, as on an NFS mount without lockd. */
+static int refuse(int cmd) { return cmd == F_SETLK || cmd == F_GETLK; }
+
+#define SHIM(NAME)                                                      \
+    int NAME(int fd, int cmd, ...) {                                    \
+        va_list ap;                                                     \
+        va_start(ap, cmd);                                              \
+        void *arg = va_arg(ap, void *);                                 \
+        va_end(ap);                                                     \
+        if (refuse(cmd)) { errno = ENOLCK; return -1; }                 \
+        int (*next)(int, int, ...) = (int (*)(int, int, ...))dlsym(RTLD_NEXT, #NAME); \
+        return next(fd, cmd, arg);                                      \
+    }
+SHIM(fcntl)
+SHIM(fcntl64)
+"""
+
+
+def test_a_real_enolck_from_the_cli(tmp_path: Path) -> None:
+    # The whole way, as review 13b's /tmp/rev13b.DH2m/f1 did it: a shim makes fcntl record
+    # locks fail with ENOLCK under a real DuckDB, and `shanshui devices list` must print
+    # DuckDB's words, not "held by another process".
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or not sys.platform.startswith("linux"):
+        pytest.skip("needs a C compiler on Linux to build the ENOLCK shim (LD_PRELOAD)")
+    (tmp_path / "shim.c").write_text(_SHIM)
+    shim = tmp_path / "nolocks.so"
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "shim.c"), "-ldl"],
+        check=True,
+        capture_output=True,
+    )
+    path = tmp_path / "store.duckdb"
+    open_store(path).close()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from shanshui.cli import main; sys.exit(main())",
+            "devices",
+            "list",
+            "--db",
+            str(path),
+        ],
+        env={**os.environ, "LD_PRELOAD": str(shim)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "No locks available" in lines[0] and "held by" not in lines[0]
 
 
 def test_other_io_errors_are_not_store_busy(tmp_path: Path) -> None:

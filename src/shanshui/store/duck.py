@@ -17,7 +17,11 @@ from shanshui.store.sqlstore import SQLStore
 
 #: DuckDB's words for a file another process holds (an ``IOException``, DuckDB 1.x and 2.x):
 #: ``Could not set lock on file "…": Conflicting lock is held in <program> (PID <n>)…``.
-_LOCK_HELD = re.compile(r"Could not set lock on file")
+#: DuckDB (``LocalFileSystem::OpenFile``) says "Could not set lock on file" for *every*
+#: failed ``F_SETLK``; only when ``F_GETLK`` then finds the holder does it add "Conflicting
+#: lock is held". Otherwise it adds ``strerror(errno)`` ("No locks available": NFS without
+#: lockd, some CIFS or container volumes), and nothing holds the file: that is not StoreBusy.
+_LOCK_HELD = re.compile(r"Could not set lock on file.*Conflicting lock is held", re.DOTALL)
 _HOLDER = re.compile(r"held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -50,7 +54,11 @@ class StoreBusy(StoreError):  # noqa: N818 - "busy" says it: the store is not wr
 
     @classmethod
     def parse(cls, path: str, message: str) -> StoreBusy | None:
-        """The error for DuckDB's lock ``message``, or None when it is about something else."""
+        """The error for DuckDB's lock ``message``, or None when it is about something else.
+
+        Only a conflicting lock held by another process is StoreBusy; any other failure to
+        lock the file (a file system without locks, …) is None: the caller keeps DuckDB's own
+        words (a StoreError naming the file, see :meth:`SQLStore._session`)."""
         if not _LOCK_HELD.search(message):
             return None
         found = _HOLDER.search(message)
@@ -97,7 +105,7 @@ class DuckDBStore(SQLStore):
                 conn = duckdb.connect(self.path)
             except duckdb.IOException as exc:  # a lock held by another process: say so
                 busy = StoreBusy.parse(self.path, str(exc))
-                if busy is None:
+                if busy is None:  # DuckDB's own words, as a StoreError (SQLStore._session)
                     raise
                 raise busy from exc
             conn.execute("set TimeZone = 'UTC'")
