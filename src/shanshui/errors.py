@@ -21,7 +21,9 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     │   ├── shanshui.ingest.cems_plant.ScenarioError  a CEMS scenario that cannot be simulated
     │   └── shanshui.store.StoreInputError  what a store cannot keep (unknown site, NaN, …)
     └── StoreError                     the store could not do what was asked
-        └── shanshui.store.duck.StoreBusy  another process (PID) holds the DuckDB file
+        ├── shanshui.store.duck.StoreBusy  another process (PID) holds the DuckDB file
+        └── shanshui.ingest.journal.JournalError  the gateway's journal cannot be read or written
+            └── shanshui.ingest.journal.JournalBusy  another gateway (PID) uses the journal folder
 """
 
 from __future__ import annotations

@@ -52,7 +52,10 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     ] = 8212,
     journal: Annotated[
         Path | None,
-        typer.Option(help="Journal folder (default: <db>.journal or ./shanshui-journal)."),
+        typer.Option(
+            help="Journal folder, one per serve process (default: <db>.journal or "
+            "./shanshui-journal)."
+        ),
     ] = None,
     max_frame: Annotated[int, typer.Option(help="Largest data segment \\[bytes].")] = 4096,
     idle_timeout: Annotated[float, typer.Option(help="Close silent connections \\[s].")] = 7200.0,
@@ -103,6 +106,6 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     )  # fmt: skip
     try:
         run(config)
-    except ShanshuiError as exc:  # e.g. StoreBusy: the file is held by another process
+    except ShanshuiError as exc:  # StoreBusy, JournalBusy: another process holds them
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -9,9 +9,17 @@ store's writes are idempotent (DESIGN §4).
 
 Layout of a journal directory::
 
+    lock                           held (flock) by the one process that owns the folder
     seg-00000000000000000001.log   segments, appended in order
     seg-00000000000000000002.log
     checkpoint                     "<segment number> <byte offset>" of the first unapplied record
+    deadletter.jsonl               dead letters (below), then deadletter-<time>-<n>.jsonl
+
+A journal folder belongs to one process: :class:`Journal` takes an exclusive ``flock`` on
+``lock`` when it opens and releases it on close, and a second :class:`Journal` on the same
+folder — another process, or another object in this one — gets :class:`JournalBusy`. Two
+writers would interleave segments, move each other's checkpoint and rotate each other's dead
+letters (review 13b, finding 1).
 
 Each record is ``length (u32, little-endian) | crc32 of payload (u32) | payload``. A record
 whose header or payload is incomplete or whose CRC does not match, at the end of the last
@@ -23,13 +31,9 @@ record and the bad bytes are kept in ``deadletter.jsonl`` (reason, segment, offs
 once per journal object. In an earlier segment any bad record is an error (repair by hand).
 
 Dead letters (these bad bytes, and the frames and records the writer cannot store,
-:mod:`shanshui.ingest.writer`) were acknowledged: the platform never deletes them.
-:func:`append_dead_letters`, the one way both write them, rotates by size: before a line
-would take ``deadletter.jsonl`` past :data:`DEADLETTER_BYTES`, the full file is renamed
-``deadletter-YYYYmmddTHHMMSSZ.jsonl`` (UTC time of the rotation; ``-1``, ``-2``, … after it
-when that name is taken: never overwritten) and a new one begins. A line is never split
-across files (a line longer than the limit fills a file alone). :class:`DeadLetterTally`
-counts the lines and bytes kept, for ``/metrics``.
+:mod:`shanshui.ingest.writer`) were acknowledged: the platform never deletes them. They are
+kept, rotated by size, by :mod:`shanshui.ingest.deadletters` (its names are importable from
+here too).
 """
 
 from __future__ import annotations
@@ -37,18 +41,43 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import struct
+import sys
 import threading
-import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from shanshui.errors import StoreError
+from shanshui.ingest.deadletters import (
+    DEADLETTER,
+    DEADLETTER_BYTES,
+    DEADLETTER_GLOB,
+    TALLY_INLINE_BYTES,
+    DeadLetterTally,
+    append_dead_letters,
+)
+
+__all__ = [  # the dead-letter names are importable from here, as before the split
+    "DEADLETTER",
+    "DEADLETTER_BYTES",
+    "DEADLETTER_GLOB",
+    "LOCK",
+    "TALLY_INLINE_BYTES",
+    "DeadLetterTally",
+    "GroupCommitter",
+    "Journal",
+    "JournalBusy",
+    "JournalError",
+    "Position",
+    "append_dead_letters",
+]
+
+if sys.platform != "win32":  # CHOICE: no fcntl on Windows: there, no folder lock is taken
+    import fcntl
 
 _HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024  # rotate segments at 64 MiB
@@ -56,123 +85,53 @@ MAX_RECORD = 16 * 1024 * 1024  # a record larger than this is a caller bug
 #: Write buffer of a segment file [bytes]: records reach the kernel at each sync (group
 #: commit) in one write, not every 8 KiB (each write lets the writer thread take the GIL).
 WRITE_BUFFER = 1024 * 1024
-
-
-#: Size at which ``deadletter.jsonl`` is rotated [bytes]. CHOICE: 64 MiB, as a journal
-#: segment: a file an operator can open and grep; dead letters are rare (a few lines a day on
-#: a healthy network), so a full file means something to look at, and the files are kept.
-DEADLETTER_BYTES = 64 * 1024 * 1024
-#: The current dead-letter file of a journal directory, and the rotated ones' pattern.
-DEADLETTER = "deadletter.jsonl"
-DEADLETTER_GLOB = "deadletter*.jsonl"
-_DEAD_LOCK = threading.Lock()  # one writer of dead letters at a time in this process
+#: The file of a journal directory that its owning process holds locked (``flock``).
+LOCK = "lock"
 
 
 class JournalError(StoreError):
     """The journal cannot be read or written."""
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+class JournalBusy(JournalError):  # noqa: N818 - "busy" says it, as StoreBusy
+    """Another process (or another :class:`Journal` in this one) holds the journal folder.
+
+    Attributes: ``directory`` (the folder) and ``pid`` (the holder's process id as it wrote
+    it into the lock file, or None when it is not known).
+    """
+
+    def __init__(self, directory: Path, pid: int | None) -> None:
+        self.directory = directory
+        self.pid = pid
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"the journal folder {os.path.abspath(directory)} is used by another gateway "
+            f"({holder}), perhaps a running shanshui serve; a journal folder belongs to one "
+            "process. Stop that process, or give this one another folder with --journal PATH"
+        )
+
+
+def _lock_folder(directory: Path) -> BinaryIO | None:
+    """Take the folder's exclusive lock (``flock``, not waiting): the open lock file, whose
+    closing releases it; None where there is no ``flock`` (Windows)."""
+    if sys.platform == "win32":  # pragma: no cover - see the import of fcntl
+        return None
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        os.fsync(fd)
-    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:  # held: by another process, or another Journal here
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         os.close(fd)
-
-
-def _rotated_name(directory: Path, now: float) -> Path:
-    """A free name ``deadletter-YYYYmmddTHHMMSSZ[-n].jsonl`` for a full dead-letter file."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    path = directory / f"deadletter-{stamp}.jsonl"
-    n = 0
-    while path.exists():  # two rotations in one second: never overwrite the first
-        n += 1
-        path = directory / f"deadletter-{stamp}-{n}.jsonl"
-    return path
-
-
-def append_dead_letters(
-    directory: str | os.PathLike[str],
-    lines: Iterable[Mapping[str, object]],
-    *,
-    max_bytes: int = DEADLETTER_BYTES,
-) -> int:
-    """Append dead-letter ``lines`` (one JSON object each) to ``directory``'s
-    ``deadletter.jsonl``, durably (fsync), rotating it by size (module docstring); the bytes
-    written.
-
-    A line goes whole into one file: when it would take a non-empty file past ``max_bytes``
-    [bytes], that file is first flushed, fsync-ed and renamed with the time, never
-    overwritten, never removed; the directory is fsync-ed so that the names survive a crash.
-    """
-    folder = Path(directory)
-    encoded = [(json.dumps(dict(line)) + "\n").encode() for line in lines]
-    if not encoded:
-        return 0
-    path = folder / DEADLETTER
-    written = 0
-    with _DEAD_LOCK:
-        created = not path.exists()
-        handle = open(path, "ab")  # noqa: SIM115 - closed below, reopened on rotation
-        try:
-            size = handle.tell()
-            for data in encoded:
-                if size > 0 and size + len(data) > max_bytes:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                    handle.close()
-                    os.rename(path, _rotated_name(folder, time.time()))
-                    handle = open(path, "ab")  # noqa: SIM115
-                    created = True
-                    size = 0
-                handle.write(data)
-                size += len(data)
-                written += len(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        finally:
-            handle.close()
-        if created:  # a new file's name (and a rotated one's) must survive a crash too
-            _fsync_dir(folder)
-    return written
-
-
-class DeadLetterTally:
-    """The dead letters kept in a journal directory: files, lines and bytes (all files).
-
-    Each call reads only what was appended since the last (a file's lines are counted once,
-    by its name, inode and size), so a scrape of ``/metrics`` costs a few ``stat`` calls.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-        self._lock = threading.Lock()
-        self._seen: dict[str, tuple[int, int, int]] = {}  # name → (inode, size, lines)
-
-    def usage(self) -> tuple[int, int, int]:
-        """(files, lines, bytes) of the dead-letter files now; a line counts once complete."""
-        with self._lock:
-            seen: dict[str, tuple[int, int, int]] = {}
-            for path in self.directory.glob(DEADLETTER_GLOB):
-                try:
-                    with open(path, "rb") as handle:
-                        stat = os.fstat(handle.fileno())
-                        ino, size, lines = self._seen.get(path.name, (stat.st_ino, 0, 0))
-                        if ino != stat.st_ino or size > stat.st_size:  # another file now
-                            size, lines = 0, 0
-                        handle.seek(size)
-                        while chunk := handle.read(1 << 20):
-                            lines += chunk.count(b"\n")
-                            size += len(chunk)
-                except FileNotFoundError:  # rotated meanwhile: seen under its new name
-                    continue
-                seen[path.name] = (stat.st_ino, size, lines)
-            self._seen = seen
-            return (
-                len(seen),
-                sum(v[2] for v in seen.values()),
-                sum(v[1] for v in seen.values()),
-            )
+        raise JournalBusy(directory, int(text) if text.isdigit() else None) from exc
+    except OSError as exc:  # CHOICE: no lock, no journal (ENOLCK on NFS without lockd, …)
+        os.close(fd)
+        raise JournalError(
+            f"cannot lock the journal folder {os.path.abspath(directory)}: {exc.strerror}; "
+            "keep the journal on a local file system (--journal PATH)"
+        ) from exc
+    os.ftruncate(fd, 0)  # for the refused one's message: who holds it
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return os.fdopen(fd, "r+b", buffering=0)
 
 
 @dataclass(frozen=True, order=True)
@@ -188,11 +147,29 @@ def _segment_name(number: int) -> str:
 
 
 class Journal:
-    """An append-only, fsync-ed, segmented log of opaque records. Thread-safe."""
+    """An append-only, fsync-ed, segmented log of opaque records. Thread-safe.
+
+    Opening one takes its folder's lock (module docstring) until :meth:`close`; a folder
+    another process or another open Journal holds raises :class:`JournalBusy`. CHOICE: the
+    lock is not re-entrant within a process, because two Journal objects on one folder
+    would append to one segment through two buffers, cut each other's "torn tails" and move
+    each other's checkpoint, as two processes would; to reopen a folder (a restart), close
+    the first Journal. Closing releases the lock, and so does the process's end, ``kill -9``
+    included: a lock file left behind holds nothing.
+    """
 
     def __init__(self, directory: str | os.PathLike[str], segment_bytes: int = SEGMENT_BYTES):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        # before anything is read or cut: a torn tail is only a tail to the folder's owner
+        self._folder_lock = _lock_folder(self.directory)
+        try:
+            self._open(segment_bytes)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, segment_bytes: int) -> None:
         self.segment_bytes = segment_bytes
         #: Rotation size of ``deadletter.jsonl`` [bytes] (:func:`append_dead_letters`).
         self.deadletter_bytes = DEADLETTER_BYTES
@@ -276,12 +253,18 @@ class Journal:
             os.close(fd)
 
     def close(self) -> None:
-        """Sync and close the current segment."""
-        if self._file.closed:
-            return
-        self.sync()
-        with self._lock:
-            self._file.close()
+        """Sync and close the current segment, then release the folder's lock."""
+        if not self._file.closed:
+            self.sync()  # a failed fsync raises here and keeps the folder locked
+            with self._lock:
+                self._file.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Release the folder's lock (closing the lock file releases the ``flock``)."""
+        lock, self._folder_lock = getattr(self, "_folder_lock", None), None
+        if lock is not None:
+            lock.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -395,10 +378,10 @@ class Journal:
             while True:
                 for _, after in _records(handle, end):
                     end = after
-                after = _resync(handle, end, None)
-                if after is None:
+                found = _resync(handle, end, None)
+                if found is None:
                     return end
-                end = after
+                end = found
                 handle.seek(end)
 
 

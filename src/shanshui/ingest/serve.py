@@ -3,7 +3,8 @@
 :func:`serve` wires the parts (DESIGN §3): store → journal (replayed first) → writer task
 (journal → store, then the touched daily aggregates) → HJ 212 gateway → HTTP. With DuckDB
 the process is the store's only writer; with PostgreSQL any number of such processes share
-one database, each with its own journal directory.
+one database, each with its own journal directory (``--journal``): a journal folder belongs
+to one process, and a second one is refused (:class:`~shanshui.ingest.journal.JournalBusy`).
 
 HTTP is one FastAPI app (:func:`shanshui.api.create_app`) served by uvicorn as a task in
 the same event loop as the gateway: the open API under ``/api/v1`` (OpenAPI ``/docs``), the
@@ -84,7 +85,11 @@ async def serve(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
     store = await asyncio.to_thread(open_store, config.target)
-    journal = Journal(config.journal)
+    try:  # the folder's lock: JournalBusy when another gateway uses it
+        journal = Journal(config.journal)
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        raise
     committer = GroupCommitter(journal)
     committer.start()
     metrics = GatewayMetrics()
