@@ -249,7 +249,7 @@ class DeadLetterTally:
       before a start, a large backlog) are counted by one background thread, which the
       constructor already starts. Until it is done, the files and bytes are exact (``stat``)
       but the lines are those counted so far: the lines gauge climbs to the full number
-      within the seconds the thread takes (about 1 s per GB from the page cache).
+      once the thread is done (it reads each kept file once, in 1 MiB chunks).
       :meth:`wait` waits for it.
 
     A line counts once complete (its newline written).
