@@ -254,6 +254,22 @@ def test_the_writer_dead_letters_rotate_and_show_on_metrics(tmp_path: Path) -> N
     assert b"shanshui_gateway_dead_letter_bytes " in metrics.render()
 
 
+def test_one_scrape_reads_the_tally_once() -> None:
+    # review 13b, finding 4: the three dead-letter gauges of one scrape share one reading
+    calls: list[int] = []
+
+    def usage() -> tuple[int, int, int]:
+        calls.append(1)
+        return (2, 7, 300)
+
+    metrics = GatewayMetrics()
+    metrics.watch_dead_letters(usage)
+    text = metrics.render()
+    assert b"shanshui_gateway_dead_letter_lines 7.0" in text
+    assert b"shanshui_gateway_dead_letter_files 2.0" in text
+    assert len(calls) == 1
+
+
 def test_the_tally_follows_appends_and_rotations(tmp_path: Path) -> None:
     tally = DeadLetterTally(tmp_path)
     assert tally.usage() == (0, 0, 0)

@@ -131,11 +131,20 @@ class GatewayMetrics:
         self._acks = 0
 
     def watch_dead_letters(self, usage: Callable[[], tuple[int, int, int]]) -> None:
-        """Read the dead-letter gauges from ``usage`` (files, lines, bytes) at each scrape
-        (:meth:`shanshui.ingest.journal.DeadLetterTally.usage`: a few ``stat`` calls)."""
-        self.dead_letter_files.set_function(lambda: float(usage()[0]))
-        self.dead_letter_lines.set_function(lambda: float(usage()[1]))
-        self.dead_letter_bytes.set_function(lambda: float(usage()[2]))
+        """Read the dead-letter gauges from ``usage`` (files, lines, bytes) once per scrape
+        (:meth:`shanshui.ingest.journal.DeadLetterTally.usage`: a directory listing and a
+        ``stat`` or two); the three gauges of one scrape share that reading."""
+        seen: list[Any] = [-1.0, (0, 0, 0)]  # [monotonic time of the reading, the reading]
+
+        def read(i: int) -> float:
+            now = time.monotonic()
+            if now - seen[0] > 0.5:  # one scrape renders the three gauges within this
+                seen[:] = [now, usage()]
+            return float(seen[1][i])
+
+        self.dead_letter_files.set_function(lambda: read(0))
+        self.dead_letter_lines.set_function(lambda: read(1))
+        self.dead_letter_bytes.set_function(lambda: read(2))
 
     def watch_recall_notes(self, dropped: Callable[[], int]) -> None:
         """Read the dropped history-request notes from ``dropped`` at each scrape
