@@ -11,6 +11,7 @@ what to do), and ``shanshui serve`` prints it as one ``error:`` line with exit s
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 from shanshui.cli import app
 from shanshui.errors import ShanshuiError, StoreError
 from shanshui.ingest.journal import Journal, JournalBusy, JournalError
+from shanshui.ingest.serve import ServeConfig, serve
 from shanshui.store import open_store
 
 _HOLD = (
@@ -145,3 +147,21 @@ def test_serve_prints_one_line_and_exits_1_when_the_journal_folder_is_held(
         check=False,
     )
     assert free.returncode == 0, free.stderr
+
+
+def test_serve_failing_at_start_gives_the_folder_and_the_store_back(tmp_path: Path) -> None:
+    # review 14, finding 3: an unreadable checkpoint (read when the writer starts) stopped
+    # serve() with the folder still locked by this process and the store still open.
+    folder = tmp_path / "journal"
+    journal = Journal(folder)
+    journal.append(b"x")
+    journal.sync()
+    journal.close()
+    (folder / "checkpoint").write_text("garbage\n")
+    db = tmp_path / "store.duckdb"
+    open_store(db).close()
+    config = ServeConfig(target=str(db), journal=folder, port=0, http_port=0, rules_every=0)
+    with pytest.raises(JournalError, match="checkpoint"):
+        asyncio.run(serve(config, stop=asyncio.Event()))
+    Journal(folder).close()  # not JournalBusy naming this very process
+    open_store(db).close()

@@ -94,11 +94,17 @@ async def serve(
     committer.start()
     metrics = GatewayMetrics()
     registry = DeviceRegistry(store, refresh_every=config.refresh_devices_every)
-    writer = JournalWriter(
-        journal, committer, store, metrics,
-        batch_records=config.batch_records, max_lag_records=config.max_lag_records,
-        aggregate_every=config.aggregate_every, housekeeping=lambda: _after_batch(registry),
-    )  # fmt: skip
+    try:  # e.g. an unreadable checkpoint: give back the folder's lock and the store
+        writer = JournalWriter(
+            journal, committer, store, metrics,
+            batch_records=config.batch_records, max_lag_records=config.max_lag_records,
+            aggregate_every=config.aggregate_every, housekeeping=lambda: _after_batch(registry),
+        )  # fmt: skip
+    except BaseException:
+        await committer.close()
+        journal.close()
+        await asyncio.to_thread(store.close)
+        raise
     rules_wake, rules_stop = asyncio.Event(), asyncio.Event()
     rules_task: asyncio.Task[None] | None = None
     rules_job = None
