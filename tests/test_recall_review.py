@@ -178,6 +178,37 @@ def test_notes_are_kept_not_dropped_while_the_store_is_down(
     assert rig.registry._notes == [] and rig.registry._unwritten == {}
 
 
+def test_an_interrupted_one_by_one_write_keeps_the_notes_it_did_not_write(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review 14, finding 4: a shutdown (KeyboardInterrupt) during the one-by-one retry lost
+    # every note of the flush; the code promises a note stays until the store took it.
+    session = rig.session()
+    request = _request(_ask(session))
+    _send(session, _answer_9011(request, "1"))
+    real = rig.store.recall_notes  # type: ignore[attr-defined]
+    calls: list[int] = []
+
+    def flaky(notes: list[tuple[str, dict[str, object]]]) -> None:
+        calls.append(len(notes))
+        if len(notes) > 1:
+            raise StoreError("connection reset")  # the batch fails
+        if len(calls) == 2:
+            return real(notes)  # the first note alone goes through
+        raise KeyboardInterrupt  # then the process is stopped
+
+    monkeypatch.setattr(rig.store, "recall_notes", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        rig.flush()
+    assert calls == [2, 1, 1]
+    assert [name for name, _ in rig.registry._notes] == ["answered"]  # "asked" was written
+    monkeypatch.setattr(rig.store, "recall_notes", real)
+    rig.flush()
+    got = rig.mine()
+    assert (got.status, got.qn_rtn) == ("accepted", 1)
+    assert rig.registry._notes == [] and rig.registry._unwritten == {}
+
+
 # -- 2: one QN source; the 1012's answers are expected ----------------------------------------
 def test_next_qn_never_repeats_in_a_process_even_at_one_instant() -> None:
     now = datetime.now(T0.tzinfo)

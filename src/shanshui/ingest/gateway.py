@@ -397,29 +397,37 @@ class DeviceRegistry:
         """
         store = cast(RecallNotes, self.store)
         done = notes
-        try:  # one transaction for all of them, in the order they happened
-            store.recall_notes(notes)
-        except Exception as exc:
-            LOG.warning(
-                "history-request notes refused; writing them one by one",
-                extra={"notes": len(notes), "error": str(exc)},
-            )
-            for i, note in enumerate(notes):
-                try:
-                    store.recall_notes([note])
-                except Exception as one:
-                    if not self._store_answers():
-                        done = notes[:i]
-                        with self._notes_lock:  # the store is down: keep the rest, in order
-                            self._notes[:0] = notes[i:]
-                        break
-                    self._drop_note(note, one)
+        i = 0  # the notes before notes[i] are written or dropped
+        try:
+            try:  # one transaction for all of them, in the order they happened
+                store.recall_notes(notes)
+            except Exception as exc:
+                LOG.warning(
+                    "history-request notes refused; writing them one by one",
+                    extra={"notes": len(notes), "error": str(exc)},
+                )
+                for i, note in enumerate(notes):  # i: how far it got, if interrupted
+                    try:
+                        store.recall_notes([note])
+                    except Exception as one:
+                        if not self._store_answers():
+                            done = notes[:i]
+                            with self._notes_lock:  # the store is down: keep the rest
+                                self._notes[:0] = notes[i:]
+                            break
+                        self._drop_note(note, one)
         except BaseException:
             with self._notes_lock:  # interrupted: a note stays until the store took it
-                self._notes[:0] = notes
+                self._notes[:0] = notes[i:]
+            # the ones before notes[i] are written or dropped: no longer unwritten
+            self._mark_written(notes[:i])
             raise
+        self._mark_written(done)
+
+    def _mark_written(self, notes: list[tuple[str, dict[str, Any]]]) -> None:
+        """Notes the store took (or that were dropped) are no longer unwritten."""
         with self._notes_lock:
-            for _, params in done:
+            for _, params in notes:
                 key = (params["mn"], params["cn"], params["begin_time"], params["end_time"])
                 left = self._unwritten.get(key, 0) - 1
                 if left > 0:
