@@ -224,6 +224,27 @@ def test_2017_real_time_pm25_made_absurd_is_the_only_one_left_out(
     assert rig.metrics.value(REFUSED, reason="implausible") == 1
 
 
+def test_values_that_are_no_plain_decimal_are_dead_lettered_not_dropped(
+    rig: Rig, reader: str, vectors: dict[str, str]
+) -> None:
+    # review 14, finding 2: HJ 212-2017 §6.3.3.2 values are plain decimals; " 35", "1e5" and
+    # "+35" were counted as journaled, then neither stored nor dead-lettered (DESIGN §5: an
+    # acknowledged reading is never lost). An empty value says nothing and is not refused.
+    frame = vectors["v24"][:6] + vectors["v24"][6:-4].replace("a34002-Rtd=5,", "a34002-Rtd=1e5,")
+    bad = reframe(frame + vectors["v24"][-4:], "a34004-Rtd=4,", "a34004-Rtd= 35,")
+    rig.send(bad)
+    stored = rig.stored()
+    assert ("PM2.5", "rtd") not in stored and ("PM10", "rtd") not in stored
+    assert stored[("SO2", "rtd")] == 22.25  # the frames' other readings (v24)
+    (line,) = rig.dead()
+    assert line["frame"]["segment"] == segment_of(bad)
+    values = sorted(r["value"] for r in line["refused"])
+    assert values == [" 35", "1e5"]
+    reasons = [r["reason"] for line in rig.dead() for r in line["refused"]]
+    assert all("not a plain decimal" in r and "§6.3.3.2" in r for r in reasons), reasons
+    assert rig.metrics.value(REFUSED, reason="implausible") == 2
+
+
 def test_2005_air_hour_with_an_absurd_pm25_and_a_300_digit_temperature(
     rig: Rig, reader: str, vectors: dict[str, str]
 ) -> None:

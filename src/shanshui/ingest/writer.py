@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import struct
 import time
 from collections.abc import Callable
@@ -148,6 +149,14 @@ def _dead_frame(frame: BadFrame) -> dict[str, object]:
     }
 
 
+def _as_float(text: object) -> float:
+    """A refused value as a float for its reason (NaN: no number at all)."""
+    try:
+        return float(str(text))
+    except ValueError:
+        return math.nan
+
+
 def _refused_frame(
     record: FrameRecord, frame: int, rows: list[int], kept: int
 ) -> dict[str, object]:
@@ -160,7 +169,7 @@ def _refused_frame(
             "statistic": c.k[j],
             "value": str(c.v[j]),  # as sent (JSON has no Infinity)
             "flag": c.f[j],
-            "reason": refusal_reason(c.p[j], c.k[j], str(c.v[j]), float(str(c.v[j]))),
+            "reason": refusal_reason(c.p[j], c.k[j], str(c.v[j]), _as_float(c.v[j])),
         }
         for j in rows
     ]
