@@ -79,8 +79,18 @@ class Rig:
     clock: Clock
     metrics: GatewayMetrics
 
-    def session(self) -> Session:
-        return Session("127.0.0.1:9", self.registry, Committer(), self.metrics)
+    def session(self, committer: object | None = None) -> Session:
+        return Session("127.0.0.1:9", self.registry, committer or Committer(), self.metrics)  # type: ignore[arg-type]
+
+    @classmethod
+    def on(cls, store: Store) -> Rig:
+        """A rig on ``store`` with the registered device and its one waiting request."""
+        _registered(store)
+        store.request_recalls([_recall()])  # type: ignore[attr-defined]
+        clock = Clock()
+        registry = DeviceRegistry(store, clock=clock, refresh_every=1e9)
+        registry.refresh()
+        return cls(store, registry, clock, GatewayMetrics())
 
     def flush(self) -> None:
         self.registry.flush(every=0.0)
@@ -94,12 +104,7 @@ class Rig:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     store = open_store(tmp_path / "s.duckdb")
     try:
-        _registered(store)
-        store.request_recalls([_recall()])  # type: ignore[attr-defined]
-        clock = Clock()
-        registry = DeviceRegistry(store, clock=clock, refresh_every=1e9)
-        registry.refresh()
-        yield Rig(store, registry, clock, GatewayMetrics())
+        yield Rig.on(store)
     finally:
         store.close()
 

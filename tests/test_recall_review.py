@@ -35,37 +35,16 @@ from shanshui.store.recalls import (
     RECALL_STATUSES,
     Recall,
 )
-from test_recall_answers import MN, PW, T0, UPLOAD, Clock, _recall, _registered
+from test_recall_answers import MN, PW, T0, UPLOAD, Rig, _recall
 
 pytest_plugins = ["pg"]
-
-
-class Rig:
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self.store = store
-        self.clock = clock
-        self.registry = DeviceRegistry(store, clock=clock, refresh_every=1e9)
-        self.registry.refresh()
-        self.metrics = GatewayMetrics()
-
-    def session(self, committer: object | None = None) -> Session:
-        return Session("127.0.0.1:9", self.registry, committer or Committer(), self.metrics)  # type: ignore[arg-type]
-
-    def flush(self) -> None:
-        self.registry.flush(every=0.0)
-
-    def mine(self) -> Recall:
-        (found,) = self.store.device_recalls(MN)  # type: ignore[attr-defined]
-        return found  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     store = open_store(tmp_path / "s.duckdb")
     try:
-        _registered(store)
-        store.request_recalls([_recall()])  # type: ignore[attr-defined]
-        yield Rig(store, Clock())
+        yield Rig.on(store)
     finally:
         store.close()
 
