@@ -271,6 +271,33 @@ def test_2005_air_hour_with_an_absurd_pm25_and_a_300_digit_temperature(
     assert rig.metrics.value(REFUSED, reason="implausible") == 2
 
 
+def test_2005_source_codes_are_stored_under_their_2017_codes_and_bounded(
+    rig: Rig, reader: str, vectors: dict[str, str]
+) -> None:
+    # review 14, finding 1: a 2005 logger's source codes were stored as sent ("011", "02"),
+    # so neither the bounds nor a permit's rules (written for the 2017 codes) saw them.
+    # Code pairs and units: reference README "Codes" (HJ 212-2017 ← HJ/T 212-2005):
+    # w01018 COD (mg/L) ← 011, w21003 NH3-N ← 060, w00000 flow ← B01 (its 2005 Cou in t: kept
+    # as B01); a21026 SO2 (mg/m³) ← 02, a34013 particulate ← 01, a19001 O2 (%) ← S01,
+    # a01011 velocity ← S02 (2005 "m³/h": kept as S02).
+    rig.send(vectors["v33"].encode() + b"\r\n")  # v33: 2005 ST=32 real-time, as sent
+    water = rig.stored()
+    assert water[("w01018", "rtd")] == 231.0 and water[("w21003", "rtd")] == 1.803
+    assert water[("B01", "rtd")] == 36.91
+    assert ("011", "rtd") not in water
+    flue = frame_segment(
+        b"ST=31;CN=2061;PW=123456;MN=88888880000002;CP=&&DataTime=20200921170000;"
+        b"02-Avg=35.2,02-Flag=N;01-Avg=-5,01-Flag=N;S01-Avg=10.5;S02-Avg=12.0&&"
+    )
+    rig.send(flue)
+    stored = rig.stored()
+    assert stored[("a21026", "avg")] == 35.2 and stored[("a19001", "avg")] == 10.5
+    assert stored[("S02", "avg")] == 12.0
+    assert ("a34013", "avg") not in stored  # a negative particulate concentration
+    (line,) = rig.dead()
+    assert [(r["parameter"], r["value"]) for r in line["refused"]] == [("a34013", "-5")]
+
+
 def test_a_negative_calibration_reading_is_refused_like_a_file_s(
     rig: Rig, reader: str, vectors: dict[str, str]
 ) -> None:

@@ -11,6 +11,10 @@ Mapping of frames to observations (DESIGN §4, HJ 212-2017 Appendix B):
   a01007 → WSPM [m/s], a01008 → WD [°]. Other codes (other STs, vendor codes such as
   ``PM25`` or ``DEWP``) are kept under their own code: flue-gas a21026 is SO2 in mg/m³, a
   different quantity, so codes are mapped only where the system code makes them certain.
+* HJ/T 212-2005 flue gas (ST 31) and waste water (ST 32): a 2005 code is stored under its
+  HJ 212-2017 code (``02`` → a21026, ``011`` → w01018, :data:`CODES_2005`) where the two
+  editions use the same unit, so that permits, rules and bounds written for the 2017 codes
+  see a 2005 logger's readings too.
 * Suffix → statistic: Rtd, Avg, Min, Max, Cou and the ``Zs`` forms (lower case). ``-Flag``
   → the flag of every statistic of that code (default ``N``, HJ 212-2017 §6.6 data flags;
   an HJ/T 212-2005 air station's numeric flags are mapped, :data:`FLAGS_2005_AIR`);
@@ -42,6 +46,7 @@ from shanshui.formats.validity import (
     negative_reason,
 )
 from shanshui.hj212 import CST, Message
+from shanshui.hj212.codes import CODES_2005_TO_2017
 from shanshui.ingest.payload import PLAIN_DECIMAL, Columns
 from shanshui.store.api import STATISTICS
 
@@ -94,6 +99,19 @@ CODE_UNITS: Final[dict[str, str]] = {
     "w21001": "mg/L",
     "w01012": "mg/L",
     "w01017": "mg/L",
+}
+
+#: HJ/T 212-2005 codes whose 2005 unit is not the 2017 one (reference notes,
+#: ``shared/reference/hj212/README.md`` "Codes"): S02 flue-gas velocity ("m³/h" in 2005, m/s
+#: in 2017), S04/S08 pressures (MPa, kPa in 2017), B01 waste-water flow (its Cou in t, m³
+#: in 2017). CHOICE: they keep their 2005 code, unconverted — loggers differ in what they
+#: really send, so a blind rescaling could make a right value wrong.
+UNIT_CHANGED_2005: Final = frozenset({"S02", "S04", "S08", "B01"})
+#: HJ/T 212-2005 code → HJ 212-2017 code by system code, for frames of the 2005 edition
+#: (:data:`shanshui.hj212.codes.CODES_2005_TO_2017`, less :data:`UNIT_CHANGED_2005`).
+CODES_2005: Final[dict[str, dict[str, str]]] = {
+    st: {old: new for old, new in table.items() if old not in UNIT_CHANGED_2005}
+    for st, table in CODES_2005_TO_2017.items()
 }
 
 _STATS: Final = {s: s.lower() for s in ("Rtd", "Avg", "Min", "Max", "Cou")} | {
@@ -172,6 +190,8 @@ def add_readings(columns: Columns, message: Message, site: str) -> int:
         return 0
     air = message.st == "22"
     old_air = air and message.version == "2005"
+    # a 2005 source's codes → their 2017 codes (None: nothing to map)
+    old_codes = CODES_2005.get(message.st or "") if message.version == "2005" else None
     stats = _STATS
     pars, ks, vs, fs = columns.p, columns.k, columns.v, columns.f
     n = 0
@@ -181,7 +201,10 @@ def add_readings(columns: Columns, message: Message, site: str) -> int:
             flag = "N"
         elif old_air:
             flag = FLAGS_2005_AIR.get(flag, flag)
-        parameter = AIR_CODES.get(code, code) if air else code
+        if air:
+            parameter = AIR_CODES.get(code, code)
+        else:
+            parameter = old_codes.get(code, code) if old_codes else code
         for suffix, value in entries.items():
             stat = stats.get(suffix)
             if stat is not None:
