@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from fakes import PASSWORD, AnsweringDirectory, Committer
@@ -186,6 +187,52 @@ def test_an_interrupted_one_by_one_write_keeps_the_notes_it_did_not_write(
     got = rig.mine()
     assert (got.status, got.qn_rtn) == ("accepted", 1)
     assert rig.registry._notes == [] and rig.registry._unwritten == {}
+
+
+def test_notes_are_kept_when_the_store_reads_but_cannot_write(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review 15, finding 2: a full disk (or a lock or statement timeout) refuses every write
+    # while reads work; such a refusal is the store's, not the note's, so nothing is dropped
+    session = rig.session()
+    request = _request(_ask(session))
+    _send(session, _answer_9011(request, "1"))
+
+    def full(*_: object, **__: object) -> None:
+        try:
+            raise duckdb.IOException("No space left on device")
+        except duckdb.IOException as exc:
+            raise StoreError(f"duckdb store: {exc}") from exc
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rig.store, "recall_notes", full)
+        rig.flush()
+    assert rig.registry.dropped_notes == 0
+    assert [name for name, _ in rig.registry._notes] == ["asked", "answered"]
+    rig.flush()
+    assert (rig.mine().status, rig.mine().qn_rtn) == ("accepted", 1)
+
+
+def test_an_interrupted_flush_keeps_the_sightings_too(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review 15, finding 4: a shutdown while the notes were written lost the sightings,
+    # pending devices and refusal counts taken for that flush
+    session = rig.session()
+    _ask(session)
+    rig.registry.note_seen(MN, "10.0.0.9:5000")
+    rig.registry.note_unknown("NEWPENDING02", "10.0.0.8:5000", "2017")
+
+    def stop(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rig.store, "recall_notes", stop)
+        with pytest.raises(KeyboardInterrupt):
+            rig.flush()
+    rig.flush()
+    assert next(d for d in rig.store.devices() if d.mn == MN).last_seen is not None
+    assert "NEWPENDING02" in [d.mn for d in rig.store.devices() if d.status == "pending"]
 
 
 # -- 2: one QN source; the 1012's answers are expected ----------------------------------------

@@ -35,6 +35,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, cast
 
+import duckdb
+import psycopg
+
 from shanshui.ingest.control import next_qn
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.recalls import (
@@ -45,7 +48,7 @@ from shanshui.ingest.recalls import (
     RETRY_QN_RTN,
 )
 from shanshui.ingest.session import Committer, DeviceEntry, Limits, Session
-from shanshui.store.api import Store
+from shanshui.store.api import Store, StoreInputError
 from shanshui.store.passwords import verify_password
 from shanshui.store.recalls import Recall
 
@@ -342,9 +345,9 @@ class DeviceRegistry:
                 unknown, self._unknown = self._unknown, {}
                 refused, self._refused = self._refused, {}
                 notes, self._notes = self._notes, []
-            if notes:
-                self._write_notes(notes)
             try:
+                if notes:
+                    self._write_notes(notes)
                 if seen:
                     self.store.touch_devices({mn: (t, peer) for mn, (t, peer) in seen.items()})
                     seen = {}
@@ -390,10 +393,11 @@ class DeviceRegistry:
         """Write history-request notes (see :meth:`flush`); each is then no longer unwritten,
         whether the store took it or it was dropped.
 
-        A note the store refuses alone is dropped only while the store answers otherwise
-        (a probe, :meth:`Store.schema_version`, succeeds): when the store itself is down
-        (PostgreSQL stopped), that note and every later one are kept for the next flush, so an
-        outage loses no device answer.
+        A note the store refuses alone is dropped only when the refusal is the note's own
+        (:func:`_note_at_fault`: a value out of range, a wrong type, a constraint); when the
+        store is in trouble (PostgreSQL stopped, a full disk, a lock or statement timeout),
+        that note and every later one are kept for the next flush, so no device answer is
+        lost to it.
         """
         store = cast(RecallNotes, self.store)
         done = notes
@@ -410,9 +414,9 @@ class DeviceRegistry:
                     try:
                         store.recall_notes([note])
                     except Exception as one:
-                        if not self._store_answers():
+                        if not _note_at_fault(one):
                             done = notes[:i]
-                            with self._notes_lock:  # the store is down: keep the rest
+                            with self._notes_lock:  # the store's trouble: keep the rest
                                 self._notes[:0] = notes[i:]
                             break
                         self._drop_note(note, one)
@@ -435,14 +439,6 @@ class DeviceRegistry:
                 else:
                     self._unwritten.pop(key, None)
 
-    def _store_answers(self) -> bool:
-        """Whether the store answers a trivial read (it is up, so a refusal is the note's)."""
-        try:
-            self.store.schema_version()
-        except Exception:
-            return False
-        return True
-
     def _drop_note(self, note: tuple[str, dict[str, Any]], error: Exception) -> None:
         """Drop a note the store refuses alone (logged with what it said, counted)."""
         self.dropped_notes += 1
@@ -456,6 +452,23 @@ class DeviceRegistry:
                 "code": params.get("code"), "error": str(error),
             },
         )  # fmt: skip
+
+
+def _note_at_fault(error: BaseException) -> bool:
+    """Whether the store refused a note for what it holds (a value out of range, a wrong
+    type, a broken constraint: writing it again fails again) rather than for the store's own
+    state (down, full, locked, timed out: writing it later may work). The SQL stores raise
+    StoreError with the driver's exception as its cause."""
+    if isinstance(error, (StoreInputError, ValueError, TypeError)):
+        return True
+    return isinstance(error.__cause__, _DATA_ERRORS)
+
+
+#: Driver errors caused by the data written, not by the database's state.
+_DATA_ERRORS: Final = (
+    duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.ConstraintException,
+    duckdb.InvalidInputException, psycopg.DataError, psycopg.IntegrityError,
+)  # fmt: skip
 
 
 class Gateway:
