@@ -298,6 +298,19 @@ def test_2005_source_codes_are_stored_under_their_2017_codes_and_bounded(
     assert [(r["parameter"], r["value"]) for r in line["refused"]] == [("a34013", "-5")]
 
 
+def test_a_2005_code_sent_beside_its_2017_twin_keeps_its_own_code(rig: Rig, reader: str) -> None:
+    # review 15, finding 1: 02 and a21026 in one frame both became a21026 of the same hour,
+    # and one of the two acknowledged readings vanished; each is kept now
+    both = frame_segment(
+        b"ST=31;CN=2061;PW=123456;MN=88888880000003;CP=&&DataTime=20200921170000;"
+        b"02-Avg=35.2,02-Flag=N;a21026-Avg=40.1,a21026-Flag=N&&"
+    )
+    rig.send(both)
+    stored = rig.stored()
+    assert stored[("02", "avg")] == 35.2 and stored[("a21026", "avg")] == 40.1
+    assert rig.dead() == []
+
+
 def test_a_negative_calibration_reading_is_refused_like_a_file_s(
     rig: Rig, reader: str, vectors: dict[str, str]
 ) -> None:

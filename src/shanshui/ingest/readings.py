@@ -203,8 +203,13 @@ def add_readings(columns: Columns, message: Message, site: str) -> int:
             flag = FLAGS_2005_AIR.get(flag, flag)
         if air:
             parameter = AIR_CODES.get(code, code)
+        elif old_codes and code in old_codes and old_codes[code] not in message.items:
+            # CHOICE: a frame that also sends the 2017 twin (02 and a21026) keeps the 2005
+            # code, so that neither reading replaces the other unseen (DESIGN §4: only a
+            # correction replaces a value, and it is audited)
+            parameter = old_codes[code]
         else:
-            parameter = old_codes.get(code, code) if old_codes else code
+            parameter = code
         for suffix, value in entries.items():
             stat = stats.get(suffix)
             if stat is not None:
