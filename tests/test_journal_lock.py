@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -165,3 +166,22 @@ def test_serve_failing_at_start_gives_the_folder_and_the_store_back(tmp_path: Pa
         asyncio.run(serve(config, stop=asyncio.Event()))
     Journal(folder).close()  # not JournalBusy naming this very process
     open_store(db).close()
+
+
+def test_serve_on_a_port_in_use_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    # review 15, finding 5: a busy device port printed an 85-line traceback
+    db = tmp_path / "store.duckdb"
+    open_store(db).close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["serve", "--db", str(db), "--journal", str(tmp_path / "j"), "--host",
+                "127.0.0.1", "--port", str(port), "--http-port", "0"]  # fmt: skip
+        result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert str(port) in lines[0] and "Traceback" not in result.output
+    Journal(tmp_path / "j").close()  # the folder was given back

@@ -106,6 +106,8 @@ def serve(  # noqa: PLR0917 - Typer maps parameters to options
     )  # fmt: skip
     try:
         run(config)
-    except ShanshuiError as exc:  # StoreBusy, JournalBusy: another process holds them
+    # StoreBusy and JournalBusy (another process holds them), or the system's refusal (a port
+    # already in use, a folder that cannot be written): one line, not a traceback
+    except (ShanshuiError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
