@@ -16,11 +16,12 @@ answers are matched to them by MN and QN (:meth:`DeviceRegistry.recall_answer`),
 request whose connection closed before its answers is asked again at once
 (:meth:`DeviceRegistry.recalls_closed`; a gateway shutting down gives their attempt back),
 and what happened is noted in the store by the same thread, in batches
-(:meth:`DeviceRegistry.flush`; a note the store refuses is dropped alone, logged and counted,
-never holding up the others); the policy (timeouts, attempts, codes worth another try) is in
-:mod:`shanshui.ingest.recalls`. Every QN the platform sends comes from one source
-(:func:`shanshui.ingest.control.next_qn`); the registry also knows the QNs of the clock
-settings (1012) it was told of (:meth:`DeviceRegistry.control_sent`), so that their
+(:meth:`DeviceRegistry.flush`; a note the store refuses for what it holds is dropped alone,
+logged and counted, never holding up the others; one it cannot write now waits); the
+policy (timeouts, attempts, codes worth another try) is in :mod:`shanshui.ingest.recalls`.
+Every QN the platform sends comes from one source (:func:`shanshui.ingest.control.next_qn`);
+the registry also knows the QNs of the clock settings (1012) it was told of
+(:meth:`DeviceRegistry.control_sent`), so that their
 9011/9012 are expected answers, not unmatched ones.
 """
 
@@ -175,12 +176,6 @@ class DeviceRegistry:
         self._notes.append((note, _params(recall, **extra)))
         self._unwritten[recall.key] = self._unwritten.get(recall.key, 0) + 1
 
-    def _new_qn(self, now: datetime) -> str:
-        """A QN (HJ 212-2017 Table 4: ``YYYYMMDDhhmmsszzz``) of ``now`` from the process's one
-        source (:func:`shanshui.ingest.control.next_qn`: never the same twice, whichever
-        request, history or clock setting, takes it)."""
-        return next_qn(now)
-
     def control_sent(self, mn: str, qn: str) -> None:
         """A clock setting (1012, HJ 212-2017 Table C.1) was sent to ``mn`` with ``qn``: its
         9011/9012 (HJ 212-2017 §6.5) are expected answers (:meth:`recall_answer` takes them
@@ -201,8 +196,10 @@ class DeviceRegistry:
             now = self.clock()
             taken = []
             for recall in waiting:
+                # the process's one QN source: never the same twice, whichever request
+                # (history or clock setting) takes it
                 sent = replace(
-                    recall, qn=self._new_qn(now), attempts=recall.attempts + 1, sent=now,
+                    recall, qn=next_qn(now), attempts=recall.attempts + 1, sent=now,
                     answered=None, qn_rtn=None, executed=None, exe_rtn=None,
                 )  # fmt: skip
                 taken.append(sent)
@@ -217,9 +214,7 @@ class DeviceRegistry:
         """Ask again without spending an attempt (under the lock): the gateway shut down."""
         recall = asked.recall
         self._note("release", recall)
-        mine = self.recalls.setdefault(recall.mn, [])
-        if len(mine) < MAX_RECALLS and all(r.key != recall.key for r in mine):
-            mine.append(replace(recall, sent=None, attempts=max(recall.attempts - 1, 0)))
+        self._wait(replace(recall, attempts=max(recall.attempts - 1, 0)))
 
     def _again(self, asked: _Asked) -> None:
         """Ask again (under the lock): the request waits for its device's next data upload,
@@ -229,6 +224,11 @@ class DeviceRegistry:
             self._note("give_up", recall, at=self.clock())
             return
         self._note("again", recall)
+        self._wait(recall)
+
+    def _wait(self, recall: Recall) -> None:
+        """Put ``recall`` back among the requests waiting for its device (under the lock),
+        once, within :data:`MAX_RECALLS`."""
         mine = self.recalls.setdefault(recall.mn, [])
         if len(mine) < MAX_RECALLS and all(r.key != recall.key for r in mine):
             mine.append(replace(recall, sent=None))
@@ -331,11 +331,11 @@ class DeviceRegistry:
         """Write the notes to the store and refresh the cache when due (blocking).
 
         Runs in the writer's thread. History-request notes go in one transaction; when the
-        store refuses it they are written one by one, and a note it refuses alone is dropped
-        (logged with the note, counted in :attr:`dropped_notes`) so that it cannot hold up
-        the others, the sightings or the refresh (DESIGN §5: one device's bad input changes
-        nothing for the others). Sightings, pending devices and refusals the store did not
-        take are kept for the next flush.
+        store refuses it they are written one by one, and a note it refuses alone for what
+        it holds is dropped (logged with the note, counted in :attr:`dropped_notes`) so that
+        it cannot hold up the others, the sightings or the refresh (DESIGN §5: one device's
+        bad input changes nothing for the others); see :meth:`_write_notes`. Sightings,
+        pending devices and refusals the store did not take are kept for the next flush.
         """
         now = time.monotonic()
         if now - self._last_flush >= every:

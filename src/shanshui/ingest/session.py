@@ -260,10 +260,7 @@ class Session:
         carried, self._carried = self._carried, {}
         closed = getattr(self.directory, "recalls_closed", None)
         if carried and closed is not None:
-            if release:
-                closed(list(carried), release=True)
-            else:
-                closed(list(carried))
+            closed(list(carried), release=release)
 
     def _result(
         self, segment: bytes, message: Message | None, mn: str, cn: str
