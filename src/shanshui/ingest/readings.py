@@ -297,20 +297,6 @@ def _limits(parameter: str) -> _Limits:
     return got
 
 
-def reading_values(texts: list[object]) -> np.ndarray:
-    """Values as sent → float64; NaN where the text is no number. Fast path: one Arrow
-    cast of the batch (text such as ``1e5``, which is no plain decimal, is cast too: the
-    caller checks plainness only of the few values it refuses, :func:`is_plain`)."""
-    text = pa.array(texts, pa.string())
-    try:
-        cast = pc.cast(text, pa.float64())
-    except pa.ArrowInvalid:  # some text is no number: HJ 212-2017 §6.3.3.2 rule first
-        plain = pc.match_substring_regex(text, PLAIN_DECIMAL)
-        cast = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.string())), pa.float64())
-    out: np.ndarray = cast.to_numpy(zero_copy_only=False)
-    return out
-
-
 _PLAIN: Final = re.compile(PLAIN_DECIMAL)
 
 
@@ -328,7 +314,7 @@ def implausible_readings(
     or negative where the parameter is a concentration
     (:func:`~shanshui.formats.validity.cannot_be_negative`), a negative Cou of a pollutant,
     any infinite value (310+ digits: no number), and any text that is no plain decimal
-    (:func:`unreadable_values`).
+    (:func:`_read`).
 
     CHOICE (data flags, HJ 212-2017 §6.6): the bounds apply whatever the flag, as in the
     file readers and the HTTP ingest (:mod:`shanshui.formats.validity`: "whatever the flag").
@@ -356,21 +342,9 @@ def implausible_readings(
         cou = pc.equal(pa.array(statistics, pa.string()), "cou").to_numpy(zero_copy_only=False)
         low = np.where(cou, np.array([x.cou_low for x in limits])[index], low)
         high = np.where(cou, _INF, high)
-    # the fast cast took 1e5 and +5 too: what is no plain decimal is refused as such (odd),
-    # whatever its value
-    out: np.ndarray = (implausible(values, low, high) & ~odd) | np.isinf(values) | odd
+    # what is no plain decimal (odd) is refused as such: its value is NaN here
+    out: np.ndarray = implausible(values, low, high) | np.isinf(values) | odd
     return out
-
-
-def unreadable_values(texts: list[object]) -> np.ndarray:
-    """Which values as sent are no reading: text that is not a plain decimal (HJ 212-2017
-    §6.3.3.2: ``[-]digits[.digits]``), such as `` 35``, ``1e5``, ``+35`` or ``abc``.
-
-    CHOICE: such a value is refused and dead-lettered with its frame (it was acknowledged:
-    DESIGN §5), not read leniently (a space or an exponent is no decimal of the standard)
-    and not silently left out, as it was before. An empty value (``a34004-Avg=``) or none
-    says nothing and is not refused."""
-    return _read(texts)[1]
 
 
 _DECIMAL_BYTES: Final = np.zeros(256, dtype=bool)
@@ -390,8 +364,15 @@ def _decimal_bytes_only(text: pa.StringArray) -> bool:
 
 
 def _read(texts: list[object]) -> tuple[np.ndarray, np.ndarray]:
-    """(values as float64, NaN where no plain decimal; :func:`unreadable_values`), from one
-    Arrow array and one pass of the plain-decimal pattern over it."""
+    """The values as sent, as float64 (NaN where no plain decimal), and which of them are
+    no reading: text that is not a plain decimal (HJ 212-2017 §6.3.3.2: ``[-]digits
+    [.digits]``), such as `` 35``, ``1e5``, ``+35`` or ``abc``. One Arrow array; the
+    plain-decimal pattern runs only over a batch holding other bytes than ``0-9 . -``.
+
+    CHOICE: such a value is refused and dead-lettered with its frame (it was acknowledged:
+    DESIGN §5), not read leniently (a space or an exponent is no decimal of the standard)
+    and not silently left out. An empty value (``a34004-Avg=``) or none says nothing and is
+    not refused."""
     text = pa.array(texts, pa.string())
     if not text.null_count and _decimal_bytes_only(text):
         # the usual batch: only the bytes 0-9 . - (one table look-up per byte, far cheaper
