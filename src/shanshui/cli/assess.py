@@ -109,22 +109,12 @@ def check_source(
 @contextmanager
 def open_source_store(db: Path | None, postgres: str | None) -> Iterator[Store]:
     """Open the store of ``--db``/``--postgres`` for reading; a missing DuckDB file or an
-    unreachable server prints ``error: …`` and exits 1 (a read never creates a store)."""
-    from shanshui.store import open_store  # noqa: PLC0415 - heavy import only when used
+    unreachable server prints ``error: …`` and exits 1 (a read never creates a store): the
+    writing commands' :func:`shanshui.cli.sites.open_existing`."""
+    from shanshui.cli.sites import open_existing  # noqa: PLC0415 - heavy import only when used
 
-    if db is not None and not db.is_file():
-        typer.echo(f"error: no store at {db} (no such DuckDB file)", err=True)
-        raise typer.Exit(1)
-    target: str | Path = db if db is not None else str(postgres)
-    try:
-        store = open_store(target)
-    except ShanshuiError as exc:
-        typer.echo(f"error: cannot open the store: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    try:
+    with open_existing(db, postgres) as store:
         yield store
-    finally:
-        store.close()
 
 
 def _next_day(day: dt.date) -> dt.date:
