@@ -391,6 +391,23 @@ def test_a_data_time_ahead_of_the_clock_is_refused() -> None:
     assert len(committer.payloads) == 1
 
 
+def test_the_latest_data_time_is_beijing_time_ten_minutes_ahead() -> None:
+    """The bound is Beijing time (UTC+8, HJ 212-2017 DataTime) plus FUTURE_SLACK_S, to the
+    second, and it follows the clock (it is made once a second, not once per process)."""
+    from shanshui.ingest import session as session_module
+
+    def beijing_ahead() -> str:
+        now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=8)
+        return (now + timedelta(seconds=session_module.FUTURE_SLACK_S)).strftime("%Y%m%d%H%M%S")
+
+    for _ in range(2):
+        before = beijing_ahead()
+        got = session_module._latest_datatime().decode()
+        after = beijing_ahead()
+        assert before <= got <= after
+        session_module._LATEST[0] = (0, b"19700101081000")  # a text made long ago: not reused
+
+
 @pytest.mark.parametrize(
     ("cn", "sent", "label"),
     [
