@@ -20,6 +20,7 @@ from shanshui.ingest.payload import (
     encode_payload,
     payload_table,
     plain_number,
+    plain_values,
     received_of,
 )
 from shanshui.ingest.readings import add_readings
@@ -135,6 +136,24 @@ def test_the_vectorised_plain_decimal_rule_matches_python() -> None:
         assert ok == (expected is not None), text
         if ok:
             assert value == expected == float(text), text  # Python's float() as the reference
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["35.5", "1.2.3", "7"],  # only the bytes 0-9 . - yet no decimal: the pattern decides
+        ["35.5", "-", "", "5-", ".5", "5."],
+        ["35.5", " 35", "1e5", "+3", "nan"],  # other bytes: the pattern from the start
+        ["12.0", "0.8", "-3"],  # the usual batch: the byte look-up and one cast
+    ],
+)
+def test_plain_values_are_the_python_rule_whatever_the_batch(texts: list[str]) -> None:
+    """plain_values (the writer's vectorised reading of values) equals plain_number (HJ
+    212-2017 §6.3.3.2) for each text, on whole arrays and on slices of them (an offset)."""
+    arr = pa.array(["9.9", *texts])
+    for part in (arr.slice(1), pa.array(texts)):
+        got = plain_values(part).to_pylist()
+        assert got == [plain_number(t) for t in texts], texts
 
 
 def test_arrow_batches_are_normalised_like_pandas_ones() -> None:

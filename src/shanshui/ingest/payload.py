@@ -265,11 +265,7 @@ def _observations(  # noqa: PLR0917 - the columns, in one place
     """The observation table from per-frame (site, period, MN, readings) and per-reading
     columns (value text as sent; time and received [µs UTC] per reading)."""
     of_frame = pa.array(np.repeat(np.arange(len(n_frame), dtype=np.int64), n_frame))
-    # HJ 212-2017 §6.3.3.2: only plain decimals are readings (see plain_number)
-    plain = pc.match_substring_regex(text, PLAIN_DECIMAL)
-    if not pc.all(plain).as_py():
-        text = pc.if_else(plain, text, pa.scalar(None, pa.string()))
-    value = pc.cast(text, pa.float64())
+    value = plain_values(text)
     keep = pc.fill_null(pc.is_finite(value), False)  # 310+ digits: inf, not a reading
     table = pa.table(
         {
@@ -285,6 +281,41 @@ def _observations(  # noqa: PLR0917 - the columns, in one place
         }
     )
     return table if pc.all(keep).as_py() else table.filter(keep)
+
+
+_DECIMAL_BYTES: Final = np.zeros(256, dtype=bool)
+_DECIMAL_BYTES[list(b"0123456789.-")] = True
+
+
+def decimal_bytes_only(text: pa.StringArray) -> bool:
+    """Whether every value of ``text`` (no nulls) is made of the bytes ``0-9 . -`` only."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    data = text.buffers()[2]
+    if data is None:  # every value empty
+        return False
+    chars = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool(_DECIMAL_BYTES[chars].all())
+
+
+def plain_values(text: pa.StringArray) -> pa.Array:
+    """The values of ``text`` as float64, null where a text is no plain decimal
+    (HJ 212-2017 §6.3.3.2, :data:`PLAIN_DECIMAL`; see :func:`plain_number`).
+
+    The usual batch holds only the bytes ``0-9 . -`` (one table look-up per byte, far
+    cheaper than the pattern): Arrow's number parser then refuses any other arrangement of
+    them ("1.2.3", "5-", "-", ""), so a cast that succeeds read only plain decimals; any
+    other batch is matched against the pattern first."""
+    if not text.null_count and decimal_bytes_only(text):
+        try:
+            return pc.cast(text, pa.float64())
+        except pa.ArrowInvalid:
+            pass
+    plain = pc.match_substring_regex(text, PLAIN_DECIMAL)
+    if not pc.all(plain).as_py():
+        text = pc.if_else(plain, text, pa.scalar(None, pa.string()))
+    return pc.cast(text, pa.float64())
 
 
 def _table_v1(payloads: list[bytes]) -> pa.Table:

@@ -47,7 +47,7 @@ from shanshui.formats.validity import (
 )
 from shanshui.hj212 import CST, Message
 from shanshui.hj212.codes import CODES_2005_TO_2017
-from shanshui.ingest.payload import PLAIN_DECIMAL, Columns
+from shanshui.ingest.payload import PLAIN_DECIMAL, Columns, decimal_bytes_only
 from shanshui.store.api import STATISTICS
 
 #: CN of data uploads → period (HJ 212-2017 Table C.1: 2011 实时数据, 2051 分钟数据,
@@ -347,22 +347,6 @@ def implausible_readings(
     return out
 
 
-_DECIMAL_BYTES: Final = np.zeros(256, dtype=bool)
-_DECIMAL_BYTES[list(b"0123456789.-")] = True
-
-
-def _decimal_bytes_only(text: pa.StringArray) -> bool:
-    """Whether every value of ``text`` (no nulls) is made of the bytes ``0-9 . -`` only."""
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
-        text.offset : text.offset + len(text) + 1
-    ]
-    data = text.buffers()[2]
-    if data is None:  # every value empty
-        return False
-    chars = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return bool(_DECIMAL_BYTES[chars].all())
-
-
 def _read(texts: list[object]) -> tuple[np.ndarray, np.ndarray]:
     """The values as sent, as float64 (NaN where no plain decimal), and which of them are
     no reading: text that is not a plain decimal (HJ 212-2017 §6.3.3.2: ``[-]digits
@@ -374,7 +358,7 @@ def _read(texts: list[object]) -> tuple[np.ndarray, np.ndarray]:
     and not silently left out. An empty value (``a34004-Avg=``) or none says nothing and is
     not refused."""
     text = pa.array(texts, pa.string())
-    if not text.null_count and _decimal_bytes_only(text):
+    if not text.null_count and decimal_bytes_only(text):
         # the usual batch: only the bytes 0-9 . - (one table look-up per byte, far cheaper
         # than the pattern); Arrow's number parser then refuses any other arrangement of
         # them ("1.2.3", "5-", "-", ""), so a cast that succeeds read only plain decimals
