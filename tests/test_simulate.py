@@ -16,6 +16,8 @@ from shanshui.hj212 import CST, Decoder, Frame, decode_frame
 from shanshui.ingest.readings import to_rows
 from shanshui.ingest.session import ack_frame
 from shanshui.ingest.simulate import (
+    ReplayStats,
+    SimDevice,
     device_identity,
     devices_from_table,
     hourly_frame,
@@ -106,3 +108,83 @@ def test_replay_resends_and_reconnects() -> None:
     assert stats.connects >= 2 and stats.resent >= 1  # type: ignore[attr-defined]
     assert set(server.seen) == {f.qn for f in devices[0].frames}
     assert server.seen["20240101030000000"] >= 2
+
+
+class OneDeviceServer:
+    """A gateway that answers only the device ``mn`` (the others are unknown to it: HJ 212
+    gives an unknown device no answer, the gateway lists it as pending)."""
+
+    def __init__(self, mn: str) -> None:
+        self.mn = mn
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = Decoder()
+        while data := await reader.read(65536):
+            for event in decoder.feed(data):
+                if isinstance(event, Frame) and event.message.mn == self.mn:
+                    writer.write(ack_frame(event.message))
+        writer.close()
+
+
+def test_a_device_the_gateway_never_answers_is_reported_once() -> None:
+    """A replay reports its counts as it goes and names, once, each device that had no frame
+    acknowledged after SILENT_AFTER timeouts (an unregistered device resends until
+    max_seconds: the operator must learn why nothing lands)."""
+    devices = synthetic_devices(2, 3, start=datetime(2024, 1, 1, tzinfo=CST))
+    heard, unheard = devices
+    calls: list[tuple[ReplayStats, list[str]]] = []
+
+    def progress(total: ReplayStats, silent: list[SimDevice]) -> None:
+        calls.append((total, [d.mn for d in silent]))
+
+    async def scenario() -> ReplayStats:
+        server = OneDeviceServer(heard.mn)
+        tcp = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        stats = await replay(
+            devices, "127.0.0.1", port, ack_timeout=0.1, max_seconds=1.5, progress=progress,
+            every=0.1,
+        )  # fmt: skip
+        tcp.close()
+        return stats
+
+    stats = asyncio.run(scenario())
+    assert stats.acked == 3 and stats.frames == 6
+    named = [mn for _, silent in calls for mn in silent]
+    assert named == [unheard.mn]  # once, and never the device that was answered
+    assert calls[-1][0].acked == 3 and calls[-1][0].resent > 0
+
+
+def test_the_cli_warns_of_silent_devices_and_says_how_to_register_them(tmp_path: Path) -> None:
+    """``shanshui simulate`` against a gateway that knows none of its devices: a start event,
+    a warning on stderr naming the device and the register command, exit status 2."""
+    import json
+    import subprocess
+    import sys
+
+    async def scenario() -> subprocess.CompletedProcess[bytes]:
+        server = OneDeviceServer("no such device")
+        tcp = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        cmd = [
+            sys.executable, "-m", "shanshui.cli", "simulate", "--synthetic", "1", "--hours", "2",
+            "--port", str(port), "--speed", "0", "--ack-timeout", "0.2", "--max-seconds", "2",
+        ]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        tcp.close()
+        assert proc.returncode is not None
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+    done = asyncio.run(scenario())
+    events = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert events[0] == {"event": "start", "devices": 1, "frames": 2}
+    assert events[-1]["event"] == "done" and events[-1]["acked"] == 0
+    assert "progress" in {e["event"] for e in events}
+    mn = device_identity("SYN00001")[0]
+    err = done.stderr.decode()
+    assert err.count("warning: 1 device(s) had no frame acknowledged") == 1
+    assert mn in err and "shanshui simulate … --register --db STORE --synthetic 1" in err
+    assert done.returncode == 2

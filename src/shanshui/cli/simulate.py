@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +17,9 @@ from shanshui import formats
 from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 from shanshui.ingest.simulate import (
+    SILENT_AFTER,
+    ReplayStats,
+    SimDevice,
     devices_from_table,
     load_table,
     register_devices,
@@ -28,6 +33,48 @@ from shanshui.store.api import Parameter
 def register(app: typer.Typer) -> None:
     """Add the ``simulate`` command to the main app."""
     app.command("simulate")(simulate)
+
+
+#: Devices named in a warning about silent devices; the rest are counted.
+NAMED = 5
+
+
+def silent_warning(devices: list[SimDevice], ack_timeout: float, register_hint: str) -> str:
+    """One line telling the operator which devices the gateway has not answered and why it
+    may be (it answers only registered, active devices with their own password)."""
+    named = ", ".join(f"{d.mn} ({d.site})" for d in devices[:NAMED])
+    more = f" and {len(devices) - NAMED} more" if len(devices) > NAMED else ""
+    return (
+        f"warning: {len(devices)} device(s) had no frame acknowledged after"
+        f" {SILENT_AFTER * ack_timeout:g} s of sending: {named}{more}. The gateway answers only"
+        f" registered, active devices with their own password: register them with"
+        f" `{register_hint}` (with this --secret), or approve them from the pending list"
+        " (`shanshui devices approve MN --site SITE --password PW --reason …`); the gateway's"
+        " log names each refusal (unknown_device, bad_password). Frames are resent until"
+        " --max-seconds."
+    )
+
+
+def progress_printer(
+    ack_timeout: float, register_hint: str
+) -> Callable[[ReplayStats, list[SimDevice]], None]:
+    """A replay's ``progress``: a JSON ``progress`` event on stdout (the counts so far) and
+    the warning of :func:`silent_warning` on stderr for devices newly found silent."""
+    started = time.monotonic()
+
+    def show(total: ReplayStats, silent: list[SimDevice]) -> None:
+        elapsed = round(time.monotonic() - started, 1)
+        typer.echo(json.dumps({"event": "progress", "elapsed_s": elapsed, **vars(total)}))
+        if silent:
+            typer.echo(silent_warning(silent, ack_timeout, register_hint), err=True)
+
+    return show
+
+
+def progress_every(ack_timeout: float) -> float:
+    """How often a replay reports [s]: every 10 s, sooner when the device's timeouts are
+    short (a silent device is then found in time)."""
+    return min(10.0, SILENT_AFTER * ack_timeout)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -89,10 +136,16 @@ def simulate(  # noqa: PLR0917 - Typer maps parameters to options
                 n = register_devices(store, devices, parameters=params, hash_cost=hash_cost)
             typer.echo(json.dumps({"event": "registered", "devices": n}))
             return
+        frames = sum(len(d.frames) for d in devices)
+        typer.echo(json.dumps({"event": "start", "devices": len(devices), "frames": frames}))
+        hint = "shanshui simulate … --register --db STORE" + (
+            f" --synthetic {synthetic}" if synthetic else ""
+        )
         stats = asyncio.run(
             replay(
                 devices, host, port, speed=speed, window=window, ack_timeout=ack_timeout,
-                max_seconds=max_seconds,
+                max_seconds=max_seconds, progress=progress_printer(ack_timeout, hint),
+                every=progress_every(ack_timeout),
             )
         )  # fmt: skip
     except ShanshuiError as exc:

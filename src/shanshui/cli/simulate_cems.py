@@ -17,6 +17,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from shanshui.cli.simulate import progress_every, progress_printer
 from shanshui.cli.target import store_target
 from shanshui.errors import ShanshuiError
 from shanshui.hj212 import CST
@@ -123,10 +124,12 @@ def simulate_cems(  # noqa: PLR0917 - Typer maps parameters to options
                 ensure_ascii=False,
             )
         )
+        hint = f"shanshui simulate-cems --plant {plant_no} --register --db STORE"
         stats = asyncio.run(
             replay(
                 devices, host, port, speed=speed, window=window, ack_timeout=ack_timeout,
-                max_seconds=max_seconds,
+                max_seconds=max_seconds, progress=progress_printer(ack_timeout, hint),
+                every=progress_every(ack_timeout),
             )
         )  # fmt: skip
     except ShanshuiError as exc:

@@ -45,7 +45,7 @@ import hmac
 import random
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -297,6 +297,8 @@ class _Logger:
         self.recalled: set[str] = set()
         #: (CN, DataTime) of each frame, read on the first history request
         self.index: list[tuple[str, datetime | None]] | None = None
+        #: when the device first wrote a frame (monotonic [s]); None before
+        self.first_sent: float | None = None
 
     def _due(self, frame: OutFrame) -> float:
         if self.speed <= 0 or self.t0 is None:
@@ -453,6 +455,8 @@ class _Logger:
                     self.stats.resent += len(late)
                     if batch:
                         writer.write(b"".join(batch))
+                        if self.first_sent is None:
+                            self.first_sent = now
                         await writer.drain()
                     if not self._working(nxt):
                         break  # the last 9012 went out: nothing left to wait for
@@ -489,12 +493,16 @@ async def replay(
     ack_timeout: float = 10.0,
     max_seconds: float = 3600.0,
     linger: float = 0.0,
+    progress: Callable[[ReplayStats, list[SimDevice]], None] | None = None,
+    every: float = 10.0,
 ) -> ReplayStats:
     """Send every device's frames until all are acknowledged (or ``max_seconds`` pass).
 
     ``speed``: data seconds per wall second (3600 = an hour a second); 0 = no pacing.
     ``linger`` [s]: how long a device stays connected after its last frame is acknowledged
     (or its last history request answered), answering history requests (module docstring).
+    ``progress``: called every ``every`` [s] with the replay's counts so far and the
+    devices newly found silent (:func:`silent_devices`), each reported once.
     """
     times = [f.time for d in devices for f in d.frames[:1]]
     t0 = min(times) if times else None
@@ -507,11 +515,63 @@ async def replay(
         )
         for d in devices
     ]  # fmt: skip
-    results = await asyncio.gather(*(lg.run(deadline) for lg in loggers))
+    runs = asyncio.gather(*(lg.run(deadline) for lg in loggers))
+    watch = None
+    if progress is not None:
+        watch = asyncio.get_running_loop().create_task(
+            _watch(loggers, progress, every, ack_timeout)
+        )
+    try:
+        results = await runs
+    finally:
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
     total = ReplayStats()
     for r in results:
         total.add(r)
     return total
+
+
+#: Sends of its first frames without any acknowledgement after which a device is reported
+#: silent: the first send and two resends (``SILENT_AFTER`` × ``ack_timeout``).
+SILENT_AFTER = 3
+
+
+def silent_devices(loggers: Sequence[_Logger], now: float, ack_timeout: float) -> list[SimDevice]:
+    """The devices that have sent frames for ``SILENT_AFTER`` acknowledgement timeouts and
+    had none acknowledged: the gateway does not know them (it lists them as pending and
+    answers nothing), refuses their password, or is not an HJ 212 gateway. A data logger
+    keeps resending (its data stay in flight); the operator must be told why nothing lands.
+    """
+    return [
+        lg.device
+        for lg in loggers
+        if lg.stats.acked == 0
+        and lg.first_sent is not None
+        and now - lg.first_sent >= SILENT_AFTER * ack_timeout
+    ]
+
+
+async def _watch(
+    loggers: Sequence[_Logger],
+    progress: Callable[[ReplayStats, list[SimDevice]], None],
+    every: float,
+    ack_timeout: float,
+) -> None:
+    reported: set[str] = set()
+    while True:
+        await asyncio.sleep(every)
+        total = ReplayStats()
+        for lg in loggers:
+            total.add(lg.stats)
+        silent = [
+            d for d in silent_devices(loggers, time.monotonic(), ack_timeout)
+            if d.mn not in reported
+        ]  # fmt: skip
+        reported.update(d.mn for d in silent)
+        progress(total, silent)
 
 
 def jitter(devices: list[SimDevice], seed: int = 0) -> list[SimDevice]:
