@@ -40,6 +40,7 @@ import duckdb
 import psycopg
 
 from shanshui.ingest.control import next_qn
+from shanshui.ingest.journal import JournalError
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.recalls import (
     ANSWER_TIMEOUT,
@@ -535,6 +536,16 @@ class Gateway:
                     await writer.drain()
             else:
                 reason = session.closing
+        except JournalError as exc:
+            # The journal cannot take the frames (a full disk, a failed fsync, a shutdown):
+            # nothing of them was acknowledged and the device sends them again. CHOICE: one
+            # WARNING per connection, no traceback (the journal's own failure is logged once
+            # by the committer or serve, and shown on /metrics: journal_failed, journal_full)
+            reason = "journal"
+            LOG.warning(
+                "connection closed: the journal cannot take its frames",
+                extra={"peer": peer, "error": str(exc)},
+            )
         except (ConnectionError, OSError):
             reason = "reset"
         except RuntimeError as exc:  # uvloop: writing to a transport closed meanwhile
