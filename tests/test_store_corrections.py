@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 
 from shanshui.store import Observation, Site, Store
@@ -104,3 +105,54 @@ def test_a_stored_reading_corrected_twice_in_one_batch(air: Store) -> None:
     assert air.observations("1001A", "SO2")["value"].tolist() == [80.0]
     got = sorted((reason, old["value"], new["value"]) for _, _, old, new, reason in entries(air))  # type: ignore[index]
     assert got == sorted([(STORED_REASON, 10.0, 80.0), (IN_BATCH_REASON, 50.0, 80.0)])
+
+
+def arrived(values: list[float], at: datetime) -> pa.Table:
+    """One site's SO2 readings of T0 as a gateway's writer hands them: with their arrival
+    time (``received``: the journal record's), in journal order."""
+    n = len(values)
+    return pa.table(
+        {
+            "site": ["1001A"] * n,
+            "parameter": ["SO2"] * n,
+            "statistic": ["avg"] * n,
+            "period": ["hour"] * n,
+            "time": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+            "value": values,
+            "flag": ["N"] * n,
+            "received": pa.array([at] * n, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+ARRIVED = datetime(2025, 1, 1, 0, 30, tzinfo=UTC)
+
+
+def test_an_earlier_arrival_written_late_replaces_nothing(air: Store) -> None:
+    # Two gateways share the store (DESIGN §6): the device's 35 reached gateway A, then its
+    # correction 42 reached gateway B, which stored it first. A's journal drains late: the
+    # correction stands and nothing claims that 35 came later (DESIGN §4: a later
+    # correction replaces the reading).
+    air.write_observations(arrived([42.0], ARRIVED + timedelta(seconds=2)), source="hj212:B")
+    result = air.write_observations(arrived([35.0], ARRIVED), source="hj212:A")
+    assert (result.inserted, result.corrected, result.unchanged) == (0, 0, 1)
+    stored = air.observations("1001A", "SO2")
+    assert stored["value"].tolist() == [42.0]
+    assert entries(air) == []
+    # and a reading that did arrive later still corrects it
+    air.write_observations(arrived([50.0], ARRIVED + timedelta(seconds=3)), source="hj212:A")
+    assert air.observations("1001A", "SO2")["value"].tolist() == [50.0]
+    assert [(old["value"], new["value"]) for _, _, old, new, _ in entries(air)] == [(42.0, 50.0)]  # type: ignore[index]
+
+
+def test_a_batch_replayed_after_a_crash_audits_nothing_again(air: Store) -> None:
+    # The writer committed a batch holding a reading and its correction, then died before
+    # the journal's checkpoint: the restart hands the same records (same arrival time) again.
+    # Stored once, audited once (DESIGN §4).
+    batch = arrived([50.0, 70.0], ARRIVED)
+    air.write_observations(batch, source="hj212:MN1")
+    assert len(entries(air)) == 1
+    result = air.write_observations(batch, source="hj212:MN1")
+    assert (result.inserted, result.corrected) == (0, 0)
+    assert air.observations("1001A", "SO2")["value"].tolist() == [70.0]
+    assert [(old["value"], new["value"]) for _, _, old, new, _ in entries(air)] == [(50.0, 70.0)]  # type: ignore[index]

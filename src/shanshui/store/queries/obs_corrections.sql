@@ -1,9 +1,16 @@
 -- Staged readings that differ from the stored reading with the same key: corrections, by
 -- ids (the caller maps them back to codes for the audit log).
+-- DESIGN §4 "a later correction replaces it": later by arrival (received: the gateway's
+-- journal time, or the time of the import or HTTP request), not by when a batch reaches the
+-- store. Several gateways' journals drain in any order (DESIGN §6: a gateway lagging, or
+-- replaying after a restart, behind another one that took the device's correction), so a
+-- reading that arrived before the stored one is stale and replaces nothing. CHOICE: an equal
+-- arrival time replaces (one journal record holds a key once; the batch's last row wins).
 select s.site_id, s.parameter_id, s.statistic, s.period, s.time, o.value, o.flag, s.value,
        s.flag
 from stage_obs s
 join obs o
   on o.site_id = s.site_id and o.parameter_id = s.parameter_id and o.statistic = s.statistic
  and o.period = s.period and o.time = s.time
-where o.value <> s.value or o.flag is distinct from s.flag
+where (o.value <> s.value or o.flag is distinct from s.flag)
+  and s.received >= o.received

@@ -10,3 +10,4 @@ join obs o
 where o.time >= cast(:tmin as timestamptz) and o.time <= cast(:tmax as timestamptz)
   and o.site_id >= cast(:smin as integer) and o.site_id <= cast(:smax as integer)
   and (o.value <> s.value or o.flag is distinct from s.flag)
+  and s.received >= o.received  -- a later arrival only: see ../obs_corrections.sql
