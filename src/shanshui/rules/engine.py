@@ -157,6 +157,13 @@ class RulesJob:
             raise ValueError("now must be timezone-aware")
         now = now.astimezone(UTC)
         reader = self._rules_reader()
+        with reader.rules_turn() as mine:
+            if not mine:  # another process's job is evaluating: this one's next run will
+                return RunResult(now, 0, 0, 0, full=False)
+            return self._run(reader, now, full)
+
+    def _run(self, reader: AlarmStore, now: datetime, full: bool) -> RunResult:
+        """:meth:`run_once` in this process's turn (:meth:`AlarmStore.rules_turn`)."""
         old = self._state
         full = self._is_full(now, full)
         # what changed first: readings committed while this run reads are seen by the next

@@ -13,12 +13,13 @@ is recorded in the alarm (who, when, note) and in the audit log (entity ``alarm`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from shanshui.store.api import StoreInputError
+from shanshui.store.api import StoreError, StoreInputError
 from shanshui.store.mixin import SQLParts
 
 __all__ = ["ALARM_STATES", "RULES", "Alarm", "AlarmStore", "RuleBackfill", "RuleMark"]
@@ -203,6 +204,29 @@ class AlarmStore(SQLParts):
         """The alarm ``alarm_id``, or None."""
         with self._session(write=False):
             return self._alarm_by_id(alarm_id)
+
+    @contextmanager
+    def rules_turn(self) -> Iterator[bool]:
+        """Whether this connection may evaluate the alarm rules now (True) or another
+        process is (False), held until the block ends.
+
+        DESIGN §6: any number of ``serve`` processes share one PostgreSQL, each with a rules
+        job; two runs that read the lasting alarms at once would each open the same alarm. A
+        session-level advisory lock (``rules_turn.sql``) makes the runs take turns; one that
+        finds it taken skips (its changes wait for its next run, which sees the other run's
+        alarms). An embedded store is one process: always its turn. A connection lost
+        meanwhile releases the lock with it."""
+        with self._session():
+            mine = bool(self._fetch("rules_turn")[0][0])
+        try:
+            yield mine
+        finally:
+            if mine:
+                try:
+                    with self._session():
+                        self._fetch("rules_turn_end")
+                except StoreError:  # the connection is gone, and its lock with it
+                    pass
 
     def save_alarms(self, alarms: Sequence[Alarm]) -> list[Alarm]:
         """The rules engine's write: insert the alarms without id, update those with one (what

@@ -1,0 +1,100 @@
+"""Several ``serve`` processes on one PostgreSQL (DESIGN §6) each run a rules job: their runs
+take turns, so an exceedance is one alarm, not one per process (review 16a, finding 2).
+
+The reference is the permit written here (SO2 hourly limit 50 mg/m³) and six hours of SO2 at
+80 mg/m³: one episode, so one open exceedance alarm (:mod:`shanshui.rules`: one alarm per
+episode; a run repeated with the same data changes nothing).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from shanshui.permits import Enterprise, Limit, Outlet, Permit
+from shanshui.rules.engine import RulesJob
+from shanshui.store import Parameter, Site, Store, open_store
+
+pytest_plugins = ["pg"]
+pytestmark = pytest.mark.postgres
+
+SO2 = "a21026"
+
+
+def _plant(url: str) -> None:
+    with open_store(url) as store:
+        store.upsert_sites([Site("S1", "outlet S1", "outlet")])
+        store.upsert_parameters([Parameter(SO2, "SO2", "mg/m³", SO2)])
+        outlet = Outlet(
+            "DA001", "1号烟囱", "主要", "air", "S1", "MN1", 60,
+            limits=(Limit(SO2, "mg/m³", hourly=50),),
+        )  # fmt: skip
+        store.put_permit(
+            Permit(
+                id="P1", enterprise=Enterprise("E1", "synthetic plant", "130100"),
+                valid_from=date(2026, 1, 1), valid_to=date(2030, 12, 31), outlets=(outlet,),
+                synthetic=True,
+            ),
+            actor="test",
+        )  # fmt: skip
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        rows = [
+            ("S1", SO2, "avg", "minute", now - timedelta(hours=k, minutes=-m), 80.0, "N")
+            for k in range(8, 2, -1)
+            for m in range(60)
+        ]
+        columns = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
+        store.write_observations(pd.DataFrame(rows, columns=columns))
+
+
+def test_two_processes_rules_jobs_open_one_alarm(pg_url: str) -> None:
+    """The first job holds its turn while it saves; the second, evaluating meanwhile, skips
+    (before the turns, both read no alarm and both opened one)."""
+    _plant(pg_url)
+    second_done = threading.Event()
+    first_saving = threading.Event()
+    results = {}
+
+    def job(name: str, hold: bool) -> None:
+        store: Store = open_store(pg_url)
+        rules = RulesJob(store, own_reader=True, rules=frozenset({"exceedance"}))
+        if hold:
+            save = store.save_alarms
+
+            def save_when_the_other_has_run(changes):  # type: ignore[no-untyped-def]
+                first_saving.set()
+                second_done.wait(30)  # the other job evaluates while this one is in its turn
+                return save(changes)
+
+            store.save_alarms = save_when_the_other_has_run  # type: ignore[method-assign]
+        try:
+            results[name] = rules.run_once()
+        finally:
+            if not hold:
+                second_done.set()
+            rules.close()
+            store.close()
+
+    first = threading.Thread(target=job, args=("first", True))
+    first.start()
+    assert first_saving.wait(60)  # the first job is in its turn, about to save its alarm
+    second = threading.Thread(target=job, args=("second", False))
+    second.start()
+    second.join(60)
+    first.join(60)
+    assert results["first"].opened == 1
+    assert results["second"].opened == 0 and results["second"].evaluated == 0
+    with open_store(pg_url) as store:
+        alarms = store.alarms(rule="exceedance")
+    assert [(a.site, a.parameter, a.state) for a in alarms] == [("S1", SO2, "open")]
+    # the second process's next run sees the first's alarm: still one
+    with open_store(pg_url) as store:
+        rules = RulesJob(store, rules=frozenset({"exceedance"}))
+        try:
+            assert rules.run_once().opened == 0
+        finally:
+            rules.close()
+        assert len(store.alarms(rule="exceedance")) == 1
