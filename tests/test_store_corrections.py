@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -156,3 +157,69 @@ def test_a_batch_replayed_after_a_crash_audits_nothing_again(air: Store) -> None
     assert (result.inserted, result.corrected) == (0, 0)
     assert air.observations("1001A", "SO2")["value"].tolist() == [70.0]
     assert [(old["value"], new["value"]) for _, _, old, new, _ in entries(air)] == [(50.0, 70.0)]  # type: ignore[index]
+
+
+@pytest.mark.postgres
+def test_a_concurrent_correction_is_never_overwritten_unaudited(pg_url: str) -> None:
+    """Two gateways' writers on one PostgreSQL (DESIGN §6). Writer A compares its batch (a
+    correction of one hour, a resend of another) with the store; writer B corrects the resent
+    hour before A updates. Whatever order they end in, the audit log explains the stored value:
+    its last entry for the key holds the value stored (DESIGN §4; review 16a, finding 3)."""
+    import threading
+
+    from shanshui.store import open_store
+
+    t2 = T0 + timedelta(hours=1)
+
+    def rows(values: list[tuple[datetime, float]], at: datetime) -> pa.Table:
+        n = len(values)
+        return pa.table(
+            {
+                "site": ["1001A"] * n, "parameter": ["SO2"] * n, "statistic": ["avg"] * n,
+                "period": ["hour"] * n,
+                "time": pa.array([t for t, _ in values], pa.timestamp("us", tz="UTC")),
+                "value": [v for _, v in values], "flag": ["N"] * n,
+                "received": pa.array([at] * n, pa.timestamp("us", tz="UTC")),
+            }
+        )  # fmt: skip
+
+    with open_store(pg_url) as first:
+        first.upsert_parameters(AIR_PARAMETERS)
+        first.upsert_sites([Site("1001A", "万寿西宫", "air")])
+        first.write_observations(rows([(T0, 10.0), (t2, 20.0)], ARRIVED), source="hj212:A")
+    a, b = open_store(pg_url), open_store(pg_url)
+    try:
+        paused, go = threading.Event(), threading.Event()
+        exec_ = a._exec
+
+        def exec_paused(name, params=None):  # type: ignore[no-untyped-def]
+            if name == "obs_update":  # between A's comparison and A's update
+                paused.set()
+                go.wait(30)
+            return exec_(name, params)
+
+        a._exec = exec_paused  # type: ignore[method-assign]
+        batch_a = rows([(T0, 11.0), (t2, 20.0)], ARRIVED + timedelta(seconds=2))
+        writer_a = threading.Thread(
+            target=a.write_observations, args=(batch_a,), kwargs={"source": "hj212:A"}
+        )
+        writer_a.start()
+        assert paused.wait(30)
+        batch_b = rows([(t2, 25.0)], ARRIVED + timedelta(seconds=1))
+        writer_b = threading.Thread(
+            target=b.write_observations, args=(batch_b,), kwargs={"source": "hj212:B"}
+        )
+        writer_b.start()
+        writer_b.join(1.0)  # B commits now, or waits for A's locks
+        go.set()
+        writer_a.join(30)
+        writer_b.join(30)
+        got = b.observations("1001A", "SO2")
+        stored = dict(zip(got["time"].tolist(), got["value"].tolist(), strict=True))
+        log = [e for e in b.audit_log(entity="observation") if e.key.endswith(t2.isoformat())]
+    finally:
+        a.close()
+        b.close()
+    value = stored[pd.Timestamp(t2)]
+    assert log, "B's correction differs from the stored 20: it is applied and audited"
+    assert log[-1].new_value == {"value": value, "flag": "N"}
