@@ -119,6 +119,15 @@ def test_sites_regions_parameters(air: Store) -> None:
     assert len(air.sites(region="110000")) == 3
     units = {p.code: p.unit for p in air.parameters()}
     assert units["CO"] == "mg/m³" and units["PM2.5"] == "µg/m³"  # GB 3095-2012 Table 1
+    # a guess for a code first seen (a gateway's writer, an import) fills a gap only: a
+    # definition made elsewhere keeps its name and unit (DESIGN §4: the unit travels with
+    # the parameter), a new code is defined (review 16a, finding 5)
+    air.upsert_parameters(
+        [Parameter("CO", "CO", "unknown"), Parameter("VOC1", "VOC1", "unknown")], replace=False
+    )
+    defined = {p.code: (p.name, p.unit) for p in air.parameters()}
+    assert defined["CO"] == ("CO", "mg/m³")  # as seeded (GB 3095-2012 Table 1)
+    assert defined["VOC1"] == ("VOC1", "unknown")
     with pytest.raises(StoreInputError):
         air.upsert_sites([Site("X", "x", "volcano")])
     with pytest.raises(StoreInputError):

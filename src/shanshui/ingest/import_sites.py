@@ -106,6 +106,6 @@ class Registrar:
         unit_of = {**formats.UNITS, **units}
         by_code = {p.code: p for p in AIR_PARAMETERS}
         new = [by_code.get(code) or Parameter(code, code, unit_of[code]) for code in missing]
-        self.store.upsert_parameters(new)
+        self.store.upsert_parameters(new, replace=False)  # one defined meanwhile stays
         self.parameters.update(missing)
         created.extend(missing)

@@ -264,8 +264,13 @@ class Store(abc.ABC):
         """Insert or replace sites by code. The number of sites given."""
 
     @abc.abstractmethod
-    def upsert_parameters(self, parameters: Iterable[Parameter]) -> int:
-        """Insert or replace parameters by code. The number of parameters given."""
+    def upsert_parameters(self, parameters: Iterable[Parameter], *, replace: bool = True) -> int:
+        """Insert or replace parameters by code. The number of parameters given.
+
+        ``replace=False``: insert only the codes not defined yet, leaving a definition
+        (name, unit) made elsewhere as it is: for a writer that guesses a definition for a
+        code it has not seen (DESIGN §4: the unit travels with the parameter; several
+        processes share one store, DESIGN §6)."""
 
     @abc.abstractmethod
     def site_ids(self, codes: Sequence[str]) -> dict[str, int]:

@@ -255,13 +255,13 @@ class SQLStore(
             self._site_tz.update({r["code"]: r["tz"] for r in rows})
         return len(rows)
 
-    def upsert_parameters(self, parameters: Iterable[Parameter]) -> int:
+    def upsert_parameters(self, parameters: Iterable[Parameter], *, replace: bool = True) -> int:
         rows = [
             {"code": p.code, "name": p.name, "unit": p.unit, "hj212": p.hj212} for p in parameters
         ]
         with self._session():
             self._load("stage_params", rows)
-            self._exec("parameter_upsert")
+            self._exec("parameter_upsert" if replace else "parameter_insert_new")
             self._exec("parameter_key_insert")  # a new parameter gets its integer key at once
         return len(rows)
 
