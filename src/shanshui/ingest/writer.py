@@ -309,7 +309,9 @@ class JournalWriter:
             self._known = {p.code for p in self.store.parameters()}
         codes = set(table["parameter"].unique().to_pylist()) - self._known
         if codes:
-            self.store.upsert_parameters(parameter_for(c) for c in sorted(codes))
+            # a guess fills a gap only: a code defined meanwhile by another process (an
+            # operator, a registration, another gateway) keeps its name and unit
+            self.store.upsert_parameters((parameter_for(c) for c in sorted(codes)), replace=False)
             self._known |= codes
 
     def _write(self, payloads: list[Record]) -> int:
