@@ -292,3 +292,66 @@ def test_readings_acknowledged_while_the_store_is_down_are_counted_as_journaled(
     assert len(store.observations("1001A")) == 3
     assert metrics.value("shanshui_gateway_observations_stored_total") == 3
     assert metrics.value("shanshui_gateway_observations_journaled_total") == 6  # not again
+
+
+def test_a_record_the_database_refuses_for_its_data_is_dead_lettered(tmp_path: Path) -> None:
+    # The store's driver refuses one record for its data (a driver data error as the
+    # StoreError's cause: PostgreSQL's "invalid byte sequence", a value out of range, a
+    # broken constraint): writing it again fails again. The record is set aside like one the
+    # store's own checks refuse (dead-lettered with its bytes) and the others are stored;
+    # before, the writer took the refusal for a database outage and retried it for ever,
+    # storing nothing for any device (review 16a). DESIGN §5: bad input changes nothing for
+    # others. Another StoreError (the database down) is still retried, nothing set aside.
+    import duckdb
+
+    from shanshui.errors import StoreError
+    from shanshui.ingest.payload import encode_frames
+
+    store = make_store(tmp_path / "s.duckdb")
+    write = store.write_observations
+    outage = [True]
+
+    def refusing(table, **kwargs):  # type: ignore[no-untyped-def]
+        if outage[0]:
+            outage[0] = False
+            raise StoreError("postgres store: connection refused")  # no data cause: retried
+        if 7.0 in table["value"].to_pylist():
+            raise StoreError("postgres store: invalid byte sequence") from (
+                duckdb.ConversionException("a text the database cannot hold")
+            )
+        return write(table, **kwargs)
+
+    store.write_observations = refusing
+    msg = Message.build(
+        st="22", cn="2061", mn="MN1", data_time="20140101080000", items={"a21004": {"Avg": "40"}}
+    )
+    segment = msg.segment().encode()
+    records = [
+        encode_frames([segment.replace(b"=40", b"=41")], ["1001A"], 1),
+        encode_frames([segment.replace(b"=40", b"=7").replace(b"0800", b"1000")], ["1001A"], 2),
+        encode_frames([segment.replace(b"=40", b"=42").replace(b"0800", b"0900")], ["1001A"], 3),
+    ]
+
+    async def apply() -> JournalWriter:
+        journal = Journal(tmp_path / "j")
+        committer = GroupCommitter(journal)
+        committer.start()
+        writer = JournalWriter(journal, committer, store, GatewayMetrics())
+        for record in records:
+            await writer.commit([record])
+        with pytest.raises(StoreError, match="connection refused"):  # the outage: retried
+            await asyncio.to_thread(writer.step)
+        assert not (tmp_path / "j" / "deadletter.jsonl").exists()  # nothing set aside
+        while writer.position < committer.durable:
+            writer._applied(*await asyncio.to_thread(writer.step))
+        await committer.close()
+        journal.close()
+        return writer
+
+    writer = asyncio.run(apply())
+    assert sorted(store.observations("1001A")["value"]) == [41.0, 42.0]
+    (line,) = (tmp_path / "j" / "deadletter.jsonl").read_text().splitlines()
+    assert "invalid byte sequence" in json.loads(line)["reason"]
+    assert json.loads(line)["record"]["v"] == [7.0]
+    assert writer.position == writer.committer.durable  # nothing left behind
+    store.close()

@@ -36,9 +36,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, cast
 
-import duckdb
-import psycopg
-
 from shanshui.ingest.control import next_qn
 from shanshui.ingest.journal import JournalError
 from shanshui.ingest.metrics import LOG, GatewayMetrics
@@ -50,7 +47,8 @@ from shanshui.ingest.recalls import (
     RETRY_QN_RTN,
 )
 from shanshui.ingest.session import Committer, DeviceEntry, Limits, Session
-from shanshui.store.api import Store, StoreInputError
+from shanshui.store.api import Store
+from shanshui.store.faults import refused_for_data
 from shanshui.store.passwords import verify_password
 from shanshui.store.recalls import Recall
 
@@ -456,20 +454,10 @@ class DeviceRegistry:
 
 
 def _note_at_fault(error: BaseException) -> bool:
-    """Whether the store refused a note for what it holds (a value out of range, a wrong
-    type, a broken constraint: writing it again fails again) rather than for the store's own
-    state (down, full, locked, timed out: writing it later may work). The SQL stores raise
-    StoreError with the driver's exception as its cause."""
-    if isinstance(error, (StoreInputError, ValueError, TypeError)):
-        return True
-    return isinstance(error.__cause__, _DATA_ERRORS)
-
-
-#: Driver errors caused by the data written, not by the database's state.
-_DATA_ERRORS: Final = (
-    duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.ConstraintException,
-    duckdb.InvalidInputException, psycopg.DataError, psycopg.IntegrityError,
-)  # fmt: skip
+    """Whether the store refused a note for what it holds (:func:`~shanshui.store.faults.
+    refused_for_data`, or a wrong type) rather than for the store's own state (down, full,
+    locked, timed out: writing it later may work)."""
+    return isinstance(error, TypeError) or refused_for_data(error)
 
 
 class Gateway:

@@ -85,7 +85,8 @@ from shanshui.ingest.readings import (
     implausible_readings,
     refusal_reason,
 )
-from shanshui.store.api import Parameter, Store, StoreInputError
+from shanshui.store.api import Parameter, Store
+from shanshui.store.faults import refused_for_data
 from shanshui.store.seed import AIR_PARAMETERS
 from shanshui.store.sqlstore import DIRTY_CHUNK
 
@@ -325,8 +326,12 @@ class JournalWriter:
             if table.num_rows:
                 self._ensure_parameters(table)
             result = self.store.write_observations(table, source="hj212", events=events)
-        except (StoreInputError, ValueError):  # refused, or a record that does not decode
-            if len(payloads) == 1:
+        except Exception as exc:
+            # refused for its data (a record that does not decode, the store's own check, or
+            # a driver's data error: a NUL byte PostgreSQL cannot hold), written again one
+            # record at a time so that the others are stored; the store in trouble: raised,
+            # and the step retried
+            if not refused_for_data(exc) or len(payloads) == 1:
                 raise
             return sum(self._write_one(p) for p in payloads)
         if result.events:  # new ones only: a replayed record's events are stored already
@@ -343,7 +348,9 @@ class JournalWriter:
     def _write_one(self, payload: Record) -> int:
         try:
             return self._write([payload])
-        except (StoreInputError, ValueError) as exc:  # refused, or not a journal record
+        except Exception as exc:
+            if not refused_for_data(exc):  # the store in trouble: the step is retried
+                raise
             self._dead_letters([_dead_letter(payload, str(exc))], "record")
             LOG.error("journal record refused by the store", extra={"reason": str(exc)})
             return 0
