@@ -137,6 +137,7 @@ def test_an_earlier_arrival_written_late_replaces_nothing(air: Store) -> None:
     air.write_observations(arrived([42.0], ARRIVED + timedelta(seconds=2)), source="hj212:B")
     result = air.write_observations(arrived([35.0], ARRIVED), source="hj212:A")
     assert (result.inserted, result.corrected, result.unchanged) == (0, 0, 1)
+    assert result.stale == 1  # said to the caller (the gateway counts and logs it)
     stored = air.observations("1001A", "SO2")
     assert stored["value"].tolist() == [42.0]
     assert entries(air) == []
@@ -154,7 +155,7 @@ def test_a_batch_replayed_after_a_crash_audits_nothing_again(air: Store) -> None
     air.write_observations(batch, source="hj212:MN1")
     assert len(entries(air)) == 1
     result = air.write_observations(batch, source="hj212:MN1")
-    assert (result.inserted, result.corrected) == (0, 0)
+    assert (result.inserted, result.corrected, result.stale) == (0, 0, 0)
     assert air.observations("1001A", "SO2")["value"].tolist() == [70.0]
     assert [(old["value"], new["value"]) for _, _, old, new, _ in entries(air)] == [(50.0, 70.0)]  # type: ignore[index]
 

@@ -22,6 +22,8 @@ Metric names::
                                                   but dead-lettered: "implausible" (outside
                                                   the plausibility bounds of
                                                   shanshui.formats.validity)
+    shanshui_gateway_observations_stale_total     readings not applied: the stored value of
+                                                  the key arrived later (another gateway's)
     shanshui_gateway_dead_letter_files            dead-letter files kept in the journal folder
     shanshui_gateway_dead_letter_lines            their lines (all files, every run: never
                                                   deleted; see shanshui.ingest.journal)
@@ -97,6 +99,12 @@ class GatewayMetrics:
             registry=r,
         )
         self.refused.labels(reason="implausible")  # shown at 0 from the start
+        self.stale = Counter(
+            p + "observations_stale",
+            "Readings not applied: the store holds another value of the same key that arrived"
+            " later (by the arrival times the gateways stamp: their hosts' clocks must agree)",
+            registry=r,
+        )
         self.store_errors = Counter(p + "store_errors", "Failed store writes (retried)", registry=r)
         self.dead_letters = Counter(
             p + "dead_letters",

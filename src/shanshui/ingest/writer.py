@@ -336,6 +336,15 @@ class JournalWriter:
             return sum(self._write_one(p) for p in payloads)
         if result.events:  # new ones only: a replayed record's events are stored already
             self.metrics.events_stored.inc(result.events)
+        if result.stale:
+            # the store holds a later arrival of these keys (another gateway's correction, or
+            # a replay after a crash): the later value stands, nothing else is done
+            self.metrics.stale.inc(result.stale)
+            LOG.warning(
+                "readings not applied: the store holds values of the same keys that arrived"
+                " later (by the gateways' clocks; hosts must keep them synchronised)",
+                extra={"readings": result.stale},
+            )
         return result.inserted + result.corrected
 
     def _apply(self, payloads: list[Record]) -> int:

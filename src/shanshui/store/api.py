@@ -220,6 +220,10 @@ class WriteResult:
     superseded: int = 0
     #: Device events of the call (``events=``) stored now (new keys; resends are not).
     events: int = 0
+    #: Keys among ``unchanged`` whose stored reading has another value and arrived later
+    #: (its ``received``): the batch's reading is stale and replaced nothing (DESIGN §4, a
+    #: later correction replaces; several gateways' journals drain in any order).
+    stale: int = 0
 
 
 class Store(abc.ABC):

@@ -174,12 +174,14 @@ class ObservationWriter(SQLParts):
                 if replaced:
                     audits.append((replaced, IN_BATCH_REASON))
             inserted = self._exec("obs_insert", window)
-            corrected = 0
+            corrected = stale = 0
             if inserted < staged.num_rows:  # some keys are stored: resends or corrections
                 corrections = self._fetch("obs_corrections", window)
                 if corrections:
                     audits.append((corrections, STORED_REASON))
                     corrected = self._exec("obs_update", window)
+                if inserted + corrected < staged.num_rows:  # resends, or stale arrivals
+                    stale = int(self._fetch("obs_stale", window)[0][0])
             if audits:
                 self._audit_corrections(audits, now, actor or source or "unknown")
             if inserted or corrected:  # a pure resend changes nothing: nothing to recompute
@@ -191,7 +193,7 @@ class ObservationWriter(SQLParts):
                 if span["min"] < now - BACKFILL_AGE:  # history uploaded late: note how far back
                     self._exec("rules_backfill_mark", {"before": now - BACKFILL_AGE})
         unchanged = staged.num_rows - inserted - corrected
-        return WriteResult(inserted, unchanged, corrected, superseded, stored_events)
+        return WriteResult(inserted, unchanged, corrected, superseded, stored_events, stale)
 
     def _mark_days(self, staged: pa.Table) -> None:
         """Mark the natural days of the staged hourly means for :meth:`recompute_daily`."""
