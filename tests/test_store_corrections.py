@@ -164,7 +164,8 @@ def test_a_batch_replayed_after_a_crash_audits_nothing_again(air: Store) -> None
 def test_a_concurrent_correction_is_never_overwritten_unaudited(pg_url: str) -> None:
     """Two gateways' writers on one PostgreSQL (DESIGN §6). Writer A compares its batch (a
     correction of one hour, a resend of another) with the store; writer B corrects the resent
-    hour before A updates. Whatever order they end in, the audit log explains the stored value:
+    hour before A commits (before A updated, when that was a statement of its own). Whatever
+    order they end in, the audit log explains the stored value:
     its last entry for the key holds the value stored (DESIGN §4; review 16a, finding 3)."""
     import threading
 
@@ -191,15 +192,16 @@ def test_a_concurrent_correction_is_never_overwritten_unaudited(pg_url: str) -> 
     a, b = open_store(pg_url), open_store(pg_url)
     try:
         paused, go = threading.Event(), threading.Event()
-        exec_ = a._exec
+        fetch = a._fetch
 
-        def exec_paused(name, params=None):  # type: ignore[no-untyped-def]
-            if name == "obs_update":  # between A's comparison and A's update
+        def fetch_paused(name, params=None):  # type: ignore[no-untyped-def]
+            rows = fetch(name, params)
+            if name == "obs_corrections":  # A has compared (and, on PostgreSQL, updated)
                 paused.set()
                 go.wait(30)
-            return exec_(name, params)
+            return rows
 
-        a._exec = exec_paused  # type: ignore[method-assign]
+        a._fetch = fetch_paused  # type: ignore[method-assign]
         batch_a = rows([(T0, 11.0), (t2, 20.0)], ARRIVED + timedelta(seconds=2))
         writer_a = threading.Thread(
             target=a.write_observations, args=(batch_a,), kwargs={"source": "hj212:A"}
@@ -224,3 +226,34 @@ def test_a_concurrent_correction_is_never_overwritten_unaudited(pg_url: str) -> 
     value = stored[pd.Timestamp(t2)]
     assert log, "B's correction differs from the stored 20: it is applied and audited"
     assert log[-1].new_value == {"value": value, "flag": "N"}
+
+
+def test_a_stale_batch_audits_none_of_its_own_replacements(air: Store) -> None:
+    # The store holds 3, arrived at 00:40 (another gateway's). A batch that arrived at 00:30
+    # holds 1 then 2 for the same hour: it stores nothing, so nothing of it is audited (the
+    # log's last entry for a key holds the stored value; review 17, finding 4).
+    air.write_observations(arrived([3.0], ARRIVED + timedelta(minutes=10)), source="hj212:B")
+    result = air.write_observations(arrived([1.0, 2.0], ARRIVED), source="hj212:A")
+    assert (result.corrected, result.stale, result.superseded) == (0, 1, 1)
+    assert air.observations("1001A", "SO2")["value"].tolist() == [3.0]
+    assert entries(air) == []
+
+
+@pytest.mark.postgres
+def test_a_resend_locks_and_writes_nothing_on_postgresql(pg_url: str) -> None:
+    """DESIGN §4: a reading delivered twice is stored once; the second delivery changes
+    nothing, so on PostgreSQL it takes no row lock and writes no row version (a re-import of
+    an unchanged file, devices resending after lost acknowledgements: review 17, finding 3)."""
+    import psycopg
+
+    from shanshui.store import open_store
+
+    with open_store(pg_url) as store:
+        store.upsert_parameters(AIR_PARAMETERS)
+        store.upsert_sites([Site("1001A", "万寿西宫", "air")])
+        store.write_observations(arrived([10.0], ARRIVED))
+        again = store.write_observations(arrived([10.0], ARRIVED + timedelta(minutes=5)))
+        assert (again.inserted, again.unchanged, again.corrected) == (0, 1, 0)
+    with psycopg.connect(pg_url) as con:
+        (locked,) = con.execute("select count(*) from obs where xmax <> 0").fetchone()  # type: ignore[misc]
+    assert locked == 0

@@ -94,6 +94,11 @@ def _json(value: dict[str, Any]) -> str:
 class ObservationWriter(SQLParts):
     """:meth:`~shanshui.store.Store.write_observations` over SQL."""
 
+    #: Whether corrections are applied by ``obs_update`` after ``obs_corrections`` found them
+    #: (DuckDB: one process), or by ``obs_corrections`` itself (PostgreSQL: one statement, so
+    #: that the rows it locks and audits are the rows it changes).
+    _update_corrections = True
+
     if TYPE_CHECKING:  # provided by CodeIds
         _site_code: dict[int, str]
         _parameter_code: dict[int, str]
@@ -165,23 +170,33 @@ class ObservationWriter(SQLParts):
             window = {
                 "tmin": span["min"], "tmax": span["max"], "smin": ids["min"], "smax": ids["max"],
             }  # fmt: skip
-            if replaced:
-                # keys this batch changes nothing of (replayed or stale, obs_settled.sql): their
-                # replacements inside the batch were audited when first applied, or never
-                # reached the store; the others are audited as separate batches would be
-                settled = {tuple(row) for row in self._fetch("obs_settled", window)}
-                replaced = [r for r in replaced if tuple(r[:5]) not in settled]
-                if replaced:
-                    audits.append((replaced, IN_BATCH_REASON))
-            inserted = self._exec("obs_insert", window)
+            if replaced:  # rare: the keys inserted are needed to audit the chains
+                stored_now = {tuple(r) for r in self._fetch("obs_insert_keys", window)}
+                inserted = len(stored_now)
+            else:
+                inserted = self._exec("obs_insert", window)
             corrected = stale = 0
             if inserted < staged.num_rows:  # some keys are stored: resends or corrections
-                corrections = self._fetch("obs_corrections", window)
+                found = self._fetch("obs_corrections", window)
+                corrections = [tuple(r[:9]) for r in found if r[9]]
+                stale = len(found) - len(corrections)
                 if corrections:
                     audits.append((corrections, STORED_REASON))
-                    corrected = self._exec("obs_update", window)
-                if inserted + corrected < staged.num_rows:  # resends, or stale arrivals
-                    stale = int(self._fetch("obs_stale", window)[0][0])
+                    if self._update_corrections:  # else obs_corrections applied them
+                        self._exec("obs_update", window)
+                    corrected = len(corrections)
+                    if replaced:
+                        stored_now |= {r[:5] for r in corrections}
+            if replaced:
+                # a key's replacements inside the batch are audited only if the batch stored
+                # the key (inserted or corrected it): a batch replayed after a crash (applied
+                # before) or stale (a later arrival is stored) changes nothing, so its chains
+                # were audited already or never reached the store (reviews 16b #6, 17 #4).
+                # CHOICE: a chain is audited whole, also a link stale against the stored value
+                # (stored 5 at 00:35, the batch 1 at 00:30 then 2 at 00:40: 1 → 2 and 5 → 2)
+                replaced = [r for r in replaced if tuple(r[:5]) in stored_now]
+                if replaced:  # first, as before: the batch's own chain, then the stored one
+                    audits.insert(0, (replaced, IN_BATCH_REASON))
             if audits:
                 self._audit_corrections(audits, now, actor or source or "unknown")
             if inserted or corrected:  # a pure resend changes nothing: nothing to recompute

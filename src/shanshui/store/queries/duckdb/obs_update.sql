@@ -9,4 +9,4 @@ where obs.time >= cast(:tmin as timestamptz) and obs.time <= cast(:tmax as times
   and obs.site_id = s.site_id and obs.parameter_id = s.parameter_id
   and obs.statistic = s.statistic and obs.period = s.period and obs.time = s.time
   and (obs.value <> s.value or obs.flag is distinct from s.flag)
-  and s.received >= obs.received  -- a later arrival only: see obs_corrections.sql
+  and s.received >= obs.received  -- a later arrival only (obs_corrections.sql)

@@ -1,34 +1,45 @@
--- Staged readings that differ from the stored reading with the same key: corrections, by
--- ids (the caller maps them back to codes for the audit log).
+-- Corrections: staged readings that differ from the stored reading of their key, by ids (the
+-- caller maps them to codes for the audit log), each with whether it applies.
 -- DESIGN §4 "a later correction replaces it": later by arrival (received: the gateway's
 -- journal time, or the time of the import or HTTP request), not by when a batch reaches the
 -- store. Several gateways' journals drain in any order (DESIGN §6: a gateway lagging, or
 -- replaying after a restart, behind another one that took the device's correction), so a
--- reading that arrived before the stored one is stale and replaces nothing. CHOICE: an equal
--- arrival time replaces (one journal record holds a key once; the batch's last row wins).
--- PostgreSQL: lock every stored row of a staged key (in key order, so two writers cannot
--- deadlock on them) until the transaction's update commits, then compare. A concurrent writer
--- correcting the same key waits, and this one audits the value it wrote (READ COMMITTED
--- re-reads a locked row once it is released); and a row that did not differ when compared
--- (a resend) cannot be changed by another writer before obs_update, which would then
--- overwrite that change unaudited (review 16a, finding 3): obs_update changes exactly the
--- rows returned here.
-with stored as (
-    select o.site_id, o.parameter_id, o.statistic, o.period, o.time, o.value, o.flag,
-           o.received
+-- reading that arrived before the stored one is stale: it replaces nothing and is returned
+-- with applies = false (counted, not audited). CHOICE: an equal arrival time replaces (one
+-- journal record holds a key once; the batch's last row wins).
+-- PostgreSQL: one statement locks the rows that apply (in key order, so two writers cannot
+-- deadlock on them), updates exactly those rows and returns their values before and after.
+-- A concurrent writer correcting the same key waits, and this one compares with and audits
+-- the value it wrote (READ COMMITTED re-reads a locked row once it is released); a row not
+-- locked here (a resend) is not updated here either, so another writer's change of it is
+-- never overwritten unaudited (review 16a, finding 3), and a resend writes nothing (no row
+-- lock, no WAL: review 17, finding 3). DuckDB (one process) updates in obs_update.sql.
+with applying as (
+    select o.ctid as stored_row, s.site_id, s.parameter_id, s.statistic, s.period, s.time,
+           o.value as old_value, o.flag as old_flag, s.value, s.flag, s.received, s.source
     from stage_obs s
     join obs o
       on o.site_id = s.site_id and o.parameter_id = s.parameter_id
      and o.statistic = s.statistic and o.period = s.period and o.time = s.time
-    order by o.site_id, o.parameter_id, o.statistic, o.period, o.time
+    where (o.value <> s.value or o.flag is distinct from s.flag)
+      and s.received >= o.received
+    order by s.site_id, s.parameter_id, s.statistic, s.period, s.time
     for update of o
+), applied as (
+    update obs
+    set value = a.value, flag = a.flag, received = a.received, source = a.source
+    from applying a
+    where obs.ctid = a.stored_row
+    returning 1
 )
+select site_id, parameter_id, statistic, period, time, old_value, old_flag, value, flag, true
+from applying
+union all
 select s.site_id, s.parameter_id, s.statistic, s.period, s.time, o.value, o.flag, s.value,
-       s.flag
+       s.flag, false
 from stage_obs s
-join stored o
+join obs o
   on o.site_id = s.site_id and o.parameter_id = s.parameter_id and o.statistic = s.statistic
  and o.period = s.period and o.time = s.time
 where (o.value <> s.value or o.flag is distinct from s.flag)
-  and s.received >= o.received
-order by s.site_id, s.parameter_id, s.statistic, s.period, s.time
+  and s.received < o.received
