@@ -149,7 +149,11 @@ def test_zeros_after_the_last_record_are_not_records(tmp_path: Path) -> None:
     assert pending(tmp_path) == [b"one"]
 
 
-def test_corruption_before_the_last_segment_is_an_error_not_a_skip(tmp_path: Path) -> None:
+def test_corruption_before_the_last_segment_is_dead_lettered_and_reading_goes_on(
+    tmp_path: Path,
+) -> None:
+    # Review 16b, finding 1: a segment that is not the last was fsync-ed whole at rotation;
+    # its bad record is damage, dead-lettered, and every other record is still read.
     with Journal(tmp_path, segment_bytes=64) as journal:
         for payload in payloads(20):
             journal.append(payload)
@@ -157,8 +161,9 @@ def test_corruption_before_the_last_segment_is_an_error_not_a_skip(tmp_path: Pat
     data = bytearray(first.read_bytes())
     data[9] ^= 0xFF  # the first record's payload: its CRC no longer matches
     first.write_bytes(bytes(data))
-    with Journal(tmp_path) as journal, pytest.raises(JournalError):
-        list(journal.pending())
+    with Journal(tmp_path) as journal:
+        assert [p for p, _ in journal.pending()] == payloads(20)[1:]
+    assert '"segment": 1, "offset": 0' in (tmp_path / "deadletter.jsonl").read_text()
 
 
 def test_a_failed_fsync_stops_all_acknowledgements(tmp_path: Path) -> None:

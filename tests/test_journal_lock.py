@@ -150,15 +150,23 @@ def test_serve_prints_one_line_and_exits_1_when_the_journal_folder_is_held(
     assert free.returncode == 0, free.stderr
 
 
-def test_serve_failing_at_start_gives_the_folder_and_the_store_back(tmp_path: Path) -> None:
+def test_serve_failing_at_start_gives_the_folder_and_the_store_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # review 14, finding 3: an unreadable checkpoint (read when the writer starts) stopped
-    # serve() with the folder still locked by this process and the store still open.
+    # serve() with the folder still locked by this process and the store still open. Since
+    # review 16b an unreadable checkpoint replays the journal instead (test_journal_faults),
+    # so the writer's start is made to fail here.
     folder = tmp_path / "journal"
     journal = Journal(folder)
     journal.append(b"x")
     journal.sync()
     journal.close()
-    (folder / "checkpoint").write_text("garbage\n")
+
+    def failing_writer(*args: object, **kwargs: object) -> None:
+        raise JournalError("corrupt checkpoint file (made to fail by the test)")
+
+    monkeypatch.setattr("shanshui.ingest.serve.JournalWriter", failing_writer)
     db = tmp_path / "store.duckdb"
     open_store(db).close()
     config = ServeConfig(target=str(db), journal=folder, port=0, http_port=0, rules_every=0)

@@ -23,7 +23,9 @@ wrongly). Layers define their concrete errors in their own modules, deriving fro
     └── StoreError                     the store could not do what was asked
         ├── shanshui.store.duck.StoreBusy  another process (PID) holds the DuckDB file
         └── shanshui.ingest.journal.JournalError  the gateway's journal cannot be read or written
-            └── shanshui.ingest.journal.JournalBusy  another gateway (PID) uses the journal folder
+            ├── shanshui.ingest.journal.JournalBusy  another gateway (PID) uses the journal folder
+            ├── shanshui.ingest.journal.JournalFull  no space for the journal (retried, not acked)
+            └── shanshui.ingest.journal.JournalFailed  a failed fsync: never trusted again here
 """
 
 from __future__ import annotations

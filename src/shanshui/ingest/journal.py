@@ -28,7 +28,27 @@ synced, hence never acknowledged: recovery stops there and the next append trunc
 Bad bytes *followed* by intact records (a damaged disk block, not a torn write) are not a
 tail: the intact records after them were acknowledged, so reading resumes at the next intact
 record and the bad bytes are kept in ``deadletter.jsonl`` (reason, segment, offset, base64),
-once per journal object. In an earlier segment any bad record is an error (repair by hand).
+once per journal object. A segment that is not the last was fsync-ed whole at its rotation,
+so bad bytes there are damage, never a torn tail: they are dead-lettered the same way (up to
+the next intact record, or to the segment's end) and reading goes on (review 16b, finding 1).
+
+Opening a journal checks what is on disk (review 16b, findings 2 and 4): the bytes cut from
+the last segment (a torn tail, or a damaged last record: the two cannot always be told
+apart) are dead-lettered before the cut, with a WARNING; a gap in the segment numbers is an
+ERROR naming the missing numbers; a checkpoint that names a missing segment, points past its
+segment's valid end or between records, or does not read, is an ERROR and reading starts
+from the oldest segment present (a replay is idempotent, DESIGN §4). The damage found is
+counted (:attr:`Journal.damaged_bytes`, :attr:`Journal.missing_segments`) for ``/metrics``.
+
+Storage faults (review 16b, findings 3 and 5): a write refused for lack of space (ENOSPC,
+EDQUOT) raises :class:`JournalFull`; the journal cuts the segment back to where that write
+began and drops the records not yet written (bumping :attr:`Journal.generation`, so that
+their commits are not acknowledged), and later appends are tried again. Any failed fsync
+(sync, the rotation's fsync of the old segment, a directory fsync, the checkpoint's) or any
+other failed write makes the journal :attr:`Journal.failed` for the rest of the process
+(:class:`JournalFailed`): after a failed fsync the kernel may have dropped the dirty pages and
+a later fsync can report success without them ("fsyncgate"), so nothing more is acknowledged
+and ``serve`` stops for its supervisor to restart it; the restart recovers what is on disk.
 
 Dead letters (these bad bytes, and the frames and records the writer cannot store,
 :mod:`shanshui.ingest.writer`) were acknowledged: the platform never deletes them. They are
@@ -41,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import os
 import struct
 import sys
@@ -60,6 +81,7 @@ from shanshui.ingest.deadletters import (
     DeadLetterTally,
     append_dead_letters,
 )
+from shanshui.ingest.metrics import LOG
 
 __all__ = [  # the dead-letter names are importable from here, as before the split
     "DEADLETTER",
@@ -72,6 +94,8 @@ __all__ = [  # the dead-letter names are importable from here, as before the spl
     "Journal",
     "JournalBusy",
     "JournalError",
+    "JournalFailed",
+    "JournalFull",
     "Position",
     "append_dead_letters",
 ]
@@ -83,14 +107,27 @@ _HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024  # rotate segments at 64 MiB
 MAX_RECORD = 16 * 1024 * 1024  # a record larger than this is a caller bug
 #: Write buffer of a segment file [bytes]: records reach the kernel at each sync (group
-#: commit) in one write, not every 8 KiB (each write lets the writer thread take the GIL).
+#: commit) in one write, or when this much is buffered, not every 8 KiB (each write lets the
+#: writer thread take the GIL).
 WRITE_BUFFER = 1024 * 1024
+#: The errors of a write refused for lack of space: recovered in-process (:class:`JournalFull`).
+NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 #: The file of a journal directory that its owning process holds locked (``flock``).
 LOCK = "lock"
 
 
 class JournalError(StoreError):
     """The journal cannot be read or written."""
+
+
+class JournalFull(JournalError):  # noqa: N818 - as JournalBusy: the state it names
+    """A journal write was refused for lack of space (ENOSPC, EDQUOT): the records not yet
+    written were dropped, unacknowledged (their devices resend); later appends try again."""
+
+
+class JournalFailed(JournalError):  # noqa: N818 - as JournalBusy: the state it names
+    """The journal cannot be trusted any more in this process (a failed fsync, or a write
+    that failed otherwise than for space): nothing more is acknowledged until a restart."""
 
 
 class JournalBusy(JournalError):  # noqa: N818 - "busy" says it, as StoreBusy
@@ -174,37 +211,140 @@ class Journal:
         #: Rotation size of ``deadletter.jsonl`` [bytes] (:func:`append_dead_letters`).
         self.deadletter_bytes = DEADLETTER_BYTES
         self._lock = threading.Lock()
+        self._dead: set[tuple[int, int]] = set()  # bad bytes dead-lettered (segment, offset)
+        #: Journal bytes found damaged and dead-lettered by this object (bad records, cut
+        #: tails), and the segment numbers found missing at open: ``/metrics``.
+        self.damaged_bytes = 0
+        self.missing_segments: list[int] = []
+        #: Bumped whenever appended records are dropped (a write refused for lack of space):
+        #: a commit whose records were appended under an older generation is not acknowledged.
+        self.generation = 0
+        #: Set by a failed fsync or write: nothing is acknowledged any more in this process.
+        self.failed: JournalFailed | None = None
         segments = self.segments()
+        self._report_gaps(segments)
         self._segment = segments[-1] if segments else 1
         path = self.directory / _segment_name(self._segment)
-        # Cut away a torn tail left by a crash before appending after it.
         existed = path.exists()
         end = self._valid_end(path) if existed else 0
-        self._file = open(path, "ab", buffering=WRITE_BUFFER)  # noqa: SIM115 - kept open
+        # CHOICE: a raw descriptor with this object's own buffer (not a BufferedWriter): a
+        # write refused for lack of space then leaves a known state (the bytes written so
+        # far), which can be cut back and retried; O_APPEND writes after any cut
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._buffer = bytearray()  # appended, not yet handed to the kernel
         if not existed:  # the new segment's name must survive a crash like its records
             self._fsync_directory()
-        if self._file.tell() != end:
-            self._file.truncate(end)
-            self._file.seek(end)
-            os.fsync(self._file.fileno())
-        self._pos = end  # the write offset, kept here: tell() on a buffered file is slow
+        size = os.fstat(self._fd).st_size
+        if size != end:  # cut away a torn tail (or a damaged last record) before appending
+            self._cut_at_open(path, end, size)
+        self._written = end  # bytes of the current segment handed to the kernel
+        self._pos = end  # the write offset, kept here: the file's end plus the buffer
         self._dirty = False
-        self._dead: set[tuple[int, int]] = set()  # bad bytes dead-lettered (segment, offset)
+        self._checkpoint = self._trusted_checkpoint()
+
+    def _report_gaps(self, segments: list[int]) -> None:
+        """Log (ERROR) and count the segment numbers missing between the oldest and the
+        newest present: segments are only deleted below the checkpoint, so a gap is a
+        segment lost outside the journal (a hand, fsck, a partial restore)."""
+        if not segments:
+            return
+        missing = sorted(set(range(segments[0], segments[-1] + 1)) - set(segments))
+        if missing:
+            self.missing_segments = missing
+            LOG.error(
+                "journal segments missing: their acknowledged records are lost",
+                extra={"journal": str(self.directory), "missing_segments": missing},
+            )
+
+    def _cut_at_open(self, path: Path, end: int, size: int) -> None:
+        """Dead-letter the bytes after the last segment's valid ``end``, then cut them away.
+
+        They are a torn tail (never synced, never acknowledged) or a damaged last record
+        (acknowledged): the two cannot always be told apart, and the cut bytes exist nowhere
+        else, so they are kept (review 16b, finding 4) with a WARNING before the truncate.
+        """
+        assert self._fd is not None
+        with open(path, "rb") as handle:
+            handle.seek(end)
+            bad = handle.read(size - end)
+        whole = len(bad) >= _HEADER.size and _HEADER.size + _HEADER.unpack_from(bad)[0] <= len(
+            bad
+        )  # a complete record whose CRC fails: more likely damage than a torn write
+        reason = "cut at open: torn tail or damaged last record"
+        self._keep_bad(self._segment, end, bad, reason)
+        LOG.warning(
+            "journal tail cut at open and dead-lettered",
+            extra={
+                "segment": self._segment,
+                "offset": end,
+                "length": len(bad),
+                "kind": "a complete record whose CRC fails (damage)" if whole else "a torn tail",
+            },
+        )
+        os.ftruncate(self._fd, end)
+        os.fsync(self._fd)
+
+    def _trusted_checkpoint(self) -> Position:
+        """The checkpoint file's position if the disk bears it out, else the oldest segment's
+        start with one ERROR line (review 16b, finding 2).
+
+        Trusted: a segment that exists and an offset at one of its record boundaries, no
+        further than its valid end. CHOICE: anything else (an unreadable file, a missing
+        segment, an offset past the end or between records) replays from the oldest segment
+        present rather than refusing to start: the store's writes are idempotent (DESIGN §4),
+        so a replay costs time, never data; skipping would lose acknowledged records.
+        """
+        present = self.segments()
+        oldest = Position(present[0], 0)
+        path = self.directory / "checkpoint"
+        if not path.exists():
+            return oldest
+        try:
+            segment, offset = (int(t) for t in path.read_text(encoding="ascii").split())
+            if segment < 0 or offset < 0:
+                raise ValueError("a negative number")
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            problem = f"the checkpoint file does not read ({exc})"
+        else:
+            place = Position(segment, offset)
+            if segment not in present:
+                problem = f"it names segment {segment}, which is not on disk"
+            elif place == Position(self._segment, self._pos) or offset == 0:
+                return place  # the usual case: everything applied (the last segment's end)
+            else:
+                at = _boundary(self.directory / _segment_name(segment), offset)
+                if at is None:
+                    return place
+                problem = f"offset {offset} of segment {segment} is {at}"
+        LOG.error(
+            "journal checkpoint not trusted: reading starts from the oldest segment "
+            "(a replay is idempotent)",
+            extra={"journal": str(self.directory), "problem": problem, "start": str(oldest)},
+        )
+        return oldest
 
     # -- writing -------------------------------------------------------------------------
 
     def append(self, payload: bytes) -> Position:
-        """Append one record (not yet durable: call :meth:`sync`). Returns where it starts."""
+        """Append one record (not yet durable: call :meth:`sync`). Returns where it starts.
+
+        Raises :class:`JournalFull` when a write it makes (a full buffer, a rotation) is
+        refused for lack of space, :class:`JournalFailed` once the journal failed.
+        """
         if not 0 < len(payload) <= MAX_RECORD:
             raise JournalError(f"a record holds 1 to {MAX_RECORD} bytes, not {len(payload)}")
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
+            if self.failed is not None:
+                raise self.failed
             if self._pos + len(record) > self.segment_bytes and self._pos > 0:
                 self._rotate()
             position = Position(self._segment, self._pos)
-            self._file.write(record)
+            self._buffer += record
             self._pos += len(record)
             self._dirty = True
+            if len(self._buffer) >= WRITE_BUFFER:
+                self._write_out()
             return position
 
     def append_many(self, payloads: list[bytes]) -> Position:
@@ -214,36 +354,98 @@ class Journal:
         return self.end()
 
     def sync(self) -> None:
-        """Make every appended record durable (flush and fsync)."""
+        """Make every appended record durable (write and fsync).
+
+        Raises :class:`JournalFull` (the records not yet written were dropped; the next
+        sync tries again) or :class:`JournalFailed` (for good).
+        """
         with self._lock:
-            if not self._dirty:
+            if self.failed is not None:
+                raise self.failed
+            if not self._dirty or self._fd is None:
                 return
-            self._file.flush()
+            self._write_out()
             # fsync a duplicate outside the lock (appends go on meanwhile): a rotation may
             # close the segment's own descriptor, never this one (no EBADF, and never an
             # fsync of whatever file reused the number). Rotation fsyncs the old segment.
-            fd = os.dup(self._file.fileno())
+            fd = os.dup(self._fd)
             self._dirty = False
         try:
             os.fsync(fd)
+        except OSError as exc:
+            raise self._fail(f"journal fsync failed: {exc}") from exc
         finally:
             os.close(fd)
+
+    def mark(self) -> tuple[Position, int]:
+        """The position after the last appended record and the :attr:`generation`, together."""
+        with self._lock:
+            return Position(self._segment, self._pos), self.generation
 
     def end(self) -> Position:
         """The position after the last appended record."""
         with self._lock:
             return Position(self._segment, self._pos)
 
+    def _write_out(self) -> None:
+        """Hand the buffer to the kernel (the lock held). A write refused for lack of space
+        cuts the segment back to where it began and drops the buffer (:class:`JournalFull`);
+        any other failed write fails the journal."""
+        assert self._fd is not None
+        data, self._buffer = self._buffer, bytearray()
+        start = self._written
+        done = 0
+        try:
+            with memoryview(data) as view:
+                while done < len(data):  # os.write may write less than it was given
+                    done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            # The records in ``data`` (and those appended later under this generation) are
+            # dropped: their commits fail, unacknowledged, and their devices resend.
+            self.generation += 1
+            self._pos = self._written = start
+            self._dirty = False
+            if exc.errno not in NO_SPACE:
+                raise self._fail(f"journal write failed: {exc}") from exc
+            try:  # cut back what part of it was written (shrinking needs no space)
+                os.ftruncate(self._fd, start)
+            except OSError as cut:
+                raise self._fail(f"journal write failed ({exc}), cut failed: {cut}") from cut
+            raise JournalFull(
+                f"no space for the journal in {self.directory}: {exc.strerror}; "
+                "frames not acknowledged (devices resend), tried again at the next commit"
+            ) from exc
+        self._written += done
+
+    def _fail(self, message: str) -> JournalFailed:
+        """Mark the journal failed for the rest of the process (the first failure kept)."""
+        if self.failed is None:
+            self.failed = JournalFailed(f"{message}; the journal is closed for this process")
+        return self.failed
+
     def _rotate(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        """Start the next segment (the lock held) once the current one is durable whole."""
+        assert self._fd is not None
+        self._write_out()  # JournalFull: nothing rotated, the next append tries again
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:  # fsyncgate: its records may be lost already
+            raise self._fail(f"fsync of segment {self._segment} at rotation failed: {exc}") from exc
+        path = self.directory / _segment_name(self._segment + 1)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:  # the old segment stays current, whole and durable
+                raise JournalFull(f"no space for a new journal segment: {exc.strerror}") from exc
+            raise self._fail(f"cannot create journal segment {path.name}: {exc}") from exc
+        os.close(self._fd)
+        self._fd = fd
         self._segment += 1
-        self._file = open(  # noqa: SIM115 - kept open until the next rotation
-            self.directory / _segment_name(self._segment), "ab", buffering=WRITE_BUFFER
-        )
-        self._pos = self._file.tell()
-        self._fsync_directory()
+        self._pos = self._written = os.fstat(fd).st_size
+        try:  # the new segment's name must be durable before records in it are acknowledged
+            self._fsync_directory()
+        except OSError as exc:
+            raise self._fail(f"fsync of the journal folder at rotation failed: {exc}") from exc
 
     def _fsync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)
@@ -253,12 +455,22 @@ class Journal:
             os.close(fd)
 
     def close(self) -> None:
-        """Sync and close the current segment, then release the folder's lock."""
-        if not self._file.closed:
-            self.sync()  # a failed fsync raises here and keeps the folder locked
+        """Sync and close the current segment, then release the folder's lock.
+
+        CHOICE: a failed journal is closed without a sync (nothing more is trusted), and a
+        full disk's unwritten records are dropped (never acknowledged); a failing fsync here
+        raises, after the segment is closed and the lock released (the process ends anyway).
+        """
+        try:
+            if self._fd is not None and self.failed is None:
+                with contextlib.suppress(JournalFull):
+                    self.sync()
+        finally:
             with self._lock:
-                self._file.close()
-        self._release()
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+            self._release()
 
     def _release(self) -> None:
         """Release the folder's lock (closing the lock file releases the ``flock``)."""
@@ -283,27 +495,43 @@ class Journal:
         return sorted(numbers)
 
     def checkpoint(self) -> Position:
-        """The first record not yet applied to the store."""
-        path = self.directory / "checkpoint"
-        if not path.exists():
-            segments = self.segments()
-            return Position(segments[0] if segments else 1, 0)
-        try:
-            segment, offset = path.read_text().split()
-            return Position(int(segment), int(offset))
-        except ValueError as exc:
-            raise JournalError(f"corrupt checkpoint file {path}") from exc
+        """The first record not yet applied to the store: the checkpoint file's position as
+        checked against the disk at open (:meth:`_trusted_checkpoint`), or the last one set."""
+        return self._checkpoint
 
     def set_checkpoint(self, position: Position) -> None:
-        """Record that everything before ``position`` is in the store; drop old segments."""
+        """Record that everything before ``position`` is in the store; drop old segments.
+
+        A segment is deleted only below ``position``, which must not lie past the journal's
+        end: the writer has read past every segment it deletes. A write refused for lack of
+        space raises :class:`JournalFull` (retried with the next batch); a failed fsync
+        fails the journal.
+        """
+        if position > self.end():
+            raise JournalError(f"checkpoint {position} past the journal's end {self.end()}")
         path = self.directory / "checkpoint"
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as handle:
-            handle.write(f"{position.segment} {position.offset}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        text = f"{position.segment} {position.offset}\n".encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if os.write(fd, text) != len(text):
+                raise OSError(errno.ENOSPC, "short write of the checkpoint")
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise self._fail(f"fsync of the journal checkpoint failed: {exc}") from exc
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                raise JournalFull(f"no space for the journal checkpoint: {exc.strerror}") from exc
+            raise
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-        self._fsync_directory()
+        try:
+            self._fsync_directory()
+        except OSError as exc:
+            raise self._fail(f"fsync of the journal folder failed: {exc}") from exc
+        self._checkpoint = position
         for number in self.segments():
             if number < position.segment:
                 (self.directory / _segment_name(number)).unlink(missing_ok=True)
@@ -319,14 +547,16 @@ class Journal:
 
         A bad record at the end of the last segment is a torn tail (never synced, never
         acknowledged) and ends the reading; bad bytes followed by an intact record are
-        dead-lettered and skipped (see the module docstring). A bad record in an earlier
-        segment cannot be a torn tail: rather than skip the acknowledged records after it,
-        this raises.
+        dead-lettered and skipped (see the module docstring). A segment that is not the
+        last was fsync-ed whole at its rotation: bad bytes there are dead-lettered up to the
+        next intact record or to its end, and reading goes on (never a raise: review 16b,
+        finding 1).
         """
         segments = [n for n in self.segments() if n >= start.segment]
         for number in segments:
             path = self.directory / _segment_name(number)
             offset = start.offset if number == start.segment else 0
+            whole = number != segments[-1]  # a later segment exists: this one is complete
             with open(path, "rb") as handle:
                 handle.seek(offset)
                 end = offset
@@ -336,34 +566,53 @@ class Journal:
                         yield payload, Position(number, after)
                     if not handle.read(1):
                         break  # the end of the segment
-                    if number != segments[-1]:
-                        raise JournalError(
-                            f"corrupt record in {path.name} at byte {end}; records after it "
-                            "would be lost — repair the journal by hand"
-                        )
                     if until is not None and Position(number, end) >= until:
                         break  # past the durable point: an append in progress
-                    limit = None if until is None or until.segment != number else until.offset
-                    found = _resync(handle, end, limit)
-                    if found is None:
-                        break  # a torn tail
-                    self._dead_letter(number, end, handle, found)
+                    if whole:
+                        found = _resync(handle, end, None)
+                        stop = os.fstat(handle.fileno()).st_size if found is None else found
+                        self._dead_letter(number, end, handle, stop, whole=found is None)
+                        if found is None:
+                            break  # the rest of the segment was damaged
+                    else:
+                        limit = None if until is None or until.segment != number else until.offset
+                        found = _resync(handle, end, limit)
+                        if found is None:
+                            break  # a torn tail
+                        self._dead_letter(number, end, handle, found)
                     end = found
                     handle.seek(end)
 
-    def _dead_letter(self, segment: int, offset: int, handle: BinaryIO, after: int) -> None:
-        """Keep bad bytes followed by intact records in ``deadletter.jsonl`` (once)."""
+    def _dead_letter(
+        self, segment: int, offset: int, handle: BinaryIO, after: int, *, whole: bool = False
+    ) -> None:
+        """Keep bad bytes followed by intact records (or, ``whole``, the damaged rest of a
+        segment that was fsync-ed whole) in ``deadletter.jsonl``, once per journal object."""
         if (segment, offset) in self._dead:
             return
         handle.seek(offset)
         bad = handle.read(after - offset)
+        reason = (
+            "corrupt journal bytes at the end of a segment fsync-ed whole at its rotation"
+            if whole
+            else "corrupt journal bytes followed by intact records"
+        )
+        self._keep_bad(segment, offset, bad, reason)
+        LOG.warning(
+            "corrupt journal bytes dead-lettered; reading goes on",
+            extra={"segment": segment, "offset": offset, "length": len(bad)},
+        )
+
+    def _keep_bad(self, segment: int, offset: int, bad: bytes, reason: str) -> None:
+        """Append one dead-letter line for the journal bytes ``bad`` and count them."""
         line = {
-            "reason": "corrupt journal bytes followed by intact records",
+            "reason": reason,
             "journal": {"segment": segment, "offset": offset, "length": len(bad)},
             "payload_b64": base64.b64encode(bad).decode(),
         }
         append_dead_letters(self.directory, [line], max_bytes=self.deadletter_bytes)
         self._dead.add((segment, offset))
+        self.damaged_bytes = getattr(self, "damaged_bytes", 0) + len(bad)
 
     def pending(self) -> Iterator[tuple[bytes, Position]]:
         """Records after the checkpoint (to be applied after a restart)."""
@@ -374,15 +623,37 @@ class Journal:
         """The end of the last intact record of a segment (bad bytes between intact records
         are not a tail: they stay, and readers skip them)."""
         end = 0
-        with open(path, "rb") as handle:
-            while True:
-                for _, after in _records(handle, end):
-                    end = after
-                found = _resync(handle, end, None)
-                if found is None:
-                    return end
-                end = found
-                handle.seek(end)
+        for end in _boundaries(path):  # noqa: B007 - the last one is wanted
+            pass
+        return end
+
+
+def _boundaries(path: Path) -> Iterator[int]:
+    """The record boundaries of a segment after 0, in order: the end of each intact record
+    and each offset where reading resumes after bad bytes (:func:`_resync`); the last one is
+    the segment's valid end (bad bytes after it are a tail)."""
+    end = 0
+    with open(path, "rb") as handle:
+        while True:
+            for _, after in _records(handle, end):
+                end = after
+                yield end
+            found = _resync(handle, end, None)
+            if found is None:
+                return
+            end = found
+            yield end
+            handle.seek(end)
+
+
+def _boundary(path: Path, offset: int) -> str | None:
+    """None when ``offset`` (> 0) is a record boundary of the segment at ``path``; else what
+    it is instead ("past the valid end N", "between records")."""
+    last = 0
+    for last in _boundaries(path):
+        if last >= offset:
+            return None if last == offset else "between records"
+    return f"past the segment's valid end {last}"
 
 
 def _resync(handle: BinaryIO, bad: int, limit: int | None) -> int | None:
@@ -435,16 +706,27 @@ class GroupCommitter:
     ``await committer.commit(payloads)`` returns once those records are durable. While one
     fsync runs in a worker thread, new records gather for the next one, so throughput grows
     with the number of concurrent writers rather than being bounded by fsync latency.
+
+    A full disk (:class:`JournalFull`) fails the commits whose records were dropped (not
+    acknowledged: their devices resend) and later commits are tried again, so the gateway
+    acknowledges again once there is space, without a restart. A failed journal
+    (:class:`JournalFailed`, or any other error of a sync) fails every commit from then on
+    and sets :attr:`broken`, on which ``serve`` stops (review 16b, findings 3 and 5).
     """
 
     def __init__(self, journal: Journal):
         self.journal = journal
-        self._waiters: list[asyncio.Future[None]] = []
+        # each waiter with the journal's generation read before its records were appended
+        self._waiters: list[tuple[asyncio.Future[None], int]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         #: Set by a failed fsync: nothing is acknowledged any more until a restart.
         self.failed: JournalError | None = None
+        #: Set together with :attr:`failed` (``serve`` waits on it).
+        self.broken = asyncio.Event()
+        #: True from a write refused for lack of space until a sync goes through again.
+        self.full = False
         #: Everything before this position is on disk (fsync-ed); readers stop here.
         self.durable: Position = journal.end()
 
@@ -453,17 +735,45 @@ class GroupCommitter:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def commit(self, payloads: list[bytes]) -> None:
-        """Append ``payloads`` and wait until they are durable."""
+        """Append ``payloads`` and wait until they are durable (:class:`JournalError` when
+        they are not: the journal closed, full or failed)."""
         if self._closed:
             raise JournalError("journal is closed")
+        if self.failed is None and self.journal.failed is not None:  # failed in a thread
+            self._fail(self.journal.failed)
         if self.failed is not None:
             raise self.failed
-        for payload in payloads:
-            self.journal.append(payload)
+        # CHOICE: read before appending: a cut between this and the append fails the commit
+        # though its records may have been kept (a resend, harmless) rather than ever
+        # acknowledging a record that was dropped
+        generation = self.journal.generation
+        try:
+            for payload in payloads:
+                self.journal.append(payload)
+        except JournalFull as exc:
+            self._note_full(exc)
+            raise
+        except JournalFailed as exc:
+            self._fail(exc)
+            raise
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
+        self._waiters.append((future, generation))
         self._wake.set()
         await future
+
+    def _fail(self, exc: JournalError) -> None:
+        if self.failed is None:
+            self.failed = exc
+            self.broken.set()
+
+    def _note_full(self, exc: JournalFull) -> None:
+        if not self.full:  # once per episode, not once per frame
+            self.full = True
+            LOG.warning(
+                "journal disk full: frames are not acknowledged (devices resend) until "
+                "there is space again",
+                extra={"error": str(exc)},
+            )
 
     async def _run(self) -> None:
         while not self._closed or self._waiters:
@@ -472,23 +782,39 @@ class GroupCommitter:
             waiters, self._waiters = self._waiters, []
             if not waiters:
                 continue
-            end = self.journal.end()
+            end, generation = self.journal.mark()
             try:
                 await asyncio.to_thread(self.journal.sync)
-            except OSError as exc:
+            except JournalFull as exc:  # this group's records were dropped: not acknowledged
+                self._note_full(exc)
+                _settle(waiters, exc)
+                continue
+            except (JournalError, OSError) as exc:
                 # After a failed fsync the kernel may have dropped the dirty pages and a later
                 # fsync can report success without them ("fsyncgate"): never trust this
                 # journal again in this process. Nothing more is acknowledged; devices resend
                 # and a restart recovers what is really on disk.
-                self.failed = JournalError(f"journal sync failed, journal closed: {exc}")
-                for future in waiters:
-                    if not future.done():
-                        future.set_exception(self.failed)
+                failed = (
+                    exc
+                    if isinstance(exc, JournalFailed)
+                    else JournalFailed(f"journal sync failed, journal closed: {exc}")
+                )
+                self._fail(failed)
+                _settle(waiters, failed)
                 continue
-            self.durable = max(self.durable, end)
-            for future in waiters:
+            now = self.journal.generation
+            if now == generation:  # no record before ``end`` was dropped meanwhile
+                self.durable = max(self.durable, end)
+            if self.full:
+                self.full = False
+                LOG.warning("journal disk has space again: frames are acknowledged again")
+            dropped = JournalFull("the journal dropped these records for lack of space")
+            for future, appended in waiters:
                 if not future.done():
-                    future.set_result(None)
+                    if appended == now:
+                        future.set_result(None)
+                    else:  # appended before a cut: perhaps not on disk
+                        future.set_exception(dropped)
 
     async def close(self) -> None:
         """Flush what is pending and stop."""
@@ -496,3 +822,10 @@ class GroupCommitter:
         self._wake.set()
         if self._task is not None:
             await self._task
+
+
+def _settle(waiters: list[tuple[asyncio.Future[None], int]], exc: JournalError) -> None:
+    """Fail the commits of ``waiters`` with ``exc`` (none of them is acknowledged)."""
+    for future, _ in waiters:
+        if not future.done():
+            future.set_exception(exc)

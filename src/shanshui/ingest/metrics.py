@@ -29,7 +29,17 @@ Metric names::
                                                   deleted; see shanshui.ingest.journal)
     shanshui_gateway_dead_letter_bytes            their size [bytes]
     shanshui_gateway_observations_stored_total    readings written to the store
-    shanshui_gateway_store_errors_total           failed store writes (retried)
+    shanshui_gateway_store_errors_total           failed store writes (retried; not the
+                                                  journal's faults, logged apart)
+    shanshui_gateway_journal_failed               1 once the journal failed (a failed fsync
+                                                  or write): nothing more is acknowledged
+                                                  and serve stops for a restart; else 0
+    shanshui_gateway_journal_full                 1 while journal writes are refused for lack
+                                                  of space (frames not acknowledged; retried)
+    shanshui_gateway_journal_damaged_bytes        journal bytes found damaged and
+                                                  dead-lettered by this process (bad records,
+                                                  tails cut at open)
+    shanshui_gateway_journal_missing_segments     segment numbers found missing at open
     shanshui_gateway_write_lag_records            journal records not yet in the store
     shanshui_gateway_write_lag_seconds            age of the oldest such record [s]
 """
@@ -126,6 +136,22 @@ class GatewayMetrics:
             "History-request notes the store refused alone and that were dropped (logged)",
             registry=r,
         )
+        self.journal_failed = Gauge(
+            p + "journal_failed",
+            "1 once the journal failed (failed fsync or write): serve stops for a restart",
+            registry=r,
+        )
+        self.journal_full = Gauge(
+            p + "journal_full", "1 while journal writes are refused for lack of space", registry=r
+        )
+        self.journal_damaged_bytes = Gauge(
+            p + "journal_damaged_bytes",
+            "Journal bytes found damaged and dead-lettered by this process",
+            registry=r,
+        )
+        self.journal_missing_segments = Gauge(
+            p + "journal_missing_segments", "Journal segment numbers missing at open", registry=r
+        )
         self.lag_records = Gauge(
             p + "write_lag_records", "Journal records not yet in the store", registry=r
         )
@@ -153,6 +179,20 @@ class GatewayMetrics:
         self.dead_letter_files.set_function(lambda: read(0))
         self.dead_letter_lines.set_function(lambda: read(1))
         self.dead_letter_bytes.set_function(lambda: read(2))
+
+    def watch_journal(
+        self,
+        failed: Callable[[], bool],
+        full: Callable[[], bool],
+        damaged_bytes: Callable[[], int],
+        missing_segments: Callable[[], int],
+    ) -> None:
+        """Read the journal's state at each scrape (plain attributes of
+        :class:`shanshui.ingest.journal.Journal` and its ``GroupCommitter``)."""
+        self.journal_failed.set_function(lambda: float(failed()))
+        self.journal_full.set_function(lambda: float(full()))
+        self.journal_damaged_bytes.set_function(lambda: float(damaged_bytes()))
+        self.journal_missing_segments.set_function(lambda: float(missing_segments()))
 
     def watch_recall_notes(self, dropped: Callable[[], int]) -> None:
         """Read the dropped history-request notes from ``dropped`` at each scrape

@@ -28,7 +28,7 @@ from pathlib import Path
 import uvicorn
 
 from shanshui.ingest.gateway import DeviceRegistry, Gateway
-from shanshui.ingest.journal import GroupCommitter, Journal
+from shanshui.ingest.journal import GroupCommitter, Journal, JournalError
 from shanshui.ingest.metrics import LOG, GatewayMetrics
 from shanshui.ingest.session import Limits
 from shanshui.ingest.writer import JournalWriter
@@ -77,7 +77,9 @@ async def serve(
     stop: asyncio.Event | None = None,
     ready: Callable[[dict[str, int]], None] | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None)."""
+    """Run until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None), or until the
+    journal fails: then it shuts down and raises the :class:`JournalError`
+    (:func:`_until_stopped`)."""
     loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
@@ -93,6 +95,12 @@ async def serve(
     committer = GroupCommitter(journal)
     committer.start()
     metrics = GatewayMetrics()
+    metrics.watch_journal(
+        failed=lambda: committer.failed is not None or journal.failed is not None,
+        full=lambda: committer.full,
+        damaged_bytes=lambda: journal.damaged_bytes,
+        missing_segments=lambda: len(journal.missing_segments),
+    )
     registry = DeviceRegistry(store, refresh_every=config.refresh_devices_every)
     try:  # e.g. an unreadable checkpoint: give back the folder's lock and the store
         writer = JournalWriter(
@@ -118,6 +126,7 @@ async def serve(
     http: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
     app = None
+    failed: JournalError | None = None
     try:
         await asyncio.to_thread(registry.refresh)
         # On startup the journal's pending records go to the store first (DESIGN §5).
@@ -155,7 +164,7 @@ async def serve(
         LOG.info("gateway listening", extra=info)
         if ready is not None:
             ready(info)
-        await stop.wait()
+        failed = await _until_stopped(stop, committer)
     finally:
         if http is not None and http_task is not None:
             http.should_exit = True
@@ -183,8 +192,45 @@ async def serve(
         with contextlib.suppress(Exception):  # pending/refused notes and sightings
             await asyncio.to_thread(registry.flush, every=0.0)
         await committer.close()
-        journal.close()
-        await asyncio.to_thread(store.close)
+        try:
+            journal.close()
+        finally:  # whatever the journal's state, the store is closed
+            await asyncio.to_thread(store.close)
+    if failed is not None:  # the supervisor's cue (the CLI exits 1 with this message)
+        raise failed
+
+
+async def _until_stopped(
+    stop: asyncio.Event, committer: GroupCommitter, poll: float = 1.0
+) -> JournalError | None:
+    """Wait for ``stop``, or for the journal to fail; its failure, if that came first.
+
+    A failed journal (a failed fsync: "fsyncgate", or a write failed otherwise than for
+    space) acknowledges nothing more in this process (review 16b, findings 3 and 5). CHOICE:
+    serve then stops with one ERROR line and the failure raised (``shanshui serve`` exits 1)
+    rather than stay up and drop every device, so that its supervisor (systemd
+    ``Restart=on-failure``, a container's restart policy) restarts it: the restart recovers
+    what is on disk. ``poll`` [s]: how often a failure met outside the committer (the writer
+    thread's checkpoint fsync) is looked for.
+    """
+    waiting = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(committer.broken.wait())}
+    try:
+        while not stop.is_set():
+            if committer.failed is None and committer.journal.failed is not None:
+                committer.broken.set()  # failed in a thread: tell the sessions too
+                committer.failed = committer.journal.failed
+            if committer.failed is not None:
+                LOG.error(
+                    "journal failed: nothing more is acknowledged; the gateway stops (exit 1) "
+                    "for its supervisor to restart it, and the restart recovers what is on disk",
+                    extra={"error": str(committer.failed)},
+                )
+                return committer.failed
+            await asyncio.wait(waiting, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+        return None
+    finally:
+        for task in waiting:
+            task.cancel()
 
 
 def _stored(metrics: GatewayMetrics) -> int:

@@ -66,6 +66,7 @@ from shanshui.ingest.journal import (
     DeadLetterTally,
     GroupCommitter,
     Journal,
+    JournalError,
     Position,
     append_dead_letters,
 )
@@ -537,14 +538,22 @@ class JournalWriter:
                 # StoreError/OSError: the database is down or the disk full; anything else is
                 # a bug, logged with its traceback. Either way the records stay in the journal
                 # and the step is retried, so an acknowledged reading is never dropped.
-                if not isinstance(exc, StoreError | OSError):
-                    LOG.exception("journal writer step failed")
-                self.metrics.store_errors.inc()
                 self._backoff = min(5.0, max(0.2, self._backoff * 2))
-                LOG.warning(
-                    "store write failed; retrying",
-                    extra={"error": str(exc), "retry_in_s": self._backoff},
-                )
+                if isinstance(exc, JournalError):
+                    # the journal's own fault (its checkpoint's disk full, a failed fsync: then
+                    # serve stops), not the store's: not counted or logged as a store error
+                    LOG.warning(
+                        "journal step failed; retrying",
+                        extra={"error": str(exc), "retry_in_s": self._backoff},
+                    )
+                else:
+                    if not isinstance(exc, StoreError | OSError):
+                        LOG.exception("journal writer step failed")
+                    self.metrics.store_errors.inc()
+                    LOG.warning(
+                        "store write failed; retrying",
+                        extra={"error": str(exc), "retry_in_s": self._backoff},
+                    )
                 self.metrics.lag_seconds.set(self.lag()[1])
                 if self._stop and self._backoff >= 5.0:
                     return
