@@ -98,3 +98,82 @@ def test_two_processes_rules_jobs_open_one_alarm(pg_url: str) -> None:
         finally:
             rules.close()
         assert len(store.alarms(rule="exceedance")) == 1
+
+
+def test_a_run_that_lost_its_turn_saves_no_second_alarm(pg_url: str) -> None:
+    """The turn is a lock on the reader's connection; that connection can be lost (an idle
+    timeout, a failover) while the run evaluates, and another process's run then gets in. The
+    save itself checks what is stored: the episode keeps one alarm (review 17, finding 1)."""
+    from contextlib import contextmanager
+
+    _plant(pg_url)
+    first_saving, second_done = threading.Event(), threading.Event()
+    results = {}
+
+    def job(name: str, hold: bool) -> None:
+        store: Store = open_store(pg_url)
+        rules = RulesJob(store, own_reader=True, rules=frozenset({"exceedance"}))
+        if hold:
+            save = store.save_alarms
+
+            def save_when_the_other_has_run(changes):  # type: ignore[no-untyped-def]
+                first_saving.set()
+                second_done.wait(30)
+                return save(changes)
+
+            store.save_alarms = save_when_the_other_has_run  # type: ignore[method-assign]
+        else:
+
+            @contextmanager
+            def lost_turn(*, wait: bool = False):  # type: ignore[no-untyped-def]
+                yield True  # as if the first run's lock had gone with its connection
+
+            rules.reader.rules_turn = lost_turn  # type: ignore[attr-defined]
+        try:
+            results[name] = rules.run_once()
+        finally:
+            if not hold:
+                second_done.set()
+            rules.close()
+            store.close()
+
+    first = threading.Thread(target=job, args=("first", True))
+    first.start()
+    assert first_saving.wait(60)
+    second = threading.Thread(target=job, args=("second", False))
+    second.start()
+    second.join(60)
+    first.join(60)
+    assert results["second"].opened == 1
+    with open_store(pg_url) as store:
+        alarms = store.alarms(rule="exceedance")
+    assert [(a.site, a.parameter, a.state) for a in alarms] == [("S1", SO2, "open")]
+
+
+def test_a_run_asked_for_by_hand_waits_for_its_turn(pg_url: str) -> None:
+    """``shanshui permits evaluate`` while a serve process evaluates: it waits and then
+    evaluates (it printed "0 opened" and exited 0, having evaluated nothing: review 17,
+    finding 2); serve's own runs skip and say so (``skipped``)."""
+    _plant(pg_url)
+    held, release = threading.Event(), threading.Event()
+
+    def serve_evaluating() -> None:
+        with open_store(pg_url) as other, other.rules_turn() as mine:
+            assert mine
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=serve_evaluating)
+    holder.start()
+    assert held.wait(30)
+    with open_store(pg_url) as store:
+        rules = RulesJob(store, rules=frozenset({"exceedance"}))
+        try:
+            skipped = rules.run_once()
+            assert skipped.skipped and skipped.opened == 0
+            threading.Timer(0.5, release.set).start()
+            waited = rules.run_once(wait=True)
+        finally:
+            rules.close()
+    holder.join(30)
+    assert not waited.skipped and waited.opened == 1

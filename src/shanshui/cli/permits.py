@@ -126,7 +126,9 @@ def evaluate(
             raise typer.BadParameter("--now needs a zone, e.g. 2026-02-01T00:00:00+08:00")
     try:
         with st.open_store(store_target(db, postgres)) as store:
-            result = RulesJob(store, lookback=timedelta(days=lookback_days)).run_once(when)
+            # a serve process sharing the database may be evaluating: wait for its turn
+            job = RulesJob(store, lookback=timedelta(days=lookback_days))
+            result = job.run_once(when, wait=True)
             lasting = store.alarms(state=["open", "acknowledged"])
     except ShanshuiError as exc:
         raise _fail(exc) from exc

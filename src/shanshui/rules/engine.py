@@ -64,6 +64,8 @@ class RunResult:
     closed: int
     full: bool = True
     evaluated: int = 0
+    #: Another process was evaluating: this run did nothing (:meth:`RulesJob.run_once`).
+    skipped: bool = False
 
     @property
     def changed(self) -> int:
@@ -149,17 +151,23 @@ class RulesJob:
         every = self.full_every
         return every is not None and time.monotonic() - state.full_at >= every.total_seconds()
 
-    def run_once(self, now: datetime | None = None, *, full: bool = False) -> RunResult:
+    def run_once(
+        self, now: datetime | None = None, *, full: bool = False, wait: bool = False
+    ) -> RunResult:
         """Evaluate all rules at ``now`` (tz-aware; default the clock) and save the changes;
-        ``full``: read every outlet's data (as the first run does)."""
+        ``full``: read every outlet's data (as the first run does). Runs of several processes
+        on one database take turns (:meth:`AlarmStore.rules_turn`): one that finds another
+        evaluating returns at once, ``skipped`` (its changes wait for its next run), or with
+        ``wait`` waits for its turn."""
         now = now or datetime.now(UTC)
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         now = now.astimezone(UTC)
         reader = self._rules_reader()
-        with reader.rules_turn() as mine:
+        with reader.rules_turn(wait=wait) as mine:
             if not mine:  # another process's job is evaluating: this one's next run will
-                return RunResult(now, 0, 0, 0, full=False)
+                LOG.debug("rules run skipped: another process is evaluating")
+                return RunResult(now, 0, 0, 0, full=False, skipped=True)
             return self._run(reader, now, full)
 
     def _run(self, reader: AlarmStore, now: datetime, full: bool) -> RunResult:

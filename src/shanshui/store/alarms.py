@@ -149,6 +149,15 @@ def _columns(alarms: Sequence[Alarm], now: datetime, *, insert: bool = False) ->
     return out
 
 
+def _lasting_of(alarms: Sequence[Alarm]) -> dict[str, Any]:
+    """``alarm_select`` parameters: the open and acknowledged alarms of ``alarms``' sites."""
+    return {
+        "id": None, "states": ["open", "acknowledged"],
+        "sites": sorted({a.site for a in alarms}), "rules": sorted({a.rule for a in alarms}),
+        "enterprise": None, "since": None, "active_since": None,
+    }  # fmt: skip
+
+
 def _names(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -206,7 +215,7 @@ class AlarmStore(SQLParts):
             return self._alarm_by_id(alarm_id)
 
     @contextmanager
-    def rules_turn(self) -> Iterator[bool]:
+    def rules_turn(self, *, wait: bool = False) -> Iterator[bool]:
         """Whether this connection may evaluate the alarm rules now (True) or another
         process is (False), held until the block ends.
 
@@ -214,10 +223,12 @@ class AlarmStore(SQLParts):
         job; two runs that read the lasting alarms at once would each open the same alarm. A
         session-level advisory lock (``rules_turn.sql``) makes the runs take turns; one that
         finds it taken skips (its changes wait for its next run, which sees the other run's
-        alarms). An embedded store is one process: always its turn. A connection lost
-        meanwhile releases the lock with it."""
+        alarms). ``wait``: wait for the turn instead (a run asked for by hand). An embedded
+        store is one process: always its turn. A connection lost meanwhile releases the lock
+        with it: :meth:`save_alarms` checks again what is stored (the turn saves work; the
+        save keeps one alarm per episode)."""
         with self._session():
-            mine = bool(self._fetch("rules_turn")[0][0])
+            mine = bool(self._fetch("rules_turn_wait" if wait else "rules_turn")[0][0])
         try:
             yield mine
         finally:
@@ -245,6 +256,21 @@ class AlarmStore(SQLParts):
         known = [a for a in alarms if a.id is not None]
         with self._session():
             inserted = {}
+            # one save at a time over a shared database (alarm_save_turn.sql), and no second
+            # alarm for an episode another process's run saved meanwhile (its lasting alarm of
+            # the same site, rule, parameter and opening: DESIGN §6, rules_turn lost with its
+            # connection): that alarm is the one returned
+            self._fetch("alarm_save_turn")
+            if new:
+                lasting = {
+                    (a.site, a.rule, a.parameter, _utc(a.opened_at)): a
+                    for a in map(_alarm, self._fetch("alarm_select", _lasting_of(new)))
+                }
+                for a in new:
+                    twin = lasting.get((a.site, a.rule, a.parameter, _utc(a.opened_at)))
+                    if twin is not None:
+                        inserted[id(a)] = twin
+                new = [a for a in new if id(a) not in inserted]
             keys = [(a.site, a.rule, a.parameter, a.opened_at) for a in new]
             if len(set(keys)) == len(keys) > 1:  # one statement, ids mapped back by key
                 got = self._fetch("alarm_insert_many", _columns(new, now, insert=True))

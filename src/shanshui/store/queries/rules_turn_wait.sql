@@ -1,0 +1,2 @@
+-- rules_turn.sql, waiting for the turn (one process only: at once).
+select true
