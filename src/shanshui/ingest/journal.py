@@ -403,8 +403,7 @@ class Journal:
             # The records in ``data`` (and those appended later under this generation) are
             # dropped: their commits fail, unacknowledged, and their devices resend.
             self.generation += 1
-            self._pos = self._written = start
-            self._dirty = False
+            self._pos = self._written = start  # left dirty: what was written before is synced
             if exc.errno not in NO_SPACE:
                 raise self._fail(f"journal write failed: {exc}") from exc
             try:  # cut back what part of it was written (shrinking needs no space)
