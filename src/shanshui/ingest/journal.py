@@ -53,26 +53,24 @@ and ``serve`` stops for its supervisor to restart it; the restart recovers what 
 Dead letters (these bad bytes, and the frames and records the writer cannot store,
 :mod:`shanshui.ingest.writer`) were acknowledged: the platform never deletes them. They are
 kept, rotated by size, by :mod:`shanshui.ingest.deadletters` (its names are importable from
-here too).
+here too). The record format, the journal's errors and the scans of a segment are in
+:mod:`shanshui.ingest.journal_records`, the group commit in :mod:`shanshui.ingest.group_commit`
+(both importable from here too).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import errno
 import os
-import struct
 import sys
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from shanshui.errors import StoreError
 from shanshui.ingest.deadletters import (
     DEADLETTER,
     DEADLETTER_BYTES,
@@ -81,6 +79,20 @@ from shanshui.ingest.deadletters import (
     DeadLetterTally,
     append_dead_letters,
 )
+from shanshui.ingest.group_commit import GroupCommitter
+from shanshui.ingest.journal_records import HEADER as _HEADER
+from shanshui.ingest.journal_records import (
+    MAX_RECORD,
+    JournalError,
+    JournalFailed,
+    JournalFull,
+    Position,
+)
+from shanshui.ingest.journal_records import boundaries as _boundaries
+from shanshui.ingest.journal_records import boundary_problem as _boundary
+from shanshui.ingest.journal_records import read_records as _records
+from shanshui.ingest.journal_records import resync as _resync
+from shanshui.ingest.journal_records import segment_name as _segment_name
 from shanshui.ingest.metrics import LOG
 
 __all__ = [  # the dead-letter names are importable from here, as before the split
@@ -88,6 +100,7 @@ __all__ = [  # the dead-letter names are importable from here, as before the spl
     "DEADLETTER_BYTES",
     "DEADLETTER_GLOB",
     "LOCK",
+    "MAX_RECORD",
     "TALLY_INLINE_BYTES",
     "DeadLetterTally",
     "GroupCommitter",
@@ -103,9 +116,7 @@ __all__ = [  # the dead-letter names are importable from here, as before the spl
 if sys.platform != "win32":  # CHOICE: no fcntl on Windows: there, no folder lock is taken
     import fcntl
 
-_HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024  # rotate segments at 64 MiB
-MAX_RECORD = 16 * 1024 * 1024  # a record larger than this is a caller bug
 #: Write buffer of a segment file [bytes]: records reach the kernel at each sync (group
 #: commit) in one write, or when this much is buffered, not every 8 KiB (each write lets the
 #: writer thread take the GIL).
@@ -114,20 +125,6 @@ WRITE_BUFFER = 1024 * 1024
 NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 #: The file of a journal directory that its owning process holds locked (``flock``).
 LOCK = "lock"
-
-
-class JournalError(StoreError):
-    """The journal cannot be read or written."""
-
-
-class JournalFull(JournalError):  # noqa: N818 - as JournalBusy: the state it names
-    """A journal write was refused for lack of space (ENOSPC, EDQUOT): the records not yet
-    written were dropped, unacknowledged (their devices resend); later appends try again."""
-
-
-class JournalFailed(JournalError):  # noqa: N818 - as JournalBusy: the state it names
-    """The journal cannot be trusted any more in this process (a failed fsync, or a write
-    that failed otherwise than for space): nothing more is acknowledged until a restart."""
 
 
 class JournalBusy(JournalError):  # noqa: N818 - "busy" says it, as StoreBusy
@@ -169,18 +166,6 @@ def _lock_folder(directory: Path) -> BinaryIO | None:
     os.ftruncate(fd, 0)  # for the refused one's message: who holds it
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return os.fdopen(fd, "r+b", buffering=0)
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    """A place in the journal: segment number and byte offset within it."""
-
-    segment: int
-    offset: int
-
-
-def _segment_name(number: int) -> str:
-    return f"seg-{number:020d}.log"
 
 
 class Journal:
@@ -625,206 +610,3 @@ class Journal:
         for end in _boundaries(path):  # noqa: B007 - the last one is wanted
             pass
         return end
-
-
-def _boundaries(path: Path) -> Iterator[int]:
-    """The record boundaries of a segment after 0, in order: the end of each intact record
-    and each offset where reading resumes after bad bytes (:func:`_resync`); the last one is
-    the segment's valid end (bad bytes after it are a tail)."""
-    end = 0
-    with open(path, "rb") as handle:
-        while True:
-            for _, after in _records(handle, end):
-                end = after
-                yield end
-            found = _resync(handle, end, None)
-            if found is None:
-                return
-            end = found
-            yield end
-            handle.seek(end)
-
-
-def _boundary(path: Path, offset: int) -> str | None:
-    """None when ``offset`` (> 0) is a record boundary of the segment at ``path``; else what
-    it is instead ("past the valid end N", "between records")."""
-    last = 0
-    for last in _boundaries(path):
-        if last >= offset:
-            return None if last == offset else "between records"
-    return f"past the segment's valid end {last}"
-
-
-def _resync(handle: BinaryIO, bad: int, limit: int | None) -> int | None:
-    """The offset of the first intact record after the bad bytes at ``bad`` (before
-    ``limit`` when given), or None when there is none (a torn tail).
-
-    An intact record: a length of 1 to :data:`MAX_RECORD` bytes, all of them present, whose
-    CRC-32 matches (a false match has a chance of 2**-32 per candidate offset).
-    """
-    handle.seek(bad)
-    rest = handle.read() if limit is None else handle.read(max(0, limit - bad))
-    size = _HEADER.size
-    for k in range(1, len(rest) - size):
-        length, crc = _HEADER.unpack_from(rest, k)
-        if (
-            0 < length <= MAX_RECORD
-            and k + size + length <= len(rest)
-            and zlib.crc32(rest[k + size : k + size + length]) == crc
-        ):
-            return bad + k
-    return None
-
-
-def _records(handle: BinaryIO, offset: int) -> Iterator[tuple[bytes, int]]:
-    """Intact records from the handle's position (at ``offset``): ``(payload, end offset)``.
-
-    Stops at the end of the file or at the first record that is not intact: incomplete, a
-    CRC mismatch, or a zero or oversize length (zeros left by a crash after a file was
-    extended would otherwise read as empty records, since the CRC-32 of nothing is 0).
-    """
-    while True:
-        header = handle.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return
-        length, crc = _HEADER.unpack(header)
-        if not 0 < length <= MAX_RECORD:
-            handle.seek(-len(header), os.SEEK_CUR)
-            return
-        payload = handle.read(length)
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            handle.seek(-len(header) - len(payload), os.SEEK_CUR)
-            return
-        offset += _HEADER.size + length
-        yield payload, offset
-
-
-class GroupCommitter:
-    """Batches appends from many connections into one fsync (group commit).
-
-    ``await committer.commit(payloads)`` returns once those records are durable. While one
-    fsync runs in a worker thread, new records gather for the next one, so throughput grows
-    with the number of concurrent writers rather than being bounded by fsync latency.
-
-    A full disk (:class:`JournalFull`) fails the commits whose records were dropped (not
-    acknowledged: their devices resend) and later commits are tried again, so the gateway
-    acknowledges again once there is space, without a restart. A failed journal
-    (:class:`JournalFailed`, or any other error of a sync) fails every commit from then on
-    and sets :attr:`broken`, on which ``serve`` stops (review 16b, findings 3 and 5).
-    """
-
-    def __init__(self, journal: Journal):
-        self.journal = journal
-        # each waiter with the journal's generation read before its records were appended
-        self._waiters: list[tuple[asyncio.Future[None], int]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
-        #: Set by a failed fsync: nothing is acknowledged any more until a restart.
-        self.failed: JournalError | None = None
-        #: Set together with :attr:`failed` (``serve`` waits on it).
-        self.broken = asyncio.Event()
-        #: True from a write refused for lack of space until a sync goes through again.
-        self.full = False
-        #: Everything before this position is on disk (fsync-ed); readers stop here.
-        self.durable: Position = journal.end()
-
-    def start(self) -> None:
-        """Start the background flusher on the running loop."""
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def commit(self, payloads: list[bytes]) -> None:
-        """Append ``payloads`` and wait until they are durable (:class:`JournalError` when
-        they are not: the journal closed, full or failed)."""
-        if self._closed:
-            raise JournalError("journal is closed")
-        if self.failed is None and self.journal.failed is not None:  # failed in a thread
-            self._fail(self.journal.failed)
-        if self.failed is not None:
-            raise self.failed
-        # CHOICE: read before appending: a cut between this and the append fails the commit
-        # though its records may have been kept (a resend, harmless) rather than ever
-        # acknowledging a record that was dropped
-        generation = self.journal.generation
-        try:
-            for payload in payloads:
-                self.journal.append(payload)
-        except JournalFull as exc:
-            self._note_full(exc)
-            raise
-        except JournalFailed as exc:
-            self._fail(exc)
-            raise
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((future, generation))
-        self._wake.set()
-        await future
-
-    def _fail(self, exc: JournalError) -> None:
-        if self.failed is None:
-            self.failed = exc
-            self.broken.set()
-
-    def _note_full(self, exc: JournalFull) -> None:
-        if not self.full:  # once per episode, not once per frame
-            self.full = True
-            LOG.warning(
-                "journal disk full: frames are not acknowledged (devices resend) until "
-                "there is space again",
-                extra={"error": str(exc)},
-            )
-
-    async def _run(self) -> None:
-        while not self._closed or self._waiters:
-            await self._wake.wait()
-            self._wake.clear()
-            waiters, self._waiters = self._waiters, []
-            if not waiters:
-                continue
-            end, generation = self.journal.mark()
-            try:
-                await asyncio.to_thread(self.journal.sync)
-            except JournalFull as exc:  # this group's records were dropped: not acknowledged
-                self._note_full(exc)
-                _settle(waiters, exc)
-                continue
-            except (JournalError, OSError) as exc:
-                # After a failed fsync the kernel may have dropped the dirty pages and a later
-                # fsync can report success without them ("fsyncgate"): never trust this
-                # journal again in this process. Nothing more is acknowledged; devices resend
-                # and a restart recovers what is really on disk.
-                failed = (
-                    exc
-                    if isinstance(exc, JournalFailed)
-                    else JournalFailed(f"journal sync failed, journal closed: {exc}")
-                )
-                self._fail(failed)
-                _settle(waiters, failed)
-                continue
-            now = self.journal.generation
-            if now == generation:  # no record before ``end`` was dropped meanwhile
-                self.durable = max(self.durable, end)
-            if self.full:
-                self.full = False
-                LOG.warning("journal disk has space again: frames are acknowledged again")
-            dropped = JournalFull("the journal dropped these records for lack of space")
-            for future, appended in waiters:
-                if not future.done():
-                    if appended == now:
-                        future.set_result(None)
-                    else:  # appended before a cut: perhaps not on disk
-                        future.set_exception(dropped)
-
-    async def close(self) -> None:
-        """Flush what is pending and stop."""
-        self._closed = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-
-
-def _settle(waiters: list[tuple[asyncio.Future[None], int]], exc: JournalError) -> None:
-    """Fail the commits of ``waiters`` with ``exc`` (none of them is acknowledged)."""
-    for future, _ in waiters:
-        if not future.done():
-            future.set_exception(exc)
