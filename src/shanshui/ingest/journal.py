@@ -188,6 +188,9 @@ class Journal:
         try:
             self._open(segment_bytes)
         except BaseException:
+            fd = getattr(self, "_fd", None)
+            if fd is not None:  # opened before the failure (a cut at open that failed)
+                os.close(fd)
             self._release()
             raise
 
