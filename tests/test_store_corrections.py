@@ -257,3 +257,57 @@ def test_a_resend_locks_and_writes_nothing_on_postgresql(pg_url: str) -> None:
     with psycopg.connect(pg_url) as con:
         (locked,) = con.execute("select count(*) from obs where xmax <> 0").fetchone()  # type: ignore[misc]
     assert locked == 0
+
+
+@pytest.mark.postgres
+def test_a_correction_waiting_for_another_writers_lock_is_stored(pg_url: str) -> None:
+    """Writer A's correction (5, arrived 00:50) waits for writer B's uncommitted change of the
+    same hour (3, arrived 00:40); once B commits, A compares with B's 3 and replaces it: the
+    store holds 5 and the log says 3 → 5 (review 18, finding 1: A audited and counted the
+    correction, but an update inside the comparing statement could not see B's row version
+    and the store kept 3, losing an acknowledged reading)."""
+    import threading
+    import time
+
+    import psycopg
+
+    from shanshui.store import open_store
+
+    with open_store(pg_url) as first:
+        first.upsert_parameters(AIR_PARAMETERS)
+        first.upsert_sites([Site("1001A", "万寿西宫", "air")])
+        first.write_observations(arrived([1.0], ARRIVED), source="gw-0")
+    a = open_store(pg_url)
+    try:
+        paused, go = threading.Event(), threading.Event()
+        fetch = a._fetch
+
+        def fetch_paused(name, params=None):  # type: ignore[no-untyped-def]
+            if name == "obs_corrections":  # A is about to compare
+                paused.set()
+                go.wait(30)
+            return fetch(name, params)
+
+        a._fetch = fetch_paused  # type: ignore[method-assign]
+        results = {}
+        batch = arrived([5.0], ARRIVED + timedelta(minutes=20))
+        writer_a = threading.Thread(
+            target=lambda: results.update(a=a.write_observations(batch, source="gw-A"))
+        )
+        writer_a.start()
+        assert paused.wait(30)
+        with psycopg.connect(pg_url) as b:  # writer B, uncommitted while A compares
+            b.execute(
+                "update obs set value = 3, received = %s, source = 'gw-B' where time = %s",
+                (ARRIVED + timedelta(minutes=10), T0),
+            )
+            go.set()
+            time.sleep(1.0)  # A's comparison waits for B's row lock
+        writer_a.join(30)
+        got = a.observations("1001A", "SO2")
+        log = [(e.old_value, e.new_value) for e in a.audit_log(entity="observation")]
+    finally:
+        a.close()
+    assert results["a"].corrected == 1
+    assert list(zip(got["value"], got["source"], strict=True)) == [(5.0, "gw-A")]
+    assert log == [({"value": 3.0, "flag": "N"}, {"value": 5.0, "flag": "N"})]

@@ -28,7 +28,6 @@ class PostgresStore(SQLStore):
     """
 
     dialect: Dialect = "postgres"
-    _update_corrections = False  # postgres/obs_corrections.sql applies them (writing.py)
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         super().__init__(url)

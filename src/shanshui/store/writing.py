@@ -86,6 +86,11 @@ def in_batch_corrections(staged: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
+#: ``obs_update``'s parameters: the corrected keys' columns as arrays (PostgreSQL updates
+#: exactly the keys ``obs_corrections`` locked and audited; DuckDB, one process, takes none).
+_KEY_ARRAYS = ("site_ids", "parameter_ids", "statistics", "periods", "times")
+
+
 def _json(value: dict[str, Any]) -> str:
     """An audit value as JSON text (finite floats and strings only: they always serialise)."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
@@ -93,11 +98,6 @@ def _json(value: dict[str, Any]) -> str:
 
 class ObservationWriter(SQLParts):
     """:meth:`~shanshui.store.Store.write_observations` over SQL."""
-
-    #: Whether corrections are applied by ``obs_update`` after ``obs_corrections`` found them
-    #: (DuckDB: one process), or by ``obs_corrections`` itself (PostgreSQL: one statement, so
-    #: that the rows it locks and audits are the rows it changes).
-    _update_corrections = True
 
     if TYPE_CHECKING:  # provided by CodeIds
         _site_code: dict[int, str]
@@ -182,9 +182,9 @@ class ObservationWriter(SQLParts):
                 stale = len(found) - len(corrections)
                 if corrections:
                     audits.append((corrections, STORED_REASON))
-                    if self._update_corrections:  # else obs_corrections applied them
-                        self._exec("obs_update", window)
-                    corrected = len(corrections)
+                    columns = [[r[i] for r in corrections] for i in range(5)]
+                    keys = dict(zip(_KEY_ARRAYS, columns, strict=True))
+                    corrected = self._exec("obs_update", {**window, **keys})
                     if replaced:
                         stored_now |= {r[:5] for r in corrections}
             if replaced:

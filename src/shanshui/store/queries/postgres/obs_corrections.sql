@@ -7,16 +7,18 @@
 -- reading that arrived before the stored one is stale: it replaces nothing and is returned
 -- with applies = false (counted, not audited). CHOICE: an equal arrival time replaces (one
 -- journal record holds a key once; the batch's last row wins).
--- PostgreSQL: one statement locks the rows that apply (in key order, so two writers cannot
--- deadlock on them), updates exactly those rows and returns their values before and after.
--- A concurrent writer correcting the same key waits, and this one compares with and audits
--- the value it wrote (READ COMMITTED re-reads a locked row once it is released); a row not
--- locked here (a resend) is not updated here either, so another writer's change of it is
--- never overwritten unaudited (review 16a, finding 3), and a resend writes nothing (no row
--- lock, no WAL: review 17, finding 3). DuckDB (one process) updates in obs_update.sql.
+-- PostgreSQL: lock the rows that apply (in key order, so two writers cannot deadlock on them)
+-- until the transaction commits; a concurrent writer correcting the same key waits, and this
+-- one compares with and audits the value it wrote (READ COMMITTED re-reads a locked row once
+-- it is released). postgres/obs_update.sql then updates exactly the keys returned here
+-- (locked: unchanged since), so a row not locked here (a resend) is not updated either and
+-- another writer's change of it is never overwritten unaudited (review 16a, finding 3), and
+-- a resend takes no lock and writes nothing (review 17, finding 3). The update is a statement
+-- of its own: a row version another writer committed after this statement began is not
+-- visible to an update inside it (review 18, finding 1).
 with applying as (
-    select o.ctid as stored_row, s.site_id, s.parameter_id, s.statistic, s.period, s.time,
-           o.value as old_value, o.flag as old_flag, s.value, s.flag, s.received, s.source
+    select s.site_id, s.parameter_id, s.statistic, s.period, s.time, o.value as old_value,
+           o.flag as old_flag, s.value, s.flag
     from stage_obs s
     join obs o
       on o.site_id = s.site_id and o.parameter_id = s.parameter_id
@@ -25,12 +27,6 @@ with applying as (
       and s.received >= o.received
     order by s.site_id, s.parameter_id, s.statistic, s.period, s.time
     for update of o
-), applied as (
-    update obs
-    set value = a.value, flag = a.flag, received = a.received, source = a.source
-    from applying a
-    where obs.ctid = a.stored_row
-    returning 1
 )
 select site_id, parameter_id, statistic, period, time, old_value, old_flag, value, flag, true
 from applying
