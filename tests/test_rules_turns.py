@@ -9,6 +9,7 @@ episode; a run repeated with the same data changes nothing).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -125,7 +126,7 @@ def test_a_run_that_lost_its_turn_saves_no_second_alarm(pg_url: str) -> None:
         else:
 
             @contextmanager
-            def lost_turn(*, wait: bool = False):  # type: ignore[no-untyped-def]
+            def lost_turn(*, wait: float = 0.0):  # type: ignore[no-untyped-def]
                 yield True  # as if the first run's lock had gone with its connection
 
             rules.reader.rules_turn = lost_turn  # type: ignore[attr-defined]
@@ -172,8 +173,47 @@ def test_a_run_asked_for_by_hand_waits_for_its_turn(pg_url: str) -> None:
             skipped = rules.run_once()
             assert skipped.skipped and skipped.opened == 0
             threading.Timer(0.5, release.set).start()
-            waited = rules.run_once(wait=True)
+            waited = rules.run_once(wait=30.0)
         finally:
             rules.close()
     holder.join(30)
     assert not waited.skipped and waited.opened == 1
+
+
+def test_the_cli_says_when_it_could_not_get_the_turn(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``shanshui permits evaluate`` that waited in vain says so and exits 1 (it printed
+    "0 opened" and exited 0 without evaluating: review 17 #2, review 18 #3)."""
+    from typer.testing import CliRunner
+
+    from shanshui.cli import app
+    from shanshui.cli import permits as permits_cli
+
+    _plant(pg_url)
+    monkeypatch.setattr(permits_cli, "TURN_WAIT_S", 0.5)
+    with open_store(pg_url) as other, other.rules_turn() as mine:
+        assert mine  # a serve process evaluating, and not giving the turn back
+        run = CliRunner().invoke(app, ["permits", "evaluate", "--postgres", pg_url])
+    assert run.exit_code == 1
+    assert "another process has been evaluating the rules for 0.5 s" in run.output
+    assert "opened" not in run.output
+
+
+def test_no_second_alarm_for_an_episode_whose_alarm_was_closed_meanwhile(pg_url: str) -> None:
+    """A run that lost its turn saves after another run opened the episode's alarm and an
+    operator closed it: the closed alarm stands, no second one opens (review 18 #5)."""
+    _plant(pg_url)
+    with open_store(pg_url) as store:
+        rules = RulesJob(store, rules=frozenset({"exceedance"}))
+        try:
+            late = rules.run_once()  # evaluated; its save is replayed below as a late one
+        finally:
+            rules.close()
+        assert late.opened == 1
+        (alarm,) = store.alarms(rule="exceedance")
+        assert alarm.id is not None
+        store.close_alarm(alarm.id, actor="operator", note="handled")
+        again = store.save_alarms([replace(alarm, id=None, state="open")])
+        assert [a.id for a in again] == [alarm.id]
+        assert [(a.id, a.state) for a in store.alarms(rule="exceedance")] == [(alarm.id, "closed")]

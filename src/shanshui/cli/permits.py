@@ -12,7 +12,7 @@ alarms that are not closed.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +29,11 @@ app = typer.Typer(help="Emission permits (排污许可证): import, list, show."
 def register(main: typer.Typer) -> None:
     """Mount ``permits`` on the main app."""
     main.add_typer(app, name="permits", help="Emission permits: import, list, show.")
+
+
+#: How long ``permits evaluate`` waits for a serve process's rules run to end [s] (a run
+#: takes seconds; longer means that process is stuck or the turn was never given back).
+TURN_WAIT_S = 120.0
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -116,7 +121,7 @@ def evaluate(
     alarms still open."""
     from shanshui.rules import RulesJob  # noqa: PLC0415 - keeps the CLI's start light
 
-    when = datetime.now(UTC)
+    when = None  # the clock when the run gets its turn
     if now is not None:
         try:
             when = datetime.fromisoformat(now)
@@ -128,10 +133,17 @@ def evaluate(
         with st.open_store(store_target(db, postgres)) as store:
             # a serve process sharing the database may be evaluating: wait for its turn
             job = RulesJob(store, lookback=timedelta(days=lookback_days))
-            result = job.run_once(when, wait=True)
+            result = job.run_once(when, wait=TURN_WAIT_S)
             lasting = store.alarms(state=["open", "acknowledged"])
     except ShanshuiError as exc:
         raise _fail(exc) from exc
+    if result.skipped:
+        typer.echo(
+            f"error: another process has been evaluating the rules for {TURN_WAIT_S:g} s"
+            " (a shanshui serve on the same database); nothing was evaluated, try again",
+            err=True,
+        )
+        raise typer.Exit(1)
     typer.echo(
         f"evaluated at {result.now.isoformat()}: {result.opened} opened, {result.updated} "
         f"updated, {result.closed} closed; {len(lasting)} not closed"

@@ -152,23 +152,22 @@ class RulesJob:
         return every is not None and time.monotonic() - state.full_at >= every.total_seconds()
 
     def run_once(
-        self, now: datetime | None = None, *, full: bool = False, wait: bool = False
+        self, now: datetime | None = None, *, full: bool = False, wait: float = 0.0
     ) -> RunResult:
-        """Evaluate all rules at ``now`` (tz-aware; default the clock) and save the changes;
-        ``full``: read every outlet's data (as the first run does). Runs of several processes
-        on one database take turns (:meth:`AlarmStore.rules_turn`): one that finds another
-        evaluating returns at once, ``skipped`` (its changes wait for its next run), or with
-        ``wait`` waits for its turn."""
-        now = now or datetime.now(UTC)
-        if now.utcoffset() is None:
+        """Evaluate all rules at ``now`` (tz-aware; default the clock when the run gets its
+        turn) and save the changes; ``full``: read every outlet's data (as the first run
+        does). Runs of several processes on one database take turns
+        (:meth:`AlarmStore.rules_turn`): one that finds another evaluating returns at once,
+        ``skipped`` (its changes wait for its next run), or tries again for ``wait`` [s]."""
+        if now is not None and now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
-        now = now.astimezone(UTC)
         reader = self._rules_reader()
         with reader.rules_turn(wait=wait) as mine:
+            at = (now or datetime.now(UTC)).astimezone(UTC)
             if not mine:  # another process's job is evaluating: this one's next run will
                 LOG.debug("rules run skipped: another process is evaluating")
-                return RunResult(now, 0, 0, 0, full=False, skipped=True)
-            return self._run(reader, now, full)
+                return RunResult(at, 0, 0, 0, full=False, skipped=True)
+            return self._run(reader, at, full)
 
     def _run(self, reader: AlarmStore, now: datetime, full: bool) -> RunResult:
         """:meth:`run_once` in this process's turn (:meth:`AlarmStore.rules_turn`)."""

@@ -13,6 +13,7 @@ is recorded in the alarm (who, when, note) and in the audit log (entity ``alarm`
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -149,12 +150,13 @@ def _columns(alarms: Sequence[Alarm], now: datetime, *, insert: bool = False) ->
     return out
 
 
-def _lasting_of(alarms: Sequence[Alarm]) -> dict[str, Any]:
-    """``alarm_select`` parameters: the open and acknowledged alarms of ``alarms``' sites."""
+def _twins_of(alarms: Sequence[Alarm]) -> dict[str, Any]:
+    """``alarm_select`` parameters: the alarms of ``alarms``' sites and rules opened since the
+    first of them (among them, any of the same episode)."""
     return {
-        "id": None, "states": ["open", "acknowledged"],
+        "id": None, "states": None,
         "sites": sorted({a.site for a in alarms}), "rules": sorted({a.rule for a in alarms}),
-        "enterprise": None, "since": None, "active_since": None,
+        "enterprise": None, "since": min(a.opened_at for a in alarms), "active_since": None,
     }  # fmt: skip
 
 
@@ -215,7 +217,7 @@ class AlarmStore(SQLParts):
             return self._alarm_by_id(alarm_id)
 
     @contextmanager
-    def rules_turn(self, *, wait: bool = False) -> Iterator[bool]:
+    def rules_turn(self, *, wait: float = 0.0) -> Iterator[bool]:
         """Whether this connection may evaluate the alarm rules now (True) or another
         process is (False), held until the block ends.
 
@@ -223,12 +225,17 @@ class AlarmStore(SQLParts):
         job; two runs that read the lasting alarms at once would each open the same alarm. A
         session-level advisory lock (``rules_turn.sql``) makes the runs take turns; one that
         finds it taken skips (its changes wait for its next run, which sees the other run's
-        alarms). ``wait``: wait for the turn instead (a run asked for by hand). An embedded
+        alarms). ``wait`` [s]: try again until then (a run asked for by hand). An embedded
         store is one process: always its turn. A connection lost meanwhile releases the lock
         with it: :meth:`save_alarms` checks again what is stored (the turn saves work; the
         save keeps one alarm per episode)."""
-        with self._session():
-            mine = bool(self._fetch("rules_turn_wait" if wait else "rules_turn")[0][0])
+        deadline = time.monotonic() + wait
+        while True:
+            with self._session():
+                mine = bool(self._fetch("rules_turn")[0][0])
+            if mine or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         try:
             yield mine
         finally:
@@ -257,14 +264,15 @@ class AlarmStore(SQLParts):
         with self._session():
             inserted = {}
             # one save at a time over a shared database (alarm_save_turn.sql), and no second
-            # alarm for an episode another process's run saved meanwhile (its lasting alarm of
-            # the same site, rule, parameter and opening: DESIGN §6, rules_turn lost with its
-            # connection): that alarm is the one returned
+            # alarm for an episode another process's run saved meanwhile (an alarm of the same
+            # site, rule, parameter and opening, whatever its state: one closed by an operator
+            # meanwhile stays closed; DESIGN §6, rules_turn lost with its connection): that
+            # alarm is the one returned
             self._fetch("alarm_save_turn")
             if new:
                 lasting = {
                     (a.site, a.rule, a.parameter, _utc(a.opened_at)): a
-                    for a in map(_alarm, self._fetch("alarm_select", _lasting_of(new)))
+                    for a in map(_alarm, self._fetch("alarm_select", _twins_of(new)))
                 }
                 for a in new:
                     twin = lasting.get((a.site, a.rule, a.parameter, _utc(a.opened_at)))

@@ -1,2 +1,0 @@
--- rules_turn.sql, waiting for the turn (one process only: at once).
-select true
