@@ -478,3 +478,30 @@ def test_serve_stops_with_the_failure_and_metrics_show_the_damage(
         "supervisor to restart it, and the restart recovers what is on disk",
     ]
     Journal(folder).close()  # the folder was given back
+
+
+def test_a_tail_that_cannot_be_dead_lettered_for_lack_of_space_stays_and_the_journal_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk and a torn tail at open: the tail is left in its segment and new records go
+    # to the next one, so serve starts (it failed at every restart while the disk stayed
+    # full: review 18, finding 2); once space is back, reading dead-letters the tail and
+    # every record, old and new, is read.
+    sent = three_segments(tmp_path)
+    last = tmp_path / SEG5
+    with last.open("ab") as handle:
+        handle.write(b"\x40\x00\x00\x00torn")  # a torn tail, 8 bytes
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "append_dead_letters", no_space)
+    with Journal(tmp_path, segment_bytes=240) as journal:
+        journal.append(b"after the full disk")
+        journal.sync()
+    assert last.read_bytes().endswith(b"torn")  # kept, not cut
+    monkeypatch.undo()
+    with Journal(tmp_path, segment_bytes=240) as journal:
+        assert [p for p, _ in journal.pending()] == [*sent, b"after the full disk"]
+    (line,) = dead_letters(tmp_path)
+    assert line["journal"]["segment"] == 5 and line["journal"]["length"] == 8

@@ -224,7 +224,7 @@ class Journal:
             self._fsync_directory()
         size = os.fstat(self._fd).st_size
         if size != end:  # cut away a torn tail (or a damaged last record) before appending
-            self._cut_at_open(path, end, size)
+            end = self._cut_at_open(path, end, size)
         self._written = end  # bytes of the current segment handed to the kernel
         self._pos = end  # the write offset, kept here: the file's end plus the buffer
         self._dirty = False
@@ -244,12 +244,17 @@ class Journal:
                 extra={"journal": str(self.directory), "missing_segments": missing},
             )
 
-    def _cut_at_open(self, path: Path, end: int, size: int) -> None:
-        """Dead-letter the bytes after the last segment's valid ``end``, then cut them away.
+    def _cut_at_open(self, path: Path, end: int, size: int) -> int:
+        """Dead-letter the bytes after the last segment's valid ``end``, then cut them away;
+        where appending goes on (``end``, or 0 in a new segment).
 
         They are a torn tail (never synced, never acknowledged) or a damaged last record
         (acknowledged): the two cannot always be told apart, and the cut bytes exist nowhere
         else, so they are kept (review 16b, finding 4) with a WARNING before the truncate.
+        With no space to keep them (a full disk, review 18 finding 2), they stay where they
+        are and new records go to the next segment: readers dead-letter bad bytes in a
+        segment that is not the last when they reach them (by then, space may be back), and
+        the gateway starts instead of failing at every restart while the disk is full.
         """
         assert self._fd is not None
         with open(path, "rb") as handle:
@@ -259,7 +264,12 @@ class Journal:
             bad
         )  # a complete record whose CRC fails: more likely damage than a torn write
         reason = "cut at open: torn tail or damaged last record"
-        self._keep_bad(self._segment, end, bad, reason)
+        try:
+            self._keep_bad(self._segment, end, bad, reason)
+        except OSError as exc:
+            if exc.errno not in NO_SPACE:
+                raise
+            return self._past_tail(end, len(bad), exc)
         LOG.warning(
             "journal tail cut at open and dead-lettered",
             extra={
@@ -271,6 +281,24 @@ class Journal:
         )
         os.ftruncate(self._fd, end)
         os.fsync(self._fd)
+        return end
+
+    def _past_tail(self, end: int, length: int, exc: OSError) -> int:
+        """Leave a tail that could not be dead-lettered in its segment and go on in the next
+        one (:meth:`_cut_at_open`); 0, the new segment's end."""
+        assert self._fd is not None
+        path = self.directory / _segment_name(self._segment + 1)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.close(self._fd)
+        self._fd = fd
+        self._fsync_directory()
+        LOG.error(
+            "no space to dead-letter the journal's tail: left in its segment, new records go"
+            " to the next one",
+            extra={"segment": self._segment, "offset": end, "length": length, "error": str(exc)},
+        )
+        self._segment += 1
+        return 0
 
     def _trusted_checkpoint(self) -> Position:
         """The checkpoint file's position if the disk bears it out, else the oldest segment's
