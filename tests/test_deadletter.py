@@ -204,20 +204,23 @@ def test_each_file_share_of_a_batch_is_one_write(
 
 def test_the_journal_dead_letters_through_the_rotating_helper(tmp_path: Path) -> None:
     # Journal._dead_letter (bad bytes followed by intact records, see test_journal) rotates
-    # too: two journal objects each dead-letter the same bad bytes once (two lines of about
-    # 150 bytes), over a 100-byte limit: two files, the first renamed with its time.
+    # too: two damaged records, each dead-lettered once (two lines of about 150 bytes), over
+    # a 100-byte limit: two files, the first renamed with its time.
     journal = Journal(tmp_path)
-    for payload in (b"first", b"second", b"third"):
+    payloads = (b"first", b"second", b"third", b"fourth", b"fifth")
+    for payload in payloads:
         journal.append(payload)
     journal.close()
     segment = next(tmp_path.glob("seg-*.log"))
     data = bytearray(segment.read_bytes())
-    data[8 + len(b"first") + 8] ^= 0xFF
+    starts = [sum(8 + len(p) for p in payloads[:i]) for i in range(len(payloads))]
+    data[starts[1] + 8] ^= 0xFF  # "second" and "fourth": their CRCs fail
+    data[starts[3] + 8] ^= 0xFF
     segment.write_bytes(bytes(data))
-    for _ in range(2):
+    for _ in range(2):  # the second open dead-letters nothing again (damage-noted)
         with Journal(tmp_path) as again:
             again.deadletter_bytes = 100
-            assert [p for p, _ in again.pending()] == [b"first", b"third"]
+            assert [p for p, _ in again.pending()] == [b"first", b"third", b"fifth"]
     files = _files(tmp_path)
     assert len(files) == 2 and ROTATED.match(files[0].name)
     assert [d["reason"] for d in _lines(tmp_path)] == [

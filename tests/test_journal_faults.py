@@ -505,3 +505,21 @@ def test_a_tail_that_cannot_be_dead_lettered_for_lack_of_space_stays_and_the_jou
         assert [p for p, _ in journal.pending()] == [*sent, b"after the full disk"]
     (line,) = dead_letters(tmp_path)
     assert line["journal"]["segment"] == 5 and line["journal"]["length"] == 8
+
+
+def test_damage_is_dead_lettered_once_whatever_the_restarts(tmp_path: Path) -> None:
+    # The checkpoint has not passed the damage yet (the store down, the gateway restarted):
+    # every start reads it again, and dead-lettered it again (review 18, finding 4). It is
+    # dead-lettered once; the records around it are read at every start.
+    sent = three_segments(tmp_path)
+    flip(tmp_path / SEG1, REC * 2 + 8)
+    for _ in range(3):
+        with Journal(tmp_path) as journal:
+            assert [p for p, _ in journal.pending()] == sent[:2] + sent[3:]
+    assert len(dead_letters(tmp_path)) == 1
+    # once the segment is gone, so is its note
+    with Journal(tmp_path) as journal:
+        journal.set_checkpoint(Position(2, 0))
+    with Journal(tmp_path):
+        pass
+    assert (tmp_path / journal_module.DAMAGE_NOTED).read_text() == ""
