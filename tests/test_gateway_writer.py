@@ -355,3 +355,36 @@ def test_a_record_the_database_refuses_for_its_data_is_dead_lettered(tmp_path: P
     assert json.loads(line)["record"]["v"] == [7.0]
     assert writer.position == writer.committer.durable  # nothing left behind
     store.close()
+
+
+def test_the_lag_is_zero_once_every_durable_record_is_read_even_a_damaged_one(
+    tmp_path: Path,
+) -> None:
+    # A record acknowledged (counted in the lag at its commit) and then damaged on disk is
+    # dead-lettered by the reader and never applied: the lag must not stay at 1 for good
+    # (review 18; an alert on "lag > 0" fired until a restart).
+    store = make_store(tmp_path / "s.duckdb")
+
+    async def run() -> JournalWriter:
+        journal = Journal(tmp_path / "j")
+        committer = GroupCommitter(journal)
+        committer.start()
+        writer = JournalWriter(journal, committer, store, GatewayMetrics())
+        for value in ("40", "41", "42"):
+            await writer.commit([frames(value, hour=f"201401010{value[-1]}0000")])
+        assert writer.pending_records == 3
+        segment = next((tmp_path / "j").glob("seg-*.log"))
+        data = bytearray(segment.read_bytes())
+        data[20] ^= 0xFF  # inside the first record's payload: its CRC fails
+        segment.write_bytes(bytes(data))
+        while writer.position < committer.durable:
+            writer._applied(*await asyncio.to_thread(writer.step))
+        await committer.close()
+        journal.close()
+        return writer
+
+    writer = asyncio.run(run())
+    assert sorted(store.observations("1001A")["value"]) == [41.0, 42.0]
+    assert writer.pending_records == 0
+    assert writer.metrics.value("shanshui_gateway_write_lag_records") == 0
+    store.close()
