@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shanshui.hj212 import Message
-from shanshui.ingest.journal import GroupCommitter, Journal
+from shanshui.ingest.journal import GroupCommitter, Journal, Position
 from shanshui.ingest.metrics import GatewayMetrics
 from shanshui.ingest.payload import Columns, encode_payload
 from shanshui.ingest.readings import add_readings
@@ -387,4 +387,35 @@ def test_the_lag_is_zero_once_every_durable_record_is_read_even_a_damaged_one(
     assert sorted(store.observations("1001A")["value"]) == [41.0, 42.0]
     assert writer.pending_records == 0
     assert writer.metrics.value("shanshui_gateway_write_lag_records") == 0
+    store.close()
+
+
+def test_the_writer_reaches_the_durable_point_past_an_empty_newest_segment(
+    tmp_path: Path,
+) -> None:
+    # A journal whose newest segment is empty (started at open past a tail it could not
+    # dead-letter for lack of space, or a rotation with nothing written yet): once the records
+    # are applied, the writer is at the durable point, so a stop ends at once (review 18 #6:
+    # serve waited 30 s for records that never come).
+    store = make_store(tmp_path / "s.duckdb")
+    folder = tmp_path / "j"
+    with Journal(folder) as journal:
+        journal.append(frames("40"))
+        journal.sync()
+    (folder / "seg-00000000000000000002.log").touch()
+
+    async def run() -> tuple[JournalWriter, Position]:
+        journal = Journal(folder)
+        committer = GroupCommitter(journal)
+        committer.start()
+        writer = JournalWriter(journal, committer, store, GatewayMetrics())
+        await writer.replay()
+        durable = committer.durable
+        await committer.close()
+        journal.close()
+        return writer, durable
+
+    writer, durable = asyncio.run(run())
+    assert store.observations("1001A")["value"].tolist() == [40.0]
+    assert durable == Position(2, 0) and writer.position == durable
     store.close()

@@ -472,7 +472,8 @@ class JournalWriter:
 
         Returns (records applied, readings stored: inserted or corrected).
         """
-        payloads, afters, following = self._durable_batch(self.position, self.committer.durable)
+        durable = self.committer.durable
+        payloads, afters, following = self._durable_batch(self.position, durable)
         if payloads:
             self.oldest_pending = received_of(payloads[0]) / 1e6
         records = self._expand(payloads, afters) if payloads else []
@@ -482,6 +483,12 @@ class JournalWriter:
             self.journal.set_checkpoint(end)
             self.position = end
             self.oldest_pending = None if following is None else received_of(following) / 1e6
+        elif self.position < durable:
+            # no record up to the durable point (an empty newest segment, damaged bytes read
+            # past and dead-lettered): the writer is there, so that a stop does not wait for
+            # records that will never come (review 18 #6: serve took 30 s to stop and said
+            # the writer did not finish). The durable point is a record boundary.
+            self.position = durable
         try:
             self._aggregate()
             if self.housekeeping is not None:
