@@ -332,3 +332,28 @@ def test_the_tally_reads_little_on_the_scraping_thread(tmp_path: Path) -> None:
     before = _read_here()
     assert tally.usage() == (5, lines + 1, kept + len(json.dumps(line)) + 1)
     assert _read_here() - before < 64 * 1024
+
+
+def test_a_write_refused_part_way_leaves_no_half_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk takes part of a dead letter and refuses the rest: the part is cut back, so
+    # that it neither stays as a broken line nor takes the space freed next (review 19 #1).
+    import errno
+
+    dl.append_dead_letters(tmp_path, [{"reason": "first"}])
+    before = (tmp_path / "deadletter.jsonl").read_bytes()
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes | memoryview) -> int:
+        if len(data) > 8:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dl.os, "write", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        dl.append_dead_letters(tmp_path, [{"reason": "second", "pad": "x" * 200}])
+    monkeypatch.undo()
+    assert (tmp_path / "deadletter.jsonl").read_bytes() == before
+    dl.append_dead_letters(tmp_path, [{"reason": "second"}])
+    assert [d["reason"] for d in _lines(tmp_path)] == ["first", "second"]

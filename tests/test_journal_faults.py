@@ -523,3 +523,27 @@ def test_damage_is_dead_lettered_once_whatever_the_restarts(tmp_path: Path) -> N
     with Journal(tmp_path):
         pass
     assert (tmp_path / journal_module.DAMAGE_NOTED).read_text() == ""
+
+
+def test_damage_at_the_offset_of_a_tail_cut_earlier_is_dead_lettered(tmp_path: Path) -> None:
+    # A torn tail cut at open leaves its offset to the next records: later damage of an
+    # acknowledged record there is dead-lettered, not taken for the cut tail (review 19 #2).
+    with Journal(tmp_path) as journal:
+        for payload in records(3):
+            journal.append(payload)
+        journal.sync()
+        cut_at = journal.end().offset
+    with (tmp_path / SEG1).open("ab") as handle:
+        handle.write(b"\x40\x00\x00\x00torn")
+    with Journal(tmp_path) as journal:  # cuts the tail (dead-lettered once)
+        for payload in (b"new record one", b"new record two"):
+            journal.append(payload)
+        journal.sync()
+    flip(tmp_path / SEG1, cut_at + 8)  # the first new record's payload
+    with Journal(tmp_path) as journal:
+        got = [p for p, _ in journal.pending()]
+    assert got == [*records(3), b"new record two"]
+    assert [(d["journal"]["offset"], d["journal"]["length"]) for d in dead_letters(tmp_path)] == [
+        (cut_at, 8),
+        (cut_at, 8 + len(b"new record one")),
+    ]

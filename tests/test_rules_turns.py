@@ -217,3 +217,23 @@ def test_no_second_alarm_for_an_episode_whose_alarm_was_closed_meanwhile(pg_url:
         again = store.save_alarms([replace(alarm, id=None, state="open")])
         assert [a.id for a in again] == [alarm.id]
         assert [(a.id, a.state) for a in store.alarms(rule="exceedance")] == [(alarm.id, "closed")]
+
+
+def test_an_alarm_the_engine_closed_is_no_twin(pg_url: str) -> None:
+    """The engine may open an episode again at the same opening hour after closing it (the
+    annual rule opens at the hour): that alarm is saved, not swallowed by the closed one
+    (review 19 #3); only an operator's close stands (previous test)."""
+    _plant(pg_url)
+    with open_store(pg_url) as store:
+        rules = RulesJob(store, rules=frozenset({"exceedance"}))
+        try:
+            assert rules.run_once().opened == 1
+        finally:
+            rules.close()
+        (alarm,) = store.alarms(rule="exceedance")
+        closed = replace(alarm, state="closed", closed_at=alarm.last_seen, closed_by="rules")
+        store.save_alarms([closed])
+        again = store.save_alarms([replace(alarm, id=None, state="open")])
+        assert again[0].id != alarm.id
+        states = sorted((a.id, a.state) for a in store.alarms(rule="exceedance"))
+        assert states == [(alarm.id, "closed"), (again[0].id, "open")]

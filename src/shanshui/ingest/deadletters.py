@@ -205,7 +205,15 @@ def append_dead_letters(
                     created = True
                 data = (torn if i == 0 else b"") + b"".join(share)
                 if data:
-                    _write_all(fd, data)
+                    begun = os.fstat(fd).st_size
+                    try:
+                        _write_all(fd, data)
+                    except OSError:
+                        # refused part way (a full disk): no half line left behind to take
+                        # the space freed next (review 19 #1); the caller tries again
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, begun)
+                        raise
                     written += len(data)
             os.fsync(fd)
         finally:

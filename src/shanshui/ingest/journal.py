@@ -269,7 +269,7 @@ class Journal:
         )  # a complete record whose CRC fails: more likely damage than a torn write
         reason = "cut at open: torn tail or damaged last record"
         try:
-            self._keep_bad(self._segment, end, bad, reason)
+            self._keep_bad(self._segment, end, bad, reason, note=False)
         except OSError as exc:
             if exc.errno not in NO_SPACE:
                 raise
@@ -622,16 +622,21 @@ class Journal:
             extra={"segment": segment, "offset": offset, "length": len(bad)},
         )
 
-    def _keep_bad(self, segment: int, offset: int, bad: bytes, reason: str) -> None:
-        """Append one dead-letter line for the journal bytes ``bad`` and count them."""
+    def _keep_bad(
+        self, segment: int, offset: int, bad: bytes, reason: str, *, note: bool = True
+    ) -> None:
+        """Append one dead-letter line for the journal bytes ``bad`` and count them;
+        ``note``: in DAMAGE_NOTED (not for bytes cut away, whose offset new records reuse)."""
         line = {
             "reason": reason,
             "journal": {"segment": segment, "offset": offset, "length": len(bad)},
             "payload_b64": base64.b64encode(bad).decode(),
         }
         append_dead_letters(self.directory, [line], max_bytes=self.deadletter_bytes)
-        self._dead.add((segment, offset))
         self.damaged_bytes = getattr(self, "damaged_bytes", 0) + len(bad)
+        if not note:  # cut away: new records go to the same offset (review 19 #2)
+            return
+        self._dead.add((segment, offset))
         # noted for later runs, which read the same damage again until the checkpoint passes
         # it (the store down, the gateway restarted): one dead letter per damage, not one per
         # start (review 18, finding 4). CHOICE: not fsync-ed: a note lost in a crash costs a

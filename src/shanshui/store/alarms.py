@@ -150,6 +150,10 @@ def _columns(alarms: Sequence[Alarm], now: datetime, *, insert: bool = False) ->
     return out
 
 
+#: ``closed_by`` of the alarms the rules engine closes (:data:`shanshui.rules.episodes.ENGINE`).
+_ENGINE = "rules"
+
+
 def _twins_of(alarms: Sequence[Alarm]) -> dict[str, Any]:
     """``alarm_select`` parameters: the alarms of ``alarms``' sites and rules opened since the
     first of them (among them, any of the same episode)."""
@@ -265,14 +269,16 @@ class AlarmStore(SQLParts):
             inserted = {}
             # one save at a time over a shared database (alarm_save_turn.sql), and no second
             # alarm for an episode another process's run saved meanwhile (an alarm of the same
-            # site, rule, parameter and opening, whatever its state: one closed by an operator
-            # meanwhile stays closed; DESIGN §6, rules_turn lost with its connection): that
-            # alarm is the one returned
+            # site, rule, parameter and opening, still open or acknowledged, or closed by an
+            # operator, whose close stands; DESIGN §6, rules_turn lost with its connection):
+            # that alarm is the one returned. One the engine closed is no twin: the engine
+            # may open its episode again (the annual rule opens at the hour: review 19 #3)
             self._fetch("alarm_save_turn")
             if new:
                 lasting = {
                     (a.site, a.rule, a.parameter, _utc(a.opened_at)): a
                     for a in map(_alarm, self._fetch("alarm_select", _twins_of(new)))
+                    if a.state != "closed" or a.closed_by not in (None, _ENGINE)
                 }
                 for a in new:
                     twin = lasting.get((a.site, a.rule, a.parameter, _utc(a.opened_at)))
