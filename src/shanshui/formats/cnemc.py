@@ -53,6 +53,8 @@ from shanshui.formats.validity import (
     implausible_reason,
     negative,
     negative_reason,
+    time_out_of_range,
+    time_range_reason,
 )
 
 #: Leading columns of a CNEMC station (or city) file.
@@ -120,6 +122,9 @@ def _block_parser(
         hour_text = cells.text["hour"].to_numpy(dtype=object)
         hour = pd.to_numeric(cells.text["hour"], errors="coerce").to_numpy(dtype=np.float64)
         types = cells.text["type"].to_numpy(dtype=object)
+        dated = day.notna().to_numpy()
+        local_us = np.where(dated, day_us, 0) + np.nan_to_num(hour).astype(np.int64) * HOUR_US
+        far = time_out_of_range(local_us + shift_us)  # a placeholder date, or the future
         ok = np.zeros(len(types), dtype=bool)
         for i in range(len(types)):
             line = int(lines.line_numbers[i])
@@ -128,6 +133,9 @@ def _block_parser(
                 reason = f"date {dates[i]!r} is not YYYYMMDD"
             elif not (0 <= h <= 23 and h == int(h)):
                 reason = f"hour {hour_text[i]!r} is not 0..23"
+            elif far[i]:
+                at = f"{dates[i]} hour {hour_text[i]}"
+                reason = time_range_reason(int(local_us[i] + shift_us), at)
             elif types[i] not in TYPES:
                 reason = f"unknown type {types[i]!r}"
             elif (key := (int(day_us[i]), int(h), str(types[i]))) in seen:

@@ -63,6 +63,8 @@ from shanshui.formats.validity import (
     misaligned_reason,
     negative,
     negative_reason,
+    time_out_of_range,
+    time_range_reason,
 )
 
 #: Columns every long CSV must have.
@@ -184,6 +186,7 @@ def _block_parser(
         checks = (
             (site.eq("").to_numpy(), "empty site"),
             (no_time, "time is not ISO 8601"),
+            (~no_time & time_out_of_range(time_us), "time out of range"),
             (
                 ~no_time & misaligned(time_us, period or "rt"),
                 "time does not start its period",
@@ -201,6 +204,9 @@ def _block_parser(
                 if reason == "time does not start its period":
                     text = str(cells.text["time"].iloc[i]).strip()
                     reason_i = misaligned_reason(int(time_us[i]), period or "rt", text)
+                elif reason == "time out of range":
+                    text = str(cells.text["time"].iloc[i]).strip()
+                    reason_i = time_range_reason(int(time_us[i]), text)
                 elif reason == "negative":
                     reason_i = negative_reason(f"value of {param.iloc[i]}", float(value[i]))
                 elif reason == "implausible":

@@ -70,6 +70,8 @@ from shanshui.formats.validity import (
     implausible_reason,
     negative,
     negative_reason,
+    time_out_of_range,
+    time_range_reason,
 )
 
 #: The header of every PRSA file.
@@ -174,9 +176,12 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
         site = arrow_map(station, site_of)  # index into site_names
         valid_hour = (hour >= 0) & (hour <= 23) & (hour == np.floor(hour))
         valid_date = ~np.isnan(days) & valid_hour
+        hour_us = np.nan_to_num(hour).astype(np.int64) * HOUR_US
+        # a placeholder date (year 1) or one in the future: a bad row, like no date at all
+        far = valid_date & time_out_of_range(day_us + hour_us + shift_us)
+        valid_date &= ~far
         ok = valid_date & ~np.isnan(site)
         site_idx = np.where(ok, site, 0).astype(np.int32)
-        hour_us = np.nan_to_num(hour).astype(np.int64) * HOUR_US
         time_us = np.where(ok, day_us + hour_us + shift_us, 0)
         # a repeated (station, hour) in the file: keep the first, report the others
         key = site_idx.astype(np.int64) * (1 << 40) + (time_us // HOUR_US + (1 << 39))
@@ -209,6 +214,9 @@ def _block_parser(src: Source, meteorology: bool, hour_label: HourLabel) -> Bloc
             line = int(lines.line_numbers[i])
             if dup[i]:
                 reason = "duplicate: this station and hour appear earlier in the file"
+            elif far[i]:
+                ymdh = " ".join(f"{c}={num[_NUMERIC.index(c), i]:g}" for c in _YMDH)
+                reason = time_range_reason(int(day_us[i] + hour_us[i] + shift_us), ymdh)
             elif not valid_date[i]:
                 ymdh = " ".join(f"{c}={num[_NUMERIC.index(c), i]:g}" for c in _YMDH)
                 reason = f"not a valid date and hour: {ymdh}"

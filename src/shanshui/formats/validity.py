@@ -28,10 +28,19 @@
   CHOICE: the day is Beijing's (UTC+8), the time zone every reader returns
   (:data:`~shanshui.formats.canonical.TZ`; the importer creates sites from the national
   list, all in UTC+8); a whole-hour offset changes only where a day starts.
+- **Time range** (:func:`time_out_of_range`): a reading's time lies between
+  :data:`EARLIEST_UTC_US` and :data:`FUTURE_SLACK_S` past the clock. Before, a placeholder
+  date of an export (``0001-01-01``, ``0`` of an unset logger clock) that no read face can
+  show (the API's first day is 1970-01-01, :data:`shanshui.api.common.FIRST_DAY`) and
+  Python's ``datetime`` cannot even hold in UTC (0001-01-01 00:00 Beijing time is year 0 in
+  UTC); after, a value that would stand as the site's latest until the real time caught up
+  with it. The HJ 212 gateway (``future_datatime``) and the HTTP ingest apply the same
+  slack.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
@@ -60,6 +69,41 @@ def negative(values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out: np.ndarray = values < 0
     return out
+
+
+#: The earliest time a reading may carry [µs since 1970-01-01 00:00 UTC]. CHOICE: the Unix
+#: epoch, the first day the read API serves (:data:`shanshui.api.common.FIRST_DAY`); online
+#: monitoring in China began decades later, so a time before it is a placeholder or a fault.
+EARLIEST_UTC_US: Final = 0
+#: How far a reading's time may lie ahead of the clock [s] (a logger's clock running fast).
+#: CHOICE: 10 minutes, as the HJ 212 gateway (``future_datatime``) and the HTTP ingest.
+FUTURE_SLACK_S: Final = 600
+#: Beijing time's offset from UTC [µs] (UTC+8 without daylight saving since 1991).
+_BEIJING_US: Final = 8 * 3_600_000_000
+
+
+def time_out_of_range(local_us: np.ndarray, now_s: float | None = None) -> np.ndarray:
+    """Which times lie before :data:`EARLIEST_UTC_US` or more than :data:`FUTURE_SLACK_S`
+    after ``now_s`` (default: the clock) [POSIX s].
+
+    ``local_us``: Beijing local times as µs since 1970-01-01 00:00 local (as the readers
+    compute them before localising, as :func:`misaligned` takes them).
+    """
+    now = time.time() if now_s is None else now_s
+    latest = int((now + FUTURE_SLACK_S) * 1_000_000)
+    utc = np.asarray(local_us, dtype=np.int64) - _BEIJING_US
+    out: np.ndarray = (utc < EARLIEST_UTC_US) | (utc > latest)
+    return out
+
+
+def time_range_reason(local_us: int, text: str) -> str:
+    """The bad-row reason for a time ``text`` that :func:`time_out_of_range` refuses."""
+    if int(local_us) - _BEIJING_US < EARLIEST_UTC_US:
+        return f"time {text} is before 1970-01-01 00:00 UTC (a placeholder date?)"
+    return (
+        f"time {text} lies more than {FUTURE_SLACK_S // 60} minutes in the future "
+        "(the clock of the source runs fast?)"
+    )
 
 
 def negative_reason(where: str, value: float) -> str:
