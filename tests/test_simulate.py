@@ -11,7 +11,11 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
 from shanshui import formats
+from shanshui.cli import app
 from shanshui.hj212 import CST, Decoder, Frame, decode_frame
 from shanshui.ingest.readings import to_rows
 from shanshui.ingest.session import ack_frame
@@ -25,6 +29,7 @@ from shanshui.ingest.simulate import (
     replay,
     synthetic_devices,
 )
+from shanshui.store import open_store
 
 
 def test_identity_is_a_2017_mn_and_a_six_digit_password() -> None:
@@ -188,3 +193,31 @@ def test_the_cli_warns_of_silent_devices_and_says_how_to_register_them(tmp_path:
     assert err.count("warning: 1 device(s) had no frame acknowledged") == 1
     assert mn in err and "shanshui simulate … --register --db STORE --synthetic 1" in err
     assert done.returncode == 2
+
+
+def test_register_builds_no_frame_and_registers_each_station(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``simulate FILES --register`` (README): one active device per station of the files,
+    under the identity the replay uses. It registers without building the replay's frames (a
+    PRSA set's 420,000 took minutes, README check of 2026-11-27): building them fails here."""
+    import shanshui.cli.simulate as cli_simulate
+    import shanshui.ingest.simulate as ingest_simulate
+
+    def no_frames(*args: object, **kwargs: object) -> object:
+        raise AssertionError("--register built the replay's frames")
+
+    monkeypatch.setattr(cli_simulate, "devices_from_table", no_frames)
+    monkeypatch.setattr(ingest_simulate, "hourly_frame", no_frames)
+    path = shared / "data/cnemc/china_sites/china_sites_20250101.csv.gz"
+    sites = sorted(set(formats.read_cnemc(path)["site"].astype(str)))
+    db = tmp_path / "s.duckdb"
+    args = ["simulate", str(path), "--register", "--db", str(db), "--hash-cost", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f'"devices": {len(sites)}' in result.output
+    with open_store(db) as store:
+        devices = {d.mn: d for d in store.devices()}
+    for site in sites[:50]:
+        mn, _ = device_identity(site)
+        assert devices[mn].site == site and devices[mn].status == "active"

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +20,7 @@ from shanshui.ingest.simulate import (
     SILENT_AFTER,
     ReplayStats,
     SimDevice,
+    device_identity,
     devices_from_table,
     load_table,
     register_devices,
@@ -84,6 +85,30 @@ def _when(text: str | None) -> datetime | None:
     return (ts if ts.tzinfo else ts.tz_localize("Asia/Shanghai")).to_pydatetime()
 
 
+def _register(
+    files: list[Path] | None, synthetic: int, first: datetime | None, last: datetime | None,
+    *, secret: str, hash_cost: int, target: str,
+) -> None:  # fmt: skip
+    """``simulate --register``: the devices of the stations (or of ``--synthetic N``), with
+    the parameters the files hold. The store is opened first, so a store in use or missing
+    fails at once, and no frame is built: a device's identity needs only its site (a PRSA
+    set's 420,000 frames took minutes to build, for nothing)."""
+    with open_store(target) as store:
+        params = []
+        if synthetic:
+            devices = synthetic_devices(synthetic, 0, start=datetime.now(UTC), secret=secret)
+        else:
+            table = load_table(files or [], start=first, end=last)
+            devices = [
+                SimDevice(site, *device_identity(site, secret))
+                for site in sorted(set(table["site"].astype(str)))
+            ]
+            used = sorted(set(table["parameter"].astype(str)))
+            params = [Parameter(p, p, formats.UNITS.get(p, "unknown")) for p in used]
+        n = register_devices(store, devices, parameters=params, hash_cost=hash_cost)
+    typer.echo(json.dumps({"event": "registered", "devices": n}))
+
+
 def simulate(  # noqa: PLR0917 - Typer maps parameters to options
     files: Annotated[
         list[Path] | None, typer.Argument(help="PRSA or CNEMC files to replay.")
@@ -118,24 +143,20 @@ def simulate(  # noqa: PLR0917 - Typer maps parameters to options
     """Replay a dataset as one HJ 212 device per station (CN 2061, Flag=5, resends)."""
     first, last = _when(start), _when(end)
     try:
+        if not synthetic and not files:
+            raise typer.BadParameter("give files to replay or --synthetic N")
+        if do_register:
+            _register(
+                files, synthetic, first, last, secret=secret, hash_cost=hash_cost,
+                target=store_target(db, postgres, needed_by="--register"),
+            )  # fmt: skip
+            return
         if synthetic:
             origin = first or datetime.fromisoformat("2024-01-01T00:00:00+08:00")
             devices = synthetic_devices(synthetic, hours, start=origin, secret=secret)
-        elif files:
+        else:
             table = load_table(files, start=first, end=last)
             devices = devices_from_table(table, secret=secret)
-        else:
-            raise typer.BadParameter("give files to replay or --synthetic N")
-        if do_register:
-            target = store_target(db, postgres, needed_by="--register")
-            params = []
-            if not synthetic:
-                used = sorted(set(table["parameter"]))
-                params = [Parameter(p, p, formats.UNITS.get(p, "unknown")) for p in used]
-            with open_store(target) as store:
-                n = register_devices(store, devices, parameters=params, hash_cost=hash_cost)
-            typer.echo(json.dumps({"event": "registered", "devices": n}))
-            return
         frames = sum(len(d.frames) for d in devices)
         typer.echo(json.dumps({"event": "start", "devices": len(devices), "frames": frames}))
         hint = "shanshui simulate … --register --db STORE" + (
