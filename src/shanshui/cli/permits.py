@@ -23,12 +23,14 @@ from shanshui.cli.target import DbOption, PostgresOption, store_target
 from shanshui.errors import ShanshuiError
 from shanshui.permits import read_permit
 
-app = typer.Typer(help="Emission permits (排污许可证): import, list, show.", no_args_is_help=True)
+app = typer.Typer(
+    help="Emission permits (排污许可证): import, list, show, evaluate.", no_args_is_help=True
+)
 
 
 def register(main: typer.Typer) -> None:
     """Mount ``permits`` on the main app."""
-    main.add_typer(app, name="permits", help="Emission permits: import, list, show.")
+    main.add_typer(app, name="permits", help="Emission permits: import, list, show, evaluate.")
 
 
 #: How long ``permits evaluate`` waits for a serve process's rules run to end [s] (a run
