@@ -20,7 +20,10 @@ Validation, per line (a failing line is a :class:`~shanshui.formats.canonical.Ba
   T B …).
 - ``unit``: optional column; for a known parameter it must be its canonical unit or a mass
   concentration that converts exactly (µg/m³ ↔ mg/m³, factor 1000); spellings ``ug/m3``,
-  ``μg/m³``, ``mg/m3`` … are accepted.
+  ``μg/m³``, ``mg/m3`` … are accepted. Another parameter's unit is the one the caller gives
+  (``units``: the store's definition) or else the first the file names for it; its other
+  rows must name that unit, one that converts to it the same way, or none (review 20,
+  finding 2: ``ppb`` and ``mg/m³`` rows of NH3 were stored unconverted under ``µg/m³``).
 
 Other columns are ignored. Values of known parameters come back in canonical units.
 """
@@ -91,11 +94,17 @@ def normalise_unit(unit: str) -> str:
 def unit_factor(parameter: str, unit: str) -> float | None:
     """Factor from ``unit`` to the canonical unit of ``parameter``; None if not convertible."""
     target = UNITS.get(parameter)
-    u = normalise_unit(unit)
-    if target is None or u == target:
+    if target is None:
         return 1.0
-    if u in _MASS_UNITS and target in _MASS_UNITS:
-        return _MASS_UNITS[u] / _MASS_UNITS[target]
+    return _convert(normalise_unit(unit), target)
+
+
+def _convert(unit: str, target: str) -> float | None:
+    """Factor from ``unit`` to ``target`` (both canonical spellings); None if none exactly."""
+    if unit == target:
+        return 1.0
+    if unit in _MASS_UNITS and target in _MASS_UNITS:
+        return _MASS_UNITS[unit] / _MASS_UNITS[target]
     return None
 
 
@@ -127,7 +136,10 @@ Period = Literal["rt", "minute", "hour", "day"]
 
 
 def _block_parser(
-    src: Source, categorical: bool = False, period: Period | None = None
+    src: Source,
+    categorical: bool = False,
+    period: Period | None = None,
+    units: dict[str, str] | None = None,
 ) -> BlockParser:
     header = src.header
     if period is not None and period not in ("rt", "minute", "hour", "day"):
@@ -139,6 +151,11 @@ def _block_parser(
         raise FormatError(src.path, 1, "duplicate column names")
     has_flag = "flag" in header
     has_unit = "unit" in header
+    # the unit of each parameter outside UNITS: the caller's, else the first the file names
+    # (kept across chunks, so every chunk converts to the same unit). A caller's dict is
+    # updated in place: the importer passes one to all its files, so the first unit the
+    # import names for a parameter is the one every file converts to
+    established: dict[str, str] = {} if units is None else units
 
     def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:
         cells = parse_lines(src.path, lines, header, numeric=["value"])
@@ -157,8 +174,8 @@ def _block_parser(
             flag_ok = np.ones(n, dtype=bool)
         factor = np.ones(n)
         unit_ok = np.ones(n, dtype=bool)
-        known = np.array(param.isin(list(UNITS)), dtype=bool)
-        units: dict[str, str] = {}
+        known = np.array(param.isin([*UNITS, *established]), dtype=bool)
+        units: dict[str, str] = {}  # this chunk's parameters outside UNITS, and their units
         if has_unit:
             unit = cells.text["unit"].fillna("")
             pairs = pd.DataFrame({"p": param, "u": unit})
@@ -166,13 +183,18 @@ def _block_parser(
                 p, u = (str(k) for k in cast(tuple[str, str], key))
                 if p in UNITS:
                     f = unit_factor(p, u) if u.strip() else 1.0
-                    if f is None:
-                        unit_ok[idx] = False
-                    else:
-                        factor[idx] = f
                 elif u.strip():
-                    units.setdefault(p, normalise_unit(u))
+                    target = established.setdefault(p, normalise_unit(u))
+                    f = _convert(normalise_unit(u), target)
                     known[idx] = True
+                else:  # no unit on the row: the parameter's own, if it has one
+                    f = 1.0
+                if f is None:
+                    unit_ok[idx] = False
+                else:
+                    factor[idx] = f
+        for p in pd.unique(param[known & ~param.isin(list(UNITS)).to_numpy()]):
+            units[str(p)] = established[str(p)]
         ok = ~np.isin(lines.line_numbers, [b.line for b in bad])  # not-a-number cells
         no_time = time_us == np.iinfo(np.int64).min
         # concentrations and the AQI cannot be negative (formats.validity)
@@ -180,7 +202,7 @@ def _block_parser(
         bounded += [p for p, u in units.items() if cannot_be_negative(p, u)]
         # and every value within its parameter's plausibility bounds, in the canonical unit
         codes, names = pd.factorize(param)
-        known_units = {**units, **UNITS}
+        known_units = {**established, **UNITS}
         low, high = bound_arrays([str(p) for p in names], known_units, codes)
         canonical = value * factor
         checks = (
@@ -219,7 +241,7 @@ def _block_parser(
                 elif reason == "unit does not convert to the parameter's unit":
                     reason_i = (
                         f"unit {cells.text['unit'].iloc[i]!r} does not convert to "
-                        f"{UNITS[param.iloc[i]]!r} ({param.iloc[i]})"
+                        f"{known_units[param.iloc[i]]!r} ({param.iloc[i]})"
                     )
                 else:
                     reason_i = reason
@@ -249,9 +271,12 @@ def iter_long_csv(
     *,
     categorical: bool = False,
     period: Period | None = None,
+    units: dict[str, str] | None = None,
 ) -> Iterator[Chunk]:
-    """Stream a long CSV in chunks of ``chunk_rows`` lines (see :func:`read_long_csv`)."""
-    return iter_source(path, chunk_rows, lambda src: _block_parser(src, categorical, period))
+    """Stream a long CSV in chunks of ``chunk_rows`` lines (see :func:`read_long_csv`);
+    ``units``: the units (canonical spellings) that parameters outside UNITS already have
+    (the store's), to which the reader adds those it meets first."""
+    return iter_source(path, chunk_rows, lambda src: _block_parser(src, categorical, period, units))
 
 
 def read_long_csv(

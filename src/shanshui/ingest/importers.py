@@ -227,6 +227,14 @@ class Importer:
         self.on_bad = on_bad
         self.on_file = on_file
         self._registrar = Registrar(store, create_sites=create_sites)
+        #: Units of the parameters outside formats.UNITS: the store's, then those the long
+        #: CSVs name first (the reader adds them), so all files convert to one unit per
+        #: parameter (review 20, finding 2).
+        self._units = {
+            p.code: p.unit
+            for p in store.parameters()
+            if p.code not in formats.UNITS and p.unit and p.unit != "unknown"
+        }
         #: Sites of each opened file's first chunk (set by :meth:`_open` in its thread) and
         #: the files after the one being written: their sites are created with this one's.
         self._first_sites: dict[str, list[str]] = {}
@@ -246,7 +254,7 @@ class Importer:
             return detected, formats.iter_prsa(path, lines, **self.options)
         # a long CSV's times must start the period its values are stored with (DESIGN §4;
         # the HTTP ingest's rule): an hourly value stamped 08:19 is a bad row, not an hour
-        options = {"period": self.period, **self.options}
+        options = {"period": self.period, "units": self._units, **self.options}
         return detected, formats.iter_long_csv(path, lines, **options)
 
     def _write(self, path: str, chunk: Chunk, report: ImportReport, source: str) -> None:
