@@ -199,7 +199,10 @@ def _run(
         err.print(
             f"{report.files} files, {report.lines} lines, {report.values} values in "
             f"{report.seconds:.1f} s ({rate:,.0f} values/s): {report.inserted} inserted, "
-            f"{report.unchanged} unchanged, {report.corrected} corrected; "
+            f"{report.unchanged} unchanged, {report.corrected} corrected"
+            # a reading repeated within the import with another value: the later row replaced
+            # it, audited like a correction (review 20, finding 6: only --json showed it)
+            f"{f', {report.superseded} replaced by a later row' if report.superseded else ''}; "
             f"{report.bad_count} bad rows, {report.skipped_values} values of unknown sites, "
             f"{len(report.failures)} unreadable files; "
             f"{len(report.created_sites)} sites created from the station list",
