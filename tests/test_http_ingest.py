@@ -106,12 +106,14 @@ def reading(**kw: Any) -> dict[str, Any]:
 
 
 def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The one error shape: {"error": {"code", "message", "details": [...]}}."""
+    """The one error shape: {"error": {"code", "message", "details": [...]}}, with
+    ``details_total`` when ``details`` lists only the first problems."""
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert set(body) == {"error"}
     err = body["error"]
-    assert set(err) == {"code", "message", "details"}
+    assert set(err) - {"details_total"} == {"code", "message", "details"}
+    assert ("details_total" in err) == (err.get("details_total", 0) > len(err["details"]))
     assert err["code"] == code
     assert isinstance(err["message"], str) and err["message"]
     assert isinstance(err["details"], list)

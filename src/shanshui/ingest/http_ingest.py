@@ -41,7 +41,9 @@ value and flag counts as ``unchanged``; a changed one replaces it, is audited (a
 ``device:<MN>``) and counts as ``corrected``.
 
 Responses: ``200 {"received", "inserted", "unchanged", "corrected"}``; every error has the one
-shape ``{"error": {"code", "message", "details": [...]}}``:
+shape ``{"error": {"code", "message", "details": [...]}}``; ``details`` lists at most the
+first :data:`~shanshui.ingest.http_errors.MAX_DETAILS` problems, and ``details_total`` (only
+then present) says how many there were in all:
 
 ====== ========================= ===================================================
 status code                      when
@@ -214,7 +216,7 @@ def create_ingest_router(store: Store, *, max_body: int = MAX_BODY_BYTES) -> API
                     )
                 )
             body = await _read_body(request, max_body)
-            parsed = parse_body(body)
+            parsed = await run_in_threadpool(parse_body, body)
             rows = await run_in_threadpool(checks.check, device, parsed)
             result = await run_in_threadpool(_write, store, device, rows, peer)
         except RefusedError as refusal:

@@ -1,0 +1,87 @@
+"""``POST /api/v1/ingest`` against the findings of review 20b (a read-only review of the HTTP
+JSON ingest): an oversized list of problems, the event loop, times at the ends of the range,
+numeric times, unknown MNs, a device bound to a site the store lacks.
+
+Reference values come from the review's text (19,999 readings with 25 unknown keys each and
+none of the 3 required fields: 19,999 × 28 = 559,972 problems) and from the documented rules
+(ISO 8601 with offset; nothing before 1970-01-01 00:00 UTC; DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from shanshui.ingest import http_ingest
+from shanshui.ingest.http_ingest import create_ingest_app
+from shanshui.store import Store
+from test_http_ingest import PASSWORD, URL, _auth, assert_error, post, reading, store
+
+__all__ = ["store"]  # the fixture, imported
+
+#: 19,999 readings, each with 25 unknown keys and none of parameter, time, value.
+_UNKNOWN = "{" + ",".join(f'"k{i}":0' for i in range(25)) + "}"
+_MANY_PROBLEMS = ('{"readings":[' + ",".join([_UNKNOWN] * 19_999) + "]}").encode()
+
+
+def test_a_body_with_many_problems_lists_the_first_100_and_counts_them_all(store: Store) -> None:
+    resp = post(store, None, raw=_MANY_PROBLEMS)
+    err = assert_error(resp, 422, "validation_failed")
+    assert len(err["details"]) == 100
+    assert err["details_total"] == 559_972
+    assert "559972 problems" in err["message"]
+    assert err["details"][0]["loc"][:2] == ["readings", 0]
+    assert len(resp.content) < 64 * 1024  # was 52 MiB
+    assert store.observations("1001A").empty
+
+
+def test_a_body_with_few_problems_has_no_total(store: Store) -> None:
+    err = assert_error(post(store, {"readings": [reading(colour="red")]}), 422, "validation_failed")
+    assert [d["loc"] for d in err["details"]] == [["readings", 0, "colour"]]
+
+
+def test_the_body_is_checked_off_the_event_loop(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app shares its event loop with the HJ 212 gateway (``ingest_server``): a large
+    body must not stop it. The parse runs in a worker thread, and the loop keeps ticking."""
+    threads: list[threading.Thread] = []
+    parse = http_ingest.parse_body
+
+    def spy(body: bytes) -> Any:
+        threads.append(threading.current_thread())
+        return parse(body)
+
+    monkeypatch.setattr(http_ingest, "parse_body", spy)
+    app = create_ingest_app(store)
+    headers = {"content-type": "application/json", "authorization": _auth("MN1001A", PASSWORD)}
+
+    async def go() -> tuple[httpx.Response, float, threading.Thread]:
+        gaps: list[float] = []
+        done = False
+
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while not done:
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        task = asyncio.create_task(ticker())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+            resp = await client.post(URL, content=_MANY_PROBLEMS, headers=headers)
+        done = True
+        await task
+        return resp, max(gaps), threading.current_thread()
+
+    resp, longest, loop_thread = asyncio.run(go())
+    assert resp.status_code == 422
+    assert threads and threads[0] is not loop_thread
+    # the loop stalled 11.7 s before; a generous bound for a shared, loaded machine
+    assert longest < 2.0, longest
