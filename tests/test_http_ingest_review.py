@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -85,3 +86,41 @@ def test_the_body_is_checked_off_the_event_loop(
     assert threads and threads[0] is not loop_thread
     # the loop stalled 11.7 s before; a generous bound for a shared, loaded machine
     assert longest < 2.0, longest
+
+
+@pytest.mark.parametrize(
+    ("period", "time", "kind"),
+    [
+        # the ends of datetime's range: year 10000 in UTC, year 0 in UTC (a 500 before)
+        ("hour", "9999-12-31T23:00:00-12:00", "time_future"),
+        ("hour", "0001-01-01T00:00:00+08:00", "time_too_early"),
+        ("rt", "0001-01-01T00:00:00+00:00", "time_too_early"),
+        # placeholder dates that were stored
+        ("rt", "1000-06-01T00:00:00+00:00", "time_too_early"),
+        ("minute", "1500-01-01T00:00:00+00:00", "time_too_early"),
+        # before 1901 Asia/Shanghai is LMT +08:05:43: refused for its date, not its minute
+        ("hour", "1900-01-01T00:00:00+08:00", "time_too_early"),
+        ("rt", "1969-12-31T23:59:59.999999Z", "time_too_early"),
+        ("hour", "1970-01-01T07:00:00+08:00", "time_too_early"),
+    ],
+)
+def test_a_time_out_of_range_is_422_on_its_time(
+    store: Store, period: str, time: str, kind: str
+) -> None:
+    resp = post(store, {"readings": [reading(time=time, period=period)]})
+    err = assert_error(resp, 422, "validation_failed")
+    assert err["details"] == [
+        {"loc": ["readings", 0, "time"], "message": err["details"][0]["message"], "type": kind}
+    ]
+    assert store.observations("1001A").empty
+
+
+@pytest.mark.parametrize(
+    ("period", "time"),
+    [("rt", "1970-01-01T00:00:00Z"), ("hour", "1970-01-01T08:00:00+08:00")],
+)
+def test_the_first_instant_of_1970_utc_is_stored(store: Store, period: str, time: str) -> None:
+    resp = post(store, {"readings": [reading(time=time, period=period)]})
+    assert resp.status_code == 200, resp.text
+    t = store.observations("1001A").iloc[0]["time"]
+    assert t == datetime(1970, 1, 1, tzinfo=UTC)

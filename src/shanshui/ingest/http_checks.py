@@ -7,9 +7,12 @@ problem is listed with its ``loc``, and any problem refuses the request (all or 
 - an unknown parameter, a value its parameter cannot have (a negative concentration or AQI:
   :func:`~shanshui.formats.validity.cannot_be_negative`; a value beyond the parameter's
   plausibility bounds: :func:`~shanshui.formats.validity.bounds`, the rule every file
-  importer applies), a time that does not start its period in the site's time zone (DESIGN
-  §4), a time more than :data:`FUTURE_SLACK` ahead, the same reading twice: 422
-  ``validation_failed``.
+  importer applies), a time before 1970-01-01 00:00 UTC
+  (:data:`~shanshui.formats.validity.EARLIEST_UTC_US`) or more than :data:`FUTURE_SLACK`
+  ahead, a time that does not start its period in the site's time zone (DESIGN §4), the
+  same reading twice: 422 ``validation_failed``. A time out of range is reported alone
+  (checked first): its alignment and its key are not looked at, as converting it to UTC or
+  to the site's zone may not even be possible (9999-12-31T23:00-12:00 is year 10000 in UTC).
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shanshui.formats.validity import bounds, cannot_be_negative, implausible_reason
+from shanshui.formats.validity import (
+    EARLIEST_UTC_US,
+    bounds,
+    cannot_be_negative,
+    implausible_reason,
+)
 from shanshui.ingest.http_errors import RefusedError, error_response
 from shanshui.ingest.http_models import IngestRequest
 from shanshui.store.api import Device, Store
@@ -27,6 +35,8 @@ __all__ = ["FUTURE_SLACK", "ReadingChecks", "misaligned_time"]
 
 #: How far a reading's time may lie ahead of the server clock (clock skew allowance).
 FUTURE_SLACK = timedelta(minutes=10)
+#: The earliest time a reading may have (the rule of every file reader).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=EARLIEST_UTC_US)
 
 Row = tuple[str, str, str, str, datetime, float, str]
 """A row to write: site, parameter, statistic, period, time, value, flag."""
@@ -95,12 +105,22 @@ class ReadingChecks:
                 )  # fmt: skip
             elif (why := self._range_problem(r.parameter, r.value)) is not None:
                 problems.append({"loc": [*loc, "value"], "message": why, "type": "value_range"})
-            if (why := misaligned_time(r.time, r.period, zone)) is not None:
-                problems.append({"loc": [*loc, "time"], "message": why, "type": "time_alignment"})
+            # the range first: an aware datetime compares without conversion, which can
+            # overflow at the ends of datetime's range (a 500 before)
+            if r.time < EARLIEST:
+                problems.append(
+                    {"loc": [*loc, "time"],
+                     "message": "is before 1970-01-01 00:00 UTC (a placeholder date?)",
+                     "type": "time_too_early"}
+                )  # fmt: skip
+                continue
             if r.time > latest:
                 problems.append(
                     {"loc": [*loc, "time"], "message": "lies in the future", "type": "time_future"}
                 )
+                continue
+            if (why := misaligned_time(r.time, r.period, zone)) is not None:
+                problems.append({"loc": [*loc, "time"], "message": why, "type": "time_alignment"})
             key = (r.parameter, r.statistic, r.period, r.time.astimezone(UTC))
             if key in seen:
                 problems.append(

@@ -8,7 +8,9 @@ Request (``Content-Type: application/json``, at most :data:`MAX_BODY_BYTES`)::
 
 - ``time``: ISO 8601 **with** offset; it labels the start of the period (DESIGN §4), so an
   hourly value must be on the hour and a daily one at 00:00 of the site's natural day, in
-  the site's time zone; at most :data:`FUTURE_SLACK` ahead of the server's clock.
+  the site's time zone; not before 1970-01-01 00:00 UTC (a placeholder date: the rule of
+  every file reader, :data:`shanshui.formats.validity.EARLIEST_UTC_US`) and at most
+  :data:`FUTURE_SLACK` ahead of the server's clock.
 - ``value``: a finite JSON number in the parameter's unit as the store registers it (µg/m³,
   CO mg/m³ for the air pollutants, GB 3095-2012 Table 1); strings are refused. A
   concentration (a parameter in a mass-concentration unit, and the AQI) cannot be negative
