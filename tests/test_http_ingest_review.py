@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -124,3 +124,34 @@ def test_the_first_instant_of_1970_utc_is_stored(store: Store, period: str, time
     assert resp.status_code == 200, resp.text
     t = store.observations("1001A").iloc[0]["time"]
     assert t == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("time", [0, "0", 1735938000, 1735938000000, "1735941600", 946684800.0])
+def test_a_numeric_time_is_422(store: Store, time: Any) -> None:
+    """``time`` is documented as an ISO 8601 string with offset; ``0`` is a logger's unset
+    clock, not 1970-01-01."""
+    resp = post(store, {"readings": [reading(time=time)]})
+    err = assert_error(resp, 422, "validation_failed")
+    assert [(d["loc"], d["type"]) for d in err["details"]] == [
+        (["readings", 0, "time"], "datetime_type")
+    ]
+    assert store.observations("1001A").empty
+
+
+def test_an_iso_time_with_a_space_is_taken(store: Store) -> None:
+    # RFC 3339 §5.6 allows a space for the T
+    resp = post(store, {"readings": [reading(time="2025-01-04 05:00:00+08:00")]})
+    assert resp.status_code == 200, resp.text
+    assert store.observations("1001A").iloc[0]["time"] == datetime(2025, 1, 3, 21, tzinfo=UTC)
+
+
+def test_the_future_slack_is_ten_minutes(store: Store) -> None:
+    """10 minutes: validity.FUTURE_SLACK_S, the rule of the file readers and the gateway."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = (now + timedelta(minutes=11)).isoformat()
+    err = assert_error(
+        post(store, {"readings": [reading(time=late, period="rt")]}), 422, "validation_failed"
+    )
+    assert err["details"][0]["type"] == "time_future"
+    soon = (now + timedelta(minutes=8)).isoformat()
+    assert post(store, {"readings": [reading(time=soon, period="rt")]}).status_code == 200

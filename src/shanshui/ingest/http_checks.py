@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from shanshui.formats.validity import (
     EARLIEST_UTC_US,
+    FUTURE_SLACK_S,
     bounds,
     cannot_be_negative,
     implausible_reason,
@@ -33,8 +34,9 @@ from shanshui.store.api import Device, Store
 
 __all__ = ["FUTURE_SLACK", "ReadingChecks", "misaligned_time"]
 
-#: How far a reading's time may lie ahead of the server clock (clock skew allowance).
-FUTURE_SLACK = timedelta(minutes=10)
+#: How far a reading's time may lie ahead of the server clock (clock skew allowance): the
+#: one number of the file readers and the gateway.
+FUTURE_SLACK = timedelta(seconds=FUTURE_SLACK_S)
 #: The earliest time a reading may have (the rule of every file reader).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=EARLIEST_UTC_US)
 

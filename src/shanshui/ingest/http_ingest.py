@@ -6,7 +6,8 @@ Request (``Content-Type: application/json``, at most :data:`MAX_BODY_BYTES`)::
                    "time": "2025-01-04T05:00:00+08:00", "value": 35.0,
                    "flag": "N", "statistic": "avg", "period": "hour"}, …]}
 
-- ``time``: ISO 8601 **with** offset; it labels the start of the period (DESIGN §4), so an
+- ``time``: an ISO 8601 string **with** offset (a number, or a string of digits, is not
+  taken for Unix seconds but refused); it labels the start of the period (DESIGN §4), so an
   hourly value must be on the hour and a daily one at 00:00 of the site's natural day, in
   the site's time zone; not before 1970-01-01 00:00 UTC (a placeholder date: the rule of
   every file reader, :data:`shanshui.formats.validity.EARLIEST_UTC_US`) and at most

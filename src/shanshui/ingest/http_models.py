@@ -8,10 +8,12 @@ checks that need the store (known parameters, plausible values, the site's time 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pydantic_core
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from shanshui.hj212.codes import DATA_FLAGS
 from shanshui.ingest.http_errors import (
@@ -28,6 +30,9 @@ __all__ = ["MAX_READINGS", "IngestRequest", "IngestResult", "Reading", "parse_bo
 MAX_READINGS = 20_000
 
 _FLAG = r"^[A-Za-z0-9]{1,2}$"  # then _flag: one of HJ 212-2017 Table 6
+#: How an ISO 8601 date-time begins (then pydantic parses it, with its offset). CHOICE: the
+#: ``T`` may also be a space or ``t`` (RFC 3339 §5.6 allows them; pydantic parses them).
+_ISO_DATETIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
 
 
 class Reading(BaseModel):
@@ -42,6 +47,18 @@ class Reading(BaseModel):
     flag: str = Field("N", pattern=_FLAG, description="HJ 212 data flag (N = normal).")
     statistic: str = Field("avg", description="avg, rtd, min, max, cou, zs… (HJ 212 suffix).")
     period: str = Field("hour", description="rt, minute, hour or day.")
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, v: object) -> object:
+        # only an ISO 8601 string: pydantic would also take a number, or a string of digits,
+        # as Unix seconds, and "time": 0 (a logger's unset clock) became 1970-01-01
+        if not isinstance(v, str) or not _ISO_DATETIME.match(v):
+            raise PydanticCustomError(
+                "datetime_type",
+                "must be an ISO 8601 date-time string with offset (2025-01-04T05:00:00+08:00)",
+            )
+        return v
 
     @field_validator("flag")
     @classmethod
