@@ -10,6 +10,7 @@ none of the 3 required fields: 19,999 × 28 = 559,972 problems) and from the doc
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shanshui.ingest import http_ingest
+from shanshui.ingest import http_auth, http_ingest
 from shanshui.ingest.http_ingest import create_ingest_app
 from shanshui.store import Store
 from test_http_ingest import PASSWORD, URL, _auth, assert_error, post, reading, store
@@ -155,3 +156,73 @@ def test_the_future_slack_is_ten_minutes(store: Store) -> None:
     assert err["details"][0]["type"] == "time_future"
     soon = (now + timedelta(minutes=8)).isoformat()
     assert post(store, {"readings": [reading(time=soon, period="rt")]}).status_code == 200
+
+
+def _posts(store: Store, auths: list[str]) -> list[httpx.Response]:
+    """One request per credential, all to one app (its state kept between them)."""
+    app = create_ingest_app(store)
+    body = json.dumps({"readings": [reading()]}).encode()
+
+    async def go() -> list[httpx.Response]:
+        headers = {"content-type": "application/json"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+            return [
+                await client.post(URL, content=body, headers={**headers, "authorization": a})
+                for a in auths
+            ]
+
+    return asyncio.run(go())
+
+
+def test_unknown_mns_are_listed_within_bounds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 made-up MNs without credentials made 300 store writes; one MN retried made one
+    per request. Now an MN is listed once an hour, and at most 100 MNs an hour."""
+    writes: list[str] = []
+    note = store.note_unknown_device
+
+    def counted(mn: str, **kw: Any) -> Any:
+        writes.append(mn)
+        return note(mn, **kw)
+
+    monkeypatch.setattr(store, "note_unknown_device", counted)
+    made_up = [f"X{i:05d}" for i in range(300)]
+    resps = _posts(store, [_auth("MNRETRY", "x")] * 5 + [_auth(mn, "x") for mn in made_up])
+    assert {r.status_code for r in resps} == {401}
+    assert writes.count("MNRETRY") == 1
+    assert len(writes) == 100
+    pending = [d.mn for d in store.devices() if d.status == "pending"]
+    assert "MNRETRY" in pending and len(pending) == 1 + 100  # MNPENDING of the fixture
+
+
+def test_an_unknown_mn_is_listed_again_after_the_interval() -> None:
+    from shanshui.ingest.http_auth import UnknownNotes
+
+    now = [0.0]
+    notes = UnknownNotes(interval=3600, limit=2, clock=lambda: now[0])
+    assert [notes.due("A"), notes.due("A"), notes.due("B"), notes.due("C")] == [
+        True, False, True, False
+    ]  # fmt: skip
+    now[0] = 3600.5
+    assert [notes.due("A"), notes.due("C"), notes.due("D")] == [True, True, False]
+
+
+def test_an_unknown_mn_costs_a_password_check(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without it an unknown MN was answered in 16 ms, a registered one with a wrong password
+    in 81 ms (scrypt): the time told which MNs are registered."""
+    checked: list[str] = []
+    verify = http_auth.verify_password
+
+    def spy(password: str, stored: str) -> bool:
+        checked.append(stored.split("$")[1])  # the scrypt cost N
+        return verify(password, stored)
+
+    monkeypatch.setattr(http_auth, "verify_password", spy)
+    resps = _posts(store, [_auth("NOSUCHMN", "guess"), _auth("MN1001A", "guess")])
+    assert [r.status_code for r in resps] == [401, 401]
+    assert resps[0].json() == resps[1].json()
+    # the unknown MN's check has the default cost (2**14), the one of a registered device
+    assert checked == [str(2**14), str(2**10)]

@@ -31,12 +31,13 @@ the store's device registry (the same credentials an HJ 212 data logger uses). O
 ``active`` devices bound to a site may write. A wrong password is counted on the device
 (:meth:`Store.count_refused_login`) and logged with the peer address. An unknown MN is
 refused (401, nothing stored) and, as the gateway does, listed as a pending device
-(:meth:`Store.note_unknown_device`, protocol ``http``) so that an operator can approve it
-(``POST /api/v1/devices/{mn}/approve`` or ``shanshui devices approve MN --site … --password
-…``), or register it beforehand (``shanshui devices add MN --protocol http``); an MN that is
-not 1–64 letters, digits, ``_`` or ``-`` (:data:`~shanshui.ingest.onboarding.MN_PATTERN`) is
-refused without being listed. Use HTTPS in front of it (a reverse proxy): Basic sends the
-password in clear.
+(:meth:`Store.note_unknown_device`, protocol ``http``; one MN at most once an hour, at most
+100 MNs an hour: :class:`~shanshui.ingest.http_auth.UnknownNotes`) so that an operator can
+approve it (``POST /api/v1/devices/{mn}/approve`` or ``shanshui devices approve MN --site …
+--password …``), or register it beforehand (``shanshui devices add MN --protocol http``); an
+MN that is not 1–64 letters, digits, ``_`` or ``-``
+(:data:`~shanshui.ingest.onboarding.MN_PATTERN`) is refused without being listed. Use HTTPS
+in front of it (a reverse proxy): Basic sends the password in clear.
 
 All or nothing: the readings of one request are checked together and written in one store
 transaction; any error changes nothing. Idempotent: a reading already stored with the same
@@ -89,7 +90,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from shanshui.errors import StoreError
-from shanshui.ingest.http_auth import authenticate, basic_credentials
+from shanshui.ingest.http_auth import UnknownNotes, authenticate, basic_credentials
 from shanshui.ingest.http_checks import FUTURE_SLACK, ReadingChecks, Row
 from shanshui.ingest.http_errors import (
     ErrorBody,
@@ -192,6 +193,7 @@ def create_ingest_router(store: Store, *, max_body: int = MAX_BODY_BYTES) -> API
     The endpoint answers its own errors in the one error shape, whatever app hosts it.
     """
     checks = ReadingChecks(store)
+    notes = UnknownNotes()
     router = APIRouter(tags=["ingest"])
 
     @router.post(
@@ -210,7 +212,7 @@ def create_ingest_router(store: Store, *, max_body: int = MAX_BODY_BYTES) -> API
         peer = f"{request.client.host}:{request.client.port}" if request.client else None
         try:
             mn, password = basic_credentials(request.headers.get("authorization"))
-            device = await run_in_threadpool(authenticate, store, mn, password, peer)
+            device = await run_in_threadpool(authenticate, store, mn, password, peer, notes)
             ctype = request.headers.get("content-type", "")
             if ctype.split(";")[0].strip().lower() != "application/json":
                 raise RefusedError(
