@@ -226,3 +226,18 @@ def test_an_unknown_mn_costs_a_password_check(
     assert resps[0].json() == resps[1].json()
     # the unknown MN's check has the default cost (2**14), the one of a registered device
     assert checked == [str(2**14), str(2**10)]
+
+
+def test_a_device_bound_to_a_site_the_store_lacks_is_403(store: Store) -> None:
+    """The registry's mistake, not the client's: not a 422 "the store refused the readings"."""
+    from shanshui.store import Device, hash_password
+    from test_http_ingest import FAST
+
+    pw = hash_password(PASSWORD, **FAST)
+    store.upsert_devices([Device("MNGHOST", "active", pw, "http", "9999Z")], actor="test")
+    r = reading()
+    del r["site"]
+    resp = post(store, {"readings": [r]}, auth=_auth("MNGHOST", PASSWORD))
+    err = assert_error(resp, 403, "device_site_unknown")
+    assert "9999Z" in err["message"]
+    assert store.observations(["1001A", "9999Z"]).empty

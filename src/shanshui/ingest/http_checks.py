@@ -3,6 +3,7 @@
 A request that parsed (:mod:`shanshui.ingest.http_models`) is checked as a whole; every
 problem is listed with its ``loc``, and any problem refuses the request (all or nothing):
 
+- a device bound to a site the store does not hold: 403 ``device_site_unknown``;
 - a reading for another site than the device's: 403 ``forbidden_site``;
 - an unknown parameter, a value its parameter cannot have (a negative concentration or AQI:
   :func:`~shanshui.formats.validity.cannot_be_negative`; a value beyond the parameter's
@@ -74,10 +75,23 @@ class ReadingChecks:
             return implausible_reason("value", value, parameter, limits)
         return None
 
-    def _zone(self, site: str) -> ZoneInfo:
+    def _zone(self, device: Device) -> ZoneInfo:
+        """The time zone of the device's site; :class:`RefusedError` 403 when the store does
+        not hold that site (the registry's mistake, not one the client can fix: before, the
+        store refused the write and the client was answered 422)."""
+        site = device.site
+        assert site is not None
         if site not in self._zones:
             self._zones.update({s.code: s.tz for s in self.store.sites()})
-        return ZoneInfo(self._zones.get(site, "Asia/Shanghai"))
+        if site not in self._zones:
+            raise RefusedError(
+                error_response(
+                    403, "device_site_unknown",
+                    f"device {device.mn} is bound to site {site}, which the store does not "
+                    "hold; an operator must fix the registry",
+                )
+            )  # fmt: skip
+        return ZoneInfo(self._zones[site])
 
     def check(self, device: Device, body: IngestRequest) -> list[Row]:
         """The rows of a valid body that ``device`` may write; :class:`RefusedError` 403 or
@@ -87,7 +101,7 @@ class ReadingChecks:
         forbidden = []
         problems: list[dict[str, Any]] = []
         unknown = self._known_parameters({r.parameter for r in body.readings})
-        zone = self._zone(device.site)
+        zone = self._zone(device)
         latest = datetime.now(UTC) + FUTURE_SLACK
         seen: dict[tuple[str, str, str, datetime], int] = {}
         rows: list[Row] = []

@@ -56,6 +56,7 @@ status code                      when
 401    ``unauthorized``          no/garbled Basic credentials, unknown MN, wrong password
 403    ``device_not_active``     the device is pending or disabled
 403    ``device_without_site``   the registry binds the device to no site
+403    ``device_site_unknown``   the registry binds the device to a site the store lacks
 403    ``forbidden_site``        a reading for another site than the device's
 413    ``payload_too_large``     body over :data:`MAX_BODY_BYTES`
 415    ``unsupported_media_type`` not ``application/json``
@@ -178,7 +179,7 @@ _ERRORS = {
     for status, text in (
         (400, "Malformed JSON"),
         (401, "Missing or wrong device credentials"),
-        (403, "Device not active, or reading for another site"),
+        (403, "Device not active or without a known site, or reading for another site"),
         (413, "Body too large"),
         (415, "Not application/json"),
         (422, "Invalid readings"),
