@@ -241,3 +241,18 @@ def test_a_device_bound_to_a_site_the_store_lacks_is_403(store: Store) -> None:
     err = assert_error(resp, 403, "device_site_unknown")
     assert "9999Z" in err["message"]
     assert store.observations(["1001A", "9999Z"]).empty
+
+
+def test_openapi_body_schema_resolves_and_lists_the_closed_sets(store: Store) -> None:
+    """The body's ``$ref: #/$defs/Reading`` pointed at a root the document lacks."""
+    doc = create_ingest_app(store).openapi()
+    op = doc["paths"]["/api/v1/ingest"]["post"]
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    assert "#/$defs/" not in json.dumps(doc)
+    item = body["properties"]["readings"]["items"]
+    assert item["required"] == ["parameter", "time", "value"]
+    props = item["properties"]
+    # HJ 212-2017 Table 6 flags; the periods of DESIGN §4
+    assert set(props["flag"]["enum"]) == set("NFMSDCTB")
+    assert set(props["period"]["enum"]) == {"rt", "minute", "hour", "day"}
+    assert "avg" in props["statistic"]["enum"]

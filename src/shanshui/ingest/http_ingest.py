@@ -107,6 +107,7 @@ from shanshui.ingest.http_models import (
     IngestResult,
     Reading,
     parse_body,
+    request_schema,
 )
 from shanshui.store.api import Device, Store, StoreInputError
 
@@ -205,7 +206,7 @@ def create_ingest_router(store: Store, *, max_body: int = MAX_BODY_BYTES) -> API
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": IngestRequest.model_json_schema()}},
+                "content": {"application/json": {"schema": request_schema()}},
             },
         },
     )

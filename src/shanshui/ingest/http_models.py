@@ -24,7 +24,14 @@ from shanshui.ingest.http_errors import (
 )
 from shanshui.store.api import PERIODS, STATISTICS
 
-__all__ = ["MAX_READINGS", "IngestRequest", "IngestResult", "Reading", "parse_body"]
+__all__ = [
+    "MAX_READINGS",
+    "IngestRequest",
+    "IngestResult",
+    "Reading",
+    "parse_body",
+    "request_schema",
+]
 
 #: Most readings in one request (a day of 10 parameters at minute resolution is 14,400).
 MAX_READINGS = 20_000
@@ -44,9 +51,18 @@ class Reading(BaseModel):
     parameter: str = Field(min_length=1, max_length=64, description="Parameter code (PM2.5).")
     time: AwareDatetime = Field(description="Start of the period, ISO 8601 with offset.")
     value: float = Field(strict=True, allow_inf_nan=False, description="In the parameter's unit.")
-    flag: str = Field("N", pattern=_FLAG, description="HJ 212 data flag (N = normal).")
-    statistic: str = Field("avg", description="avg, rtd, min, max, cou, zs… (HJ 212 suffix).")
-    period: str = Field("hour", description="rt, minute, hour or day.")
+    # the closed sets are listed as enums in the OpenAPI document (the validators check them)
+    flag: str = Field(
+        "N", pattern=_FLAG, description="HJ 212 data flag (N = normal).",
+        json_schema_extra={"enum": list(DATA_FLAGS)},
+    )  # fmt: skip
+    statistic: str = Field(
+        "avg", description="avg, rtd, min, max, cou, zs… (HJ 212 suffix).",
+        json_schema_extra={"enum": sorted(STATISTICS)},
+    )  # fmt: skip
+    period: str = Field(
+        "hour", description="rt, minute, hour or day.", json_schema_extra={"enum": sorted(PERIODS)}
+    )
 
     @field_validator("time", mode="before")
     @classmethod
@@ -93,6 +109,27 @@ class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS)
+
+
+def request_schema() -> dict[str, Any]:
+    """The JSON schema of :class:`IngestRequest` with its definitions inlined, for an OpenAPI
+    operation: pydantic's ``$ref: #/$defs/Reading`` points at the schema's root, which the
+    OpenAPI document does not have (it could not be resolved; schemathesis saw no body)."""
+    schema = IngestRequest.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    result: dict[str, Any] = inline(schema)
+    return result
 
 
 class IngestResult(BaseModel):
