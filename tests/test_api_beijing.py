@@ -86,3 +86,24 @@ def test_beijing_pm25_annual_mean_api_equals_cli(files: list[str], db: Path, yea
     assert mean == by_cli["pollutants"]["PM2.5"]["mean"]
     assert mean == pytest.approx(OFFICIAL[year], rel=0.015)
     assert by_api == by_cli  # every figure, not only PM2.5
+
+
+def test_series_year_validity_takes_each_month_as_assessment_does(db: Path) -> None:
+    """GB 3095-2012 Table 4: an annual mean needs ≥ 324 daily means AND ≥ 27 in each month
+    (25 in February). 1011A's 2014 PM2.5 has 341 valid days but months below 27 (review 21,
+    finding 1: ``series?aggregation=year`` said valid, ``/assessment`` said invalid)."""
+    base = {"from": "2014-01-01", "to": "2014-12-31", "parameters": "PM2.5", "layout": "rows"}
+    with open_store(db) as store:
+        app = create_app(store)
+        year = _get(app, "/api/v1/sites/1011A/series", base | {"aggregation": "year"}).json()
+        months = _get(app, "/api/v1/sites/1011A/series", base | {"aggregation": "month"}).json()
+        assessed = _get(
+            app,
+            "/api/v1/assessment",
+            {"from": "2014-01-01", "to": "2014-12-31", "station": "1011A"},
+        ).json()
+    (one,) = year["series"]["PM2.5"]
+    short = [m["period"] for m in months["series"]["PM2.5"] if not m["valid"]]
+    assert one["observed"] >= 324 and short  # the sum passes, some month does not
+    assert one["valid"] is False and one["value"] is None
+    assert assessed["pollutants"]["PM2.5"]["valid"] is False

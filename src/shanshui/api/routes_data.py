@@ -36,7 +36,7 @@ from shanshui.api.errors import ApiError
 from shanshui.standards.aqi import HOURLY_POLLUTANTS
 from shanshui.standards.cube import VALID_FLAGS
 from shanshui.standards.statistics import Aggregate, daily_mean, monthly_mean
-from shanshui.standards.validity import period_rule
+from shanshui.standards.validity import period_rule, period_valid
 from shanshui.store import Store
 from shanshui.store.reading import long_frame, read_arrow
 
@@ -92,9 +92,11 @@ def _rows(periods: list[str], agg: Aggregate) -> list[dict[str, Any]]:
 def _years(daily: Aggregate, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
     """Calendar-year means of the daily means (GB 3095-2012 §3 年平均).
 
-    A full year is valid with ≥ 324 valid days (Table 4). Choice: a year only partly inside
-    ``from`` … ``to`` needs what :func:`~shanshui.standards.validity.period_rule` asks of
-    that part (its months' minimums).
+    A full year is valid with ≥ 324 valid days and ≥ 27 in each month (25 in February)
+    (Table 4, as ``/assessment``: :func:`~shanshui.standards.validity.period_valid`). Choice:
+    a year only partly inside ``from`` … ``to`` needs what
+    :func:`~shanshui.standards.validity.period_rule` asks of that part (its months'
+    minimums). ``minimum`` reports the days the year needs in all.
     """
     out = []
     for year in range(first.year, last.year + 1):
@@ -102,8 +104,11 @@ def _years(daily: Aggregate, first: dt.date, last: dt.date) -> list[dict[str, An
         i, j = (a - first).days, (b - first).days + 1
         ok = daily.valid[i:j]
         count = int(ok.sum())
-        minimum = period_rule(a, b).minimum_days
-        valid = count >= minimum
+        rule = period_rule(a, b)
+        minimum = rule.minimum_days
+        # every month's minimum too, not only the sum (a year of 341 valid days with 15 in
+        # December is invalid: review 21, finding 1)
+        valid = bool(period_valid(ok, rule, a))
         value = float(daily.value[i:j][ok].mean()) if valid and count else float("nan")
         out.append(
             {
