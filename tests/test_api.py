@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from shanshui.api import ApiKeys, create_app, hash_key, new_key
 from shanshui.cli.assess import assess_report, rank_report, store_assess_input, store_rank_input
 from shanshui.ingest.importers import import_files
-from shanshui.store import Device, open_store
+from shanshui.store import Device, Parameter, open_store
 from shanshui.store.seed import seed
 
 FILES = {
@@ -435,7 +435,8 @@ def test_downloads_stream_csv_and_parquet(client: ApiClient, raw: dict[str, pd.D
     assert csv.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv.headers["content-disposition"]
     frame = pd.read_csv(io.StringIO(csv.text))
-    assert list(frame.columns) == ["site", "time", "parameter", "value", "flag"]
+    assert list(frame.columns) == ["site", "time", "parameter", "value", "flag", "unit"]
+    assert set(frame["unit"]) == {"µg/m³"}  # GB 3095-2012 Table 1: PM2.5 in µg/m³
     expected = raw["1001A"]["PM2.5"].loc["2015-01-01 00:00":"2015-01-31 23:00"].dropna()
     assert len(frame) == len(expected)
     assert frame["time"].iloc[0] == expected.index[0].strftime("%Y-%m-%dT%H:%M:%S+08:00")
@@ -448,6 +449,9 @@ def test_downloads_stream_csv_and_parquet(client: ApiClient, raw: dict[str, pd.D
     reader = pq.ParquetFile(io.BytesIO(pqt.content))
     assert reader.metadata.num_row_groups == 2
     table = reader.read().to_pandas()
+    # the unit travels with each value (DESIGN §4); GB 3095-2012 Table 1 states CO in mg/m³
+    assert set(table.loc[table["parameter"] == "CO", "unit"]) == {"mg/m³"}
+    assert b"start of the period, Beijing time" in reader.schema_arrow.metadata[b"time"]
     for code in ("1001A", "1003A"):
         for p in ("PM2.5", "CO"):
             want = raw[code][p]
@@ -462,7 +466,7 @@ def test_downloads_stream_csv_and_parquet(client: ApiClient, raw: dict[str, pd.D
     assert set(pd.read_csv(io.StringIO(city.text))["site"]) == {"1001A", "1003A"}
     empty = client.get("/api/v1/downloads/observations.csv", params=params | {"from": "2013-01-01",
                        "to": "2013-01-02"})  # fmt: skip
-    assert empty.text == "site,time,parameter,value,flag\n"
+    assert empty.text == "site,time,parameter,value,flag,unit\n"
     bad = client.get("/api/v1/downloads/observations.xlsx", params=params)
     _error(bad, 422, "validation_failed")
     _error(client.get("/api/v1/downloads/observations.csv", params=params | {"sites": "ZZ"}),
@@ -587,3 +591,28 @@ def test_series_on_a_reader_never_used_before(store_path: Path) -> None:
         assert got.status_code == 200, got.text
         assert len(got.json()["series"]["CO"]["value"]) == 24
         app.state.readers.close()
+
+
+def test_downloads_serve_sites_of_every_kind(tmp_path: Path) -> None:
+    """A water section's readings download like an air station's (review 21, finding 2: the
+    answer began 200 and then broke off empty, the reader taking the code for an air site)."""
+    import io
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from shanshui.store import Observation, Site
+
+    with open_store(tmp_path / "w.duckdb") as store:
+        store.upsert_sites([Site("W001", "test section", "water", "110000", 116.4, 39.9)])
+        store.upsert_parameters([Parameter("w01018", "COD", "mg/L")])
+        at = datetime(2025, 3, 1, 8, tzinfo=ZoneInfo("Asia/Shanghai"))
+        store.write_observations([Observation("W001", "w01018", "avg", "hour", at, 12.5, "N")])
+        client = ApiClient(create_app(store))
+        params = {"sites": "W001", "from": "2025-03-01", "to": "2025-03-01"}
+        got = client.get("/api/v1/downloads/observations.csv", params=params)
+    assert got.status_code == 200, got.text
+    frame = pd.read_csv(io.StringIO(got.text))
+    assert frame.to_dict("records") == [
+        {"site": "W001", "time": "2025-03-01T08:00:00+08:00", "parameter": "w01018",
+         "value": 12.5, "flag": "N", "unit": "mg/L"}
+    ]  # fmt: skip

@@ -228,6 +228,7 @@ def read_long(
     parameters: str | Sequence[str] | None = None,
     statistic: str = "avg",
     period: str = "hour",
+    kind: str | None = "air",
 ) -> pd.DataFrame:
     """Readings from the store as the canonical long table (see :mod:`shanshui.formats`).
 
@@ -241,6 +242,7 @@ def read_long(
     parameters : parameter codes (``PM2.5`` …); None for all.
     statistic, period : which readings: hourly means (``avg``/``hour``) by default, the ones
         GB 3095-2012 and HJ 633-2012 compute from.
+    kind : the kind of sites ``sites``, ``city`` and ``region`` select (None: any kind).
 
     Returns
     -------
@@ -248,7 +250,7 @@ def read_long(
     ``parameter`` (str), ``value`` [the parameter's unit in the store; µg/m³, CO mg/m³],
     ``flag`` (str; ``N`` where none was stored), ordered by site, parameter, time.
     """
-    codes = select_sites(store, sites, city=city, region=region)
+    codes = select_sites(store, sites, city=city, region=region, kind=kind)
     if not codes:
         return empty_frame()
     wanted = None
