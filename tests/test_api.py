@@ -616,3 +616,19 @@ def test_downloads_serve_sites_of_every_kind(tmp_path: Path) -> None:
         {"site": "W001", "time": "2025-03-01T08:00:00+08:00", "parameter": "w01018",
          "value": 12.5, "flag": "N", "unit": "mg/L"}
     ]  # fmt: skip
+
+
+def test_series_refuses_a_mean_of_wind_direction(client: ApiClient) -> None:
+    """A bearing is circular: the arithmetic mean of hours from 350° and 10° is 180°, the
+    opposite wind (review 21, finding 4: a day of north winds was published as 185°)."""
+    params = {"from": "2015-01-01", "to": "2015-01-02", "parameters": "WD"}
+    for aggregation in ("day", "month", "year"):
+        refused = client.get(
+            "/api/v1/sites/1001A/series", params=params | {"aggregation": aggregation}
+        )
+        body = _error(refused, 422, "validation_failed")
+        assert "direction" in body["message"]
+    # hourly values are not means: not refused for being a direction (this store, imported
+    # without meteorology, holds no WD, which the next check names)
+    hourly = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "hour"})
+    assert "direction" not in hourly.text and "WD" in hourly.text

@@ -33,6 +33,7 @@ from fastapi.responses import Response
 from shanshui.api.cache import Expiring, ResponseCache
 from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
+from shanshui.formats.canonical import UNITS
 from shanshui.standards.aqi import HOURLY_POLLUTANTS
 from shanshui.standards.cube import VALID_FLAGS
 from shanshui.standards.statistics import Aggregate, daily_mean, monthly_mean
@@ -387,6 +388,17 @@ async def series(
     )
     if not wanted:
         raise ApiError(422, "validation_failed", "parameters is empty")
+    bearings = [p for p in wanted if UNITS.get(p) == "°"]
+    if bearings and aggregation != Aggregation.hour:
+        # a bearing is circular: the arithmetic mean of 350° and 10° is 180°, the wind's
+        # opposite (review 21, finding 4: a day of north winds was published as 185°).
+        # CHOICE: refused rather than a vector mean, which no standard of this platform
+        # defines for its validity counts
+        raise ApiError(
+            422, "validation_failed",
+            f"{', '.join(bearings)} is a direction and has no arithmetic mean: ask for "
+            "aggregation=hour",
+        )  # fmt: skip
     cache: ResponseCache = request.app.state.cache
     key = f"series:{code}:{start}:{end}:{aggregation.value}:{layout.value}:{','.join(wanted)}"
     gzip = _accepts_gzip(request.headers.get("accept-encoding", ""))
