@@ -632,3 +632,23 @@ def test_series_refuses_a_mean_of_wind_direction(client: ApiClient) -> None:
     # without meteorology, holds no WD, which the next check names)
     hourly = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "hour"})
     assert "direction" not in hourly.text and "WD" in hourly.text
+
+
+def test_openapi_documents_422_as_the_one_error_shape(client: ApiClient) -> None:
+    """Every operation's 422 is documented as the body it is answered with (review 20b,
+    finding 7: FastAPI's ``HTTPValidationError``, ``{"detail": [...]}``, was documented)."""
+    doc = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(doc)
+    documented = [
+        op["responses"]["422"]["content"]["application/json"]["schema"]
+        for ops in doc["paths"].values()
+        for op in ops.values()
+        if "422" in op.get("responses", {})
+    ]
+    assert len(documented) > 20
+    assert all(s == {"$ref": "#/components/schemas/ErrorBody"} for s in documented)
+    shapes = doc["components"]["schemas"]
+    info = shapes[shapes["ErrorBody"]["properties"]["error"]["$ref"].rsplit("/", 1)[1]]
+    answer = client.get("/api/v1/sites", params={"limit": "many"})
+    body = _error(answer, 422, "validation_failed")
+    assert set(info["required"]) <= set(body) <= set(info["properties"])
