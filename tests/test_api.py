@@ -652,3 +652,23 @@ def test_openapi_documents_422_as_the_one_error_shape(client: ApiClient) -> None
     answer = client.get("/api/v1/sites", params={"limit": "many"})
     body = _error(answer, 422, "validation_failed")
     assert set(info["required"]) <= set(body) <= set(info["properties"])
+
+
+def test_openapi_names_the_credentials_each_operation_needs(client: ApiClient) -> None:
+    """Operations that need a key say so (X-API-Key or Bearer: README, "writes need an API
+    key"); the ingest says it takes the device's Basic credentials; public reads need
+    nothing (review 20b, finding 6: no operation declared any)."""
+    doc = client.get("/openapi.json").json()
+    paths = doc["paths"]
+    keyed = [{"apiKey": []}, {"bearerKey": []}]
+    assert paths["/api/v1/alarms/{alarm_id}/acknowledge"]["post"]["security"] == keyed
+    assert paths["/api/v1/admin/keys"]["post"]["security"] == keyed
+    assert "security" not in paths["/api/v1/sites"]["get"]
+    assert paths["/api/v1/ingest"]["post"]["security"] == [{"deviceBasic": []}]
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["apiKey"] == schemes["apiKey"] | {"type": "apiKey", "in": "header",
+                                                     "name": "X-API-Key"}  # fmt: skip
+    assert (schemes["bearerKey"]["scheme"], schemes["deviceBasic"]["scheme"]) == (
+        "bearer",
+        "basic",
+    )

@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shanshui.api.errors import ApiError
 from shanshui.store.api import ApiKey
@@ -124,10 +125,30 @@ def _presented(request: Request) -> str | None:
     return None
 
 
-def require(role: str) -> Callable[[Request], str]:
+#: The two ways a key is presented, declared so that the OpenAPI document names them on
+#: every operation that needs a key; neither refuses anything itself (``auto_error=False``):
+#: :func:`require` reads the headers and answers in the one error shape.
+_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", scheme_name="apiKey", auto_error=False,
+    description="an API key (shanshui keys issue), with the operator or admin role",
+)  # fmt: skip
+_BEARER = HTTPBearer(
+    scheme_name="bearerKey", auto_error=False,
+    description="the same API key as Authorization: Bearer <key>",
+)  # fmt: skip
+
+
+def require(role: str) -> Callable[..., str]:
     """A FastAPI dependency that admits requests whose key has at least ``role``."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
+
+    def documented(
+        request: Request,
+        _header: Annotated[str | None, Security(_KEY_HEADER)] = None,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    ) -> str:
+        return check(request)
 
     def check(request: Request) -> str:
         token = _presented(request)
@@ -144,7 +165,7 @@ def require(role: str) -> Callable[[Request], str]:
         request.state.actor = keys.actor(hash_key(token))
         return have
 
-    return check
+    return check if role == "public" else documented
 
 
 #: Route parameters that admit operators (and admins) only.

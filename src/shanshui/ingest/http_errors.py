@@ -140,11 +140,28 @@ def _document_errors(app: FastAPI) -> None:
                     answer["content"] = {"application/json": {"schema": ref}}
         shapes.pop("HTTPValidationError", None)
         shapes.pop("ValidationError", None)
+        named = {
+            name
+            for operations in schema.get("paths", {}).values()
+            for operation in operations.values()
+            for requirement in operation.get("security", [])
+            for name in requirement
+        }
+        if DEVICE_BASIC in named:  # the ingest's device credentials (read by the route)
+            schemes = schema["components"].setdefault("securitySchemes", {})
+            schemes[DEVICE_BASIC] = {
+                "type": "http",
+                "scheme": "basic",
+                "description": "the device's MN and password, as its HJ 212 data logger's",
+            }
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+
+#: The OpenAPI name of the ingest's HTTP Basic device credentials (RFC 7617).
+DEVICE_BASIC = "deviceBasic"
 
 #: The challenge of a 401 (RFC 7617).
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Basic realm="shanshui ingest", charset="UTF-8"'}

@@ -94,6 +94,7 @@ from shanshui.errors import StoreError
 from shanshui.ingest.http_auth import UnknownNotes, authenticate, basic_credentials
 from shanshui.ingest.http_checks import FUTURE_SLACK, ReadingChecks, Row
 from shanshui.ingest.http_errors import (
+    DEVICE_BASIC,
     ErrorBody,
     ErrorDetail,
     ErrorInfo,
@@ -204,6 +205,7 @@ def create_ingest_router(store: Store, *, max_body: int = MAX_BODY_BYTES) -> API
         responses=_ERRORS,  # type: ignore[arg-type]
         summary="Store readings of a station that does not speak HJ 212",
         openapi_extra={
+            "security": [{DEVICE_BASIC: []}],  # read by basic_credentials (one error shape)
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": request_schema()}},
