@@ -107,3 +107,26 @@ def test_series_year_validity_takes_each_month_as_assessment_does(db: Path) -> N
     assert one["observed"] >= 324 and short  # the sum passes, some month does not
     assert one["valid"] is False and one["value"] is None
     assert assessed["pollutants"]["PM2.5"]["valid"] is False
+
+
+def test_assessment_takes_a_city_by_name_region_name_or_code(db: Path) -> None:
+    """/assessment takes the city as /aqi/* and downloads do: the station list's name (北京),
+    the GB/T 2260 region name (北京市) or code (110000); an unknown city or station is 404 in
+    both (review 21, finding 6)."""
+    period = {"from": "2015-01-01", "to": "2015-12-31"}
+    with open_store(db) as store:
+        app = create_app(store)
+        answers = [
+            _get(app, "/api/v1/assessment", period | {"city": city})
+            for city in ("北京", "北京市", "110000")
+        ]
+        unknown = [
+            _get(app, path, period | {"to": "2015-01-01"} | scope)
+            for path in ("/api/v1/assessment", "/api/v1/aqi/hourly", "/api/v1/aqi/daily")
+            for scope in ({"city": "Atlantis"}, {"station": "9999Z"})
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    means = {a.json()["pollutants"]["PM2.5"]["mean"] for a in answers}
+    assert len(means) == 1 and OFFICIAL[2015] * 0.985 <= means.pop() <= OFFICIAL[2015] * 1.015
+    assert [u.status_code for u in unknown] == [404] * 6
+    assert {u.json()["error"]["code"] for u in unknown} == {"not_found"}
