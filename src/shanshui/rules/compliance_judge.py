@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shanshui.rules.exceedance import exceeds_array
 from shanshui.standards.emissions import reference_oxygen_conversion
 
 #: The result of :func:`~shanshui.rules.compliance.evaluate_hours` (its columns: the table in
@@ -166,7 +167,7 @@ def _compare(joined: pa.Table) -> pa.Table:
     limit_np = joined["limit"].to_numpy(zero_copy_only=False)
     value_arr = pa.array(value_np, pa.float64(), from_pandas=True)  # NaN → null
     with np.errstate(invalid="ignore", divide="ignore"):  # a zero limit: ratio inf
-        exceeded = np.nan_to_num(value_np, nan=-np.inf) > limit_np
+        exceeded = exceeds_array(np.asarray(value_np, np.float64), np.asarray(limit_np, np.float64))
         ratio = value_np / limit_np
         excess = (value_np - limit_np) / limit_np
     result = pa.table(

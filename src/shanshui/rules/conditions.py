@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from shanshui.permits.model import Permit
 from shanshui.rules.binding import BEIJING, Bound, Key, bind_outlets, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
+from shanshui.rules.exceedance import exceeds
 from shanshui.rules.hours import HourValues, hour_values
 from shanshui.standards.emissions import VALID_FLAGS
 from shanshui.store.alarms import AlarmStore
@@ -48,7 +49,8 @@ def judged_from(hours: HourValues, bound: Mapping[str, Bound]) -> Judged:
             continue
         limit = lim.hourly
         judged[(site, par)] = {
-            h: (None if v.value is None else v.value > limit, v.value) for h, v in by_hour.items()
+            h: (None if v.value is None else exceeds(v.value, limit), v.value)
+            for h, v in by_hour.items()
         }
     return judged
 

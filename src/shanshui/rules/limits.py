@@ -16,6 +16,7 @@ import numpy as np
 
 from shanshui.rules.binding import Bound, Key, day_start, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
+from shanshui.rules.exceedance import exceeds
 from shanshui.rules.hours import FLOW, HourValues
 from shanshui.standards.emissions import emission_rate, flow_m3s_to_m3h
 
@@ -90,7 +91,7 @@ def daily_episodes(
             values = hours.get((site, lim.parameter), {})
             days = daily_means({h: v.value for h, v in values.items()}, zone, now)
             steps = [
-                (d, None if mean is None else mean > lim.daily, mean)
+                (d, None if mean is None else exceeds(mean, lim.daily), mean)
                 for d, (mean, _n) in sorted(days.items())
                 if d >= start
             ]
@@ -150,7 +151,8 @@ def rate_episodes(
             c = np.array([conc[h].mean for h in both], dtype=np.float64)
             rate = dict(zip(both, emission_rate(c, q).tolist(), strict=True))
             steps = [
-                (h, None if h not in rate else rate[h] > lim.rate_kg_h, rate.get(h)) for h in order
+                (h, None if h not in rate else exceeds(rate[h], lim.rate_kg_h), rate.get(h))
+                for h in order
             ]
             runs = hourly_episodes(steps)
             if not runs:
