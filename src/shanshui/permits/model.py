@@ -11,12 +11,14 @@ year; the self-monitoring table (automatic or manual, frequency) and the validit
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from shanshui.errors import PeerError
+from shanshui.hj212.codes import POLLUTANTS
 
 __all__ = [
     "OUTLET_KINDS",
@@ -175,10 +177,13 @@ class Permit:
 class _Reader:
     """Typed access to one JSON object with the path of each field for errors."""
 
-    def __init__(self, data: Any, path: str, source: str | None) -> None:
+    def __init__(self, data: Any, path: str, source: str | None, strict: bool = True) -> None:
         if not isinstance(data, Mapping):
             raise PermitError("expected an object", source=source, field=path or "(top)")
         self.data, self.path, self.source = data, path, source
+        #: False for a document read back from the store: the rules added since it was
+        #: stored are not applied to it (one old document must not stop every permit read)
+        self.strict = strict
 
     def _where(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -233,7 +238,10 @@ class _Reader:
         value = self.data.get(key, [])
         if not isinstance(value, Sequence) or isinstance(value, str):
             raise self.fail(key, "must be a list")
-        return [_Reader(v, f"{self._where(key)}[{i}]", self.source) for i, v in enumerate(value)]
+        return [
+            _Reader(v, f"{self._where(key)}[{i}]", self.source, self.strict)
+            for i, v in enumerate(value)
+        ]
 
     def one_of(self, key: str, allowed: frozenset[str]) -> str:
         value = self.text(key)
@@ -257,6 +265,22 @@ def _limit(r: _Reader) -> Limit:
         raise r.fail("hourly", "a limit needs at least one of hourly, daily, rate_kg_h")
     if lim.converted and (lim.reference_o2 is None or not 0 <= lim.reference_o2 < 21):
         raise r.fail("reference_o2", "a converted limit needs a reference O2 in [0, 21) %")
+    if r.strict and not lim.converted and lim.reference_o2 is not None:
+        # a reference O2 only means something for a converted limit (GB 13223-2011 §5.2):
+        # taken without ``converted`` the measured value was compared (review 22, #5)
+        raise r.fail(
+            "converted", "a limit with a reference O2 is a converted limit: set converted true"
+        )
+    if r.strict and not _HJ212_CODE.fullmatch(lim.parameter):
+        # the rules look readings up by their HJ 212-2017 code (Appendix B: a letter and five
+        # digits); a name such as SO2 matches no reading and is never evaluated (#5)
+        known = {c.en.lower(): c.code for c in POLLUTANTS.values()}
+        hint = known.get(lim.parameter.lower())
+        raise r.fail(
+            "parameter",
+            f"must be an HJ 212-2017 code (a21026, w01018 …), got {lim.parameter!r}"
+            + (f": {hint}?" if hint else ""),
+        )
     return lim
 
 
@@ -265,8 +289,27 @@ def limit_from_dict(data: Any, *, source: str | None = None, path: str = "") -> 
     return _limit(_Reader(data, path, source))
 
 
+#: An HJ 212-2017 pollutant code (Appendix B): a letter and five digits.
+_HJ212_CODE = re.compile(r"[a-z]\d{5}")
+#: The longest reporting interval an outlet may state [s]. CHOICE: a day (HJ 212's data
+#: are real-time, minute, hourly and daily records); it also keeps the value in the
+#: store's 32-bit column.
+MAX_INTERVAL_S = 86_400
+
+
 def _outlet(r: _Reader) -> Outlet:
     interval = r.number("reporting_interval_s")
+    if (
+        r.strict
+        and interval is not None
+        and (interval != int(interval) or not 1 <= interval <= MAX_INTERVAL_S)
+    ):
+        # 0.5 was stored as 0, which every later read refused, so no permit could be read
+        # or evaluated any more; 3e9 overflowed the store's column (review 22, finding 1)
+        raise r.fail(
+            "reporting_interval_s",
+            f"must be whole seconds from 1 to {MAX_INTERVAL_S}, got {interval:g}",
+        )
     return Outlet(
         code=str(r.text("code")),
         name=str(r.text("name")),
@@ -308,10 +351,11 @@ def validate(permit: Permit, *, source: str | None = None) -> Permit:
     return permit
 
 
-def permit_from_dict(data: Any, *, source: str | None = None) -> Permit:
+def permit_from_dict(data: Any, *, source: str | None = None, strict: bool = True) -> Permit:
     """A permit from the JSON layout of ``docs/permits.md``; bad input: :class:`PermitError`
-    naming ``source`` and the field."""
-    r = _Reader(data, "", source)
+    naming ``source`` and the field. ``strict=False`` reads a document back from the store
+    without the input rules added after it may have been stored."""
+    r = _Reader(data, "", source, strict)
     e = _Reader(r.data.get("enterprise"), "enterprise", source)
     enterprise = Enterprise(
         id=str(e.text("id")),
@@ -327,7 +371,10 @@ def permit_from_dict(data: Any, *, source: str | None = None) -> Permit:
             raise t.fail("year", f"must be a year, got {t.data.get('year')!r}")
         tonnes = t.number("tonnes", required=True)
         assert tonnes is not None
-        totals.append(AnnualTotal(str(t.text("parameter")), int(year), tonnes))
+        parameter = str(t.text("parameter"))
+        if r.strict and not _HJ212_CODE.fullmatch(parameter):
+            raise t.fail("parameter", f"must be an HJ 212-2017 code, got {parameter!r}")
+        totals.append(AnnualTotal(parameter, int(year), tonnes))
     extra = r.data.get("extra") or {}
     if not isinstance(extra, Mapping):
         raise r.fail("extra", "must be an object")

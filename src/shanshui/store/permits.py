@@ -25,7 +25,7 @@ __all__ = ["PermitStore"]
 
 def _document(value: Any) -> Permit:
     data = json.loads(value) if isinstance(value, str) else value
-    return permit_from_dict(data, source="store")
+    return permit_from_dict(data, source="store", strict=False)
 
 
 def _limit_view(lim: Limit | None) -> dict[str, Any] | None:
@@ -45,6 +45,16 @@ class PermitStore:
         wrong = sorted(c for c, k in kinds.items() if k != "outlet")
         if wrong:
             raise StoreInputError(f"permit {permit.id}: sites {wrong} exist and are not outlets")
+        # an outlet is one enterprise's: a second enterprise's permit naming it took its
+        # alarms and limits, and counted its emissions in both totals (review 22, finding 4)
+        owners = self._fetch(
+            "permit_site_owners", {"codes": codes, "enterprise": permit.enterprise.id}
+        )
+        if owners:
+            held = ", ".join(f"{site} ({enterprise})" for site, enterprise in owners)
+            raise StoreInputError(
+                f"permit {permit.id}: outlets of another enterprise's permit: {held}"
+            )
         missing = [o for o in permit.outlets if o.site not in kinds]
         if missing:
             self._load(
