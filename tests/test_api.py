@@ -672,3 +672,49 @@ def test_openapi_names_the_credentials_each_operation_needs(client: ApiClient) -
         "bearer",
         "basic",
     )
+
+
+def test_daily_publishes_the_stored_daily_aggregates(tmp_path: Path) -> None:
+    """``/sites/{code}/daily``: the store's daily rows with their counts and validity
+    (GB 3095-2012 Table 4: a 24-hour mean needs ≥ 20 valid hourly means in the natural day,
+    Beijing time). Day 1: 20 valid hours 10…29 and one D-flagged (not valid data): mean 19.5,
+    valid. Day 2: 19 valid hours: not valid, no value published (DESIGN §4)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from shanshui.store import Observation, Site
+
+    bj = ZoneInfo("Asia/Shanghai")
+    day1, day2 = datetime(2025, 3, 1, tzinfo=bj), datetime(2025, 3, 2, tzinfo=bj)
+    rows = [Observation("1001A", "PM2.5", "avg", "hour", day1 + timedelta(hours=h), 10.0 + h, "N")
+            for h in range(20)]  # fmt: skip
+    rows.append(
+        Observation("1001A", "PM2.5", "avg", "hour", day1 + timedelta(hours=21), 500.0, "D")
+    )
+    rows += [Observation("1001A", "PM2.5", "avg", "hour", day2 + timedelta(hours=h), 30.0, "N")
+             for h in range(19)]  # fmt: skip
+    with open_store(tmp_path / "d.duckdb") as store:
+        store.upsert_sites([Site("1001A", "万寿西宫", "air", "110000", 116.366, 39.8673)])
+        store.upsert_parameters([Parameter("PM2.5", "PM2.5", "µg/m³")])
+        store.write_observations(rows)
+        store.recompute_daily()
+        client = ApiClient(create_app(store))
+        got = client.get(
+            "/api/v1/sites/1001A/daily", params={"from": "2025-03-01", "to": "2025-03-02"}
+        )
+        missing = client.get(
+            "/api/v1/sites/ZZZ/daily", params={"from": "2025-03-01", "to": "2025-03-02"}
+        )
+    assert got.status_code == 200, got.text
+    body = got.json()
+    one, two = body["items"]
+    assert (one["day"], one["value"], one["min"], one["max"]) == ("2025-03-01", 19.5, 10.0, 29.0)
+    assert (one["expected"], one["observed"], one["stored"], one["valid"]) == (24, 20, 21, True)
+    assert (two["day"], two["value"], two["observed"], two["valid"]) == (
+        "2025-03-02",
+        None,
+        19,
+        False,
+    )
+    assert body["valid_days"] == 1
+    _error(missing, 404, "not_found")

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from shanshui.api import (
     routes_admin,
     routes_air,
+    routes_daily,
     routes_data,
     routes_devices,
     routes_downloads,
@@ -131,7 +132,14 @@ def create_app(
 
     app.state.parameters = Expiring(all_parameters)
     install(app)
-    modules = [routes_sites, routes_data, routes_air, routes_downloads, routes_devices]
+    modules = [
+        routes_sites,
+        routes_data,
+        routes_daily,
+        routes_air,
+        routes_downloads,
+        routes_devices,
+    ]
     modules += [routes_admin, routes_sites_admin]
     modules += [m for m in map(_optional, OPTIONAL_ROUTERS) if m is not None]
     for module in modules:
