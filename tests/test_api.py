@@ -623,11 +623,11 @@ def test_series_refuses_a_mean_of_wind_direction(client: ApiClient) -> None:
     opposite wind (review 21, finding 4: a day of north winds was published as 185°)."""
     params = {"from": "2015-01-01", "to": "2015-01-02", "parameters": "WD"}
     for aggregation in ("day", "month", "year"):
-        refused = client.get(
-            "/api/v1/sites/1001A/series", params=params | {"aggregation": aggregation}
-        )
-        body = _error(refused, 422, "validation_failed")
-        assert "direction" in body["message"]
+        for code in ("WD", "a01008"):  # a01008: HJ 212-2017 wind direction, as gateways store it
+            asked = params | {"aggregation": aggregation, "parameters": code}
+            refused = client.get("/api/v1/sites/1001A/series", params=asked)
+            body = _error(refused, 422, "validation_failed")
+            assert "direction" in body["message"]
     # hourly values are not means: not refused for being a direction (this store, imported
     # without meteorology, holds no WD, which the next check names)
     hourly = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "hour"})

@@ -121,3 +121,24 @@ def test_alarm_lifecycle_in_the_store(store: Store) -> None:
     assert store.alarm(123456) is None
     with pytest.raises(StoreInputError):
         store.alarms(state="bogus")
+
+
+def test_an_outlet_belongs_to_one_enterprise_at_a_time(store: Store) -> None:
+    """A second enterprise's permit naming an outlet that another enterprise's permit holds
+    for overlapping days is refused and writes nothing (review 22, finding 4: it took the
+    outlet's alarms and limits, and its emissions counted in both enterprises' totals).
+    The permit itself may be replaced with its enterprise corrected, the same enterprise may
+    renew, and a new owner may take the outlet after the last permit's period."""
+    store.put_permit(PERMIT, actor="test")
+    other = replace(PERMIT, id="P-OTHER", enterprise=Enterprise("E-2", "乙厂 (synthetic)"))
+    with pytest.raises(StoreInputError, match="E1-DA001 \\(E-1\\)"):
+        store.put_permit(other, actor="test")
+    assert [p.id for p in store.permits()] == ["P-1"]
+    corrected = Enterprise("E-1B", "甲电厂 (synthetic)", "130100")
+    store.put_permit(replace(PERMIT, enterprise=corrected), actor="test")
+    renewal = replace(PERMIT, id="P-2", enterprise=corrected, valid_from=date(2031, 1, 1),
+                      valid_to=date(2035, 12, 31))  # fmt: skip
+    store.put_permit(renewal, actor="test")
+    later = replace(other, valid_from=date(2036, 1, 1), valid_to=date(2040, 12, 31))
+    store.put_permit(later, actor="test")
+    assert sorted(p.id for p in store.permits()) == ["P-1", "P-2", "P-OTHER"]

@@ -34,6 +34,7 @@ from shanshui.api.cache import Expiring, ResponseCache
 from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
 from shanshui.formats.canonical import UNITS
+from shanshui.hj212.codes import POLLUTANTS
 from shanshui.standards.aqi import HOURLY_POLLUTANTS
 from shanshui.standards.cube import VALID_FLAGS
 from shanshui.standards.statistics import Aggregate, daily_mean, monthly_mean
@@ -388,7 +389,9 @@ async def series(
     )
     if not wanted:
         raise ApiError(422, "validation_failed", "parameters is empty")
-    bearings = [p for p in wanted if UNITS.get(p) == "°"]
+    bearings = [
+        p for p in wanted if UNITS.get(p) == "°" or getattr(POLLUTANTS.get(p), "unit", "") == "°"
+    ]  # WD, and its HJ 212 code a01008 as the gateway stores it
     if bearings and aggregation != Aggregation.hour:
         # a bearing is circular: the arithmetic mean of 350° and 10° is 180°, the wind's
         # opposite (review 21, finding 4: a day of north winds was published as 185°).

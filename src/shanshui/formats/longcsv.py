@@ -21,7 +21,7 @@ Validation, per line (a failing line is a :class:`~shanshui.formats.canonical.Ba
 - ``unit``: optional column; for a known parameter it must be its canonical unit or a mass
   concentration that converts exactly (µg/m³ ↔ mg/m³, factor 1000); spellings ``ug/m3``,
   ``μg/m³``, ``mg/m3`` … are accepted. Another parameter's unit is the one the caller gives
-  (``units``: the store's definition) or else the first the file names for it; its other
+  (``units``: the store's definition) or else the first a parsed chunk names; its other
   rows must name that unit, one that converts to it the same way, or none (review 20,
   finding 2: ``ppb`` and ``mg/m³`` rows of NH3 were stored unconverted under ``µg/m³``).
 
@@ -151,10 +151,13 @@ def _block_parser(
         raise FormatError(src.path, 1, "duplicate column names")
     has_flag = "flag" in header
     has_unit = "unit" in header
-    # the unit of each parameter outside UNITS: the caller's, else the first the file names
-    # (kept across chunks, so every chunk converts to the same unit). A caller's dict is
-    # updated in place: the importer passes one to all its files, so the first unit the
-    # import names for a parameter is the one every file converts to
+    # the unit of each parameter outside UNITS: the caller's, else the first a parsed chunk
+    # names (kept across chunks, so every chunk converts to the same unit). A caller's dict
+    # is updated in place: the importer passes one to all its files, so every file converts
+    # to one unit per parameter. CHOICE: with no unit in the store, the first chunk parsed
+    # sets it; the importer parses the next files' first chunks ahead of the current file's
+    # later ones, so between files that name different units for a new parameter, file
+    # order does not decide which holds (the others' rows are bad rows naming both units)
     established: dict[str, str] = {} if units is None else units
 
     def parse(lines: Lines) -> tuple[pd.DataFrame, list[BadRow]]:

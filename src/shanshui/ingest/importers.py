@@ -227,8 +227,9 @@ class Importer:
         self.on_bad = on_bad
         self.on_file = on_file
         self._registrar = Registrar(store, create_sites=create_sites)
-        #: Units of the parameters outside formats.UNITS: the store's, then those the long
-        #: CSVs name first (the reader adds them), so all files convert to one unit per
+        #: Units of the parameters outside formats.UNITS: the store's, then the first the
+        #: long CSVs' parsed chunks name (the reader adds them; files are parsed a little
+        #: ahead, so not always in file order), so all files convert to one unit per
         #: parameter (review 20, finding 2).
         self._units = {
             p.code: p.unit

@@ -298,7 +298,11 @@ MAX_INTERVAL_S = 86_400
 
 
 def _outlet(r: _Reader) -> Outlet:
-    interval = r.number("reporting_interval_s")
+    interval = r.number("reporting_interval_s", positive=r.strict)
+    if not r.strict and interval is not None and interval < 1:
+        # a document stored before the rule below, whose 0.5 became 0: read with the
+        # default, so that it cannot stop every permit read (review 22, finding 1)
+        interval = None
     if (
         r.strict
         and interval is not None

@@ -45,15 +45,19 @@ class PermitStore:
         wrong = sorted(c for c, k in kinds.items() if k != "outlet")
         if wrong:
             raise StoreInputError(f"permit {permit.id}: sites {wrong} exist and are not outlets")
-        # an outlet is one enterprise's: a second enterprise's permit naming it took its
-        # alarms and limits, and counted its emissions in both totals (review 22, finding 4)
-        owners = self._fetch(
-            "permit_site_owners", {"codes": codes, "enterprise": permit.enterprise.id}
-        )
+        # an outlet is one enterprise's at a time: a second enterprise's permit naming it for
+        # the same days took its alarms and limits, and counted its emissions in both
+        # totals (review 22, finding 4)
+        mine = {
+            "codes": codes, "enterprise": permit.enterprise.id, "permit": permit.id,
+            "valid_from": permit.valid_from, "valid_to": permit.valid_to,
+        }  # fmt: skip
+        owners = self._fetch("permit_site_owners", mine)
         if owners:
             held = ", ".join(f"{site} ({enterprise})" for site, enterprise in owners)
             raise StoreInputError(
-                f"permit {permit.id}: outlets of another enterprise's permit: {held}"
+                f"permit {permit.id}: outlets another enterprise's permit holds in the same "
+                f"period: {held}"
             )
         missing = [o for o in permit.outlets if o.site not in kinds]
         if missing:
