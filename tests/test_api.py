@@ -718,3 +718,25 @@ def test_daily_publishes_the_stored_daily_aggregates(tmp_path: Path) -> None:
     )
     assert body["valid_days"] == 1
     _error(missing, 404, "not_found")
+
+
+def test_series_names_the_periods_the_request_cuts_short(client: ApiClient) -> None:
+    """A month or year only partly inside from … to is listed with the days it rests on, so
+    that one day labelled "2015" is not read as an annual mean (review 21, finding 5;
+    GB 3095-2012 Table 4 defines the annual mean over the whole calendar year)."""
+    params = {"parameters": "PM2.5", "from": "2014-12-31", "to": "2015-01-01"}
+    year = client.get("/api/v1/sites/1001A/series", params=params | {"aggregation": "year"})
+    assert year.json()["partial"] == [
+        {"period": "2014", "from": "2014-12-31", "to": "2014-12-31"},
+        {"period": "2015", "from": "2015-01-01", "to": "2015-01-01"},
+    ]
+    whole = {"parameters": "PM2.5", "from": "2015-01-01", "to": "2015-02-28"}
+    month = client.get("/api/v1/sites/1001A/series", params=whole | {"aggregation": "month"})
+    assert month.json()["partial"] == []
+    cut = whole | {"from": "2015-01-10", "aggregation": "month"}
+    month = client.get("/api/v1/sites/1001A/series", params=cut)
+    assert month.json()["partial"] == [
+        {"period": "2015-01", "from": "2015-01-10", "to": "2015-01-31"}
+    ]
+    day = client.get("/api/v1/sites/1001A/series", params=whole | {"aggregation": "day"})
+    assert "partial" not in day.json()

@@ -341,6 +341,20 @@ _SERIES_DOC: dict[int | str, dict[str, Any]] = {
                             "type": "object",
                             "additionalProperties": {"oneOf": [_COLUMNS_DOC, _ROWS_DOC]},
                         },
+                        "partial": {
+                            "type": "array",
+                            "description": "month and year: the periods from … to cuts "
+                            "short, with the days their values rest on (not whole-period "
+                            "means; their minimum of valid days is the part's share)",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "period": {"type": "string"},
+                                    "from": {"type": "string", "format": "date"},
+                                    "to": {"type": "string", "format": "date"},
+                                },
+                            },
+                        },
                     },
                     "required": ["site", "aggregation", "from", "to", "layout", "series"],
                 }
@@ -497,4 +511,29 @@ def _series(  # noqa: PLR0917 - the endpoint's parameters
         out[name] = _rows(periods, agg) if layout == Layout.rows else _aggregate_columns(agg)
     if layout == Layout.columns:
         head["period"] = periods
+    if aggregation in (Aggregation.month, Aggregation.year):
+        head["partial"] = _partial(aggregation, start, end)
     return orjson.dumps({**head, "series": out}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _partial(aggregation: Aggregation, start: dt.date, end: dt.date) -> list[dict[str, str]]:
+    """The months or years that ``from`` … ``to`` cuts short, with the days they cover: a
+    value labelled "2015" from one day of 2015 is that day's mean, not an annual mean
+    (review 21, finding 5). CHOICE: such a period keeps its proportional minimum of valid
+    days (:func:`~shanshui.standards.validity.period_rule`, what a year-to-date figure
+    needs) and is listed here, so that no reader takes it for a whole one."""
+    out = []
+    first = start
+    while first <= end:
+        if aggregation == Aggregation.year:
+            a, b = dt.date(first.year, 1, 1), dt.date(first.year, 12, 31)
+            label = str(first.year)
+        else:
+            a = first.replace(day=1)
+            b = dt.date(a.year + (a.month == 12), a.month % 12 + 1, 1) - dt.timedelta(days=1)
+            label = a.strftime("%Y-%m")
+        cut_from, cut_to = max(a, start), min(b, end)
+        if (cut_from, cut_to) != (a, b):
+            out.append({"period": label, "from": cut_from.isoformat(), "to": cut_to.isoformat()})
+        first = b + dt.timedelta(days=1)
+    return out
