@@ -46,6 +46,8 @@ from typing import Final, NamedTuple
 
 import numpy as np
 
+from shanshui.formats.canonical import UTC_OFFSET_US  # Beijing time, UTC+8
+
 #: Units of mass concentration (canonical spellings, as
 #: :func:`shanshui.formats.longcsv.normalise_unit` writes them): a value in one of them
 #: cannot be negative.
@@ -78,8 +80,6 @@ EARLIEST_UTC_US: Final = 0
 #: How far a reading's time may lie ahead of the clock [s] (a logger's clock running fast).
 #: CHOICE: 10 minutes, as the HJ 212 gateway (``future_datatime``) and the HTTP ingest.
 FUTURE_SLACK_S: Final = 600
-#: Beijing time's offset from UTC [µs] (UTC+8 without daylight saving since 1991).
-_BEIJING_US: Final = 8 * 3_600_000_000
 
 
 def time_out_of_range(local_us: np.ndarray, now_s: float | None = None) -> np.ndarray:
@@ -91,14 +91,14 @@ def time_out_of_range(local_us: np.ndarray, now_s: float | None = None) -> np.nd
     """
     now = time.time() if now_s is None else now_s
     latest = int((now + FUTURE_SLACK_S) * 1_000_000)
-    utc = np.asarray(local_us, dtype=np.int64) - _BEIJING_US
+    utc = np.asarray(local_us, dtype=np.int64) - UTC_OFFSET_US
     out: np.ndarray = (utc < EARLIEST_UTC_US) | (utc > latest)
     return out
 
 
 def time_range_reason(local_us: int, text: str) -> str:
     """The bad-row reason for a time ``text`` that :func:`time_out_of_range` refuses."""
-    if int(local_us) - _BEIJING_US < EARLIEST_UTC_US:
+    if int(local_us) - UTC_OFFSET_US < EARLIEST_UTC_US:
         return f"time {text} is before 1970-01-01 00:00 UTC (a placeholder date?)"
     return (
         f"time {text} lies more than {FUTURE_SLACK_S // 60} minutes in the future "

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
+from shanshui.formats import validity
 from shanshui.hj212 import CST, EncodeError, FrameError, Message, encode, parse_segment, replies
 from shanshui.hj212.scan import Head, HeadDecoder
 from shanshui.ingest.control import (
@@ -487,11 +488,11 @@ class Session:
 
 
 #: How far a data upload's DataTime may lie ahead of the gateway's clock (a logger's clock
-#: running fast). CHOICE: as the HTTP ingest (:data:`shanshui.ingest.http_ingest.
-#: FUTURE_SLACK`), 10 minutes. Further ahead the frame is refused, not acknowledged, and
+#: running fast): the one slack of every way in (:data:`shanshui.formats.validity.
+#: FUTURE_SLACK_S`, 10 minutes). Further ahead the frame is refused, not acknowledged, and
 #: counted as ``future_datatime``: stored, it would stand as the site's latest value until
 #: the real time caught up with it.
-FUTURE_SLACK_S = 600
+FUTURE_SLACK_S = validity.FUTURE_SLACK_S
 
 
 #: (whole POSIX second, its latest DataTime): the text is made once a second, not per chunk
