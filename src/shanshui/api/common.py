@@ -20,9 +20,11 @@ from shanshui.store import DuckDBStore, PostgresStore, Site, Store
 __all__ = [
     "MAX_DAYS",
     "TIME_CONVENTION",
+    "From",
     "Limit",
     "Offset",
     "ReaderPool",
+    "To",
     "day_span",
     "page",
     "records",
@@ -42,6 +44,9 @@ MAX_DAYS = 3700
 #: The days a request may name (pandas' nanosecond times span 1677–2262).
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2199, 12, 31)
 
+#: The natural days a request spans, ``from`` … ``to`` both included (Beijing time).
+From = Annotated[dt.date, Query(alias="from", description="first natural day, YYYY-MM-DD")]
+To = Annotated[dt.date, Query(alias="to", description="last natural day (included)")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 

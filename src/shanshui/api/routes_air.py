@@ -22,8 +22,10 @@ from fastapi.responses import Response
 from shanshui.api.cache import ResponseCache
 from shanshui.api.common import (
     TIME_CONVENTION,
+    From,
     Limit,
     Offset,
+    To,
     day_span,
     page,
     records,
@@ -47,8 +49,6 @@ from shanshui.store.reading import station_table
 
 router = APIRouter(tags=["air quality"])
 
-From = Annotated[dt.date, Query(alias="from", description="first natural day, YYYY-MM-DD")]
-To = Annotated[dt.date, Query(alias="to", description="last natural day (included)")]
 Station = Annotated[str | None, Query(description="station (site) code")]
 City = Annotated[str | None, Query(description="city name (as the station list) or code")]
 # the AQI and assessment of one request read at most this many days (bounded answers)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 
-from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
+from shanshui.api.common import TIME_CONVENTION, From, To, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
 
 router = APIRouter(tags=["series"])
@@ -37,8 +37,8 @@ def _number(x: Any) -> float | None:
 def daily(
     request: Request,
     code: str,
-    start: Annotated[dt.date, Query(alias="from", description="first natural day")],
-    end: Annotated[dt.date, Query(alias="to", description="last natural day (included)")],
+    start: From,
+    end: To,
     parameters: Annotated[
         str | None, Query(description="comma-separated parameter codes; default all")
     ] = None,

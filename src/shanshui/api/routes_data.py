@@ -31,7 +31,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from shanshui.api.cache import Expiring, ResponseCache
-from shanshui.api.common import TIME_CONVENTION, day_span, sites_of, store_of
+from shanshui.api.common import TIME_CONVENTION, From, To, day_span, sites_of, store_of
 from shanshui.api.errors import ApiError
 from shanshui.formats.canonical import UNITS
 from shanshui.hj212.codes import POLLUTANTS
@@ -369,8 +369,8 @@ async def series(
     request: Request,
     *,
     code: str,
-    start: Annotated[dt.date, Query(alias="from", description="first natural day")],
-    end: Annotated[dt.date, Query(alias="to", description="last natural day (included)")],
+    start: From,
+    end: To,
     parameters: Annotated[
         str | None, Query(description="comma-separated codes, e.g. PM2.5,O3; default: six")
     ] = None,

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from shanshui.api.common import ReaderPool, day_span, store_of
+from shanshui.api.common import From, ReaderPool, To, day_span, store_of
 from shanshui.api.errors import ApiError
 from shanshui.store.api import PERIODS, STATISTICS, StoreInputError
 from shanshui.store.reading import read_long, select_sites
@@ -161,8 +161,8 @@ def download(
     request: Request,
     *,
     fmt: Format,
-    start: Annotated[dt.date, Query(alias="from", description="first natural day")],
-    end: Annotated[dt.date, Query(alias="to", description="last natural day (included)")],
+    start: From,
+    end: To,
     sites: Annotated[str | None, Query(description="comma-separated site codes")] = None,
     city: Annotated[str | None, Query(description="city name or GB/T 2260 code")] = None,
     parameters: Annotated[str | None, Query(description="comma-separated codes; all")] = None,

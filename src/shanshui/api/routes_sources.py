@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 
-from shanshui.api.common import TIME_CONVENTION, day_span, store_of
+from shanshui.api.common import TIME_CONVENTION, From, To, day_span, store_of
 from shanshui.api.errors import ApiError
 from shanshui.rules.regional import enterprise_totals, regional_compliance
 
@@ -33,8 +33,8 @@ def _midnight(day: dt.date) -> dt.datetime:
 @router.get("/sources/compliance")
 def compliance(
     request: Request,
-    start: Annotated[dt.date, Query(alias="from", description="first natural day")],
-    end: Annotated[dt.date, Query(alias="to", description="last natural day (included)")],
+    start: From,
+    end: To,
     region: Annotated[
         str | None, Query(pattern=r"^\d{6}$", description="GB/T 2260 code; regions below too")
     ] = None,
