@@ -271,17 +271,23 @@ def _limit(r: _Reader) -> Limit:
         raise r.fail(
             "converted", "a limit with a reference O2 is a converted limit: set converted true"
         )
-    if r.strict and not _HJ212_CODE.fullmatch(lim.parameter):
-        # the rules look readings up by their HJ 212-2017 code (Appendix B: a letter and five
-        # digits); a name such as SO2 matches no reading and is never evaluated (#5)
+    _code(r, "parameter", lim.parameter)
+    return lim
+
+
+def _code(r: _Reader, key: str, code: str) -> str:
+    """``code``, read from ``key``; strictly read, it must be an HJ 212-2017 code: the rules
+    look readings up by it (Appendix B: a letter and five digits), and a name such as SO2
+    matches no reading and is never evaluated (review 22, finding 5)."""
+    if r.strict and not _HJ212_CODE.fullmatch(code):
         known = {c.en.lower(): c.code for c in POLLUTANTS.values()}
-        hint = known.get(lim.parameter.lower())
+        hint = known.get(code.lower())
         raise r.fail(
-            "parameter",
-            f"must be an HJ 212-2017 code (a21026, w01018 …), got {lim.parameter!r}"
+            key,
+            f"must be an HJ 212-2017 code (a21026, w01018 …), got {code!r}"
             + (f": {hint}?" if hint else ""),
         )
-    return lim
+    return code
 
 
 def limit_from_dict(data: Any, *, source: str | None = None, path: str = "") -> Limit:
@@ -375,9 +381,7 @@ def permit_from_dict(data: Any, *, source: str | None = None, strict: bool = Tru
             raise t.fail("year", f"must be a year, got {t.data.get('year')!r}")
         tonnes = t.number("tonnes", required=True)
         assert tonnes is not None
-        parameter = str(t.text("parameter"))
-        if r.strict and not _HJ212_CODE.fullmatch(parameter):
-            raise t.fail("parameter", f"must be an HJ 212-2017 code, got {parameter!r}")
+        parameter = _code(t, "parameter", str(t.text("parameter")))
         totals.append(AnnualTotal(parameter, int(year), tonnes))
     extra = r.data.get("extra") or {}
     if not isinstance(extra, Mapping):
