@@ -316,7 +316,10 @@ def test_run_periodically_runs_at_once_on_wake_and_stops() -> None:
         await asyncio.wait_for(task, 10)
 
     asyncio.run(scenario())
-    assert len(calls) == 2 and calls[1] - calls[0] >= 0.2
+    # an event loop's timer may fire a little before time.monotonic() says it is due: libuv
+    # (uvloop, which `serve` installs) keeps a millisecond clock cached at each loop turn, and
+    # CI once measured 0.19998 s here; 5 ms of slack still tells min_interval from no wait
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.2 - 0.005
 
 
 def test_after_a_hand_close_the_next_occurrence_opens_a_new_alarm(plant: Store) -> None:
