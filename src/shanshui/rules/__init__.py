@@ -16,9 +16,10 @@ hour's natural day), reaching back to the outlet's oldest alarm of the rule stil
 once, to the oldest reading of history back-filled since the job last read the outlet (a device
 uploading what it kept during an outage longer than the look-back; the write path notes writes
 that reach back more than a day: ``rules_backfill``, migration 0006; keep ``lookback`` at least
-that). The binding permit (:func:`~shanshui.rules.binding.bind_outlets`) is chosen over the
-outlet's widest window of the rules that share one read (exceedance, daily, rate: their hours
-are read once).
+that). Each hour is judged under the permit that holds the outlet in it
+(:func:`~shanshui.rules.binding.bind_outlets`: a renewal's limits and reporting interval from
+its first day, the old permit's before); the permits are found over the outlet's widest window
+of the rules that share one read (exceedance, daily, rate: their hours are read once).
 
 Incremental runs
 ----------------
@@ -36,7 +37,7 @@ result since the job last read them:
   inside its window;
 - outlets whose unchanged readings became judged: in an hour that was not judged at the last
   run, or in a natural day that has just ended (see Time labels);
-- outlets whose binding permit, its validity or the outlet's limits changed, whose window
+- outlets whose permits in the window, their validity or the outlet's limits changed, whose window
   start moved earlier, or that were never read.
 
 The offline rule judges every outlet at every run (a silence grows with ``now``): outlets not
@@ -116,7 +117,11 @@ The rules
     label) and closes at the first later judged hour that does not exceed (``closed_at`` = that
     hour's label). Hours that are not judged (no data, flagged, fewer than 45 valid minutes, no
     O2) neither extend nor close it. Hours outside the permit's validity (Beijing dates) are
-    not judged; where several permits hold an outlet, the one starting last binds it.
+    not judged; each hour is judged under the permit valid in it, and where two permits of
+    an outlet overlap, the one that starts later holds it from its first day (CHOICE: a
+    renewal issued before the old permit expires replaces it from then). An alarm belongs to
+    the permit (``permit``, ``threshold``) under which its first hour was judged; a run that
+    goes on across a renewal stays one alarm, its later hours judged under the new limits.
 (b) ``offline`` — per outlet: the data times are the labels of all the outlet's stored
     observations (any period). Where two consecutive data times are further apart than the
     outlet's ``reporting_interval_s``, or the datum after the last data time is overdue at
@@ -125,16 +130,17 @@ The rules
     intervals after the last label), the device was silent too long: ``opened_at`` = last data
     time + interval, ``closed_at`` = the next data time (None while still silent), ``value`` =
     the silence in seconds. Before the outlet's first datum the silence counts from its
-    *anchor*: the later of the binding permit's validity start (00:00 Beijing of ``valid_from``)
-    and the activation of an active device linked to the outlet (its ``Device.site`` is the
-    outlet, or its MN is the permit's ``Outlet.mn``; activation = the newest audit-log entry
-    that made it active: registration, or an operator's approval of a pending device). An outlet
-    that never sent anything is offline from anchor + interval, judged once ``now`` − anchor > 2
-    × interval (``detail.expected_since`` = the anchor, ``last_data`` null); its first datum
-    closes the alarm. Without an active linked device no one is expected to report: nothing is
-    judged before the first datum (:mod:`shanshui.rules.offline`). CHOICE: the permit's start is
-    that of the permit that binds the outlet in the window (a renewed permit's start for a
-    renewed permit).
+    *anchor*: the later of the validity start of the first permit that holds it in the window
+    (00:00 Beijing of ``valid_from``) and the activation of an active device linked to the
+    outlet (its ``Device.site`` is the outlet, or its MN is a permit's ``Outlet.mn``;
+    activation = the newest audit-log entry that made it active: registration, or an
+    operator's approval of a pending device). An outlet that never sent anything is offline
+    from anchor + interval, judged once ``now`` − anchor > 2 × interval
+    (``detail.expected_since`` = the anchor, ``last_data`` null); its first datum closes the
+    alarm. Without an active linked device no one is expected to report: nothing is
+    judged before the first datum (:mod:`shanshui.rules.offline`). A silence is judged with the
+    reporting interval of the permit that held the outlet at its last datum (at the anchor for
+    a silence before the first datum).
 (c) ``flag`` — per outlet and flag letter other than ``N`` (HJ 212-2017 §6.6: F 停运 stopped,
     M 维护 maintenance, S 手工输入 manual value, D 故障 fault, C 校准 calibration, T 超测上限
     over range, B 通讯异常 communication fault): an hour is flagged with X when any observation

@@ -1,15 +1,14 @@
-"""Which permit binds each outlet in a window, and the alarm key.
+"""Which permit holds each outlet at each hour of a window, and the alarm key.
 
 :func:`bind_outlets` is the one place that decides which permit (and so which limits and
-reporting interval) the rules apply to an outlet; see :mod:`shanshui.rules`.
+reporting interval) the rules apply to an outlet at a time; see :mod:`shanshui.rules`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,11 +19,14 @@ __all__ = [
     "BEIJING",
     "DELIVERY",
     "Bound",
+    "Describe",
     "Key",
+    "Term",
     "bind_outlets",
     "day_start",
     "hour_start",
     "judged_end",
+    "validity",
 ]
 
 #: Permits' dates and the natural year are Beijing time (DESIGN §4).
@@ -67,22 +69,15 @@ def day_start(t: datetime, tz: str | ZoneInfo = BEIJING) -> datetime:
 
 
 @dataclass(frozen=True)
-class Bound:
-    """An outlet under the permit that binds it in the evaluated window."""
+class Term:
+    """One permit's hold on an outlet: ``[start, end)``, its validity (00:00 Beijing of
+    ``valid_from`` to 00:00 Beijing of the day after ``valid_to``) cut short where a later
+    permit of the outlet begins (:func:`bind_outlets`)."""
 
     permit: Permit
     outlet: Outlet
-
-    @cached_property
-    def start(self) -> datetime:
-        """First instant of the permit's validity (00:00 Beijing of ``valid_from``)."""
-        return datetime.combine(self.permit.valid_from, time(), BEIJING).astimezone(UTC)
-
-    @cached_property
-    def end(self) -> datetime:
-        """First instant after the validity (00:00 Beijing of the day after ``valid_to``)."""
-        day = self.permit.valid_to + timedelta(days=1)
-        return datetime.combine(day, time(), BEIJING).astimezone(UTC)
+    start: datetime
+    end: datetime
 
     def limit_detail(self, lim: Limit) -> dict[str, Any]:
         """An alarm's detail for one of the outlet's concentration limits: its unit, whether
@@ -96,35 +91,101 @@ class Bound:
             "outlet": self.outlet.code,
         }
 
+
+def validity(p: Permit) -> tuple[datetime, datetime]:
+    """``[start, end)`` of permit ``p``: its dates are Beijing natural days (DESIGN §4)."""
+    start = datetime.combine(p.valid_from, time(), BEIJING).astimezone(UTC)
+    end = datetime.combine(p.valid_to + timedelta(days=1), time(), BEIJING).astimezone(UTC)
+    return start, end
+
+
+#: What a rule takes from the term that holds an episode's first step: its threshold and the
+#: alarm's detail (:meth:`Bound.episodes`).
+Describe = Callable[[Term], tuple[float | None, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An outlet under the permits that hold it in the evaluated window, term by term
+    (``terms``: sorted, disjoint; gaps between them are hours no permit holds)."""
+
+    terms: tuple[Term, ...]
+
+    @property
+    def start(self) -> datetime:
+        """First instant any permit holds the outlet in the window's terms."""
+        return self.terms[0].start
+
+    @property
+    def outlets(self) -> tuple[Outlet, ...]:
+        """The outlet as each term's permit describes it."""
+        return tuple(t.outlet for t in self.terms)
+
+    def index(self, t: datetime) -> int | None:
+        """The index in ``terms`` of the term that holds instant ``t`` (None: none does)."""
+        if len(self.terms) == 1:  # most outlets, most windows: no renewal in sight
+            only = self.terms[0]
+            return 0 if only.start <= t < only.end else None
+        for i, term in enumerate(self.terms):
+            if term.start <= t < term.end:
+                return i
+        return None
+
+    def at(self, t: datetime) -> Term | None:
+        """The term that holds instant ``t`` (None: no permit holds the outlet then)."""
+        i = self.index(t)
+        return None if i is None else self.terms[i]
+
+    def near(self, t: datetime) -> Term:
+        """The term that holds ``t``, else the last that began before it, else the first: the
+        permit an event at ``t`` is told under (an offline silence may begin in a gap)."""
+        before = [term for term in self.terms if term.start <= t]
+        return before[-1] if before else self.terms[0]
+
     def episodes(
-        self,
-        runs: Sequence[Run],
-        threshold: float | None,
-        detail: Mapping[str, Any],
-        *,
-        step_hours: int = 1,
+        self, runs: Sequence[Run], describe: Describe, *, step_hours: int = 1
     ) -> list[Episode]:
         """Runs of a condition (:func:`~shanshui.rules.episodes.hourly_episodes`) as this
-        outlet's episodes under its permit; ``hours`` = the run's steps × ``step_hours``
-        (24 for natural days)."""
-        enterprise, permit = self.permit.enterprise.id, self.permit.id
-        return [
-            Episode(s, last, end, step_hours * n, worst, threshold, enterprise, permit, detail)
-            for s, last, end, n, worst in runs
-        ]
+        outlet's episodes, each under the term that holds its first step (CHOICE: an episode
+        that goes on across a renewal stays the alarm it opened as, under the permit it opened
+        under; its later steps were judged under their own terms); ``hours`` = the run's steps
+        × ``step_hours`` (24 for natural days)."""
+        out = []
+        for s, last, end, n, worst in runs:
+            term = self.near(s)
+            threshold, detail = describe(term)
+            enterprise, permit = term.permit.enterprise.id, term.permit.id
+            out.append(
+                Episode(s, last, end, step_hours * n, worst, threshold, enterprise, permit, detail)
+            )
+        return out
 
 
 def bind_outlets(permits: Sequence[Permit], start: datetime, end: datetime) -> dict[str, Bound]:
-    """Site → the permit and outlet that bind it: among the permits valid at some time in
-    ``[start, end)``, the one that starts last (CHOICE: a renewed permit replaces the old one
-    for the whole window)."""
-    found: dict[str, Bound] = {}
-    for p in permits:
+    """Site → the permits that hold it in ``[start, end)``, term by term: each hour is judged
+    under the permit valid in it (a renewal's limits from its first day, the old permit's
+    before). Where two permits of an outlet overlap, the one that starts later holds it from
+    its start (CHOICE: a renewal issued before the old permit expires replaces it from its
+    own first day; two starting the same day: the first listed)."""
+    found: dict[str, list[tuple[Permit, Outlet, datetime, datetime]]] = {}
+    for p in sorted(permits, key=lambda p: p.valid_from):
+        p_start, p_end = validity(p)
         for o in p.outlets:
-            b = Bound(p, o)
-            if b.end <= start or b.start >= end:
+            if p_end <= start or p_start >= end:
                 continue
-            old = found.get(o.site)
-            if old is None or p.valid_from > old.permit.valid_from:
-                found[o.site] = b
-    return found
+            chain = found.setdefault(o.site, [])
+            if chain and chain[-1][0].valid_from == p.valid_from:
+                continue  # the same first day: the first listed holds it
+            chain.append((p, o, p_start, p_end))
+    out: dict[str, Bound] = {}
+    for site, chain in found.items():
+        terms = []
+        for i, (p, o, t_start, t_end) in enumerate(chain):
+            nxt = chain[i + 1][2] if i + 1 < len(chain) else None
+            cut = t_end if nxt is None else min(t_end, nxt)
+            # a permit cut off before the window by a later one holds none of it
+            if cut > start:
+                terms.append(Term(p, o, t_start, cut))
+        if terms:
+            out[site] = Bound(tuple(terms))
+    return out

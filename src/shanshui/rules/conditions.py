@@ -12,9 +12,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from shanshui.permits.model import Permit
-from shanshui.rules.binding import BEIJING, Bound, Key, bind_outlets, judged_end
+from shanshui.permits.model import Limit, Permit
+from shanshui.rules.binding import BEIJING, Bound, Describe, Key, Term, bind_outlets, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
 from shanshui.rules.exceedance import exceeds
 from shanshui.rules.hours import HourValues, hour_values
@@ -40,19 +41,27 @@ Judged = dict[tuple[str, str], dict[datetime, tuple[bool | None, float | None]]]
 def judged_from(hours: HourValues, bound: Mapping[str, Bound]) -> Judged:
     """Per (site, pollutant with a permitted hourly concentration) and hour: (exceeds,
     value), ``exceeds`` None when the hour is not judged (rule (a) of :mod:`shanshui.rules`:
-    the compared value strictly above ``Limit.hourly``)."""
+    the compared value strictly above ``Limit.hourly`` of the permit that holds the hour)."""
     judged: Judged = {}
     for (site, par), by_hour in hours.items():
         b = bound.get(site)
-        lim = None if b is None else b.outlet.limit(par)
-        if lim is None or lim.hourly is None:
+        if b is None:
             continue
-        limit = lim.hourly
-        judged[(site, par)] = {
-            h: (None if v.value is None else exceeds(v.value, limit), v.value)
-            for h, v in by_hour.items()
-        }
+        # the permitted hourly concentration under each term (None: that permit sets none)
+        limits = [_hourly_limit(t.outlet.limit(par)) for t in b.terms]
+        steps = {}
+        for h, v in by_hour.items():
+            i = b.index(h)
+            limit = None if i is None else limits[i]
+            if limit is not None:
+                steps[h] = (None if v.value is None else exceeds(v.value, limit), v.value)
+        if steps:
+            judged[(site, par)] = steps
     return judged
+
+
+def _hourly_limit(lim: Limit | None) -> float | None:
+    return None if lim is None else lim.hourly
 
 
 def judge_hours(store: Store, bound: Mapping[str, Bound], start: datetime, end: datetime) -> Judged:
@@ -69,22 +78,32 @@ def exceedance_episodes(
 
     Minute data decide an hour (≥ 45 valid minutes, HJ 76-2017 Annex B, through
     :func:`shanshui.rules.compliance.evaluate_hours`); the device's hourly records decide the
-    hours that have no minute data. Hours outside the permit's validity are not judged.
+    hours that have no minute data. Each hour is judged under the limit of the permit that
+    holds it (:func:`~shanshui.rules.binding.bind_outlets`); hours no permit holds are not
+    judged.
     """
     out: dict[Key, list[Episode]] = {}
     for (site, par), by_hour in judged_from(hours, bound).items():
         start = starts.get(site)
         if start is None:
             continue
-        b = bound[site]
-        lim = b.outlet.limit(par)
-        assert lim is not None
         steps = [(h, by_hour[h][0], by_hour[h][1]) for h in sorted(by_hour) if h >= start]
         runs = hourly_episodes(steps)
         if not runs:
             continue
-        out[(site, "exceedance", par)] = b.episodes(runs, lim.hourly, b.limit_detail(lim))
+        out[(site, "exceedance", par)] = bound[site].episodes(runs, _hourly(par))
     return out
+
+
+def _hourly(parameter: str) -> Describe:
+    """Rule (a)'s threshold and detail under a term (which limits ``parameter`` hourly)."""
+
+    def describe(term: Term) -> tuple[float | None, Mapping[str, Any]]:
+        lim = term.outlet.limit(parameter)
+        assert lim is not None  # the run's first hour was judged under this term
+        return lim.hourly, term.limit_detail(lim)
+
+    return describe
 
 
 def flag_episodes(
@@ -103,17 +122,21 @@ def flag_episodes(
             by_site[site].setdefault(hour, set()).add(flag)
     out: dict[Key, list[Episode]] = {}
     for site, hours in by_site.items():
-        b = bound[site]
         flags = set().union(*hours.values()) - VALID_FLAGS
         order = sorted(hours)
         for flag in sorted(flags):
             runs = hourly_episodes((h, flag in hours[h], None) for h in order)
-            detail = {"outlet": b.outlet.code, "flag": flag}
-            out[(site, "flag", flag)] = [
-                Episode(s, last, end, n, None, None, b.permit.enterprise.id, b.permit.id, detail)
-                for s, last, end, n, _w in runs
-            ]
+            out[(site, "flag", flag)] = bound[site].episodes(runs, _flagged(flag))
     return out
+
+
+def _flagged(flag: str) -> Describe:
+    """Rule (c)'s detail under a term (no threshold)."""
+
+    def describe(term: Term) -> tuple[float | None, Mapping[str, Any]]:
+        return None, {"outlet": term.outlet.code, "flag": flag}
+
+    return describe
 
 
 @dataclass(frozen=True)

@@ -396,16 +396,16 @@ def _by_start(bound: Mapping[str, Bound], starts: Mapping[str, datetime]) -> lis
 
 
 def _signature(b: Bound | None) -> tuple[object, ...] | None:
-    """What the rules take from the binding permit for one outlet: a change re-reads it."""
+    """What the rules take from the permits that hold one outlet, term by term: a change (a
+    renewal imported, a validity or a limit corrected) re-reads it."""
     if b is None:
         return None
-    p = b.permit
-    return (p.id, p.enterprise.id, p.valid_from, p.valid_to, b.outlet)
+    return tuple((t.permit.id, t.permit.enterprise.id, t.start, t.end, t.outlet) for t in b.terms)
 
 
 class _Window:
-    """One group of rules at one run: each outlet's window start per rule, the permit that
-    binds it, and the stored alarms to reconcile with."""
+    """One group of rules at one run: each outlet's window start per rule, the permits that
+    hold it, and the stored alarms to reconcile with."""
 
     def __init__(
         self,
@@ -464,7 +464,7 @@ class _Window:
 
     def evaluated(self, group: str, changed: set[str] | None, state: _State) -> set[str]:
         """The outlets whose data this run reads: all (``changed`` None), else those with
-        changed readings, another binding permit or an earlier window start than when they
+        changed readings, other permits holding them or an earlier window start than when they
         were read last, or never read."""
         if changed is None:
             return set(self.gstart)

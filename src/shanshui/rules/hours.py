@@ -13,7 +13,8 @@ Per (site, parameter) and hour it keeps:
   converted hourly mean where the permit says the limits apply to it (GB 13223-2011 §5.2,
   with the hour's valid O2 mean), else the measured mean; None when not judged.
 
-Hours outside the binding permit's validity are dropped.
+Each hour is read as the permit that holds it reads it (:func:`~shanshui.rules.binding.
+bind_outlets`); hours no permit holds are dropped.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from shanshui.permits.model import Outlet
 from shanshui.rules.binding import Bound
 from shanshui.rules.compliance import evaluate_hours
 from shanshui.store.api import Store
 
-__all__ = ["FLOW", "HourValue", "HourValues", "hour_values", "limits_table"]
+__all__ = ["FLOW", "HourValue", "HourValues", "hour_values"]
 
 #: HJ 212-2017 code of the flue-gas flow (废气流量, dry, standard conditions; m³/s).
 FLOW = "a00000"
@@ -55,35 +57,65 @@ _SCHEMA = pa.schema(
 )
 
 
-def limits_table(bound: Mapping[str, Bound], *, hourly_only: bool = False) -> pa.Table:
-    """The limits table of :func:`~shanshui.rules.compliance.evaluate_hours` for ``bound``:
-    one row per outlet and limited pollutant (``limit`` the permitted hourly concentration,
-    +inf where the permit gives none: such rows are read for their values, never judged
-    there) and the flow at air outlets with a permitted rate. ``hourly_only``: only the
-    pollutants with a permitted hourly concentration."""
+def _rows(site: str, outlet: Outlet, *, hourly_only: bool) -> list[dict[str, Any]]:
+    """The rows of the limits table :func:`~shanshui.rules.compliance.evaluate_hours` reads for
+    one outlet as one permit describes it: one per limited pollutant (``limit`` the permitted
+    hourly concentration, +inf where the permit gives none: such rows are read for their
+    values, never judged there) and the flow at an air outlet with a permitted rate."""
     rows: list[dict[str, Any]] = []
+    wanted = {lim.parameter for lim in outlet.limits}
+    for lim in outlet.limits:
+        if hourly_only and lim.hourly is None:
+            continue
+        rows.append(
+            {
+                "site": site,
+                "parameter": lim.parameter,
+                "limit": math.inf if lim.hourly is None else lim.hourly,
+                # the permit says whether the limits bind the converted value (GB 13223 §5.2)
+                "reference_o2": lim.reference_o2 if lim.converted else None,
+                "basis": "converted" if lim.converted else "measured",
+            }
+        )
+    rated = any(lim.rate_kg_h is not None for lim in outlet.limits)
+    if not hourly_only and rated and outlet.kind == "air" and FLOW not in wanted:
+        rows.append(
+            {"site": site, "parameter": FLOW, "limit": math.inf, "reference_o2": None,
+             "basis": "measured"}
+        )  # fmt: skip
+    return rows
+
+
+def _layers(
+    bound: Mapping[str, Bound], *, hourly_only: bool
+) -> list[tuple[list[dict[str, Any]], dict[str, set[int]]]]:
+    """The reads one window needs: each a limits table and, per site, the terms (indices in
+    ``Bound.terms``) it speaks for. The terms of an outlet share a read unless two of them
+    read a pollutant differently (one converted at a reference O2, the other not, or at
+    another reference): a renewal that keeps the conversion costs no second read."""
+    layers: list[tuple[list[dict[str, Any]], dict[str, set[int]]]] = []
     for site, b in bound.items():
-        wanted = {lim.parameter for lim in b.outlet.limits}
-        for lim in b.outlet.limits:
-            if hourly_only and lim.hourly is None:
-                continue
-            rows.append(
-                {
-                    "site": site,
-                    "parameter": lim.parameter,
-                    "limit": math.inf if lim.hourly is None else lim.hourly,
-                    # the permit says whether the limits bind the converted value (GB 13223 §5.2)
-                    "reference_o2": lim.reference_o2 if lim.converted else None,
-                    "basis": "converted" if lim.converted else "measured",
-                }
-            )
-        rated = any(lim.rate_kg_h is not None for lim in b.outlet.limits)
-        if not hourly_only and rated and b.outlet.kind == "air" and FLOW not in wanted:
-            rows.append(
-                {"site": site, "parameter": FLOW, "limit": math.inf, "reference_o2": None,
-                 "basis": "measured"}
-            )  # fmt: skip
-    return pa.Table.from_pylist(rows, _SCHEMA)
+        placed: list[dict[str, tuple[Any, Any]]] = []  # per layer: parameter → how it is read
+        for i, term in enumerate(b.terms):
+            rows = _rows(site, term.outlet, hourly_only=hourly_only)
+            how = {r["parameter"]: (r["reference_o2"], r["basis"]) for r in rows}
+            fits = (k for k, seen in enumerate(placed)
+                    if all(seen.get(par, v) == v for par, v in how.items()))  # fmt: skip
+            k = next(fits, len(placed))
+            if k == len(placed):
+                placed.append({})
+            if k == len(layers):
+                layers.append(([], {}))
+            table, terms = layers[k]
+            table += [r for r in rows if r["parameter"] not in placed[k]]
+            placed[k].update(how)
+            terms.setdefault(site, set()).add(i)
+    return layers
+
+
+def _wants(outlet: Outlet, parameter: str, *, hourly_only: bool) -> bool:
+    """Whether ``outlet``'s permit reads ``parameter`` (see :func:`_rows`)."""
+    return any(r["parameter"] == parameter for r in _rows("", outlet, hourly_only=hourly_only))
 
 
 def hour_values(
@@ -94,12 +126,35 @@ def hour_values(
     *,
     hourly_only: bool = False,
 ) -> HourValues:
-    """Per (site, parameter) and hour in ``[start, end)`` within the binding permit's
-    validity: :class:`HourValue` (module docstring)."""
-    limits = limits_table(bound, hourly_only=hourly_only)
+    """Per (site, parameter) and hour in ``[start, end)`` that a permit holds and reads it:
+    :class:`HourValue` (module docstring), as the permit that holds the hour reads it."""
     out: HourValues = {}
-    if limits.num_rows == 0:
-        return out
+    for rows, terms in _layers(bound, hourly_only=hourly_only):
+        if rows:
+            limits = pa.Table.from_pylist(rows, _SCHEMA)
+            _read(store, limits, bound=bound, terms=terms, span=(start, end), out=out,
+                  hourly_only=hourly_only)  # fmt: skip
+    return out
+
+
+def _read(
+    store: Store,
+    limits: pa.Table,
+    *,
+    bound: Mapping[str, Bound],
+    terms: Mapping[str, set[int]],
+    span: tuple[datetime, datetime],
+    out: HourValues,
+    hourly_only: bool,
+) -> None:
+    """:func:`hour_values` of one read (:func:`_layers`): the hours of ``terms`` into ``out``."""
+    wants: dict[tuple[str, int, str], bool] = {}
+    # outlets one term holds over the whole span: no look-up per row
+    whole = {
+        site: 0
+        for site, b in bound.items()
+        if len(b.terms) == 1 and b.terms[0].start <= span[0] and span[1] <= b.terms[0].end
+    }
     # hourly records first, minute data overwrite them (minute data take precedence) where
     # they make a valid hour or the device sent no valid hourly record of it. CHOICE: minute
     # records that do not make a valid hour leave it to a valid hourly record: HJ 212-2017
@@ -107,19 +162,27 @@ def hour_values(
     # minutes, six records an hour that never reach HJ 76-2017 Annex B's 45, and the
     # logger's hourly record is then the hour's value.
     for period in ("hour", "minute"):
-        table = evaluate_hours(store, limits, start=start, end=end, period=period)
+        table = evaluate_hours(store, limits, start=span[0], end=span[1], period=period)
         cols = table.select(["site", "parameter", "hour", "valid", "mean", "value"])
         for site, par, label, valid, mean, value in zip(
             *(c.to_pylist() for c in cols.columns), strict=True
         ):
             b = bound[site]
             hour = label.astimezone(UTC)
-            if not b.start <= hour < b.end:
+            i = whole.get(site)
+            if i is None:
+                i = b.index(hour)
+            # hours no permit holds, or held by a term another read speaks for, are not here
+            if i is None or i not in terms[site]:
                 continue
+            key = (site, i, par)
+            if key not in wants:
+                wants[key] = _wants(b.terms[i].outlet, par, hourly_only=hourly_only)
+            if not wants[key]:
+                continue  # a pollutant this hour's permit does not limit
             ok = bool(valid)
             hours = out.setdefault((site, par), {})
             kept = hours.get(hour)
             if not ok and kept is not None and kept.mean is not None:
                 continue  # a valid hourly record stands (see above)
             hours[hour] = HourValue(mean if ok else None, value if ok else None)
-    return out

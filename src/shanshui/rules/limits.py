@@ -11,10 +11,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
-from shanshui.rules.binding import Bound, Key, day_start, judged_end
+from shanshui.permits.model import Limit
+from shanshui.rules.binding import Bound, Describe, Key, Term, day_start, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
 from shanshui.rules.exceedance import exceeds
 from shanshui.rules.hours import FLOW, HourValues
@@ -85,25 +87,51 @@ def daily_episodes(
         if start is None:
             continue
         zone = tz.get(site, "Asia/Shanghai")
-        for lim in b.outlet.limits:
-            if lim.daily is None:
-                continue
-            values = hours.get((site, lim.parameter), {})
+        for par in _limited(b, "daily"):
+            values = hours.get((site, par), {})
             days = daily_means({h: v.value for h, v in values.items()}, zone, now)
-            steps = [
-                (d, None if mean is None else exceeds(mean, lim.daily), mean)
-                for d, (mean, _n) in sorted(days.items())
-                if d >= start
-            ]
+            steps = []
+            for d, (mean, _n) in sorted(days.items()):
+                # a day is judged under the permit that holds its first hour (permits' dates
+                # are Beijing natural days: in Beijing time the whole day is one permit's)
+                lim = _limit(b, d, par)
+                if d >= start and lim is not None and lim.daily is not None:
+                    steps.append((d, None if mean is None else exceeds(mean, lim.daily), mean))
             runs = hourly_episodes(steps)
             if not runs:
                 continue
-            detail = {**b.limit_detail(lim), "tz": zone, "min_valid_hours": MIN_VALID_HOURS_PER_DAY}
-            out[(site, DAILY_RULE, lim.parameter)] = [
+            extra = {"tz": zone, "min_valid_hours": MIN_VALID_HOURS_PER_DAY}
+            out[(site, DAILY_RULE, par)] = [
                 replace(e, detail={**e.detail, "days": e.hours // 24})
-                for e in b.episodes(runs, lim.daily, detail, step_hours=24)
+                for e in b.episodes(runs, _describe(par, "daily", extra), step_hours=24)
             ]
     return out
+
+
+def _limited(b: Bound, kind: str) -> list[str]:
+    """The pollutants some permit of ``b`` limits by ``kind`` (``daily``, ``rate_kg_h``)."""
+    pars = {lim.parameter for o in b.outlets for lim in o.limits if getattr(lim, kind) is not None}
+    return sorted(pars)
+
+
+def _limit(b: Bound, t: datetime, parameter: str) -> Limit | None:
+    """The limit of ``parameter`` in the permit that holds ``b`` at ``t`` (None: none)."""
+    term = b.at(t)
+    return None if term is None else term.outlet.limit(parameter)
+
+
+def _describe(parameter: str, kind: str, extra: Mapping[str, Any]) -> Describe:
+    """A daily or rate rule's threshold and detail under a term."""
+
+    def describe(term: Term) -> tuple[float | None, Mapping[str, Any]]:
+        lim = term.outlet.limit(parameter)
+        assert lim is not None  # the run's first step was judged under this term
+        threshold: float | None = getattr(lim, kind)
+        if kind == "daily":
+            return threshold, {**term.limit_detail(lim), **extra}
+        return threshold, {**extra, "standard": lim.standard, "outlet": term.outlet.code}
+
+    return describe
 
 
 def flow_to_m3h(flow: np.ndarray, unit: str | None) -> np.ndarray | None:
@@ -136,33 +164,32 @@ def rate_episodes(
     out: dict[Key, list[Episode]] = {}
     for site, b in bound.items():
         start = starts.get(site)
-        if start is None or b.outlet.kind != "air":
+        if start is None:
             continue
         flow = {h: v.mean for h, v in hours.get((site, FLOW), {}).items() if v.mean is not None}
-        for lim in b.outlet.limits:
-            if lim.rate_kg_h is None:
-                continue
-            conc = hours.get((site, lim.parameter), {})
-            order = sorted(h for h in conc if h >= start)
-            both = [h for h in order if conc[h].mean is not None and h in flow]
+        for par in _limited(b, "rate_kg_h"):
+            conc = hours.get((site, par), {})
+            order = []
+            for h in sorted(conc):
+                term = b.at(h)  # each hour under the permit that holds it
+                if h < start or term is None or term.outlet.kind != "air":
+                    continue
+                lim = term.outlet.limit(par)
+                if lim is not None and lim.rate_kg_h is not None:
+                    order.append((h, lim.rate_kg_h))
+            both = [h for h, _r in order if conc[h].mean is not None and h in flow]
             q = flow_to_m3h(np.array([flow[h] for h in both], dtype=np.float64), flow_unit)
             if q is None:
                 continue
             c = np.array([conc[h].mean for h in both], dtype=np.float64)
             rate = dict(zip(both, emission_rate(c, q).tolist(), strict=True))
             steps = [
-                (h, None if h not in rate else exceeds(rate[h], lim.rate_kg_h), rate.get(h))
-                for h in order
+                (h, None if h not in rate else exceeds(rate[h], permitted), rate.get(h))
+                for h, permitted in order
             ]
             runs = hourly_episodes(steps)
             if not runs:
                 continue
-            detail = {
-                "unit": "kg/h",
-                "basis": "measured",
-                "flow": FLOW,
-                "standard": lim.standard,
-                "outlet": b.outlet.code,
-            }
-            out[(site, RATE_RULE, lim.parameter)] = b.episodes(runs, lim.rate_kg_h, detail)
+            extra = {"unit": "kg/h", "basis": "measured", "flow": FLOW}
+            out[(site, RATE_RULE, par)] = b.episodes(runs, _describe(par, "rate_kg_h", extra))
     return out

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shanshui.rules.binding import DELIVERY, Bound, Key
+from shanshui.rules.binding import DELIVERY, Bound, Key, Term
 from shanshui.rules.episodes import Episode
 from shanshui.store.alarms import AlarmStore
 
@@ -58,7 +58,7 @@ def read_silences(
     if not sites:
         return {}
     start = min(starts[s] for s in sites)
-    min_gap = min(bound[s].outlet.reporting_interval_s for s in sites)
+    min_gap = min(o.reporting_interval_s for s in sites for o in bound[s].outlets)
     gaps: dict[str, list[tuple[datetime, datetime]]] = {s: [] for s in sites}
     for site, prev, nxt in store.rule_gaps(sites, start, now, min_gap):
         # the gap ending in the site's own window (its previous time may lie before it)
@@ -91,18 +91,18 @@ def anchors(
     silences: Mapping[str, Silences],
     devices: Sequence[Activation],
 ) -> dict[str, datetime]:
-    """Site → its expectation anchor: the later of the binding permit's validity start and
-    the activation of its linked active device (``devices``: every active device; linked:
-    the device's site is the outlet, or its MN is the one the permit names; several: the
-    earliest activation; activation: the newest audit entry that made the device active,
-    its registration or approval; unknown: the permit's start). Outlets without a linked
+    """Site → its expectation anchor: the later of the validity start of the first permit that
+    holds it in the window and the activation of its linked active device (``devices``: every
+    active device; linked: the device's site is the outlet, or its MN is one a permit names;
+    several: the earliest activation; activation: the newest audit entry that made the device
+    active, its registration or approval; unknown: the permit's start). Outlets without a linked
     active device have no anchor (no one is expected to report), nor have those whose
     first data time is at or before their permit's start (they sent data before any
     anchor)."""
     wanted = {s: b for s, b in bound.items() if s in silences and _late(silences[s].first, b)}
     if not wanted:
         return {}
-    by_mn = {b.outlet.mn: s for s, b in wanted.items() if b.outlet.mn}
+    by_mn = {o.mn: s for s, b in wanted.items() for o in b.outlets if o.mn}
     found: dict[str, list[datetime | None]] = {}
     for mn, site, activated in devices:
         for s in {site, by_mn.get(mn)}:
@@ -116,16 +116,21 @@ def anchors(
     return out
 
 
+def _interval(term: Term) -> timedelta:
+    """The reporting interval of the outlet under ``term``'s permit."""
+    return timedelta(seconds=term.outlet.reporting_interval_s)
+
+
 def _episode(
-    b: Bound, *, opened: datetime, prev: datetime | None, resumed: datetime | None,
+    term: Term, *, opened: datetime, prev: datetime | None, resumed: datetime | None,
     now: datetime, since: datetime,
 ) -> Episode:  # fmt: skip
-    interval = timedelta(seconds=b.outlet.reporting_interval_s)
+    interval = _interval(term)
     until = resumed if resumed is not None else now
     detail = {
-        "outlet": b.outlet.code,
+        "outlet": term.outlet.code,
         "last_data": None if prev is None else prev.isoformat(),
-        "mn": b.outlet.mn,
+        "mn": term.outlet.mn,
     }
     if prev is None:
         detail["expected_since"] = since.isoformat()
@@ -136,8 +141,8 @@ def _episode(
         math.floor((until - opened).total_seconds() / 3600),
         (until - since).total_seconds(),
         interval.total_seconds(),
-        b.permit.enterprise.id,
-        b.permit.id,
+        term.permit.enterprise.id,
+        term.permit.id,
         detail,
     )
 
@@ -193,27 +198,34 @@ def offline_episodes(
         if b is None:
             continue
         start = sil.start if starts is None else starts.get(site, sil.start)
-        interval = timedelta(seconds=b.outlet.reporting_interval_s)
         episodes: list[Episode] = []
         a = anchor.get(site)
         if a is not None and (sil.first is None or sil.first > a):
+            term = b.near(a)
+            interval = _interval(term)
             silent = (
                 sil.first - a > interval if sil.first is not None else overdue(a, now, interval)
             )
             if silent and (sil.first is None or sil.first >= start):
                 episodes.append(
-                    _episode(b, opened=a + interval, prev=None, resumed=sil.first, now=now, since=a)
-                )
+                    _episode(term, opened=a + interval, prev=None, resumed=sil.first, now=now,
+                             since=a)
+                )  # fmt: skip
         for prev, nxt in sil.gaps:
-            if nxt - prev > interval and nxt >= start:
+            # a silence is told under the permit that held the outlet's last datum before it
+            # (its reporting interval says when the next was due)
+            term = b.near(prev)
+            if nxt - prev > _interval(term) and nxt >= start:
                 episodes.append(
-                    _episode(b, opened=prev + interval, prev=prev, resumed=nxt, now=now, since=prev)
-                )
-        if sil.last is not None and overdue(sil.last, now, interval):
+                    _episode(term, opened=prev + _interval(term), prev=prev, resumed=nxt,
+                             now=now, since=prev)
+                )  # fmt: skip
+        if sil.last is not None and overdue(sil.last, now, _interval(b.near(sil.last))):
+            term = b.near(sil.last)
             episodes.append(
                 _episode(
-                    b,
-                    opened=sil.last + interval,
+                    term,
+                    opened=sil.last + _interval(term),
                     prev=sil.last,
                     resumed=None,
                     now=now,

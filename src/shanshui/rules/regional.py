@@ -47,17 +47,17 @@ def regional_compliance(
             if exceeds is None:
                 continue
             hours[(site, hour)] = hours.get((site, hour), False) or exceeds
-    per_site: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # judged, compliant
-    for (site, _hour), exceeded in hours.items():
-        per_site[site][0] += 1
-        per_site[site][1] += 0 if exceeded else 1
-    per_enterprise: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for site, (n, ok) in per_site.items():
-        ent = bound[site].permit.enterprise.id
-        per_enterprise[ent][0] += n
-        per_enterprise[ent][1] += ok
-    judged_hours = sum(n for n, _ok in per_site.values())
-    compliant_hours = sum(ok for _n, ok in per_site.values())
+    # each outlet-hour counts for the enterprise whose permit holds the outlet in that hour
+    # (an outlet may change hands from one permit period to the next)
+    per_enterprise: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # judged, compliant
+    for (site, hour), exceeded in hours.items():
+        term = bound[site].at(hour)
+        assert term is not None  # judged hours are held by a permit
+        counts = per_enterprise[term.permit.enterprise.id]
+        counts[0] += 1
+        counts[1] += 0 if exceeded else 1
+    judged_hours = sum(n for n, _ok in per_enterprise.values())
+    compliant_hours = sum(ok for _n, ok in per_enterprise.values())
     judged_sources = [e for e, (n, _ok) in per_enterprise.items() if n > 0]
     compliant_sources = [e for e in judged_sources if per_enterprise[e][0] == per_enterprise[e][1]]
     return {

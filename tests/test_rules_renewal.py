@@ -1,0 +1,193 @@
+"""A permit renewed: each hour is judged under the permit valid in it (review 22, finding 2).
+
+Before, the rules bound an outlet to one permit for the whole window judged, the one that
+starts last: importing a renewal moved an open alarm's start and permit to the new permit
+and dropped the hours judged under the old one, and regional compliance counted only the
+new permit's hours. The expected alarms below are worked out by hand from the rules as
+written in ``shanshui/rules/__init__.py``:
+
+- permits' dates are Beijing natural days (DESIGN §4): a permit valid to 2026-03-01 holds
+  the outlet until 2026-03-02 00:00 Beijing = 2026-03-01 16:00 UTC;
+- conversion to the reference oxygen, GB 13223-2011 §5.2: ``C × (21 − 6)/(21 − O2)``; with
+  O2 = 11 % the factor is 15/10 = 1.5;
+- an hourly mean needs ≥ 45 valid minutes (HJ 76-2017 Annex B), a daily mean ≥ 20 valid
+  hours; an hour is judged 10 minutes after its end.
+
+Data: UTC hours 14–19 of 2026-03-01 (Beijing 22:00 on 1 March to 03:59 on 2 March).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from shanshui.permits import Enterprise, Limit, Outlet, Permit
+from shanshui.rules.engine import RulesJob
+from shanshui.rules.regional import regional_compliance
+from shanshui.store import Parameter, Store
+
+pytest_plugins = ["pg"]
+
+SO2, NOX, O2 = "a21026", "a21002", "a19001"
+T0 = datetime(2026, 3, 1, 14, tzinfo=UTC)
+NOW = T0 + timedelta(hours=6, minutes=30)  # hours 14–19 judged
+RENEWAL_START = datetime(2026, 3, 1, 16, tzinfo=UTC)  # 2026-03-02 00:00 Beijing
+E1 = Enterprise("E1", "示例电厂 (synthetic)", "130100")
+E2 = Enterprise("E2", "接手企业 (synthetic)", "130100")
+COLUMNS = ["site", "parameter", "statistic", "period", "time", "value", "flag"]
+
+
+def h(n: float) -> datetime:
+    return T0 + timedelta(hours=n)
+
+
+def permit(
+    pid: str, start: date, end: date, so2_hourly: float, *, interval: int = 60,
+    enterprise: Enterprise = E1, nox_daily: float | None = None,
+) -> Permit:  # fmt: skip
+    limits = [Limit(SO2, "mg/m³", hourly=so2_hourly, converted=True, reference_o2=6)]
+    if nox_daily is not None:
+        limits.append(Limit(NOX, "mg/m³", daily=nox_daily))
+    outlet = Outlet("DA001", "1号烟囱", "主要", "air", "S1", "MN1", interval, limits=tuple(limits))
+    return Permit(pid, enterprise, start, end, (outlet,), synthetic=True)
+
+
+def so2_minutes(so2: float, hours: range = range(6)) -> pd.DataFrame:
+    rows = []
+    for hour in hours:
+        for m in range(60):
+            t = h(hour) + timedelta(minutes=m)
+            rows += [("S1", SO2, "avg", "minute", t, so2, "N"),
+                     ("S1", O2, "avg", "minute", t, 11.0, "N")]  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+@pytest.fixture
+def plant(store: Store) -> Store:
+    store.upsert_parameters(
+        [Parameter(SO2, "SO2", "mg/m³", SO2), Parameter(NOX, "NOx", "mg/m³", NOX),
+         Parameter(O2, "O2", "%", O2)]
+    )  # fmt: skip
+    return store
+
+
+def alarms(store: Store, rule: str) -> list:  # type: ignore[type-arg]
+    return sorted((a for a in store.alarms() if a.rule == rule), key=lambda a: a.opened_at)
+
+
+def test_each_hour_is_judged_under_the_permit_valid_in_it(plant: Store) -> None:
+    # converted SO2 (×1.5): hours 14, 15: 40 → 60, above P1's 50; hours 16, 17: 20 → 30,
+    # within the renewal's 35; hours 18, 19: 30 → 45, above 35 (within P1's 50)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.put_permit(permit("P2", date(2026, 3, 2), date(2030, 12, 31), 35), actor="test")
+    for so2, hours in ((40.0, range(2)), (20.0, range(2, 4)), (30.0, range(4, 6))):
+        plant.write_observations(so2_minutes(so2, hours))
+    RulesJob(plant).run_once(NOW)
+    first, second = alarms(plant, "exceedance")
+    # before: P2 bound the whole window and the hours under P1 were not judged at all
+    assert (first.opened_at, first.last_seen, first.closed_at, first.hours) == (
+        h(0), h(1), RENEWAL_START, 2,
+    )  # fmt: skip
+    assert (first.permit, first.threshold, first.state) == ("P1", 50, "closed")
+    assert first.value == pytest.approx(60.0)
+    assert (second.opened_at, second.last_seen, second.hours, second.state) == (
+        h(4), h(5), 2, "open",
+    )  # fmt: skip
+    assert (second.permit, second.threshold) == ("P2", 35)
+    assert second.value == pytest.approx(45.0)
+
+
+def test_an_alarm_keeps_its_start_and_permit_when_a_renewal_is_imported(plant: Store) -> None:
+    # SO2 40 → 60 at 6 % O2: above 50 and above 35 in every hour
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 12, 31), 50), actor="test")
+    plant.write_observations(so2_minutes(40.0))
+    job = RulesJob(plant)
+    job.run_once(NOW)
+    (before,) = alarms(plant, "exceedance")
+    assert (before.opened_at, before.hours, before.permit, before.threshold) == (h(0), 6, "P1", 50)
+    # the renewal is issued before P1 expires: it holds the outlet from its own first day
+    plant.put_permit(permit("P2", date(2026, 3, 2), date(2030, 12, 31), 35), actor="test")
+    job.run_once(NOW)
+    (after,) = alarms(plant, "exceedance")
+    # before: moved to 16:00 under P2 with 4 hours, the two hours under P1 dropped
+    assert after.id == before.id
+    assert (after.opened_at, after.last_seen, after.hours) == (h(0), h(5), 6)
+    assert (after.permit, after.threshold, after.state) == ("P1", 50, "open")
+    assert job.run_once(NOW).changed == 0
+    # a full evaluation by a fresh job agrees with the incremental one
+    assert RulesJob(plant).run_once(NOW).changed == 0
+
+
+def test_regional_compliance_counts_the_hours_of_both_permits_and_owners(plant: Store) -> None:
+    # the outlet changes hands with the new permit period (E1 → E2): SO2 45 converted is
+    # within E1's 50 (2 hours) and above E2's 35 (4 hours)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.put_permit(
+        permit("P2", date(2026, 3, 2), date(2030, 12, 31), 35, enterprise=E2), actor="test"
+    )
+    plant.write_observations(so2_minutes(30.0))
+    got = regional_compliance(plant, h(0), h(6))
+    # before: 4 judged hours, all of them E2's, none compliant
+    assert got["source_hours"] == {"judged": 6, "compliant": 2, "share": pytest.approx(2 / 6)}
+    by_id = {e["id"]: e for e in got["enterprises"]}
+    assert (by_id["E1"]["judged_hours"], by_id["E1"]["compliant_hours"]) == (2, 2)
+    assert (by_id["E2"]["judged_hours"], by_id["E2"]["compliant_hours"]) == (4, 0)
+    assert got["sources"]["judged"] == 2 and got["sources"]["compliant"] == 1
+
+
+def test_a_silence_is_judged_with_the_interval_of_the_permit_that_held_it(plant: Store) -> None:
+    # P1: the outlet reports hourly (3600 s); the renewal asks for minute data (60 s). Hourly
+    # records at 14:00 and 15:00, minute data from 16:00: no gap exceeds its own interval
+    plant.put_permit(
+        permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50, interval=3600), actor="test"
+    )
+    plant.put_permit(permit("P2", date(2026, 3, 2), date(2030, 12, 31), 50), actor="test")
+    hourly = pd.DataFrame(
+        [("S1", SO2, "avg", "hour", h(i), 20.0, "N") for i in (0, 1)], columns=COLUMNS
+    )
+    plant.write_observations(hourly)
+    plant.write_observations(so2_minutes(20.0, range(2, 6)))
+    # the last minute is 19:59; the next is not overdue before 20:02 (2 × 60 s + 60 s)
+    RulesJob(plant).run_once(h(6) + timedelta(minutes=1))
+    # before: the renewal's 60 s for every hour made 14:00 → 15:00 a silence of an hour
+    assert alarms(plant, "offline") == []
+
+
+def test_each_natural_day_is_judged_under_its_permits_daily_limit(plant: Store) -> None:
+    # NOx hourly records (measured basis) over two Beijing days: 1 March at 45 mg/m³ under
+    # P1's daily limit 40, 2 March at 35 under the renewal's 30: both days exceed, one alarm
+    # that opened under P1
+    day1 = datetime(2026, 2, 28, 16, tzinfo=UTC)  # 2026-03-01 00:00 Beijing
+    plant.put_permit(
+        permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50, interval=3600, nox_daily=40),
+        actor="test",
+    )
+    plant.put_permit(
+        permit("P2", date(2026, 3, 2), date(2030, 12, 31), 50, interval=3600, nox_daily=30),
+        actor="test",
+    )
+    rows = [("S1", NOX, "avg", "hour", day1 + timedelta(hours=i), 45.0 if i < 24 else 35.0, "N")
+            for i in range(48)]  # fmt: skip
+    plant.write_observations(pd.DataFrame(rows, columns=COLUMNS))
+    # 2 March ends 2026-03-02 16:00 UTC; its last hour is judged from 16:10
+    RulesJob(plant).run_once(datetime(2026, 3, 2, 16, 30, tzinfo=UTC))
+    (alarm,) = alarms(plant, "daily_exceedance")
+    # before: P2's 30 for both days, and 1 March (before P2) not judged: opened on 2 March
+    assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (
+        day1, RENEWAL_START, 48, "open",
+    )  # fmt: skip
+    assert (alarm.permit, alarm.threshold) == ("P1", 40)
+    assert alarm.value == pytest.approx(45.0)
+
+
+def test_an_outlet_held_by_one_permit_in_the_window_is_judged_by_it(plant: Store) -> None:
+    # P1 expired on 1 March (Beijing) and nothing renewed it: hours 14, 15 are judged under
+    # it, hours 16–19 under no permit (not judged), so the alarm lasts, judged 2 hours
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.write_observations(so2_minutes(40.0))
+    RulesJob(plant).run_once(NOW)
+    (alarm,) = alarms(plant, "exceedance")
+    assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (h(0), h(1), 2, "open")
+    assert alarm.permit == "P1"
