@@ -18,6 +18,7 @@ Data: UTC hours 14–19 of 2026-03-01 (Beijing 22:00 on 1 March to 03:59 on 2 Ma
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -191,3 +192,22 @@ def test_an_outlet_held_by_one_permit_in_the_window_is_judged_by_it(plant: Store
     (alarm,) = alarms(plant, "exceedance")
     assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (h(0), h(1), 2, "open")
     assert alarm.permit == "P1"
+
+
+def test_a_renewal_that_changes_the_basis_reads_each_hour_on_its_own(plant: Store) -> None:
+    # P1 limits SO2 converted at 6 % O2, the renewal the measured value (both 50 mg/m³).
+    # SO2 40 measured at 11 % O2: 60 converted, above 50 under P1 (hours 14, 15); 40
+    # measured, within 50 under P2 (hours 16–19): the alarm closes at the renewal's start.
+    # One read with P1's conversion for every hour would judge 60 > 50 under P2 too.
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    measured = permit("P2", date(2026, 3, 2), date(2030, 12, 31), 50)
+    (outlet,) = measured.outlets
+    plain = (Limit(SO2, "mg/m³", hourly=50),)
+    plant.put_permit(replace(measured, outlets=(replace(outlet, limits=plain),)), actor="test")
+    plant.write_observations(so2_minutes(40.0))
+    RulesJob(plant).run_once(NOW)
+    (alarm,) = alarms(plant, "exceedance")
+    assert (alarm.opened_at, alarm.last_seen, alarm.closed_at) == (h(0), h(1), RENEWAL_START)
+    assert (alarm.permit, alarm.threshold, alarm.hours) == ("P1", 50, 2)
+    assert alarm.value == pytest.approx(60.0)
+    assert alarm.detail["basis"] == "converted"
