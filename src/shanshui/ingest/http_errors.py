@@ -133,20 +133,16 @@ def _document_errors(app: FastAPI) -> None:
         shapes.update(body.pop("$defs", {}))
         shapes.setdefault("ErrorBody", body)
         ref = {"$ref": "#/components/schemas/ErrorBody"}
+        named: set[str] = set()  # the security schemes the operations name
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 answer = operation.get("responses", {}).get("422")
                 if answer is not None:
                     answer["content"] = {"application/json": {"schema": ref}}
+                for requirement in operation.get("security", []):
+                    named.update(requirement)
         shapes.pop("HTTPValidationError", None)
         shapes.pop("ValidationError", None)
-        named = {
-            name
-            for operations in schema.get("paths", {}).values()
-            for operation in operations.values()
-            for requirement in operation.get("security", [])
-            for name in requirement
-        }
         if DEVICE_BASIC in named:  # the ingest's device credentials (read by the route)
             schemes = schema["components"].setdefault("securitySchemes", {})
             schemes[DEVICE_BASIC] = {
