@@ -276,6 +276,17 @@ _QUOTE = ord('"')
 RecordCounter = Callable[[bytes], int]
 
 
+def _drop(
+    lines: Lines, failed: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray
+) -> None:
+    """Keep in ``lines`` the rows not ``failed`` (``rows``: the non-blank lines' indices into
+    ``starts``/``ends``, as :func:`_spans` gives them), with their line numbers."""
+    keep = np.flatnonzero(~failed)
+    data = lines.data
+    lines.data = b"".join(data[starts[i] : ends[i] + 1] for i in rows[keep])
+    lines.line_numbers = lines.line_numbers[keep]
+
+
 def salvage(path: str, lines: Lines, n_fields: int, records: RecordCounter) -> list[BadRow]:
     """Remove from ``lines`` the lines that the parser cannot read as one record each, and
     return them as bad rows (with their own line numbers).
@@ -333,9 +344,7 @@ def salvage(path: str, lines: Lines, n_fields: int, records: RecordCounter) -> l
         )
         for k in np.flatnonzero(failed)
     ]
-    keep = np.flatnonzero(~failed)
-    lines.data = b"".join(data[starts[i] : ends[i] + 1] for i in rows[keep])
-    lines.line_numbers = lines.line_numbers[keep]
+    _drop(lines, failed, starts, ends, rows)
     return bad
 
 
@@ -373,9 +382,7 @@ def drop_undecodable(path: str, lines: Lines) -> list[BadRow]:
                 "line): save the file as UTF-8"
             )
             bad.append(BadRow(path, int(lines.line_numbers[k]), reason))
-    keep = np.flatnonzero(~failed)
-    lines.data = b"".join(data[starts[i] : ends[i] + 1] for i in rows[keep])
-    lines.line_numbers = lines.line_numbers[keep]
+    _drop(lines, failed, starts, ends, rows)
     return bad
 
 
