@@ -26,6 +26,7 @@ __all__ = [
     "ReaderPool",
     "To",
     "day_span",
+    "next_month",
     "page",
     "records",
     "sites_of",
@@ -131,6 +132,11 @@ def day_span(first: dt.date, last: dt.date, *, max_days: int = MAX_DAYS) -> None
         raise ApiError(422, "validation_failed", f"'to' {last} is before 'from' {first}")
     if (last - first).days + 1 > max_days:
         raise ApiError(422, "validation_failed", f"at most {max_days} days per request")
+
+
+def next_month(day: dt.date) -> dt.date:
+    """The first day of the calendar month after ``day``'s."""
+    return dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
 def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:

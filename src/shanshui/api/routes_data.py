@@ -31,7 +31,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from shanshui.api.cache import Expiring, ResponseCache
-from shanshui.api.common import TIME_CONVENTION, From, To, day_span, sites_of, store_of
+from shanshui.api.common import (
+    TIME_CONVENTION,
+    From,
+    To,
+    day_span,
+    next_month,
+    sites_of,
+    store_of,
+)
 from shanshui.api.errors import ApiError
 from shanshui.formats.canonical import UNITS
 from shanshui.hj212.codes import POLLUTANTS
@@ -530,7 +538,7 @@ def _partial(aggregation: Aggregation, start: dt.date, end: dt.date) -> list[dic
             label = str(first.year)
         else:
             a = first.replace(day=1)
-            b = dt.date(a.year + (a.month == 12), a.month % 12 + 1, 1) - dt.timedelta(days=1)
+            b = next_month(a) - dt.timedelta(days=1)
             label = a.strftime("%Y-%m")
         cut_from, cut_to = max(a, start), min(b, end)
         if (cut_from, cut_to) != (a, b):

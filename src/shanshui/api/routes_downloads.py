@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from shanshui.api.common import From, ReaderPool, To, day_span, store_of
+from shanshui.api.common import From, ReaderPool, To, day_span, next_month, store_of
 from shanshui.api.errors import ApiError
 from shanshui.store.api import PERIODS, STATISTICS, StoreInputError
 from shanshui.store.reading import read_long, select_sites
@@ -61,8 +61,7 @@ def _months(first: dt.date, last: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
     """``[a, b)`` day windows of at most one calendar month covering ``first`` … ``last``."""
     a = first
     while a <= last:
-        nxt = dt.date(a.year + (a.month == 12), a.month % 12 + 1, 1)
-        b = min(nxt, last + dt.timedelta(days=1))
+        b = min(next_month(a), last + dt.timedelta(days=1))
         yield a, b
         a = b
 
