@@ -27,7 +27,7 @@ import pytest
 from shanshui.permits import Enterprise, Limit, Outlet, Permit
 from shanshui.rules.engine import RulesJob
 from shanshui.rules.regional import regional_compliance
-from shanshui.store import Parameter, Store
+from shanshui.store import Parameter, Site, Store
 
 pytest_plugins = ["pg"]
 
@@ -183,15 +183,124 @@ def test_each_natural_day_is_judged_under_its_permits_daily_limit(plant: Store) 
     assert alarm.value == pytest.approx(45.0)
 
 
-def test_an_outlet_held_by_one_permit_in_the_window_is_judged_by_it(plant: Store) -> None:
-    # P1 expired on 1 March (Beijing) and nothing renewed it: hours 14, 15 are judged under
-    # it, hours 16–19 under no permit (not judged), so the alarm lasts, judged 2 hours
+def test_an_alarm_closes_where_its_permit_expires_with_nothing_after(plant: Store) -> None:
+    # P1 expired on 1 March (Beijing) and nothing renewed it: hours 14, 15 exceed its 50,
+    # hours 16–19 are held by no permit: no limit is left to exceed, so the alarm closes at
+    # P1's end once that hour is judged (it stayed open for ever, and its outlet's window
+    # reached back to its start at every run: review 24, finding 2)
     plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
     plant.write_observations(so2_minutes(40.0))
     RulesJob(plant).run_once(NOW)
     (alarm,) = alarms(plant, "exceedance")
-    assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (h(0), h(1), 2, "open")
-    assert alarm.permit == "P1"
+    assert (alarm.opened_at, alarm.last_seen, alarm.hours) == (h(0), h(1), 2)
+    assert (alarm.closed_at, alarm.state, alarm.permit) == (RENEWAL_START, "closed", "P1")
+
+
+def test_an_alarm_closes_where_the_renewal_no_longer_limits_its_pollutant(plant: Store) -> None:
+    # the renewal limits NOx only: the SO2 alarm opened under P1 closes at the renewal's start
+    # (review 24, finding 2: it stayed open with no later hour judged)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    nox_only = permit("P2", date(2026, 3, 2), date(2030, 12, 31), 50)
+    (outlet,) = nox_only.outlets
+    nox = (Limit(NOX, "mg/m³", hourly=100),)
+    plant.put_permit(replace(nox_only, outlets=(replace(outlet, limits=nox),)), actor="test")
+    plant.write_observations(so2_minutes(40.0))
+    job = RulesJob(plant)
+    job.run_once(NOW)
+    (alarm,) = alarms(plant, "exceedance")
+    assert (alarm.opened_at, alarm.closed_at, alarm.hours, alarm.state) == (
+        h(0), RENEWAL_START, 2, "closed",
+    )  # fmt: skip
+    # a day later it stands as it was: the hours after the renewal are not judged for SO2
+    job.run_once(NOW + timedelta(days=1))
+    (later,) = alarms(plant, "exceedance")
+    assert (later.id, later.closed_at, later.state) == (alarm.id, RENEWAL_START, "closed")
+
+
+def test_a_short_permit_hands_the_outlet_back_to_the_one_it_interrupted(plant: Store) -> None:
+    # P1 runs all year with 50; P2 holds the outlet on 2 March (Beijing) only, with 35. On
+    # 2 March 14:00–19:00 UTC the hours 14, 15 are P2's (2 March Beijing) and 16–19 P1's
+    # again. SO2 40 → 60 exceeds both: one alarm of 6 hours (review 24, finding 1: P1 never
+    # took the outlet back, hours 16–19 were not judged)
+    day = timedelta(days=1)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 12, 31), 50), actor="test")
+    plant.put_permit(permit("P2", date(2026, 3, 2), date(2026, 3, 2), 35), actor="test")
+    rows = so2_minutes(40.0)
+    rows["time"] = rows["time"] + day
+    plant.write_observations(rows)
+    RulesJob(plant).run_once(NOW + day)
+    (alarm,) = alarms(plant, "exceedance")
+    assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (
+        h(0) + day, h(5) + day, 6, "open",
+    )  # fmt: skip
+    assert (alarm.permit, alarm.threshold) == ("P2", 35)
+
+
+def test_permits_starting_the_same_day_hand_over_when_the_first_ends(plant: Store) -> None:
+    # PA and PB both start on 2 March; PA (listed first) ends that day, PB runs on: the hours
+    # after PA's end are PB's (review 24, finding 1: nothing held them)
+    day = timedelta(days=1)
+    plant.put_permit(permit("PA", date(2026, 3, 2), date(2026, 3, 2), 50), actor="test")
+    plant.put_permit(permit("PB", date(2026, 3, 2), date(2030, 12, 31), 50), actor="test")
+    rows = so2_minutes(40.0)
+    rows["time"] = rows["time"] + day
+    plant.write_observations(rows)
+    RulesJob(plant).run_once(NOW + day)
+    (alarm,) = alarms(plant, "exceedance")
+    assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (
+        h(0) + day, h(5) + day, 6, "open",
+    )  # fmt: skip
+
+
+def test_a_day_of_another_zone_goes_with_the_permit_that_holds_most_of_it(plant: Store) -> None:
+    # a site in Tokyo time (UTC+9): its 2 March is 1 March 15:00 – 2 March 15:00 UTC, of which
+    # one hour is P1's (daily 40) and 23 the renewal's (daily 30); NOx 35 exceeds 30
+    # (review 24, finding 3: the day went with its first hour, P1's, and did not exceed)
+    plant.upsert_sites([Site("S1", "1号烟囱", "outlet", region="130100", tz="Asia/Tokyo")])
+    plant.put_permit(
+        permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50, interval=3600, nox_daily=40),
+        actor="test",
+    )
+    plant.put_permit(
+        permit("P2", date(2026, 3, 2), date(2030, 12, 31), 50, interval=3600, nox_daily=30),
+        actor="test",
+    )
+    tokyo_day = datetime(2026, 3, 1, 15, tzinfo=UTC)
+    rows = [("S1", NOX, "avg", "hour", tokyo_day + timedelta(hours=i), 35.0, "N")
+            for i in range(24)]  # fmt: skip
+    plant.write_observations(pd.DataFrame(rows, columns=COLUMNS))
+    RulesJob(plant).run_once(datetime(2026, 3, 2, 16, 30, tzinfo=UTC))
+    (alarm,) = alarms(plant, "daily_exceedance")
+    assert (alarm.opened_at, alarm.permit, alarm.threshold) == (tokyo_day, "P2", 30)
+
+
+def test_flags_in_a_gap_between_permits_are_not_judged(plant: Store) -> None:
+    # P1 ends on 1 March, P2 begins on 3 March (Beijing): no permit holds the outlet from
+    # 1 March 16:00 to 2 March 16:00 UTC. Flag F (stopped) every hour from 1 March 14:00 to
+    # 2 March 19:00 UTC: an alarm under P1 closes at its end, another opens under P2 (review
+    # 24, finding 5: the first was later withdrawn as if the data had been corrected)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.put_permit(permit("P2", date(2026, 3, 3), date(2030, 12, 31), 50), actor="test")
+    rows = [("S1", SO2, "avg", "hour", h(i), 1.0, "F") for i in range(30)]
+    plant.write_observations(pd.DataFrame(rows, columns=COLUMNS))
+    job = RulesJob(plant)
+    now = NOW + timedelta(days=1)
+    job.run_once(now)
+    first, second = alarms(plant, "flag")
+    p2_start = RENEWAL_START + timedelta(days=1)
+    assert (first.opened_at, first.closed_at, first.hours, first.permit) == (
+        h(0), RENEWAL_START, 2, "P1",
+    )  # fmt: skip
+    assert (second.opened_at, second.last_seen, second.hours, second.permit) == (
+        p2_start, h(29), 4, "P2",
+    )  # fmt: skip
+    assert second.state == "open"
+    # a day later (P1 out of the window) the first alarm stands as it was
+    job.run_once(now + timedelta(days=2))
+    again = alarms(plant, "flag")[0]
+    assert (again.closed_at, again.closed_by, again.close_note) == (
+        RENEWAL_START, "rules", None,
+    )  # fmt: skip
 
 
 def test_a_renewal_that_changes_the_basis_reads_each_hour_on_its_own(plant: Store) -> None:

@@ -119,9 +119,14 @@ The rules
     O2) neither extend nor close it. Hours outside the permit's validity (Beijing dates) are
     not judged; each hour is judged under the permit valid in it, and where two permits of
     an outlet overlap, the one that starts later holds it from its first day (CHOICE: a
-    renewal issued before the old permit expires replaces it from then). An alarm belongs to
-    the permit (``permit``, ``threshold``) under which its first hour was judged; a run that
-    goes on across a renewal stays one alarm, its later hours judged under the new limits.
+    renewal issued before the old permit expires replaces it from then; a permit that ends
+    first hands the outlet back to the one it interrupted). An alarm belongs to the permit
+    (``permit``, ``threshold``) under which its first hour was judged; a run that goes on
+    across a renewal stays one alarm, its later hours judged under the new limits. Where no
+    permit limits the pollutant any more (the permit expired with nothing after it, or its
+    renewal sets no such limit), a run closes at that instant once it is judged: there is no
+    limit left to exceed (rules (c), (e) and (f) alike: the flag rule where no permit holds
+    the outlet, whose flags are not judged then either).
 (b) ``offline`` — per outlet: the data times are the labels of all the outlet's stored
     observations (any period). Where two consecutive data times are further apart than the
     outlet's ``reporting_interval_s``, or the datum after the last data time is overdue at
@@ -169,7 +174,9 @@ The rules
     less often than hourly never makes a valid day). A day EXCEEDS when its mean is strictly
     greater than the limit. Opens at the first exceeding day's start, closes at the start of the
     first later judged day that does not exceed; days not judged neither extend nor close
-    (:mod:`shanshui.rules.limits`).
+    (:mod:`shanshui.rules.limits`). A day is judged under the permit that holds its middle
+    (permits' dates are Beijing days: a Beijing day is one permit's; a day of another zone
+    goes with the permit that holds most of it).
 (f) ``rate_exceedance`` — per air outlet and pollutant with a permitted emission rate
     (``Limit.rate_kg_h``): per hour ``G = C × Q × 10⁻⁶`` [kg/h] (HJ 75-2017;
     :func:`shanshui.standards.emissions.emission_rate`) from the MEASURED hourly mean

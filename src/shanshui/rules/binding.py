@@ -6,6 +6,7 @@ reporting interval) the rules apply to an outlet at a time; see :mod:`shanshui.r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -21,6 +22,7 @@ __all__ = [
     "Bound",
     "Describe",
     "Key",
+    "Step",
     "Term",
     "bind_outlets",
     "day_start",
@@ -99,6 +101,10 @@ def validity(p: Permit) -> tuple[datetime, datetime]:
     return start, end
 
 
+#: One time step of a rule: (its label, whether the condition holds — None: not judged, the
+#: worst value in it); see :func:`~shanshui.rules.episodes.hourly_episodes`.
+Step = tuple[datetime, bool | None, float | None]
+
 #: What a rule takes from the term that holds an episode's first step: its threshold and the
 #: alarm's detail (:meth:`Bound.episodes`).
 Describe = Callable[[Term], tuple[float | None, Mapping[str, Any]]]
@@ -142,17 +148,49 @@ class Bound:
         before = [term for term in self.terms if term.start <= t]
         return before[-1] if before else self.terms[0]
 
+    def closes(
+        self,
+        applies: Callable[[Term], bool],
+        start: datetime,
+        until: datetime,
+        snap: Callable[[datetime], datetime] | None = None,
+    ) -> list[Step]:
+        """Steps that end a rule's runs where the rule stops applying to the outlet: at the
+        end of a stretch of terms under which ``applies`` (the permit expired with nothing
+        after it, or the next permit sets no such limit), once that instant (``snap``-ped to
+        the rule's step: a natural day's start) is in ``[start, until]``, the part of the
+        window judged. A run that lasts to such an end closes there (the condition can no
+        longer hold: there is no limit to exceed), where it would otherwise stay open with
+        no later step judged, and hold its outlet's window open from its start on."""
+        out: list[Step] = []
+        for i, term in enumerate(self.terms):
+            if not applies(term):
+                continue
+            after = self.terms[i + 1] if i + 1 < len(self.terms) else None
+            if after is not None and after.start == term.end and applies(after):
+                continue  # the next permit goes on with the same kind of limit
+            end = term.end if snap is None else snap(term.end)
+            if start <= end <= until:
+                out.append((end, False, None))
+        return out
+
     def episodes(
-        self, runs: Sequence[Run], describe: Describe, *, step_hours: int = 1
+        self,
+        runs: Sequence[Run],
+        describe: Describe,
+        *,
+        step_hours: int = 1,
+        middle: timedelta = timedelta(0),
     ) -> list[Episode]:
         """Runs of a condition (:func:`~shanshui.rules.episodes.hourly_episodes`) as this
-        outlet's episodes, each under the term that holds its first step (CHOICE: an episode
-        that goes on across a renewal stays the alarm it opened as, under the permit it opened
-        under; its later steps were judged under their own terms); ``hours`` = the run's steps
-        × ``step_hours`` (24 for natural days)."""
+        outlet's episodes, each under the term that holds its first step (at ``middle`` after
+        its label: a natural day is judged under the permit that holds its middle) (CHOICE: an
+        episode that goes on across a renewal stays the alarm it opened as, under the permit
+        it opened under; its later steps were judged under their own terms); ``hours`` = the
+        run's steps × ``step_hours`` (24 for natural days)."""
         out = []
         for s, last, end, n, worst in runs:
-            term = self.near(s)
+            term = self.near(s + middle)
             threshold, detail = describe(term)
             enterprise, permit = term.permit.enterprise.id, term.permit.id
             out.append(
@@ -162,30 +200,37 @@ class Bound:
 
 
 def bind_outlets(permits: Sequence[Permit], start: datetime, end: datetime) -> dict[str, Bound]:
-    """Site → the permits that hold it in ``[start, end)``, term by term: each hour is judged
-    under the permit valid in it (a renewal's limits from its first day, the old permit's
-    before). Where two permits of an outlet overlap, the one that starts later holds it from
-    its start (CHOICE: a renewal issued before the old permit expires replaces it from its
-    own first day; two starting the same day: the first listed)."""
+    """Site → the permits that hold it in ``[start, end)``, term by term: each instant is held
+    by the permit valid then (a renewal's limits from its first day, the old permit's before).
+    Where several permits of an outlet are valid at once, the one that started last holds it
+    (CHOICE: a renewal issued before the old permit expires replaces it from its own first
+    day; a permit that ends first hands the outlet back to the one it interrupted; two
+    starting the same day: the first listed). Terms are cut at permits' starts and ends only,
+    never at the window's: a term's start is where its permit began to hold the outlet."""
     found: dict[str, list[tuple[Permit, Outlet, datetime, datetime]]] = {}
-    for p in sorted(permits, key=lambda p: p.valid_from):
+    for p in permits:
         p_start, p_end = validity(p)
         for o in p.outlets:
-            if p_end <= start or p_start >= end:
-                continue
-            chain = found.setdefault(o.site, [])
-            if chain and chain[-1][0].valid_from == p.valid_from:
-                continue  # the same first day: the first listed holds it
-            chain.append((p, o, p_start, p_end))
+            found.setdefault(o.site, []).append((p, o, p_start, p_end))
     out: dict[str, Bound] = {}
-    for site, chain in found.items():
-        terms = []
-        for i, (p, o, t_start, t_end) in enumerate(chain):
-            nxt = chain[i + 1][2] if i + 1 < len(chain) else None
-            cut = t_end if nxt is None else min(t_end, nxt)
-            # a permit cut off before the window by a later one holds none of it
-            if cut > start:
-                terms.append(Term(p, o, t_start, cut))
-        if terms:
-            out[site] = Bound(tuple(terms))
+    for site, held in found.items():
+        if not any(a < end and b > start for _p, _o, a, b in held):
+            continue
+        cuts = sorted({t for _p, _o, a, b in held for t in (a, b)})
+        terms: list[Term] = []
+        for a, b in itertools.pairwise(cuts):
+            valid = [(p, o) for p, o, p_start, p_end in held if p_start <= a < p_end]
+            if not valid:
+                continue
+            # the latest start holds it; max() keeps the first listed of equal starts
+            p, o = max(valid, key=lambda v: v[0].valid_from)
+            last = terms[-1] if terms else None
+            if last is not None and last.permit is p and last.outlet is o and last.end == a:
+                terms[-1] = Term(p, o, last.start, b)
+            else:
+                terms.append(Term(p, o, a, b))
+        # the terms that reach into the window (whole: a term keeps its own start and end)
+        kept = tuple(t for t in terms if t.end > start and t.start < end)
+        if kept:
+            out[site] = Bound(kept)
     return out

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from shanshui.permits.model import Limit, Permit
@@ -71,7 +72,10 @@ def judge_hours(store: Store, bound: Mapping[str, Bound], start: datetime, end: 
 
 
 def exceedance_episodes(
-    hours: HourValues, bound: Mapping[str, Bound], starts: Mapping[str, datetime]
+    hours: HourValues,
+    bound: Mapping[str, Bound],
+    starts: Mapping[str, datetime],
+    until: datetime | None = None,
 ) -> dict[Key, list[Episode]]:
     """Rule (a): runs of hours whose valid hourly value exceeds the permitted hourly limit,
     from the hours at or after ``starts[site]``.
@@ -80,19 +84,28 @@ def exceedance_episodes(
     :func:`shanshui.rules.compliance.evaluate_hours`); the device's hourly records decide the
     hours that have no minute data. Each hour is judged under the limit of the permit that
     holds it (:func:`~shanshui.rules.binding.bind_outlets`); hours no permit holds are not
-    judged.
+    judged. A run closes where no permit limits the pollutant's hourly concentration any
+    more, once that instant is judged (before ``until``, :func:`judged_end`; None: never).
     """
     out: dict[Key, list[Episode]] = {}
     for (site, par), by_hour in judged_from(hours, bound).items():
         start = starts.get(site)
         if start is None:
             continue
-        steps = [(h, by_hour[h][0], by_hour[h][1]) for h in sorted(by_hour) if h >= start]
-        runs = hourly_episodes(steps)
+        steps = [(h, by_hour[h][0], by_hour[h][1]) for h in by_hour if h >= start]
+        if until is not None:
+            applies = partial(_limits_hourly, parameter=par)
+            steps += bound[site].closes(applies, start, until)
+        runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
         if not runs:
             continue
         out[(site, "exceedance", par)] = bound[site].episodes(runs, _hourly(par))
     return out
+
+
+def _limits_hourly(term: Term, parameter: str) -> bool:
+    """Whether ``term``'s permit sets an hourly concentration limit on ``parameter``."""
+    return _hourly_limit(term.outlet.limit(parameter)) is not None
 
 
 def _hourly(parameter: str) -> Describe:
@@ -111,22 +124,26 @@ def flag_episodes(
 ) -> dict[Key, list[Episode]]:
     """Rule (c): runs of hours where an outlet's data carry a flag other than N, from the
     hours at or after ``starts[site]`` to the last hour judged at ``now`` (:func:`judged_end`:
-    the first clean minute of an hour under way does not end a run)."""
+    the first clean minute of an hour under way does not end a run). Hours no permit holds
+    are not judged, and a run closes where no permit holds the outlet any more."""
     sites = sorted(s for s in bound if s in starts)
     if not sites:
         return {}
     start = min(starts[s] for s in sites)
+    until = judged_end(now)
     by_site: dict[str, dict[datetime, set[str]]] = defaultdict(dict)
-    for site, hour, flag, _n in store.rule_flag_hours(sites, start, judged_end(now)):
-        if hour >= starts[site]:
+    for site, hour, flag, _n in store.rule_flag_hours(sites, start, until):
+        if hour >= starts[site] and bound[site].index(hour) is not None:
             by_site[site].setdefault(hour, set()).add(flag)
     out: dict[Key, list[Episode]] = {}
     for site, hours in by_site.items():
+        b = bound[site]
         flags = set().union(*hours.values()) - VALID_FLAGS
-        order = sorted(hours)
+        ends = b.closes(lambda _t: True, starts[site], until)
         for flag in sorted(flags):
-            runs = hourly_episodes((h, flag in hours[h], None) for h in order)
-            out[(site, "flag", flag)] = bound[site].episodes(runs, _flagged(flag))
+            steps = [(h, flag in marks, None) for h, marks in hours.items()] + ends
+            runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
+            out[(site, "flag", flag)] = b.episodes(runs, _flagged(flag))
     return out
 
 

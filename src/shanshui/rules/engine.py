@@ -243,13 +243,14 @@ class RulesJob:
         for part in _by_start(bound, starts):
             start = min(starts[s] for s in part)
             hours.update(hour_values(self.reader, part, start, judged_end(ctx.now)))
+        until = judged_end(ctx.now)
         if "exceedance" in ctx.rules:
-            out.update(exceedance_episodes(hours, bound, ctx.starts["exceedance"]))
+            out.update(exceedance_episodes(hours, bound, ctx.starts["exceedance"], until))
         if DAILY_RULE in ctx.rules:
             out.update(daily_episodes(hours, bound, ctx.starts[DAILY_RULE], ctx.now, ctx.tz))
         if RATE_RULE in ctx.rules:
             units = {p.code: p.unit for p in self.reader.parameters()}
-            out.update(rate_episodes(hours, bound, ctx.starts[RATE_RULE], units.get(FLOW)))
+            out.update(rate_episodes(hours, bound, ctx.starts[RATE_RULE], units.get(FLOW), until))
         return out, sites
 
     @staticmethod

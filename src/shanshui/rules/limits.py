@@ -11,12 +11,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from shanshui.permits.model import Limit
-from shanshui.rules.binding import Bound, Describe, Key, Term, day_start, judged_end
+from shanshui.rules.binding import Bound, Describe, Key, Step, Term, day_start, judged_end
 from shanshui.rules.episodes import Episode, hourly_episodes
 from shanshui.rules.exceedance import exceeds
 from shanshui.rules.hours import FLOW, HourValues
@@ -90,22 +91,48 @@ def daily_episodes(
         for par in _limited(b, "daily"):
             values = hours.get((site, par), {})
             days = daily_means({h: v.value for h, v in values.items()}, zone, now)
-            steps = []
-            for d, (mean, _n) in sorted(days.items()):
-                # a day is judged under the permit that holds its first hour (permits' dates
-                # are Beijing natural days: in Beijing time the whole day is one permit's)
-                lim = _limit(b, d, par)
+            steps: list[Step] = []
+            for d, (mean, _n) in days.items():
+                # a day is judged under the permit that holds its middle (permits' dates are
+                # Beijing natural days: in Beijing time the whole day is one permit's; a day
+                # of another zone goes with the permit that holds most of it)
+                lim = _limit(b, d + MIDDAY, par)
                 if d >= start and lim is not None and lim.daily is not None:
                     steps.append((d, None if mean is None else exceeds(mean, lim.daily), mean))
-            runs = hourly_episodes(steps)
+            # a run closes at the first day no permit limits the daily mean any more
+            steps += b.closes(
+                partial(_sets, parameter=par, kind="daily"), start, judged_end(now),
+                snap=partial(_midday_start, zone=zone),
+            )  # fmt: skip
+            runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
             if not runs:
                 continue
             extra = {"tz": zone, "min_valid_hours": MIN_VALID_HOURS_PER_DAY}
+            describe = _describe(par, "daily", extra)
             out[(site, DAILY_RULE, par)] = [
                 replace(e, detail={**e.detail, "days": e.hours // 24})
-                for e in b.episodes(runs, _describe(par, "daily", extra), step_hours=24)
+                for e in b.episodes(runs, describe, step_hours=24, middle=MIDDAY)
             ]
     return out
+
+
+#: The middle of a natural day from its start (a day of daylight saving is close enough).
+MIDDAY = timedelta(hours=12)
+
+
+def _midday_start(t: datetime, zone: str) -> datetime:
+    """The start of the natural day of ``zone`` whose middle comes first at or after ``t``
+    (a permit's first instant: the first day judged under it)."""
+    return day_start(t + MIDDAY, zone)
+
+
+def _sets(term: Term, parameter: str, kind: str) -> bool:
+    """Whether ``term``'s permit limits ``parameter`` by ``kind`` (at an air outlet for a
+    rate: rule (f) judges air outlets only)."""
+    lim = term.outlet.limit(parameter)
+    if kind == "rate_kg_h" and term.outlet.kind != "air":
+        return False
+    return lim is not None and getattr(lim, kind) is not None
 
 
 def _limited(b: Bound, kind: str) -> list[str]:
@@ -150,6 +177,7 @@ def rate_episodes(
     bound: Mapping[str, Bound],
     starts: Mapping[str, datetime],
     flow_unit: str | None = "m³/s",
+    until: datetime | None = None,
 ) -> dict[Key, list[Episode]]:
     """Rule (f): runs of hours whose emission rate exceeds the permitted rate [kg/h]
     (strictly greater), per air outlet and pollutant with a ``Limit.rate_kg_h``.
@@ -183,11 +211,14 @@ def rate_episodes(
                 continue
             c = np.array([conc[h].mean for h in both], dtype=np.float64)
             rate = dict(zip(both, emission_rate(c, q).tolist(), strict=True))
-            steps = [
+            steps: list[Step] = [
                 (h, None if h not in rate else exceeds(rate[h], permitted), rate.get(h))
                 for h, permitted in order
             ]
-            runs = hourly_episodes(steps)
+            if until is not None:
+                applies = partial(_sets, parameter=par, kind="rate_kg_h")
+                steps += b.closes(applies, start, until)
+            runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
             if not runs:
                 continue
             extra = {"unit": "kg/h", "basis": "measured", "flow": FLOW}
