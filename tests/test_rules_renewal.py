@@ -320,3 +320,39 @@ def test_a_renewal_that_changes_the_basis_reads_each_hour_on_its_own(plant: Stor
     assert (alarm.permit, alarm.threshold, alarm.hours) == ("P1", 50, 2)
     assert alarm.value == pytest.approx(60.0)
     assert alarm.detail["basis"] == "converted"
+
+
+def test_a_silence_closes_where_the_permit_expires_and_counts_again_under_the_next(
+    plant: Store,
+) -> None:
+    # P1 ends on 1 March (16:00 UTC), P2 begins on 3 March (2 March 16:00 UTC); minute data
+    # 14:00–14:59 on 1 March, then nothing. Rule (b): the silence opens at 14:59 + 60 s; no
+    # one has to report while no permit holds the outlet, so it closes at P1's end, and a
+    # second opens one interval after P2's start (as from an anchor); before, one alarm stayed
+    # open from 15:00 for ever, under P1 (review 24, follow-up of finding 2)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.put_permit(permit("P2", date(2026, 3, 3), date(2030, 12, 31), 50), actor="test")
+    plant.write_observations(so2_minutes(20.0, range(1)))
+    RulesJob(plant).run_once(NOW + timedelta(days=1))
+    first, second = alarms(plant, "offline")
+    assert (first.opened_at, first.closed_at, first.state, first.permit) == (
+        h(1), RENEWAL_START, "closed", "P1",
+    )  # fmt: skip
+    assert (first.value, first.hours) == (3660.0, 1)  # 14:59 → 16:00; one whole hour
+    p2_start = RENEWAL_START + timedelta(days=1)
+    assert (second.opened_at, second.closed_at, second.state, second.permit) == (
+        p2_start + timedelta(seconds=60), None, "open", "P2",
+    )  # fmt: skip
+    assert second.value == (NOW + timedelta(days=1) - p2_start).total_seconds()
+
+
+def test_a_silence_after_the_last_permit_closes_at_its_end(plant: Store) -> None:
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.write_observations(so2_minutes(20.0, range(1)))
+    job = RulesJob(plant)
+    job.run_once(NOW)
+    (alarm,) = alarms(plant, "offline")
+    assert (alarm.opened_at, alarm.closed_at, alarm.state) == (h(1), RENEWAL_START, "closed")
+    # days later nothing opens again: no permit holds the outlet
+    job.run_once(NOW + timedelta(days=3))
+    assert [(a.id, a.closed_at) for a in alarms(plant, "offline")] == [(alarm.id, RENEWAL_START)]

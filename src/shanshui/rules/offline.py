@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from shanshui.rules.binding import DELIVERY, Bound, Key, Term
 from shanshui.rules.episodes import Episode
@@ -198,7 +199,7 @@ def offline_episodes(
         if b is None:
             continue
         start = sil.start if starts is None else starts.get(site, sil.start)
-        episodes: list[Episode] = []
+        found: list[_Silence] = []
         a = anchor.get(site)
         if a is not None and (sil.first is None or sil.first > a):
             term = b.near(a)
@@ -207,34 +208,67 @@ def offline_episodes(
                 sil.first - a > interval if sil.first is not None else overdue(a, now, interval)
             )
             if silent and (sil.first is None or sil.first >= start):
-                episodes.append(
-                    _episode(term, opened=a + interval, prev=None, resumed=sil.first, now=now,
-                             since=a)
-                )  # fmt: skip
+                found.append(_Silence(term, a + interval, None, sil.first, a))
         for prev, nxt in sil.gaps:
             # a silence is told under the permit that held the outlet's last datum before it
             # (its reporting interval says when the next was due)
             term = b.near(prev)
             if nxt - prev > _interval(term) and nxt >= start:
-                episodes.append(
-                    _episode(term, opened=prev + _interval(term), prev=prev, resumed=nxt,
-                             now=now, since=prev)
-                )  # fmt: skip
+                found.append(_Silence(term, prev + _interval(term), prev, nxt, prev))
         if sil.last is not None and overdue(sil.last, now, _interval(b.near(sil.last))):
             term = b.near(sil.last)
-            episodes.append(
-                _episode(
-                    term,
-                    opened=sil.last + _interval(term),
-                    prev=sil.last,
-                    resumed=None,
-                    now=now,
-                    since=sil.last,
-                )
-            )
+            found.append(_Silence(term, sil.last + _interval(term), sil.last, None, sil.last))
+        episodes = []
+        for silence in found:
+            for held in _held(b, silence, now):
+                episodes.append(
+                    _episode(held.term, opened=held.opened, prev=held.prev, resumed=held.resumed,
+                             now=now, since=held.since)
+                )  # fmt: skip
         if episodes:
             out[(site, OFFLINE, "")] = sorted(episodes, key=lambda e: e.start)
     return out
+
+
+class _Silence(NamedTuple):
+    """A silence found in the data: told under ``term``, opened at ``opened``, the last datum
+    before it ``prev`` (None: before the first), the next after it ``resumed`` (None: none
+    yet), silent since ``since`` (``prev`` or the anchor)."""
+
+    term: Term
+    opened: datetime
+    prev: datetime | None
+    resumed: datetime | None
+    since: datetime
+
+
+def _held(b: Bound, s: _Silence, now: datetime) -> list[_Silence]:
+    """The parts of silence ``s`` during which permits hold the outlet. No one has to report
+    for an outlet no permit holds: a silence that opens in a gap between permits, or goes on
+    into one, counts again from the next permit's start (due one interval later, as from an
+    anchor); a part that lasts past the end of the permits holding the outlet closes there,
+    once ``now`` is past it (it stayed open for ever, holding its outlet's window open)."""
+    out: list[_Silence] = []
+    while True:
+        if b.index(s.opened) is None:
+            later = [t for t in b.terms if t.start > s.opened]
+            if not later:
+                return out
+            term = later[0]
+            interval = _interval(term)
+            if s.resumed is not None:
+                silent = s.resumed - term.start > interval
+            else:
+                silent = overdue(term.start, now, interval)
+            if not silent:
+                return out
+            s = s._replace(term=term, opened=term.start + interval, since=term.start)
+            continue
+        ends = [t for t, _holds, _v in b.closes(lambda _t: True, s.opened, now) if t > s.opened]
+        if not ends or (s.resumed is not None and s.resumed <= ends[0]):
+            return [*out, s]
+        out.append(s._replace(resumed=ends[0]))
+        s = s._replace(opened=ends[0])  # no permit holds the outlet there
 
 
 def evaluate_offline(
