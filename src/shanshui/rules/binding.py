@@ -72,9 +72,10 @@ def day_start(t: datetime, tz: str | ZoneInfo = BEIJING) -> datetime:
 
 @dataclass(frozen=True)
 class Term:
-    """One permit's hold on an outlet: ``[start, end)``, its validity (00:00 Beijing of
-    ``valid_from`` to 00:00 Beijing of the day after ``valid_to``) cut short where a later
-    permit of the outlet begins (:func:`bind_outlets`)."""
+    """One permit's hold on an outlet: ``[start, end)``, within its validity (00:00 Beijing
+    of ``valid_from`` to 00:00 Beijing of the day after ``valid_to``), cut where a permit that
+    started later holds the outlet (:func:`bind_outlets`; a permit may hold it in two terms,
+    before and after a shorter one)."""
 
     permit: Permit
     outlet: Outlet
