@@ -356,3 +356,64 @@ def test_a_silence_after_the_last_permit_closes_at_its_end(plant: Store) -> None
     # days later nothing opens again: no permit holds the outlet
     job.run_once(NOW + timedelta(days=3))
     assert [(a.id, a.closed_at) for a in alarms(plant, "offline")] == [(alarm.id, RENEWAL_START)]
+
+
+def test_a_renewal_starting_at_the_evaluation_instant_keeps_a_silence_open(plant: Store) -> None:
+    # P1 ends and the renewal P2 begins at 16:00 UTC; the device is silent from 14:59. A run
+    # at 16:00:00 does not see P2 yet (a window binds the permits begun before ``now``): the
+    # silence must not close at P1's end, to reopen at the next run (review 25, finding 1)
+    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50), actor="test")
+    plant.put_permit(permit("P2", date(2026, 3, 2), date(2030, 12, 31), 50), actor="test")
+    plant.write_observations(so2_minutes(20.0, range(1)))
+    job = RulesJob(plant)
+    for now in (RENEWAL_START, RENEWAL_START + timedelta(minutes=1)):
+        job.run_once(now)
+        (alarm,) = alarms(plant, "offline")
+        assert (alarm.opened_at, alarm.closed_at, alarm.state) == (h(1), None, "open"), now
+
+
+def test_a_silence_after_a_datum_in_a_gap_counts_from_the_next_permit(plant: Store) -> None:
+    # an hourly outlet goes on reporting in the gap between P1 (ends 1 March 16:00 UTC) and
+    # P2 (starts 2 March 16:00 UTC); P2's first hour is missing, the next record is 17:00.
+    # Counted from P2's start (as from an anchor), the 17:00 record is on time: no alarm
+    # (review 25, finding 2: an alarm under the expired P1, which an outlet silent through
+    # the whole gap did not get)
+    plant.put_permit(
+        permit("P1", date(2026, 1, 1), date(2026, 3, 1), 50, interval=3600), actor="test"
+    )
+    plant.put_permit(
+        permit("P2", date(2026, 3, 3), date(2030, 12, 31), 50, interval=3600), actor="test"
+    )
+    hours = [i for i in range(30) if i != 26]  # h(26) = 2 March 16:00 UTC
+    rows = [("S1", SO2, "avg", "hour", h(i), 20.0, "N") for i in hours]
+    plant.write_observations(pd.DataFrame(rows, columns=COLUMNS))
+    # the last record is 19:00; the next is due by 21:10 (2 × 3600 s + 600 s)
+    RulesJob(plant).run_once(NOW + timedelta(days=1))
+    assert alarms(plant, "offline") == []
+
+
+def test_a_day_whose_middle_is_the_permits_start_is_judged_under_it(plant: Store) -> None:
+    # a site in Caracas time (UTC−4): 00:00 Beijing is 12:00 there, so each permit starts at
+    # the middle of a local day. P1 (all 2026, NOx daily 40) is interrupted by P2 on 2 March
+    # Beijing (NOx hourly 1000, no daily limit), which holds the middle of Caracas's 1 March.
+    # NOx 50 on Caracas's 28 Feb, 1 and 2 March: 28 Feb exceeds under P1, 1 March is not
+    # judged, 2 March exceeds under P1 again: two alarms (review 25, finding 3: the run's
+    # close fell on 2 March, which joined the first alarm and closed it)
+    plant.upsert_sites([Site("S1", "1号烟囱", "outlet", region="130100", tz="America/Caracas")])
+    plant.put_permit(
+        permit("P1", date(2026, 1, 1), date(2026, 12, 31), 50, interval=3600, nox_daily=40),
+        actor="test",
+    )
+    short = permit("P2", date(2026, 3, 2), date(2026, 3, 2), 50, interval=3600)
+    (outlet,) = short.outlets
+    hourly_nox = (*outlet.limits, Limit(NOX, "mg/m³", hourly=1000))
+    plant.put_permit(replace(short, outlets=(replace(outlet, limits=hourly_nox),)), actor="test")
+    feb28 = datetime(2026, 2, 28, 4, tzinfo=UTC)  # 00:00 in Caracas
+    day = timedelta(days=1)
+    rows = [("S1", NOX, "avg", "hour", feb28 + timedelta(hours=i), 50.0, "N") for i in range(72)]
+    plant.write_observations(pd.DataFrame(rows, columns=COLUMNS))
+    RulesJob(plant, lookback=timedelta(days=4)).run_once(feb28 + 3 * day + timedelta(minutes=30))
+    first, second = alarms(plant, "daily_exceedance")
+    assert (first.opened_at, first.closed_at, first.hours) == (feb28, feb28 + day, 24)
+    assert (second.opened_at, second.closed_at, second.hours) == (feb28 + 2 * day, None, 24)
+    assert first.permit == second.permit == "P1"

@@ -146,9 +146,9 @@ The rules
     judged before the first datum (:mod:`shanshui.rules.offline`). A silence is judged with the
     reporting interval of the permit that held the outlet at its last datum (at the anchor for
     a silence before the first datum). No one has to report for an outlet no permit holds: a
-    silence that reaches the end of the permits holding the outlet closes there, and one in
-    or after a gap between permits counts from the next permit's start (due one interval
-    later, as from an anchor).
+    silence that reaches the end of the permits holding the outlet closes there, and one that
+    begins in a gap between permits (its last datum there, or its opening) counts from the
+    next permit's start (due one interval later, as from an anchor).
 (c) ``flag`` — per outlet and flag letter other than ``N`` (HJ 212-2017 §6.6: F 停运 stopped,
     M 维护 maintenance, S 手工输入 manual value, D 故障 fault, C 校准 calibration, T 超测上限
     over range, B 通讯异常 communication fault): an hour is flagged with X when any observation

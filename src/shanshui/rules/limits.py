@@ -122,8 +122,9 @@ MIDDAY = timedelta(hours=12)
 
 def _midday_start(t: datetime, zone: str) -> datetime:
     """The start of the natural day of ``zone`` whose middle comes first at or after ``t``
-    (a permit's first instant: the first day judged under it)."""
-    return day_start(t + MIDDAY, zone)
+    (a permit's first instant: the first day judged under it). A day whose middle is ``t``
+    itself is that day (in a zone 12 h behind Beijing every permit starts at a midday)."""
+    return day_start(t + MIDDAY - timedelta(microseconds=1), zone)
 
 
 def _sets(term: Term, parameter: str, kind: str) -> bool:

@@ -244,14 +244,15 @@ class _Silence(NamedTuple):
 
 def _held(b: Bound, s: _Silence, now: datetime) -> list[_Silence]:
     """The parts of silence ``s`` during which permits hold the outlet. No one has to report
-    for an outlet no permit holds: a silence that opens in a gap between permits, or goes on
-    into one, counts again from the next permit's start (due one interval later, as from an
-    anchor); a part that lasts past the end of the permits holding the outlet closes there,
-    once ``now`` is past it (it stayed open for ever, holding its outlet's window open)."""
+    for an outlet no permit holds: a silence that begins in a gap between permits (its last
+    datum or anchor there, or its opening), or goes on into one, counts again from the next
+    permit's start (due one interval later, as from an anchor); a part that lasts past the
+    end of the permits holding the outlet closes there, once ``now`` is past it (it stayed
+    open for ever, holding its outlet's window open)."""
     out: list[_Silence] = []
-    while True:
-        if b.index(s.opened) is None:
-            later = [t for t in b.terms if t.start > s.opened]
+    while True:  # each turn moves ``since`` later: it ends
+        if b.index(s.since) is None or b.index(s.opened) is None:
+            later = [t for t in b.terms if t.start > s.since]
             if not later:
                 return out
             term = later[0]
@@ -264,11 +265,15 @@ def _held(b: Bound, s: _Silence, now: datetime) -> list[_Silence]:
                 return out
             s = s._replace(term=term, opened=term.start + interval, since=term.start)
             continue
-        ends = [t for t, _holds, _v in b.closes(lambda _t: True, s.opened, now) if t > s.opened]
+        # strictly before ``now``: a permit that starts at ``now`` is not among the terms yet
+        # (bind_outlets binds ``[start, now)``), and would carry the silence on
+        ends = [
+            t for t, _holds, _v in b.closes(lambda _t: True, s.opened, now) if s.opened < t < now
+        ]
         if not ends or (s.resumed is not None and s.resumed <= ends[0]):
             return [*out, s]
         out.append(s._replace(resumed=ends[0]))
-        s = s._replace(opened=ends[0])  # no permit holds the outlet there
+        s = s._replace(opened=ends[0], since=ends[0])  # no permit holds the outlet there
 
 
 def evaluate_offline(
