@@ -217,14 +217,33 @@ def test_an_alarm_closes_where_the_renewal_no_longer_limits_its_pollutant(plant:
     assert (later.id, later.closed_at, later.state) == (alarm.id, RENEWAL_START, "closed")
 
 
-def test_a_short_permit_hands_the_outlet_back_to_the_one_it_interrupted(plant: Store) -> None:
-    # P1 runs all year with 50; P2 holds the outlet on 2 March (Beijing) only, with 35. On
-    # 2 March 14:00–19:00 UTC the hours 14, 15 are P2's (2 March Beijing) and 16–19 P1's
-    # again. SO2 40 → 60 exceeds both: one alarm of 6 hours (review 24, finding 1: P1 never
-    # took the outlet back, hours 16–19 were not judged)
+@pytest.mark.parametrize(
+    ("permits", "holder"),
+    [
+        # P1 runs all year with 50; P2 holds the outlet on 2 March (Beijing) only, with 35:
+        # hours 14, 15 (2 March Beijing) are P2's, 16–19 P1's again
+        pytest.param(
+            [("P1", date(2026, 1, 1), date(2026, 12, 31), 50),
+             ("P2", date(2026, 3, 2), date(2026, 3, 2), 35)],
+            ("P2", 35), id="a short permit inside a long one",
+        ),
+        # PA and PB both start on 2 March; PA (listed first) ends that day, PB runs on
+        pytest.param(
+            [("PA", date(2026, 3, 2), date(2026, 3, 2), 50),
+             ("PB", date(2026, 3, 2), date(2030, 12, 31), 50)],
+            ("PA", 50), id="two permits starting the same day",
+        ),
+    ],
+)  # fmt: skip
+def test_a_permit_that_ends_first_hands_the_outlet_back(
+    plant: Store, permits: list[tuple[str, date, date, float]], holder: tuple[str, float]
+) -> None:
+    # on 2 March 14:00–19:00 UTC, SO2 40 → 60 exceeds every limit: one alarm of 6 hours,
+    # opened under the permit that holds 14:00 (review 24, finding 1: once the shorter permit
+    # ended nothing held the outlet, and hours 16–19 were not judged)
     day = timedelta(days=1)
-    plant.put_permit(permit("P1", date(2026, 1, 1), date(2026, 12, 31), 50), actor="test")
-    plant.put_permit(permit("P2", date(2026, 3, 2), date(2026, 3, 2), 35), actor="test")
+    for pid, start, end, limit in permits:
+        plant.put_permit(permit(pid, start, end, limit), actor="test")
     rows = so2_minutes(40.0)
     rows["time"] = rows["time"] + day
     plant.write_observations(rows)
@@ -233,23 +252,7 @@ def test_a_short_permit_hands_the_outlet_back_to_the_one_it_interrupted(plant: S
     assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (
         h(0) + day, h(5) + day, 6, "open",
     )  # fmt: skip
-    assert (alarm.permit, alarm.threshold) == ("P2", 35)
-
-
-def test_permits_starting_the_same_day_hand_over_when_the_first_ends(plant: Store) -> None:
-    # PA and PB both start on 2 March; PA (listed first) ends that day, PB runs on: the hours
-    # after PA's end are PB's (review 24, finding 1: nothing held them)
-    day = timedelta(days=1)
-    plant.put_permit(permit("PA", date(2026, 3, 2), date(2026, 3, 2), 50), actor="test")
-    plant.put_permit(permit("PB", date(2026, 3, 2), date(2030, 12, 31), 50), actor="test")
-    rows = so2_minutes(40.0)
-    rows["time"] = rows["time"] + day
-    plant.write_observations(rows)
-    RulesJob(plant).run_once(NOW + day)
-    (alarm,) = alarms(plant, "exceedance")
-    assert (alarm.opened_at, alarm.last_seen, alarm.hours, alarm.state) == (
-        h(0) + day, h(5) + day, 6, "open",
-    )  # fmt: skip
+    assert (alarm.permit, alarm.threshold) == holder
 
 
 def test_a_day_of_another_zone_goes_with_the_permit_that_holds_most_of_it(plant: Store) -> None:
