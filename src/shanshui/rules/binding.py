@@ -82,6 +82,15 @@ class Term:
     start: datetime
     end: datetime
 
+    def sets(self, parameter: str, kind: str) -> bool:
+        """Whether this term's permit limits ``parameter`` by ``kind`` (a ``Limit`` field:
+        ``hourly``, ``daily``, ``rate_kg_h``; a rate at an air outlet only: rule (f) judges
+        air outlets only)."""
+        if kind == "rate_kg_h" and self.outlet.kind != "air":
+            return False
+        lim = self.outlet.limit(parameter)
+        return lim is not None and getattr(lim, kind) is not None
+
     def limit_detail(self, lim: Limit) -> dict[str, Any]:
         """An alarm's detail for one of the outlet's concentration limits: its unit, whether
         it applies to the value converted at the reference O2 or to the measured one, that

@@ -94,18 +94,13 @@ def exceedance_episodes(
             continue
         steps = [(h, by_hour[h][0], by_hour[h][1]) for h in by_hour if h >= start]
         if until is not None:
-            applies = partial(_limits_hourly, parameter=par)
+            applies = partial(Term.sets, parameter=par, kind="hourly")
             steps += bound[site].closes(applies, start, until)
         runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
         if not runs:
             continue
         out[(site, "exceedance", par)] = bound[site].episodes(runs, _hourly(par))
     return out
-
-
-def _limits_hourly(term: Term, parameter: str) -> bool:
-    """Whether ``term``'s permit sets an hourly concentration limit on ``parameter``."""
-    return _hourly_limit(term.outlet.limit(parameter)) is not None
 
 
 def _hourly(parameter: str) -> Describe:

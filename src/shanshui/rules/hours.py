@@ -86,14 +86,18 @@ def _rows(site: str, outlet: Outlet, *, hourly_only: bool) -> list[dict[str, Any
     return rows
 
 
-def _layers(
-    bound: Mapping[str, Bound], *, hourly_only: bool
-) -> list[tuple[list[dict[str, Any]], dict[str, set[int]]]]:
+#: One read of :func:`_layers`: its limits table's rows and, per site, the terms it speaks for
+#: (indices in ``Bound.terms``) with the pollutants each term's permit reads.
+_Layer = tuple[list[dict[str, Any]], dict[str, dict[int, set[str]]]]
+
+
+def _layers(bound: Mapping[str, Bound], *, hourly_only: bool) -> list[_Layer]:
     """The reads one window needs: each a limits table and, per site, the terms (indices in
-    ``Bound.terms``) it speaks for. The terms of an outlet share a read unless two of them
-    read a pollutant differently (one converted at a reference O2, the other not, or at
-    another reference): a renewal that keeps the conversion costs no second read."""
-    layers: list[tuple[list[dict[str, Any]], dict[str, set[int]]]] = []
+    ``Bound.terms``) it speaks for, with the pollutants each reads. The terms of an outlet
+    share a read unless two of them read a pollutant differently (one converted at a
+    reference O2, the other not, or at another reference): a renewal that keeps the
+    conversion costs no second read."""
+    layers: list[_Layer] = []
     for site, b in bound.items():
         placed: list[dict[str, tuple[Any, Any]]] = []  # per layer: parameter → how it is read
         for i, term in enumerate(b.terms):
@@ -109,13 +113,8 @@ def _layers(
             table, terms = layers[k]
             table += [r for r in rows if r["parameter"] not in placed[k]]
             placed[k].update(how)
-            terms.setdefault(site, set()).add(i)
+            terms.setdefault(site, {})[i] = set(how)
     return layers
-
-
-def _wants(outlet: Outlet, parameter: str, *, hourly_only: bool) -> bool:
-    """Whether ``outlet``'s permit reads ``parameter`` (see :func:`_rows`)."""
-    return any(r["parameter"] == parameter for r in _rows("", outlet, hourly_only=hourly_only))
 
 
 def hour_values(
@@ -132,8 +131,7 @@ def hour_values(
     for rows, terms in _layers(bound, hourly_only=hourly_only):
         if rows:
             limits = pa.Table.from_pylist(rows, _SCHEMA)
-            _read(store, limits, bound=bound, terms=terms, span=(start, end), out=out,
-                  hourly_only=hourly_only)  # fmt: skip
+            _read(store, limits, bound=bound, terms=terms, span=(start, end), out=out)
     return out
 
 
@@ -142,13 +140,11 @@ def _read(
     limits: pa.Table,
     *,
     bound: Mapping[str, Bound],
-    terms: Mapping[str, set[int]],
+    terms: Mapping[str, Mapping[int, set[str]]],
     span: tuple[datetime, datetime],
     out: HourValues,
-    hourly_only: bool,
 ) -> None:
     """:func:`hour_values` of one read (:func:`_layers`): the hours of ``terms`` into ``out``."""
-    wants: dict[tuple[str, int, str], bool] = {}
     # outlets one term holds over the whole span: no look-up per row
     whole = {
         site: 0
@@ -172,14 +168,10 @@ def _read(
             i = whole.get(site)
             if i is None:
                 i = b.index(hour)
-            # hours no permit holds, or held by a term another read speaks for, are not here
-            if i is None or i not in terms[site]:
+            # hours no permit holds, or held by a term another read speaks for, are not here,
+            # nor a pollutant this hour's permit does not limit
+            if i is None or par not in terms[site].get(i, ()):
                 continue
-            key = (site, i, par)
-            if key not in wants:
-                wants[key] = _wants(b.terms[i].outlet, par, hourly_only=hourly_only)
-            if not wants[key]:
-                continue  # a pollutant this hour's permit does not limit
             ok = bool(valid)
             hours = out.setdefault((site, par), {})
             kept = hours.get(hour)

@@ -101,7 +101,7 @@ def daily_episodes(
                     steps.append((d, None if mean is None else exceeds(mean, lim.daily), mean))
             # a run closes at the first day no permit limits the daily mean any more
             steps += b.closes(
-                partial(_sets, parameter=par, kind="daily"), start, judged_end(now),
+                partial(Term.sets, parameter=par, kind="daily"), start, judged_end(now),
                 snap=partial(_midday_start, zone=zone),
             )  # fmt: skip
             runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
@@ -125,15 +125,6 @@ def _midday_start(t: datetime, zone: str) -> datetime:
     (a permit's first instant: the first day judged under it). A day whose middle is ``t``
     itself is that day (in a zone 12 h behind Beijing every permit starts at a midday)."""
     return day_start(t + MIDDAY - timedelta(microseconds=1), zone)
-
-
-def _sets(term: Term, parameter: str, kind: str) -> bool:
-    """Whether ``term``'s permit limits ``parameter`` by ``kind`` (at an air outlet for a
-    rate: rule (f) judges air outlets only)."""
-    lim = term.outlet.limit(parameter)
-    if kind == "rate_kg_h" and term.outlet.kind != "air":
-        return False
-    return lim is not None and getattr(lim, kind) is not None
 
 
 def _limited(b: Bound, kind: str) -> list[str]:
@@ -217,7 +208,7 @@ def rate_episodes(
                 for h, permitted in order
             ]
             if until is not None:
-                applies = partial(_sets, parameter=par, kind="rate_kg_h")
+                applies = partial(Term.sets, parameter=par, kind="rate_kg_h")
                 steps += b.closes(applies, start, until)
             runs = hourly_episodes(sorted(steps, key=lambda step: step[0]))
             if not runs:
